@@ -1,0 +1,16 @@
+// Codec registry: compression name -> implementation. Adding a codec is its file, one line here, and its test.
+
+import { Registry } from '../core/registry.ts';
+import type { Codec } from '../core/types.ts';
+import { gzip } from './gzip.ts';
+import { zstd } from './zstd.ts';
+import { zip } from './zip.ts';
+import { targz } from './targz.ts';
+import { none } from './none.ts';
+
+export const codecs = new Registry<Codec>('compression')
+  .register('gzip', gzip)
+  .register('zstd', zstd)
+  .register('zip', zip)
+  .register('targz', targz)
+  .register('none', none);

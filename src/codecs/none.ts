@@ -1,0 +1,10 @@
+// PLACEHOLDER: replaced by the real codec.
+import { PassThrough } from 'node:stream';
+import type { Codec } from '../core/types.ts';
+
+export const none = {
+  name: 'none',
+  extension: '',
+  compress: () => new PassThrough(),
+  decompress: () => new PassThrough(),
+} satisfies Codec;

@@ -1,0 +1,122 @@
+// Target connection URLs: `postgres://user:pass@host:port/db`, `mysql://` (or `mariadb://`),
+// `mongodb://` (or `mongodb+srv://`), `sqlite:/absolute/path.db`. Parsed once into a Connection that
+// engines read field by field; the password is registered with the redactor the moment it is seen.
+// A database name is always data, never an option: engines pass it in positions where a leading `-`
+// or an `=` cannot be read as a flag or a connection string (see each engine).
+
+import path from 'node:path';
+import type { EngineName } from './types.ts';
+import { usageError } from './errors.ts';
+import { registerSecret } from './redact.ts';
+
+export interface Connection {
+  engine: EngineName;
+  /** The URL as given, with its password: never log it, never return it. */
+  url: string;
+  /** The same URL with the password masked, safe to show. */
+  displayUrl: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  /** Database name (PostgreSQL, MySQL, MongoDB); for SQLite, the file path. */
+  database: string;
+  /** Absolute path of the SQLite file. */
+  path?: string;
+  /** Query-string options, decoded. */
+  params: Record<string, string>;
+}
+
+const schemes: Record<string, EngineName> = {
+  'postgres:': 'postgres',
+  'postgresql:': 'postgres',
+  'mysql:': 'mysql',
+  'mariadb:': 'mysql',
+  'mongodb:': 'mongodb',
+  'mongodb+srv:': 'mongodb',
+  'sqlite:': 'sqlite',
+};
+
+const defaultPorts: Partial<Record<EngineName, number>> = { postgres: 5432, mysql: 3306, mongodb: 27017 };
+
+const example =
+  'Use postgres://user:pass@host:5432/db, mysql://user:pass@host:3306/db, mongodb://user:pass@host:27017/db or sqlite:/absolute/path.db.';
+
+/** Parses a target URL; throws a usage error naming what is wrong. */
+export function parseConnectionUrl(raw: string): Connection {
+  const text = raw.trim();
+  const schemeMatch = /^([a-z][a-z0-9+.-]*:)/i.exec(text);
+  const engine = schemeMatch ? schemes[schemeMatch[1].toLowerCase()] : undefined;
+  if (!engine) {
+    throw usageError('BAD_URL', `The target URL must start with postgres://, mysql://, mariadb://, mongodb://, mongodb+srv:// or sqlite:. ${example}`);
+  }
+  if (engine === 'sqlite') return parseSqlite(text);
+
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError('BAD_URL', `The target URL could not be parsed. ${example}`);
+  }
+  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  registerSecret(password);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!database) throw usageError('BAD_URL', `The target URL names no database: add it after the host, as in ${url.protocol}//host/mydb.`);
+  if (database.includes('/')) throw usageError('BAD_URL', 'The database name in the URL must not contain "/".');
+  if (!url.hostname) throw usageError('BAD_URL', `The target URL names no host. ${example}`);
+  if (/[\0\r\n]/.test(database)) throw usageError('BAD_URL', 'The database name contains a control character.');
+  const params: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) {
+    params[k] = v;
+    if (/pass|secret|key|token/i.test(k)) registerSecret(v);
+  }
+  const srv = url.protocol.toLowerCase() === 'mongodb+srv:';
+  const port = url.port ? Number(url.port) : srv ? undefined : defaultPorts[engine];
+  return {
+    engine,
+    url: text,
+    displayUrl: maskPassword(url),
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    password,
+    database,
+    params,
+  };
+}
+
+function parseSqlite(text: string): Connection {
+  // Accept sqlite:/abs/path, sqlite:///abs/path and sqlite://localhost/abs/path.
+  let rest = text.slice('sqlite:'.length);
+  if (rest.startsWith('//')) {
+    rest = rest.slice(2);
+    if (rest.startsWith('localhost/')) rest = rest.slice('localhost'.length);
+  }
+  const [filePart] = rest.split('?');
+  const file = decodeURIComponent(filePart);
+  if (!file || !path.isAbsolute(file)) {
+    throw usageError('BAD_URL', `A SQLite target needs an absolute path, as in sqlite:/var/lib/app/data.db (got "${file || text}").`);
+  }
+  const resolved = path.resolve(file);
+  return { engine: 'sqlite', url: `sqlite:${resolved}`, displayUrl: `sqlite:${resolved}`, database: resolved, path: resolved, params: {} };
+}
+
+function maskPassword(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = '***';
+  for (const k of [...copy.searchParams.keys()]) if (/pass|secret|key|token/i.test(k)) copy.searchParams.set(k, '***');
+  return copy.href;
+}
+
+/** The same connection pointed at another database (a temporary one, or a maintenance one). */
+export function withDatabase(conn: Connection, database: string): Connection {
+  if (conn.engine === 'sqlite') {
+    const p = path.resolve(database);
+    return { ...conn, database: p, path: p, url: `sqlite:${p}`, displayUrl: `sqlite:${p}` };
+  }
+  const url = new URL(conn.url);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  const display = new URL(conn.displayUrl);
+  display.pathname = url.pathname;
+  return { ...conn, database, url: url.href, displayUrl: display.href };
+}

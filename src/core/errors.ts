@@ -1,0 +1,94 @@
+// Coded, classified errors. Every failure a user can see is a CoffreError: a stable code (COFFRE_E_...),
+// a message that says what is wrong and what to do, a kind that the edges (CLI exit codes, HTTP statuses)
+// map from, and whether trying again may help. Messages must never contain secrets: build them from
+// redacted values, and pass foreign text (a child's stderr) through redact() first.
+
+/** What sort of failure this is; only the edges turn it into an exit code or an HTTP status. */
+export type ErrorKind =
+  | 'usage' // the caller's input is wrong (CLI exit 2, HTTP 400)
+  | 'not_found' // a named thing does not exist (exit 2, HTTP 404)
+  | 'conflict' // the request clashes with current state (exit 2, HTTP 409)
+  | 'unauthorized' // missing or wrong credentials to coffre itself (HTTP 401)
+  | 'forbidden' // authenticated but not allowed (HTTP 403)
+  | 'failed'; // the operation was attempted and failed (exit 1, HTTP 502/500)
+
+export interface CoffreErrorOptions {
+  kind?: ErrorKind;
+  retryable?: boolean;
+  /** Structured, secret-free details (field names, limits) for JSON output. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class CoffreError extends Error {
+  readonly code: string;
+  readonly kind: ErrorKind;
+  readonly retryable: boolean;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: string, message: string, options: CoffreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CoffreError';
+    this.code = code.startsWith('COFFRE_E_') ? code : `COFFRE_E_${code}`;
+    this.kind = options.kind ?? 'failed';
+    this.retryable = options.retryable ?? false;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: string; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+/** The user's input is wrong: say which input and what a valid one looks like. */
+export function usageError(code: string, message: string, details?: Record<string, unknown>): CoffreError {
+  return new CoffreError(code, message, { kind: 'usage', details });
+}
+
+export function notFound(code: string, message: string): CoffreError {
+  return new CoffreError(code, message, { kind: 'not_found' });
+}
+
+export function conflict(code: string, message: string, details?: Record<string, unknown>): CoffreError {
+  return new CoffreError(code, message, { kind: 'conflict', details });
+}
+
+/** The operation ran and failed (a tool's exit code, a lost connection, a full disk). */
+export function failure(code: string, message: string, options: Omit<CoffreErrorOptions, 'kind'> = {}): CoffreError {
+  return new CoffreError(code, message, { ...options, kind: 'failed' });
+}
+
+export function isCoffreError(err: unknown): err is CoffreError {
+  return err instanceof CoffreError;
+}
+
+/**
+ * Turns anything thrown into a CoffreError without losing a coded one. Node system errors become
+ * messages a user can act on (a full disk, a missing binary, a refused connection); the original
+ * stack stays on `cause` for debugging and is never printed.
+ */
+export function asCoffreError(err: unknown, fallbackCode = 'INTERNAL'): CoffreError {
+  if (err instanceof CoffreError) return err;
+  const sys = err as NodeJS.ErrnoException | undefined;
+  switch (sys?.code) {
+    case 'ENOSPC':
+      return failure('DISK_FULL', `No space left on the device while writing${sys.path ? ` ${sys.path}` : ''}: free some space or choose another destination.`, { cause: err });
+    case 'EDQUOT':
+      return failure('DISK_QUOTA', 'The disk quota is exhausted: free some space or choose another destination.', { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return failure('PERMISSION_DENIED', `Permission denied${sys.path ? ` on ${sys.path}` : ''}: check the owner and mode of that path.`, { cause: err });
+    case 'ECONNREFUSED':
+      return failure('CONNECTION_REFUSED', 'The connection was refused: check the host and port, and that the server is running.', { cause: err, retryable: true });
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return failure('CONNECTION_RESET', 'The connection was cut while data was moving.', { cause: err, retryable: true });
+    case 'ETIMEDOUT':
+      return failure('TIMEOUT', 'The operation timed out.', { cause: err, retryable: true });
+    case 'ABORT_ERR':
+      return failure('INTERRUPTED', 'The operation was interrupted.', { cause: err });
+  }
+  if ((err as Error | undefined)?.name === 'AbortError') return failure('INTERRUPTED', 'The operation was interrupted.', { cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return failure(fallbackCode, message || 'Unexpected error.', { cause: err });
+}

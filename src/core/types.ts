@@ -1,0 +1,201 @@
+// The extension points of coffre and the records that flow between them. Each interface states its
+// contract; implementations are checked against it with `satisfies` and registered by name in their
+// folder's index.ts. Bytes always move as streams: no method takes or returns a whole dump in memory.
+
+import type { Readable } from 'node:stream';
+import type { Connection } from './connection.ts';
+
+export type EngineName = 'postgres' | 'mysql' | 'mongodb' | 'sqlite';
+export const engineNames: readonly EngineName[] = ['postgres', 'mysql', 'mongodb', 'sqlite'];
+
+export type BackupKind = 'full' | 'differential' | 'incremental';
+export const backupKinds: readonly BackupKind[] = ['full', 'differential', 'incremental'];
+
+export type CompressionName = 'gzip' | 'zstd' | 'zip' | 'targz' | 'none';
+export const compressionNames: readonly CompressionName[] = ['gzip', 'zstd', 'zip', 'targz', 'none'];
+
+/**
+ * What a raw (uncompressed) dump is, as told by its bytes:
+ * - `sql`: plain SQL text (pg_dump -Fp, mysqldump/mariadb-dump)
+ * - `pg-custom`: pg_dump -Fc ("PGDMP" magic)
+ * - `pg-tar`: pg_dump -Ft (a tar whose first entry is toc.dat)
+ * - `pg-directory`: pg_dump -Fd (a folder holding toc.dat; only from --file)
+ * - `mongo-archive`: mongodump --archive format (magic 0x8199e26d)
+ * - `sqlite`: a SQLite database file ("SQLite format 3\0")
+ */
+export type RawFormat = 'sql' | 'pg-custom' | 'pg-tar' | 'pg-directory' | 'mongo-archive' | 'sqlite';
+
+/** Set on progress callbacks: bytes so far of the raw dump (or of the restore input). */
+export type ProgressListener = (bytes: number) => void;
+
+export interface ToolInfo {
+  /** The client program used (`pg_dump`, `mariadb-dump`, `coffre-mongo`, `node:sqlite`). */
+  tool: string;
+  /** Its version as it reports it, e.g. "15.19". */
+  clientVersion: string;
+  /** The server's version, e.g. "15.20" or "10.11.19-MariaDB". */
+  serverVersion: string;
+}
+
+export interface DumpOptions {
+  signal?: AbortSignal;
+}
+
+export interface DumpSource extends ToolInfo {
+  /**
+   * The raw dump. It ends only when the dump is complete and every child exited 0; any failure
+   * (exit code, signal, lost connection) makes it emit 'error' instead of 'end'.
+   */
+  stream: Readable;
+  format: RawFormat;
+}
+
+export interface RestoreOptions {
+  signal?: AbortSignal;
+  /** Allow overwriting a database (or file) that already holds data. Without it, such a target is refused. */
+  replace: boolean;
+  onProgress?: ProgressListener;
+}
+
+export interface RestoreResult extends ToolInfo {
+  /** The database (or SQLite file) that now holds the data. */
+  database: string;
+}
+
+export interface TargetState {
+  exists: boolean;
+  /** True when the database holds no user tables, views, routines or collections (or the file is absent/empty). */
+  empty: boolean;
+}
+
+/** A database engine: dumps and restores one database given its connection. */
+export interface Engine {
+  readonly name: EngineName;
+  /** Raw formats restore() accepts. */
+  readonly restores: readonly RawFormat[];
+  /** File extension of a raw dump, without a dot: "sql", "archive", "sqlite". */
+  readonly extension: string;
+  /**
+   * Connects, reports the server version and the client tool that fits it. Fails with a coded error
+   * (bad credentials, unreachable host, no fitting client) without changing anything.
+   */
+  probe(conn: Connection, signal?: AbortSignal): Promise<ToolInfo>;
+  /** Starts a full logical dump; see DumpSource for the stream's contract. */
+  dump(conn: Connection, options: DumpOptions): Promise<DumpSource>;
+  /** Whether the database exists and holds anything. Never creates it. */
+  inspect(conn: Connection, signal?: AbortSignal): Promise<TargetState>;
+  /**
+   * Restores a raw dump of the given format into conn's database. Creates the database when missing.
+   * Refuses (COFFRE_E_TARGET_NOT_EMPTY, kind conflict) a non-empty one unless options.replace.
+   * Resolves only after the tool exited 0 and the data is committed; on failure the target is left
+   * as it was where the engine allows it (one transaction, or a swap after a restore to a side copy).
+   * `input` may be a folder path for `pg-directory`.
+   */
+  restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult>;
+}
+
+export interface CompressOptions {
+  /** Name of the single entry inside an archive format (zip, tar.gz), e.g. "mydb.sql". */
+  entryName: string;
+}
+
+/** A compression format. Both directions are streaming transforms with bounded memory. */
+export interface Codec {
+  readonly name: CompressionName;
+  /** Extension appended to the raw dump's, with its dot (".gz", ".zst", ".zip", ".tar.gz"), or "". */
+  readonly extension: string;
+  /** Transform from raw bytes to compressed bytes. */
+  compress(options: CompressOptions): import('node:stream').Duplex;
+  /** Transform from compressed bytes back to the raw bytes (for archives: the single dump entry). */
+  decompress(): import('node:stream').Duplex;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modified?: Date;
+}
+
+export interface PutResult {
+  /** Bytes stored, as the storage reports them after writing. */
+  size: number;
+  /** sha256 (hex) of what was stored, when the backend computes or verifies one. */
+  sha256?: string;
+  /** Provider checksum or etag, as the provider names it (e.g. "etag:…", "md5:…", "crc32c:…"). */
+  checksum?: string;
+}
+
+export interface GetRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive; omitted means to the end. */
+  end?: number;
+}
+
+/**
+ * Where artifacts live. Keys are relative, "/"-separated, with no "..", no leading "/".
+ * Implementations never leave a partial object visible under `key`.
+ */
+export interface Storage {
+  readonly type: string;
+  /**
+   * Stores the whole stream under key. Resolves only when the object is complete and durable
+   * (fsynced and renamed on disk; upload completed and checked on a remote). On any failure, including an
+   * error from `input`, nothing is left under key and the promise rejects. An existing key is replaced.
+   */
+  put(key: string, input: Readable, signal?: AbortSignal): Promise<PutResult>;
+  /** Streams the object, or the given byte range of it. Rejects with kind not_found when missing. */
+  get(key: string, range?: GetRange): Promise<Readable>;
+  /** Size and time of an object, or undefined when it does not exist. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with prefix, in no guaranteed order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes the object; removing a missing one is not an error. */
+  delete(key: string): Promise<void>;
+  /** Checks that the storage is reachable and writable; fails with a coded error saying why not. */
+  check(): Promise<void>;
+}
+
+/** The JSON file written beside every artifact: enough to understand and restore it without the catalog. */
+export interface Manifest {
+  format: 'coffre-manifest';
+  version: 1;
+  id: string;
+  plan: string;
+  target: string;
+  engine: EngineName;
+  database: string;
+  kind: BackupKind;
+  parent?: { id: string; sha256: string; artifact: string };
+  compression: CompressionName;
+  rawFormat: RawFormat;
+  artifact: string;
+  sizeBytes: number;
+  rawSizeBytes: number;
+  sha256: string;
+  rawSha256: string;
+  tool: string;
+  clientVersion: string;
+  serverVersion: string;
+  startedAt: string;
+  finishedAt: string;
+  coffreVersion: string;
+}
+
+/** Destination settings as stored: plain settings, and secrets kept apart (encrypted in the catalog). */
+export interface DestinationSettings {
+  config: Record<string, unknown>;
+  secrets: Record<string, string>;
+}
+
+/** A kind of storage (local, s3, gcs, azure): validates a destination's settings and opens it. */
+export interface StorageBackend {
+  readonly type: string;
+  /**
+   * Validates settings given by a user (CLI flags or an API body, camelCase keys such as `path`, `bucket`)
+   * and splits out the secrets. Throws a usage error naming the bad or missing field.
+   */
+  configure(input: Record<string, unknown>): DestinationSettings;
+  /** Opens the storage; cheap, no network: check() is what connects. */
+  open(settings: DestinationSettings): Storage;
+}

@@ -1,0 +1,15 @@
+// PLACEHOLDER: replaced by the real engine.
+import type { Engine } from '../core/types.ts';
+import { failure } from '../core/errors.ts';
+
+const todo = () => Promise.reject(failure('NOT_IMPLEMENTED', 'The sqlite engine is not implemented yet.'));
+
+export const sqlite = {
+  name: 'sqlite',
+  restores: [],
+  extension: 'sql',
+  probe: todo,
+  dump: todo,
+  inspect: todo,
+  restore: todo,
+} satisfies Engine;

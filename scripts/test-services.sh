@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs and starts, idempotently, every server the tests talk to. Safe to run again and again:
+# what is already installed or running is left alone. Used by `npm test` (pretest) and so by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATE=${COFFRE_TEST_STATE:-/tmp/coffre-test-services}
+mkdir -p "$STATE"
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/go)/bin"
+
+say() { printf '[services] %s\n' "$*"; }
+
+wait_port() { # host port name
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  say "$3 did not open $1:$2 in time"; return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# PostgreSQL and MariaDB are started by the machine before each session and before CI; restart them if down.
+if ! port_open 127.0.0.1 5432; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  wait_port 127.0.0.1 5432 PostgreSQL
+fi
+if ! port_open 127.0.0.1 3306; then
+  say "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  wait_port 127.0.0.1 3306 MariaDB
+fi
+
+# FerretDB (MongoDB wire protocol) with its SQLite handler, from the Go module proxy.
+FERRET_VERSION=v1.24.2
+if ! command -v ferretdb >/dev/null 2>&1 || ! ferretdb --version >/dev/null 2>&1; then
+  # `go install` alone builds a binary that panics: the module lacks build/version/version.txt, which
+  # FerretDB's own build generates. Build from a writable copy of the module with that file written.
+  say "installing FerretDB $FERRET_VERSION from the Go module proxy"
+  src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRET_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  build="$STATE/ferretdb-src"
+  rm -rf "$build"; cp -r "$src" "$build"; chmod -R u+w "$build"
+  echo "$FERRET_VERSION" >"$build/build/version/version.txt"
+  (cd "$build" && go build -o "$(go env GOPATH)/bin/ferretdb" ./cmd/ferretdb)
+  rm -rf "$build"
+fi
+if ! port_open 127.0.0.1 27017; then
+  say "starting FerretDB on 127.0.0.1:27017"
+  mkdir -p "$STATE/ferretdb"
+  nohup ferretdb --handler=sqlite --sqlite-url="file:$STATE/ferretdb/" --listen-addr=127.0.0.1:27017 \
+    --telemetry=disable --log-level=warn >"$STATE/ferretdb.log" 2>&1 &
+  wait_port 127.0.0.1 27017 FerretDB
+fi
+say "ready"

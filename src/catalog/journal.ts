@@ -1,0 +1,140 @@
+// The journals: one row per backup run (`backups`), one per upload of its artifact (`backup_copies`, so a
+// run sent to several destinations can say which copies landed), one per restore (`restores`). Rows are
+// inserted `running` before any byte moves and finished with their outcome; a crashed run is found later by
+// its pid and host.
+
+import type { Kysely } from 'kysely';
+import type { BackupCopiesTable, BackupsTable, CatalogSchema, RestoresTable } from './schema.ts';
+import { isIdPrefix } from './lookup.ts';
+import { notFound, usageError } from '../core/errors.ts';
+
+export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
+export type RunTrigger = 'cli' | 'api' | 'schedule';
+
+type CamelKey<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelKey<T>>}` : S;
+type Camel<T> = { [K in keyof T as CamelKey<K & string>]: T[K] };
+
+export type BackupRecord = Omit<Camel<BackupsTable>, 'status' | 'trigger'> & { status: RunStatus; trigger: RunTrigger };
+export type BackupCopyRecord = Camel<BackupCopiesTable>;
+export type RestoreRecord = Omit<Camel<RestoresTable>, 'status' | 'trigger' | 'replace'> & { status: RunStatus; trigger: RunTrigger; replace: boolean };
+
+function camel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function rowToRecord<T>(row: object): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[camel(k)] = v;
+  return out as T;
+}
+
+function recordToRow(rec: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (v === undefined) continue;
+    out[snake(k)] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  }
+  return out;
+}
+
+function toBackup(row: BackupsTable): BackupRecord {
+  return rowToRecord<BackupRecord>(row);
+}
+
+function toRestore(row: RestoresTable): RestoreRecord {
+  const r = rowToRecord<RestoreRecord>(row);
+  r.replace = Number(row.replace) === 1;
+  return r;
+}
+
+/** Records a new backup run. */
+export async function insertBackup(db: Kysely<CatalogSchema>, rec: BackupRecord): Promise<void> {
+  await db.insertInto('backups').values(recordToRow(rec) as unknown as BackupsTable).execute();
+}
+
+/** Updates fields of a backup run. */
+export async function updateBackup(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupRecord>): Promise<void> {
+  await db.updateTable('backups').set(recordToRow(patch) as Partial<BackupsTable>).where('id', '=', id).execute();
+}
+
+/** A backup run by full id or unique prefix (>= 6 characters); not_found when none. */
+export async function getBackup(db: Kysely<CatalogSchema>, ref: string): Promise<BackupRecord> {
+  const exact = await db.selectFrom('backups').selectAll().where('id', '=', ref).executeTakeFirst();
+  if (exact) return toBackup(exact);
+  if (!isIdPrefix(ref)) {
+    throw usageError('BAD_JOURNAL_ID', `"${ref}" is not a journal id: give the id shown by \`coffre journal\` (at least 6 characters of it).`);
+  }
+  const rows = await db.selectFrom('backups').selectAll().where('id', 'like', `${ref.toLowerCase()}%`).limit(2).execute();
+  if (rows.length > 1) throw usageError('AMBIGUOUS_ID', `The id prefix "${ref}" matches several backups: type more characters.`);
+  if (rows.length === 0) throw notFound('BACKUP_NOT_FOUND', `No backup with id ${ref} in the journal: see \`coffre journal\`.`);
+  return toBackup(rows[0]);
+}
+
+export interface BackupQuery {
+  planId?: string;
+  planName?: string;
+  status?: RunStatus;
+  /** ISO times, inclusive. */
+  from?: string;
+  to?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** Backup runs, newest first. */
+export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}): Promise<BackupRecord[]> {
+  let query = db.selectFrom('backups').selectAll();
+  if (q.planId) query = query.where('plan_id', '=', q.planId);
+  if (q.planName) query = query.where('plan_name', '=', q.planName);
+  if (q.status) query = query.where('status', '=', q.status);
+  if (q.from) query = query.where('started_at', '>=', q.from);
+  if (q.to) query = query.where('started_at', '<=', q.to);
+  query = query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50);
+  if (q.offset) query = query.offset(q.offset);
+  return (await query.execute()).map(toBackup);
+}
+
+/** Backup runs still marked running on the given host. */
+export async function runningBackups(db: Kysely<CatalogSchema>, host: string): Promise<BackupRecord[]> {
+  return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toBackup);
+}
+
+/** Records one upload of an artifact. */
+export async function insertCopy(db: Kysely<CatalogSchema>, rec: BackupCopyRecord): Promise<void> {
+  await db.insertInto('backup_copies').values(recordToRow(rec) as unknown as BackupCopiesTable).execute();
+}
+
+/** The uploads of one backup run. */
+export async function listCopies(db: Kysely<CatalogSchema>, backupId: string): Promise<BackupCopyRecord[]> {
+  return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').execute()).map((r) => rowToRecord<BackupCopyRecord>(r));
+}
+
+/** Records a new restore run. */
+export async function insertRestore(db: Kysely<CatalogSchema>, rec: RestoreRecord): Promise<void> {
+  await db.insertInto('restores').values(recordToRow(rec) as unknown as RestoresTable).execute();
+}
+
+/** Updates fields of a restore run. */
+export async function updateRestore(db: Kysely<CatalogSchema>, id: string, patch: Partial<RestoreRecord>): Promise<void> {
+  await db.updateTable('restores').set(recordToRow(patch) as Partial<RestoresTable>).where('id', '=', id).execute();
+}
+
+/** A restore run by exact id. */
+export async function getRestore(db: Kysely<CatalogSchema>, id: string): Promise<RestoreRecord | undefined> {
+  const row = await db.selectFrom('restores').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toRestore(row) : undefined;
+}
+
+/** Restore runs, newest first. */
+export async function listRestores(db: Kysely<CatalogSchema>, q: { limit?: number } = {}): Promise<RestoreRecord[]> {
+  return (await db.selectFrom('restores').selectAll().orderBy('started_at', 'desc').limit(q.limit ?? 50).execute()).map(toRestore);
+}
+
+/** Restore runs still marked running on the given host. */
+export async function runningRestores(db: Kysely<CatalogSchema>, host: string): Promise<RestoreRecord[]> {
+  return (await db.selectFrom('restores').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toRestore);
+}

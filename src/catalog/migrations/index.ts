@@ -1,0 +1,13 @@
+// Every catalog migration, in order, provided in code (no folder scanning, so it works the same from a
+// checkout or a package). Add a file and one line here; never edit a migration that has shipped.
+
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import * as m0001 from './0001-initial.ts';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,94 @@
+// The plans table: what to back up (a target), where (a destination), how (kind, compression) and when
+// (cron, used by the scheduler of a later issue).
+
+import type { Kysely } from 'kysely';
+import type { CatalogSchema, PlansTable } from './schema.ts';
+import { isIdPrefix, pickByRef } from './lookup.ts';
+
+export interface PlanRecord {
+  id: string;
+  name: string;
+  targetId: string;
+  destinationId: string;
+  kind: string;
+  compression: string | null;
+  cron: string | null;
+  timezone: string | null;
+  retention: Record<string, unknown> | null;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function toRecord(r: PlansTable): PlanRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    targetId: r.target_id,
+    destinationId: r.destination_id,
+    kind: r.kind,
+    compression: r.compression,
+    cron: r.cron,
+    timezone: r.timezone,
+    retention: r.retention ? (JSON.parse(r.retention) as Record<string, unknown>) : null,
+    enabled: Number(r.enabled) === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Inserts a plan; the caller checked its target and destination. */
+export async function insertPlan(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
+  await db
+    .insertInto('plans')
+    .values({
+      id: p.id,
+      name: p.name,
+      target_id: p.targetId,
+      destination_id: p.destinationId,
+      kind: p.kind,
+      compression: p.compression,
+      cron: p.cron,
+      timezone: p.timezone,
+      retention: p.retention ? JSON.stringify(p.retention) : null,
+      enabled: p.enabled ? 1 : 0,
+      created_at: p.createdAt,
+      updated_at: p.updatedAt,
+    })
+    .execute();
+}
+
+/** Every plan, by name. */
+export async function listPlans(db: Kysely<CatalogSchema>): Promise<PlanRecord[]> {
+  return (await db.selectFrom('plans').selectAll().orderBy('name').execute()).map(toRecord);
+}
+
+/** The plan named `ref`, or with that id or unique id prefix. */
+export async function findPlan(db: Kysely<CatalogSchema>, ref: string): Promise<PlanRecord | undefined> {
+  const rows = await db
+    .selectFrom('plans')
+    .selectAll()
+    .where((eb) => (isIdPrefix(ref) ? eb.or([eb('name', '=', ref), eb('id', 'like', `${ref.toLowerCase()}%`)]) : eb('name', '=', ref)))
+    .limit(10)
+    .execute();
+  return pickByRef(rows.map(toRecord), ref, 'plan');
+}
+
+/** A plan by exact id. */
+export async function getPlan(db: Kysely<CatalogSchema>, id: string): Promise<PlanRecord | undefined> {
+  const row = await db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
+/** Names of the plans that use a target or a destination (to refuse removing it). */
+export async function plansUsing(db: Kysely<CatalogSchema>, ref: { targetId?: string; destinationId?: string }): Promise<string[]> {
+  let q = db.selectFrom('plans').select('name');
+  if (ref.targetId) q = q.where('target_id', '=', ref.targetId);
+  if (ref.destinationId) q = q.where('destination_id', '=', ref.destinationId);
+  return (await q.orderBy('name').execute()).map((r) => r.name);
+}
+
+/** Removes a plan by id. Its journal rows stay (they keep the plan's name). */
+export async function deletePlan(db: Kysely<CatalogSchema>, id: string): Promise<void> {
+  await db.deleteFrom('plans').where('id', '=', id).execute();
+}

@@ -1,0 +1,118 @@
+// The catalog's tables as Kysely sees them (snake_case columns, as stored). Repositories turn rows into
+// camelCase records; nothing outside src/catalog reads these row types.
+
+export interface TargetsTable {
+  id: string;
+  name: string;
+  engine: string;
+  url_display: string;
+  url_enc: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DestinationsTable {
+  id: string;
+  name: string;
+  type: string;
+  config: string;
+  secrets_enc: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PlansTable {
+  id: string;
+  name: string;
+  target_id: string;
+  destination_id: string;
+  kind: string;
+  compression: string | null;
+  cron: string | null;
+  timezone: string | null;
+  retention: string | null;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BackupsTable {
+  id: string;
+  plan_id: string | null;
+  plan_name: string;
+  target_id: string | null;
+  target_name: string;
+  engine: string;
+  database: string;
+  kind: string;
+  requested_kind: string;
+  parent_id: string | null;
+  parent_sha256: string | null;
+  status: string;
+  trigger: string;
+  compression: string;
+  raw_format: string | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  raw_size_bytes: number | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  raw_sha256: string | null;
+  destination_id: string | null;
+  artifact_key: string | null;
+  server_version: string | null;
+  client_version: string | null;
+  tool: string | null;
+  message: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
+export interface BackupCopiesTable {
+  id: string;
+  backup_id: string;
+  destination_id: string;
+  key: string;
+  size_bytes: number | null;
+  checksum: string | null;
+  status: string;
+  message: string | null;
+  created_at: string;
+}
+
+export interface RestoresTable {
+  id: string;
+  backup_id: string | null;
+  source_path: string | null;
+  target_id: string | null;
+  target_name: string;
+  engine: string;
+  database: string;
+  replace: number;
+  status: string;
+  trigger: string;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  size_bytes: number | null;
+  raw_size_bytes: number | null;
+  message: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface CatalogSchema {
+  targets: TargetsTable;
+  destinations: DestinationsTable;
+  plans: PlansTable;
+  backups: BackupsTable;
+  backup_copies: BackupCopiesTable;
+  restores: RestoresTable;
+  settings: SettingsTable;
+}

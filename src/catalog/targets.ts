@@ -1,0 +1,49 @@
+// The targets table: databases to back up. The URL is stored sealed whole (it carries the password) with
+// a masked copy for display; decrypting is the services' business, not this file's.
+
+import type { Kysely } from 'kysely';
+import type { CatalogSchema, TargetsTable } from './schema.ts';
+import { isIdPrefix, pickByRef } from './lookup.ts';
+
+export interface TargetRecord {
+  id: string;
+  name: string;
+  engine: string;
+  urlDisplay: string;
+  urlEnc: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function toRecord(r: TargetsTable): TargetRecord {
+  return { id: r.id, name: r.name, engine: r.engine, urlDisplay: r.url_display, urlEnc: r.url_enc, createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+/** Inserts a target; the caller checked the name. */
+export async function insertTarget(db: Kysely<CatalogSchema>, t: TargetRecord): Promise<void> {
+  await db
+    .insertInto('targets')
+    .values({ id: t.id, name: t.name, engine: t.engine, url_display: t.urlDisplay, url_enc: t.urlEnc, created_at: t.createdAt, updated_at: t.updatedAt })
+    .execute();
+}
+
+/** Every target, by name. */
+export async function listTargets(db: Kysely<CatalogSchema>): Promise<TargetRecord[]> {
+  return (await db.selectFrom('targets').selectAll().orderBy('name').execute()).map(toRecord);
+}
+
+/** The target named `ref`, or with that id or unique id prefix. */
+export async function findTarget(db: Kysely<CatalogSchema>, ref: string): Promise<TargetRecord | undefined> {
+  const rows = await db
+    .selectFrom('targets')
+    .selectAll()
+    .where((eb) => (isIdPrefix(ref) ? eb.or([eb('name', '=', ref), eb('id', 'like', `${ref.toLowerCase()}%`)]) : eb('name', '=', ref)))
+    .limit(10)
+    .execute();
+  return pickByRef(rows.map(toRecord), ref, 'target');
+}
+
+/** Removes a target by id. */
+export async function deleteTarget(db: Kysely<CatalogSchema>, id: string): Promise<void> {
+  await db.deleteFrom('targets').where('id', '=', id).execute();
+}

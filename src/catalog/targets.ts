@@ -47,3 +47,9 @@ export async function findTarget(db: Kysely<CatalogSchema>, ref: string): Promis
 export async function deleteTarget(db: Kysely<CatalogSchema>, id: string): Promise<void> {
   await db.deleteFrom('targets').where('id', '=', id).execute();
 }
+
+/** A target by exact id. */
+export async function getTarget(db: Kysely<CatalogSchema>, id: string): Promise<TargetRecord | undefined> {
+  const row = await db.selectFrom('targets').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}

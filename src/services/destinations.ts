@@ -1,0 +1,96 @@
+// Destinations: where artifacts are stored. Each storage backend validates its own settings and splits out
+// secrets, which are sealed in the catalog; storageOf() is the one place a destination is opened.
+
+import { newId, isoNow } from '../core/ids.ts';
+import { conflict, notFound, usageError } from '../core/errors.ts';
+import { decryptSecret, encryptSecret } from '../core/secrets.ts';
+import type { Storage } from '../core/types.ts';
+import { storageBackends } from '../storage/index.ts';
+import * as repo from '../catalog/destinations.ts';
+import { plansUsing } from '../catalog/plans.ts';
+import type { DestinationRecord } from '../catalog/destinations.ts';
+import type { ServiceContext } from './context.ts';
+import { checkName } from './names.ts';
+
+/** A destination as shown to users: settings without secrets. */
+export interface DestinationView {
+  id: string;
+  name: string;
+  type: string;
+  config: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function view(r: DestinationRecord): DestinationView {
+  return { id: r.id, name: r.name, type: r.type, config: r.config, createdAt: r.createdAt, updatedAt: r.updatedAt };
+}
+
+/** Validates (through the backend) and stores a new destination. Other input fields are the backend's settings. */
+export async function addDestination(ctx: ServiceContext, input: { name: unknown; type: unknown } & Record<string, unknown>): Promise<DestinationView> {
+  const name = checkName('destination', input.name);
+  if (typeof input.type !== 'string' || !input.type) {
+    throw usageError('MISSING_TYPE', `A destination needs a type (--type): one of ${storageBackends.names().join(', ')}.`, { field: 'type' });
+  }
+  const backend = storageBackends.get(input.type);
+  const { name: _n, type: _t, ...settings } = input;
+  const configured = backend.configure(settings);
+  if (await repo.findDestination(ctx.catalog.db, name)) throw conflict('DESTINATION_EXISTS', `A destination named "${name}" already exists: choose another name or remove it first.`);
+  const now = isoNow();
+  const rec: DestinationRecord = {
+    id: newId(),
+    name,
+    type: backend.type,
+    config: configured.config,
+    secretsEnc: Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await repo.insertDestination(ctx.catalog.db, rec);
+  return view(rec);
+}
+
+/** Every destination. */
+export async function listDestinations(ctx: ServiceContext): Promise<DestinationView[]> {
+  return (await repo.listDestinations(ctx.catalog.db)).map(view);
+}
+
+/** The stored record of a destination by name, id or id prefix; not_found otherwise. */
+export async function findDestinationRecord(ctx: ServiceContext, ref: string): Promise<DestinationRecord> {
+  const rec = await repo.findDestination(ctx.catalog.db, ref);
+  if (!rec) throw notFound('DESTINATION_NOT_FOUND', `No destination named "${ref}": see \`coffre destination list\`.`);
+  return rec;
+}
+
+/** A destination by name, id or id prefix. */
+export async function getDestination(ctx: ServiceContext, ref: string): Promise<DestinationView> {
+  return view(await findDestinationRecord(ctx, ref));
+}
+
+/** Opens a destination's storage (secrets unsealed here). */
+export function storageOf(ctx: ServiceContext, rec: DestinationRecord): Storage {
+  const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
+  return storageBackends.get(rec.type).open({ config: rec.config, secrets });
+}
+
+/** Opens the storage of a destination id, or undefined when that destination was removed. */
+export async function storageById(ctx: ServiceContext, id: string): Promise<Storage | undefined> {
+  const rec = await repo.getDestination(ctx.catalog.db, id);
+  return rec ? storageOf(ctx, rec) : undefined;
+}
+
+/** Removes a destination no plan uses. Artifacts already stored there stay where they are. */
+export async function removeDestination(ctx: ServiceContext, ref: string): Promise<DestinationView> {
+  const rec = await findDestinationRecord(ctx, ref);
+  const users = await plansUsing(ctx.catalog.db, { destinationId: rec.id });
+  if (users.length) throw conflict('DESTINATION_IN_USE', `Destination "${rec.name}" is used by plan(s) ${users.join(', ')}: remove those plans first.`, { plans: users });
+  await repo.deleteDestination(ctx.catalog.db, rec.id);
+  return view(rec);
+}
+
+/** Checks that a destination is reachable and writable. */
+export async function testDestination(ctx: ServiceContext, ref: string): Promise<DestinationView> {
+  const rec = await findDestinationRecord(ctx, ref);
+  await storageOf(ctx, rec).check();
+  return view(rec);
+}

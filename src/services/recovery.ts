@@ -1,0 +1,65 @@
+// Runs left `running` by a process that died (kill -9, power loss) would stay `running` forever and their
+// half-written files would linger. At every catalog open, rows of this host whose pid is gone become
+// `interrupted` and whatever their run had started writing (artifact, manifest, `.partial`) is removed.
+// Rows of other hosts are left to those hosts (or, later, to the cluster's lease timeout).
+
+import { hostname } from 'node:os';
+import { isoNow } from '../core/ids.ts';
+import { redact } from '../core/redact.ts';
+import { asCoffreError } from '../core/errors.ts';
+import { runningBackups, runningRestores, updateBackup, updateRestore } from '../catalog/journal.ts';
+import { manifestKey } from '../pipeline/manifest.ts';
+import type { ServiceContext } from './context.ts';
+import { storageById } from './destinations.ts';
+
+/** Whether a process with this pid exists on this machine. */
+export function isAlive(pid: number | null): boolean {
+  if (!pid || pid === process.pid) return pid === process.pid;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Marks dead runs of this host `interrupted` and removes their files; returns how many were found. */
+export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<number> {
+  const host = hostname();
+  let count = 0;
+  for (const run of await runningBackups(ctx.catalog.db, host)) {
+    if (isAlive(run.pid)) continue;
+    count++;
+    let cleanup = 'its partial files were removed';
+    if (run.artifactKey && run.destinationId) {
+      try {
+        const storage = await storageById(ctx, run.destinationId);
+        if (storage) {
+          await storage.delete(run.artifactKey);
+          await storage.delete(manifestKey(run.artifactKey));
+        }
+      } catch (err) {
+        cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
+      }
+    }
+    const finishedAt = isoNow();
+    await updateBackup(ctx.catalog.db, run.id, {
+      status: 'interrupted',
+      finishedAt,
+      durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt),
+      message: `The process running this backup (pid ${run.pid} on ${host}) stopped before it finished; ${cleanup}.`,
+    });
+  }
+  for (const run of await runningRestores(ctx.catalog.db, host)) {
+    if (isAlive(run.pid)) continue;
+    count++;
+    const finishedAt = isoNow();
+    await updateRestore(ctx.catalog.db, run.id, {
+      status: 'interrupted',
+      finishedAt,
+      durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt),
+      message: `The process running this restore (pid ${run.pid} on ${host}) stopped before it finished: check the target database "${run.database}".`,
+    });
+  }
+  return count;
+}

@@ -1,0 +1,78 @@
+// Targets: the databases coffre backs up. The URL (with its password) is sealed in the catalog; callers
+// only ever get the masked display URL back. connectionOf() is the one place a stored URL is opened.
+
+import { newId, isoNow } from '../core/ids.ts';
+import { parseConnectionUrl, type Connection } from '../core/connection.ts';
+import { conflict, notFound, usageError } from '../core/errors.ts';
+import { decryptSecret, encryptSecret } from '../core/secrets.ts';
+import type { EngineName, ToolInfo } from '../core/types.ts';
+import { engines } from '../engines/index.ts';
+import * as repo from '../catalog/targets.ts';
+import { plansUsing } from '../catalog/plans.ts';
+import type { TargetRecord } from '../catalog/targets.ts';
+import type { ServiceContext } from './context.ts';
+import { checkName } from './names.ts';
+
+/** A target as shown to users: never the password. */
+export interface TargetView {
+  id: string;
+  name: string;
+  engine: EngineName;
+  url: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function view(r: TargetRecord): TargetView {
+  return { id: r.id, name: r.name, engine: r.engine as EngineName, url: r.urlDisplay, createdAt: r.createdAt, updatedAt: r.updatedAt };
+}
+
+/** Validates and stores a new target. */
+export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown }): Promise<TargetView> {
+  const name = checkName('target', input.name);
+  if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
+  const conn = parseConnectionUrl(input.url);
+  if (await repo.findTarget(ctx.catalog.db, name)) throw conflict('TARGET_EXISTS', `A target named "${name}" already exists: choose another name or remove it first.`);
+  const now = isoNow();
+  const rec: TargetRecord = { id: newId(), name, engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url), createdAt: now, updatedAt: now };
+  await repo.insertTarget(ctx.catalog.db, rec);
+  return view(rec);
+}
+
+/** Every target. */
+export async function listTargets(ctx: ServiceContext): Promise<TargetView[]> {
+  return (await repo.listTargets(ctx.catalog.db)).map(view);
+}
+
+/** The stored record of a target by name, id or id prefix; not_found otherwise. */
+export async function findTargetRecord(ctx: ServiceContext, ref: string): Promise<TargetRecord> {
+  const rec = await repo.findTarget(ctx.catalog.db, ref);
+  if (!rec) throw notFound('TARGET_NOT_FOUND', `No target named "${ref}": see \`coffre target list\`.`);
+  return rec;
+}
+
+/** A target by name, id or id prefix. */
+export async function getTarget(ctx: ServiceContext, ref: string): Promise<TargetView> {
+  return view(await findTargetRecord(ctx, ref));
+}
+
+/** Opens a target's sealed URL into a Connection (its password is registered for redaction). */
+export function connectionOf(ctx: ServiceContext, rec: TargetRecord): Connection {
+  return parseConnectionUrl(decryptSecret(ctx.catalog.key, rec.urlEnc, `target "${rec.name}"`));
+}
+
+/** Removes a target no plan uses. */
+export async function removeTarget(ctx: ServiceContext, ref: string): Promise<TargetView> {
+  const rec = await findTargetRecord(ctx, ref);
+  const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
+  if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is used by plan(s) ${users.join(', ')}: remove those plans first.`, { plans: users });
+  await repo.deleteTarget(ctx.catalog.db, rec.id);
+  return view(rec);
+}
+
+/** Connects to a target and reports the server version and the client tool that fits it. */
+export async function testTarget(ctx: ServiceContext, ref: string, signal?: AbortSignal): Promise<TargetView & ToolInfo> {
+  const rec = await findTargetRecord(ctx, ref);
+  const info = await engines.get(rec.engine).probe(connectionOf(ctx, rec), signal);
+  return { ...view(rec), tool: info.tool, clientVersion: info.clientVersion, serverVersion: info.serverVersion };
+}

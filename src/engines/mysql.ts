@@ -1,15 +1,234 @@
-// PLACEHOLDER: replaced by the real engine.
-import type { Engine } from '../core/types.ts';
-import { failure } from '../core/errors.ts';
+// MySQL and MariaDB through their own client programs (see mysql-client.ts for which, and how the
+// password and the database name reach them safely).
+//
+// Dump: one mariadb-dump/mysqldump run in a consistent snapshot (--single-transaction, no table locks),
+// with routines, triggers and events, binary columns as hex, utf8mb4, and without --databases, so the
+// dump names no database and restores into any name. No dump date, so equal data gives equal bytes.
+//
+// Restore: the client reads the dump on stdin with the target as its default database.
+// - A missing target is created (utf8mb4) and dropped again if the restore fails.
+// - An existing empty target is restored into directly; on failure it is dropped and re-created empty
+//   with its former character set and collation (privileges on a database outlive DROP DATABASE).
+// - A non-empty target is refused unless replace. With replace, the old data is not touched until the
+//   new data is known good: the dump is first restored into a side database (coffre_restore_<random>,
+//   same character set and collation as the target). Only when that succeeded is the target dropped,
+//   re-created, and filled by piping a dump of the side database into it; then the side database is
+//   dropped. Moving tables with RENAME TABLE instead would be cheaper, but views, routines and events
+//   do not move, tables with triggers may not change schema, and views moved across would keep naming
+//   the side database; a second logical copy keeps every object exactly as the dump made it, at the
+//   cost of restoring twice. Should that second copy fail, the error says so and names the side
+//   database, which then still holds the complete new data.
 
-const todo = () => Promise.reject(failure('NOT_IMPLEMENTED', 'The mysql engine is not implemented yet.'));
+import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+import { withDatabase, type Connection } from '../core/connection.ts';
+import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
+import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
+import { explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
+
+const MAX_PACKET = '--max-allowed-packet=1073741824';
+
+const DUMP_FLAGS = [
+  '--single-transaction',
+  '--skip-lock-tables',
+  '--routines',
+  '--triggers',
+  '--events',
+  '--hex-blob',
+  '--default-character-set=utf8mb4',
+  '--no-tablespaces',
+  '--skip-dump-date',
+  MAX_PACKET,
+];
+
+async function serverVersion(clients: MysqlClients, conn: Connection, database: string | undefined, signal?: AbortSignal): Promise<string> {
+  const rows = await runSql(clients, conn, 'SELECT VERSION();\n', { database, signal });
+  return rows[0]?.[0] ?? 'unknown';
+}
+
+async function toolInfo(conn: Connection, database: string | undefined, signal?: AbortSignal): Promise<{ clients: MysqlClients; info: ToolInfo }> {
+  const clients = await findClients(signal);
+  const version = await serverVersion(clients, conn, database, signal);
+  return { clients, info: { tool: clients.tool, clientVersion: clients.clientVersion, serverVersion: version } };
+}
+
+/** Starts the dump program for conn's database; the option file lives until the stream closes. */
+async function startDump(clients: MysqlClients, conn: Connection, signal?: AbortSignal): Promise<Readable> {
+  const secret = await createSecretFile('my.cnf', optionFile(conn));
+  let stream: Readable;
+  try {
+    stream = spawnSource({
+      command: clients.dump,
+      args: [`--defaults-extra-file=${secret.path}`, ...DUMP_FLAGS, '--', conn.database],
+      label: 'MYSQL_DUMP',
+      signal,
+      explain: explainFor(conn),
+    });
+  } catch (err) {
+    await secret.remove();
+    throw err;
+  }
+  stream.once('close', () => void secret.remove());
+  return stream;
+}
+
+interface DatabaseState extends TargetState {
+  charset?: string;
+  collation?: string;
+}
+
+async function inspectDatabase(clients: MysqlClients, conn: Connection, name: string, signal?: AbortSignal): Promise<DatabaseState> {
+  const n = quoteString(name);
+  // The plain comparison lets the server look up one schema; the binary one makes the match exact
+  // (information_schema compares case-insensitively).
+  const where = (col: string) => `${col} = ${n} AND CAST(${col} AS BINARY) = CAST(${n} AS BINARY)`;
+  const sql = [
+    `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE ${where('SCHEMA_NAME')};`,
+    `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE ${where('TABLE_SCHEMA')})`,
+    ` + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ${where('ROUTINE_SCHEMA')})`,
+    ` + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE ${where('EVENT_SCHEMA')})`,
+    ` + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE ${where('TRIGGER_SCHEMA')});`,
+  ].join('\n');
+  const rows = await runSql(clients, conn, `${sql}\n`, { signal });
+  if (rows.length < 2) return { exists: false, empty: true };
+  return { exists: true, empty: Number(rows[1][0]) === 0, charset: rows[0][0], collation: rows[0][1] };
+}
+
+async function createDatabase(clients: MysqlClients, conn: Connection, name: string, charset = 'utf8mb4', collation?: string, signal?: AbortSignal): Promise<void> {
+  const cs = /^\w+$/.test(charset) ? charset : 'utf8mb4';
+  const coll = collation && /^\w+$/.test(collation) ? ` COLLATE ${collation}` : '';
+  await runSql(clients, conn, `CREATE DATABASE ${quoteIdent(name)} CHARACTER SET ${cs}${coll};\n`, { signal });
+}
+
+async function dropDatabase(clients: MysqlClients, conn: Connection, name: string): Promise<void> {
+  await runSql(clients, conn, `DROP DATABASE IF EXISTS ${quoteIdent(name)};\n`);
+}
+
+function isPipeClosed(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Feeds source into the query client running on conn's database. Resolves when all of it was read and
+ * the client exited 0. If the input fails first, the client is killed (so no truncated input looks
+ * complete) and the input's error is thrown; if the client fails, its explained error is.
+ */
+async function load(clients: MysqlClients, conn: Connection, source: Readable, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<void> {
+  await withOptionFile(conn, async (file) => {
+    const sink = spawnSink({
+      command: clients.client,
+      args: [`--defaults-extra-file=${file}`, '--default-character-set=utf8mb4', '--binary-mode', MAX_PACKET, '--', conn.database],
+      label: 'MYSQL_RESTORE',
+      signal,
+      explain: explainFor(conn),
+    });
+    let bytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        onProgress?.(bytes);
+        cb(null, chunk);
+      },
+    });
+    let inputError: unknown;
+    const feeding = pipeline(source, counter, sink.stdin, signal ? { signal } : {}).catch((err: unknown) => {
+      inputError = err;
+      if (!isPipeClosed(err)) sink.kill();
+    });
+    const childError = await sink.done.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await feeding;
+    if (inputError !== undefined && !isPipeClosed(inputError)) throw asCoffreError(inputError);
+    if (childError !== undefined) throw childError;
+    if (inputError !== undefined) {
+      throw failure('MYSQL_RESTORE_FAILED', 'The mysql client stopped reading the dump before its end although it reported success; nothing guarantees the data is complete.');
+    }
+  });
+}
+
+function inputStream(input: Readable | string): Readable {
+  return typeof input === 'string' ? createReadStream(input) : input;
+}
 
 export const mysql = {
   name: 'mysql',
-  restores: [],
+  restores: ['sql'] as const satisfies readonly RawFormat[],
   extension: 'sql',
-  probe: todo,
-  dump: todo,
-  inspect: todo,
-  restore: todo,
+
+  async probe(conn, signal?: AbortSignal) {
+    return (await toolInfo(conn, undefined, signal)).info;
+  },
+
+  async dump(conn, options) {
+    // Connecting to the database itself first turns a bad login, host or name into a rejection here.
+    const { clients, info } = await toolInfo(conn, conn.database, options.signal);
+    const stream = await startDump(clients, conn, options.signal);
+    return { ...info, stream, format: 'sql' };
+  },
+
+  async inspect(conn, signal?: AbortSignal) {
+    const clients = await findClients(signal);
+    const { exists, empty } = await inspectDatabase(clients, conn, conn.database, signal);
+    return { exists, empty };
+  },
+
+  async restore(conn, input, format, options: RestoreOptions) {
+    if (format !== 'sql') {
+      throw usageError('MYSQL_BAD_FORMAT', `A MySQL/MariaDB target restores plain SQL dumps (mariadb-dump, mysqldump), not "${format}": choose a target of the engine that made this dump.`);
+    }
+    const { signal, onProgress } = options;
+    const source = inputStream(input);
+    // An input that fails while we probe must not crash the process; the pipeline reports it later.
+    source.on('error', () => {});
+    const { clients, info } = await toolInfo(conn, undefined, signal);
+    const name = conn.database;
+    const state = await inspectDatabase(clients, conn, name, signal);
+    if (state.exists && !state.empty && !options.replace) {
+      throw conflict('TARGET_NOT_EMPTY', `The database "${name}" already holds data: restore into a new or empty database, or pass --replace to overwrite it.`, { database: name });
+    }
+
+    if (!state.exists || state.empty) {
+      if (!state.exists) await createDatabase(clients, conn, name, 'utf8mb4', undefined, signal);
+      try {
+        await load(clients, conn, source, signal, onProgress);
+      } catch (err) {
+        // Leave the target as it was: absent, or present and empty.
+        await dropDatabase(clients, conn, name)
+          .then(() => (state.exists ? createDatabase(clients, conn, name, state.charset, state.collation) : undefined))
+          .catch(() => {}); // the restore's own error is the one to report
+        throw err;
+      }
+      return { ...info, database: name };
+    }
+
+    const side = `coffre_restore_${randomBytes(6).toString('hex')}`;
+    const sideConn = withDatabase(conn, side);
+    await createDatabase(clients, conn, side, state.charset, state.collation, signal);
+    try {
+      await load(clients, sideConn, source, signal, onProgress);
+    } catch (err) {
+      await dropDatabase(clients, conn, side).catch(() => {}); // the target was not touched; report the restore's error
+      throw err;
+    }
+    try {
+      await dropDatabase(clients, conn, name);
+      await createDatabase(clients, conn, name, state.charset, state.collation, signal);
+      await load(clients, conn, await startDump(clients, sideConn, signal), signal);
+    } catch (err) {
+      const cause = asCoffreError(err);
+      throw failure(
+        'MYSQL_REPLACE_FAILED',
+        `The dump restored correctly into the side database "${side}", but replacing the contents of "${name}" with it failed (${cause.message}). "${name}" may now be partly filled; the complete restored data is kept in "${side}": fix the cause and restore again, then drop "${side}".`,
+        { cause: err, details: { database: name, sideDatabase: side } },
+      );
+    }
+    await dropDatabase(clients, conn, side).catch(() => {}); // the restore is complete; a leftover side copy is only clutter
+    return { ...info, database: name };
+  },
 } satisfies Engine;

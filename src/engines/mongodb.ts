@@ -1,15 +1,448 @@
-// PLACEHOLDER: replaced by the real engine.
-import type { Engine } from '../core/types.ts';
-import { failure } from '../core/errors.ts';
+// MongoDB engine, native: no mongodump on the machines, so the official driver reads and writes the
+// mongodump archive format itself (mongo-archive.ts). No child process is involved, so the password
+// stays in the URL handed to the driver inside this process and is never in argv or an environment.
+//
+// Dump: the collection list, options and indexes are read first (they form the archive's prelude), then
+// each collection is streamed with a cursor of raw BSON, pulled only as fast as the consumer reads.
+// Like mongodump without --oplog, collections are read one after another, not as one snapshot.
+//
+// Restore: every collection of the archive is first created under a temporary name in the target
+// database, filled by ordered batched inserts (the next batch is read only after the previous one is
+// acknowledged, so memory stays bounded), indexed, and only when the whole archive has been read and
+// every CRC matched are the temporary collections renamed to their real names (replacing the old ones
+// with --replace). A damaged or interrupted restore therefore leaves the target as it was and drops its
+// temporary collections. Why the same database and not a side database swapped in: renaming across
+// databases does not exist on FerretDB (nor on sharded MongoDB), and a rename within a database is cheap
+// everywhere. FerretDB also lacks renameCollection's dropTarget, so there the old collection is dropped
+// just before the rename: a short window, per collection, rather than an atomic switch.
+//
+// Known limits: a document's fields whose names look like integers ("1", "2") come back first when the
+// driver rebuilds documents for insert (a JavaScript object rule). FerretDB v1 rejects validators,
+// collations, views, TTL and partial indexes, text/hashed/geo indexes; archives that need them fail with
+// COFFRE_E_MONGO_UNSUPPORTED naming the collection, and nothing is changed.
 
-const todo = () => Promise.reject(failure('NOT_IMPLEMENTED', 'The mongodb engine is not implemented yet.'));
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { BSON, MongoClient, type Db, type Document } from 'mongodb';
+import type { Connection } from '../core/connection.ts';
+import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
+import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
+
+const TOOL = 'coffre-mongo';
+const driverVersion: string = (createRequire(import.meta.url)('mongodb/package.json') as { version: string }).version;
+const SELECTION_TIMEOUT_MS = 5000;
+const BATCH_DOCS = 1000;
+const BATCH_BYTES = 8 * 1024 * 1024;
+/** Databases that belong to the server, never restored into a user's database. */
+const SERVER_DATABASES = new Set(['admin', 'config', 'local', '']);
+/** Server error codes meaning "this server cannot do that" (NotImplemented, CommandNotSupported, InvalidOptions). */
+const UNSUPPORTED_CODES = new Set([238, 115, 72]);
+
+interface MongoLikeError {
+  name?: string;
+  message?: string;
+  code?: number | string;
+  codeName?: string;
+}
+
+/** Maps whatever the driver threw to a coded, redacted error a user can act on. */
+function mongoError(err: unknown, conn: Connection, signal?: AbortSignal): CoffreError {
+  if (err instanceof CoffreError) return err;
+  if (signal?.aborted) return failure('INTERRUPTED', 'The MongoDB operation was interrupted.', { cause: err });
+  const e = (err ?? {}) as MongoLikeError;
+  const said = redact(String(e.message ?? err)).slice(0, 1000);
+  const where = `${conn.host ?? '?'}${conn.port ? `:${conn.port}` : ''}`;
+  if (e.name === 'MongoParseError' || e.name === 'MongoInvalidArgumentError' || e.name === 'MongoAPIError') {
+    return usageError('BAD_URL', `The MongoDB target URL or a name in it is not valid: ${said}. Fix the URL (mongodb://user:pass@host:27017/db).`);
+  }
+  if (e.code === 18 || e.codeName === 'AuthenticationFailed' || /authentication failed/i.test(said)) {
+    return failure('AUTH_FAILED', `MongoDB at ${where} refused the credentials (${said}). Check the user, password and authSource in the target URL.`, { cause: err });
+  }
+  if (e.code === 13 || e.codeName === 'Unauthorized') {
+    return failure('NOT_AUTHORIZED', `The MongoDB user may not do this on "${conn.database}" (${said}). Grant it the backup/restore roles, or use another user.`, { cause: err });
+  }
+  if (e.name === 'MongoServerSelectionError' || e.name === 'MongoTopologyClosedError') {
+    return failure('UNREACHABLE', `Cannot reach MongoDB at ${where} within ${SELECTION_TIMEOUT_MS / 1000} s (${said}). Check the host, the port and that the server is running.`, { cause: err, retryable: true });
+  }
+  if (e.name === 'MongoNetworkError' || e.name === 'MongoNetworkTimeoutError') {
+    return failure('CONNECTION_LOST', `The connection to MongoDB at ${where} was lost (${said}). Try again.`, { cause: err, retryable: true });
+  }
+  if (typeof e.code === 'number' && UNSUPPORTED_CODES.has(e.code)) {
+    return failure('MONGO_UNSUPPORTED', `The MongoDB server does not support what was asked (${said}).`, { cause: err });
+  }
+  return failure('MONGO_FAILED', `MongoDB failed: ${said}`, { cause: err });
+}
+
+function openClient(conn: Connection): MongoClient {
+  try {
+    return new MongoClient(conn.url, { serverSelectionTimeoutMS: SELECTION_TIMEOUT_MS, connectTimeoutMS: SELECTION_TIMEOUT_MS, appName: 'coffre' });
+  } catch (err) {
+    throw mongoError(err, conn);
+  }
+}
+
+/** Runs fn with a connected client, closes it whatever happens, and maps errors. */
+async function withClient<T>(conn: Connection, signal: AbortSignal | undefined, fn: (client: MongoClient) => Promise<T>): Promise<T> {
+  const client = openClient(conn);
+  const onAbort = () => void client.close(true).catch(() => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw failure('INTERRUPTED', 'The MongoDB operation was interrupted.');
+    await client.connect();
+    return await fn(client);
+  } catch (err) {
+    throw mongoError(err, conn, signal);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await client.close().catch(() => {});
+  }
+}
+
+interface ServerVersions {
+  /** The MongoDB version the server reports (what the archive header needs: a plain x.y.z). */
+  version: string;
+  /** The same for people: FerretDB says so. */
+  display: string;
+  ferret: boolean;
+}
+
+async function serverVersions(client: MongoClient): Promise<ServerVersions> {
+  const info = await client.db('admin').command({ buildInfo: 1 });
+  const version = String(info.version ?? 'unknown');
+  const ferret = Boolean(info.ferretdbVersion);
+  return { version, display: ferret ? `${version} (FerretDB ${info.ferretdbVersion})` : version, ferret };
+}
+
+/**
+ * What in these documents FerretDB v1 cannot store, if anything. It drops the connection on some of
+ * them (Decimal128, MinKey...), so its error says nothing useful; this says what to look for.
+ */
+function ferretCannotStore(docs: Document[]): string | undefined {
+  const found = new Set<string>();
+  const visit = (value: unknown, inArray: boolean): void => {
+    if (value instanceof BSON.Decimal128) found.add('Decimal128 values');
+    else if (value instanceof BSON.Double) {
+      if (!Number.isFinite(value.value)) found.add('NaN or infinite doubles');
+    } else if (value instanceof BSON.MinKey || value instanceof BSON.MaxKey) found.add('MinKey/MaxKey values');
+    else if (value instanceof BSON.Code) found.add('JavaScript code values');
+    else if (value instanceof BSON.BSONSymbol) found.add('symbol values');
+    else if (Array.isArray(value)) {
+      if (inArray) found.add('arrays directly inside arrays');
+      for (const v of value) visit(v, true);
+    } else if (value && typeof value === 'object' && !(value instanceof Date) && (value as { _bsontype?: string })._bsontype === undefined) {
+      for (const [k, v] of Object.entries(value)) {
+        if (k.startsWith('$') || k.includes('.')) found.add('field names starting with "$" or holding "."');
+        visit(v, false);
+      }
+    }
+  };
+  for (const d of docs) visit(d, false);
+  return found.size > 0 ? [...found].join(', ') : undefined;
+}
+
+async function databaseExists(client: MongoClient, name: string): Promise<boolean> {
+  const res = await client.db('admin').command({ listDatabases: 1, nameOnly: true, authorizedDatabases: true });
+  return (res.databases as Array<{ name: string }>).some((d) => d.name === name);
+}
+
+const isUserCollection = (name: string) => !name.startsWith('system.');
+
+async function userCollections(db: Db): Promise<Document[]> {
+  const all = await db.listCollections({}, { nameOnly: false }).toArray();
+  return all.filter((c) => isUserCollection(String(c.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function uuidHex(info: unknown): string | undefined {
+  const u = (info as { uuid?: unknown } | undefined)?.uuid;
+  if (u instanceof BSON.Binary) return Buffer.from(u.buffer).toString('hex');
+  if (typeof u === 'string' && /^[0-9a-f-]{32,36}$/i.test(u)) return u.replace(/-/g, '').toLowerCase();
+  return undefined;
+}
+
+/** The metadata JSON mongodump writes for a collection: options, indexes, uuid, name, type. */
+async function collectionMetadata(db: Db, c: Document): Promise<string> {
+  const type = String(c.type ?? 'collection');
+  const meta: Document = {};
+  if (c.options && Object.keys(c.options).length > 0) meta.options = c.options;
+  meta.indexes = type === 'collection' ? await db.collection(String(c.name)).listIndexes().toArray() : [];
+  const uuid = uuidHex(c.info);
+  if (uuid) meta.uuid = uuid;
+  meta.collectionName = c.name;
+  meta.type = type;
+  return BSON.EJSON.stringify(meta, { relaxed: false });
+}
+
+async function probe(conn: Connection, signal?: AbortSignal): Promise<ToolInfo> {
+  return withClient(conn, signal, async (client) => {
+    const v = await serverVersions(client);
+    await client.db(conn.database).command({ ping: 1 });
+    return { tool: TOOL, clientVersion: driverVersion, serverVersion: v.display };
+  });
+}
+
+async function inspect(conn: Connection, signal?: AbortSignal): Promise<TargetState> {
+  return withClient(conn, signal, async (client) => {
+    if (!(await databaseExists(client, conn.database))) return { exists: false, empty: true };
+    const colls = await userCollections(client.db(conn.database));
+    return { exists: true, empty: colls.length === 0 };
+  });
+}
+
+async function dump(conn: Connection, options: { signal?: AbortSignal }): Promise<DumpSource> {
+  const { signal } = options;
+  const client = openClient(conn);
+  let versions: ServerVersions;
+  let namespaces: NamespaceSource[];
+  try {
+    if (signal?.aborted) throw failure('INTERRUPTED', 'The MongoDB dump was interrupted.');
+    await client.connect();
+    versions = await serverVersions(client);
+    if (!(await databaseExists(client, conn.database))) {
+      throw failure('DATABASE_NOT_FOUND', `The MongoDB database "${conn.database}" does not exist on ${conn.host ?? 'the server'}: check the database name in the target URL.`);
+    }
+    const db = client.db(conn.database);
+    namespaces = [];
+    for (const c of await userCollections(db)) {
+      const name = String(c.name);
+      const type = String(c.type ?? 'collection');
+      const entry: CollectionEntry = { db: conn.database, collection: name, metadata: await collectionMetadata(db, c), size: 0, type };
+      namespaces.push({
+        entry,
+        documents: () => (type === 'collection' ? (db.collection(name).find({}, { raw: true, batchSize: 1000 }) as unknown as AsyncIterable<Uint8Array>) : emptyDocs()),
+      });
+    }
+  } catch (err) {
+    await client.close(true).catch(() => {});
+    throw mongoError(err, conn, signal);
+  }
+  const header = { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: versions.version, toolVersion: `${TOOL} ${driverVersion}` };
+  async function* guarded(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of encodeArchive(header, namespaces)) {
+        if (signal?.aborted) throw failure('INTERRUPTED', 'The MongoDB dump was interrupted.');
+        yield chunk;
+      }
+    } catch (err) {
+      throw mongoError(err, conn, signal);
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
+  const stream = Readable.from(guarded(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  if (signal) {
+    const onAbort = () => {
+      stream.destroy(failure('INTERRUPTED', 'The MongoDB dump was interrupted.'));
+      void client.close(true).catch(() => {});
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+  return { stream, format: 'mongo-archive', tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display };
+}
+
+async function* emptyDocs(): AsyncGenerator<Uint8Array> {}
+
+/** The input as chunks, gunzipped first when it is a whole-file gzip (mongodump --gzip --archive). */
+async function* plainArchiveBytes(input: Readable, onProgress?: (bytes: number) => void): AsyncGenerator<Buffer> {
+  let seen = 0;
+  const counted = async function* () {
+    for await (const chunk of input) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      seen += b.length;
+      onProgress?.(seen);
+      yield b;
+    }
+  };
+  const it = counted();
+  const first = await it.next();
+  if (first.done) return;
+  const head = first.value;
+  const rest = async function* () {
+    yield head;
+    yield* it;
+  };
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    yield* Readable.from(rest()).pipe(createGunzip()) as AsyncIterable<Buffer>;
+  } else {
+    yield* rest();
+  }
+}
+
+interface Planned {
+  entry: CollectionEntry;
+  name: string;
+  temp: string;
+  type: string;
+  options: Document;
+  indexes: Document[];
+}
+
+function parseMetadata(entry: CollectionEntry): { options: Document; indexes: Document[]; type?: string } {
+  if (!entry.metadata) return { options: {}, indexes: [] };
+  try {
+    const m = BSON.EJSON.parse(entry.metadata, { relaxed: false }) as Document;
+    return { options: (m.options as Document) ?? {}, indexes: Array.isArray(m.indexes) ? (m.indexes as Document[]) : [], type: typeof m.type === 'string' ? m.type : undefined };
+  } catch {
+    throw failure('ARCHIVE_CORRUPT', `The MongoDB archive's metadata for ${entry.db}.${entry.collection} is not valid Extended JSON: use another backup.`);
+  }
+}
+
+/** Index specs as createIndexes accepts them: no _id index, no server-assigned fields. */
+function indexSpecs(indexes: Document[]): Document[] {
+  return indexes
+    .filter((ix) => ix.name !== '_id_')
+    .map((ix) => {
+      const { v: _v, ns: _ns, background: _bg, ...rest } = ix;
+      return rest;
+    });
+}
+
+function unsupported(err: unknown, what: string, conn: Connection): CoffreError {
+  const e = err as MongoLikeError;
+  if (typeof e?.code === 'number' && (UNSUPPORTED_CODES.has(e.code) || e.code === 27 || e.code === 2 || e.code === 67)) {
+    return failure('MONGO_UNSUPPORTED', `The MongoDB server cannot create ${what} as the archive describes it (${redact(String(e.message)).slice(0, 500)}). Nothing was changed: restore into a server that supports it.`, { cause: err });
+  }
+  return mongoError(err, conn);
+}
+
+async function renameInto(client: MongoClient, dbName: string, from: string, to: string, exists: boolean): Promise<void> {
+  const admin = client.db('admin');
+  const cmd = { renameCollection: `${dbName}.${from}`, to: `${dbName}.${to}` };
+  if (!exists) {
+    await admin.command(cmd);
+    return;
+  }
+  try {
+    await admin.command({ ...cmd, dropTarget: true });
+  } catch (err) {
+    const code = (err as MongoLikeError).code;
+    if (typeof code !== 'number' || !UNSUPPORTED_CODES.has(code)) throw err;
+    // FerretDB: no dropTarget, so drop then rename.
+    await client.db(dbName).collection(to).drop();
+    await admin.command(cmd);
+  }
+}
+
+async function restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult> {
+  if (format !== 'mongo-archive' || typeof input === 'string') {
+    throw usageError('WRONG_FORMAT', `The MongoDB engine restores mongodump archives only, not "${format}" input: pick a MongoDB backup or a file made by mongodump --archive.`);
+  }
+  const { signal } = options;
+  return withClient(conn, signal, async (client) => {
+    const versions = await serverVersions(client);
+    const db = client.db(conn.database);
+    const before = await userCollections(db);
+    if (before.length > 0 && !options.replace) {
+      throw conflict(
+        'TARGET_NOT_EMPTY',
+        `The MongoDB database "${conn.database}" already holds ${before.length} collection(s): pass --replace to overwrite it, or restore into an empty database.`,
+        { database: conn.database },
+      );
+    }
+    const tag = randomBytes(4).toString('hex');
+    const planned = new Map<string, Planned>();
+    const created: string[] = [];
+    try {
+      let batch: Document[] = [];
+      let batchBytes = 0;
+      let batchFor: Planned | undefined;
+      const flush = async () => {
+        if (batchFor && batch.length > 0) {
+          try {
+            await db.collection(batchFor.temp).insertMany(batch, { ordered: true, bypassDocumentValidation: true });
+          } catch (err) {
+            const missing = versions.ferret ? ferretCannotStore(batch) : undefined;
+            if (!missing) throw err;
+            throw failure('MONGO_UNSUPPORTED', `FerretDB cannot store the documents of collection "${batchFor.name}": they hold ${missing}. Nothing was changed: restore into a MongoDB server.`, { cause: err });
+          }
+        }
+        batch = [];
+        batchBytes = 0;
+      };
+      for await (const item of readArchive(plainArchiveBytes(input, options.onProgress))) {
+        if (signal?.aborted) throw failure('INTERRUPTED', 'The MongoDB restore was interrupted.');
+        if (item.kind === 'prelude') {
+          const wanted = item.collections.filter((c) => !SERVER_DATABASES.has(c.db) && isUserCollection(c.collection));
+          const dbs = [...new Set(wanted.map((c) => c.db))];
+          if (dbs.length > 1) {
+            throw usageError('MONGO_MANY_DATABASES', `The archive holds ${dbs.length} databases (${dbs.join(', ')}); coffre restores one database per target: dump them one by one.`);
+          }
+          for (const entry of wanted) {
+            const meta = parseMetadata(entry);
+            const type = entry.type ?? meta.type ?? 'collection';
+            if (type === 'timeseries') {
+              throw failure('MONGO_UNSUPPORTED', `The archive holds the time-series collection "${entry.collection}", which coffre cannot restore: use mongorestore for it.`);
+            }
+            const p: Planned = { entry, name: entry.collection, temp: `coffre_tmp_${tag}_${entry.collection}`, type, options: meta.options, indexes: meta.indexes };
+            planned.set(`${entry.db}.${entry.collection}`, p);
+            if (type !== 'collection') continue;
+            const { autoIndexId: _a, idIndex: _i, ...createOptions } = p.options;
+            try {
+              await db.command({ create: p.temp, ...createOptions });
+            } catch (err) {
+              throw unsupported(err, `collection "${p.name}" with options ${BSON.EJSON.stringify(createOptions)}`, conn);
+            }
+            created.push(p.temp);
+          }
+          continue;
+        }
+        const p = planned.get(`${item.db}.${item.collection}`);
+        if (!p || p.type !== 'collection') continue; // server collections, oplog, views' (empty) namespaces
+        if (item.kind === 'document') {
+          if (batchFor !== p) {
+            await flush();
+            batchFor = p;
+          }
+          batch.push(BSON.deserialize(item.bson, { promoteValues: false, bsonRegExp: true }));
+          batchBytes += item.bson.length;
+          if (batch.length >= BATCH_DOCS || batchBytes >= BATCH_BYTES) await flush();
+        } else {
+          if (batchFor === p) await flush();
+          const specs = indexSpecs(p.indexes);
+          if (specs.length > 0) {
+            try {
+              await db.command({ createIndexes: p.temp, indexes: specs });
+            } catch (err) {
+              throw unsupported(err, `the indexes of "${p.name}" (${specs.map((s) => s.name).join(', ')})`, conn);
+            }
+          }
+        }
+      }
+      // The whole archive was read and checked: put the new collections in place.
+      const existing = new Set(before.map((c) => String(c.name)));
+      for (const p of planned.values()) {
+        if (p.type !== 'collection') continue;
+        await renameInto(client, conn.database, p.temp, p.name, existing.has(p.name));
+        created.splice(created.indexOf(p.temp), 1);
+        existing.delete(p.name);
+      }
+      for (const name of existing) await db.collection(name).drop();
+      for (const p of planned.values()) {
+        if (p.type !== 'view') continue;
+        try {
+          await db.command({ create: p.name, ...p.options });
+        } catch (err) {
+          throw unsupported(err, `the view "${p.name}"`, conn);
+        }
+      }
+    } catch (err) {
+      for (const temp of created) await db.collection(temp).drop().catch(() => {});
+      throw err;
+    }
+    return { tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, database: conn.database };
+  });
+}
 
 export const mongodb = {
   name: 'mongodb',
-  restores: [],
-  extension: 'sql',
-  probe: todo,
-  dump: todo,
-  inspect: todo,
-  restore: todo,
+  restores: ['mongo-archive'],
+  extension: 'archive',
+  probe,
+  dump,
+  inspect,
+  restore,
 } satisfies Engine;

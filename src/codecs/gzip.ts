@@ -1,10 +1,26 @@
-// PLACEHOLDER: replaced by the real codec.
-import { PassThrough } from 'node:stream';
-import type { Codec } from '../core/types.ts';
+// gzip through node:zlib (level 6 by default, like `gzip -6`). Decompression accepts concatenated members
+// (as `gzip` writes with `cat a.gz b.gz`) and fails on a truncated or damaged stream with a coded error
+// naming the gzip layer, so a cut artifact never restores as a silently shorter dump.
 
-export const gzip = {
-  name: 'gzip',
-  extension: '.gz',
-  compress: () => new PassThrough(),
-  decompress: () => new PassThrough(),
-} satisfies Codec;
+import { createGzip, createGunzip } from 'node:zlib';
+import type { Codec } from '../core/types.ts';
+import { joinStages } from './streams.ts';
+import { layerErrors } from './archive-rules.ts';
+
+export interface GzipOptions {
+  /** 1 (fastest) to 9 (smallest); default 6. */
+  level?: number;
+}
+
+/** A gzip codec at the given level. */
+export function gzipCodec(options: GzipOptions = {}) {
+  const level = options.level ?? 6;
+  return {
+    name: 'gzip',
+    extension: '.gz',
+    compress: () => joinStages([createGzip({ level })], (err) => err as Error),
+    decompress: () => joinStages([createGunzip()], layerErrors('gzip')),
+  } satisfies Codec;
+}
+
+export const gzip = gzipCodec();

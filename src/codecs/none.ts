@@ -1,4 +1,6 @@
-// PLACEHOLDER: replaced by the real codec.
+// No compression: the artifact is the raw dump, byte for byte. Useful when the dump is already
+// compressed (pg_dump -Fc) or the storage compresses on its own.
+
 import { PassThrough } from 'node:stream';
 import type { Codec } from '../core/types.ts';
 

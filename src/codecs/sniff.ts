@@ -1,6 +1,20 @@
-// PLACEHOLDER: replaced by the real format sniffer.
+// Restore never trusts a file name: it reads the first bytes, peels compression layers by their magic
+// numbers (gzip 1f 8b, zstd 28 b5 2f fd, zip "PK\3\4", tar "ustar" at offset 257), and tells what the raw
+// dump is (pg_dump custom "PGDMP", SQLite "SQLite format 3\0", mongodump archive 6d e2 99 81, else plain
+// SQL). Peeked bytes are re-emitted in front of the rest, so nothing is lost and nothing is buffered
+// beyond a few KiB. A tar whose first entry is `toc.dat` is a `pg_dump -Ft` archive: it is the dump
+// itself and passes through whole. A gzip holding another tar is reported as one 'targz' layer; a plain
+// tar holding one dump is unpacked by the same rules but adds no layer (it compresses nothing).
+// Damage found while peeking rejects; damage found later makes the returned stream error.
+
 import type { Readable } from 'node:stream';
 import type { CompressionName, RawFormat } from '../core/types.ts';
+import { usageError } from '../core/errors.ts';
+import { peek, through } from './streams.ts';
+import { gzip } from './gzip.ts';
+import { zstd } from './zstd.ts';
+import { zip } from './zip.ts';
+import { untar } from './targz.ts';
 
 export interface OpenedDump {
   /** What the raw bytes are, once every compression layer is peeled. */
@@ -11,7 +25,112 @@ export interface OpenedDump {
   layers: CompressionName[];
 }
 
-/** Peels compression layers by their magic bytes (never by file name) and tells what the raw dump is. */
+/** Bytes looked at before deciding; also the window checked for NUL bytes in SQL text. */
+const PEEK_BYTES = 4096;
+/** More nested layers than this is not a dump but a puzzle (or a decompression bomb). */
+const MAX_LAYERS = 4;
+
+type Wrapper = 'gzip' | 'zstd' | 'zip' | 'tar';
+
+function startsWith(head: Buffer, bytes: readonly number[]): boolean {
+  return head.length >= bytes.length && bytes.every((b, i) => head[i] === b);
+}
+
+function wrapperOf(head: Buffer): Wrapper | null {
+  if (startsWith(head, [0x1f, 0x8b])) return 'gzip';
+  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
+  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return 'zip';
+  if (isTar(head)) return 'tar';
+  return null;
+}
+
+function isTar(head: Buffer): boolean {
+  return head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar';
+}
+
+/** pg_dump -Ft writes toc.dat as the tar's first entry. */
+function isPgTar(head: Buffer): boolean {
+  const end = head.indexOf(0, 0);
+  return head.toString('latin1', 0, end < 0 || end > 100 ? 100 : end) === 'toc.dat';
+}
+
+const RECOGNISED =
+  'coffre recognises gzip, zstd, zip, tar and tar.gz holding plain SQL text, a pg_dump custom (-Fc) or tar (-Ft) archive, a SQLite database or a mongodump archive';
+
+/** Formats that are clearly not a dump coffre can restore, named so the message says what the input is. */
+const FOREIGN: readonly { name: string; magic: readonly number[] }[] = [
+  { name: 'bzip2-compressed', magic: [0x42, 0x5a, 0x68] },
+  { name: 'xz-compressed', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
+  { name: 'lz4-compressed', magic: [0x04, 0x22, 0x4d, 0x18] },
+  { name: '7-Zip', magic: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
+];
+
+function rawFormatOf(head: Buffer, layers: readonly CompressionName[]): RawFormat {
+  if (head.toString('latin1', 0, 5) === 'PGDMP') return 'pg-custom';
+  if (head.toString('latin1', 0, 16) === 'SQLite format 3\0') return 'sqlite';
+  if (startsWith(head, [0x6d, 0xe2, 0x99, 0x81])) return 'mongo-archive';
+  const inside = layers.length > 0 ? ` (inside ${layers.join(' + ')})` : '';
+  const foreign = FOREIGN.find((f) => startsWith(head, f.magic));
+  if (foreign) throw usageError('UNKNOWN_FORMAT', `The input${inside} is ${foreign.name} data, which coffre does not read: ${RECOGNISED}.`, { layers });
+  if (head.subarray(0, PEEK_BYTES).includes(0)) {
+    throw usageError('UNKNOWN_FORMAT', `The input${inside} is binary data in no format coffre knows (it is not SQL text): ${RECOGNISED}.`, { layers });
+  }
+  return 'sql';
+}
+
+/**
+ * Peels compression layers by their magic bytes (never by file name) and tells what the raw dump is.
+ * Rejects with COFFRE_E_EMPTY_ARTIFACT for an empty input (or one that decompresses to nothing), with
+ * COFFRE_E_UNKNOWN_FORMAT for binary data in no known format, and with COFFRE_E_CORRUPT_ARTIFACT when a
+ * layer is already broken within its first bytes. Later damage makes the returned stream error.
+ */
 export async function openDump(input: Readable): Promise<OpenedDump> {
-  return { format: 'sql', stream: input, layers: [] };
+  const layers: CompressionName[] = [];
+  let stream: Readable = input;
+  try {
+    return await peel(input, layers, (s) => (stream = s));
+  } catch (err) {
+    stream.destroy();
+    input.destroy();
+    throw err;
+  }
+}
+
+async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void): Promise<OpenedDump> {
+  let { head, stream } = await peek(input, PEEK_BYTES);
+  for (let depth = 0; ; depth++) {
+    track(stream);
+    if (head.length === 0) {
+      const inside = layers.length > 0 ? `Its ${layers.join(' + ')} layer holds nothing` : 'It holds no bytes at all';
+      throw usageError('EMPTY_ARTIFACT', `The artifact is empty. ${inside}, so there is nothing to restore; choose another backup or file.`, { layers });
+    }
+    const wrapper = wrapperOf(head);
+    if (wrapper === null) return { format: rawFormatOf(head, layers), stream, layers };
+    if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
+    if (depth >= MAX_LAYERS) {
+      throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });
+    }
+    if (wrapper === 'gzip') {
+      ({ head, stream } = await peek(through(stream, gzip.decompress()), PEEK_BYTES));
+      if (isTar(head) && !isPgTar(head)) {
+        stream = through(stream, untar('tar.gz'));
+        layers.push('targz');
+        ({ head, stream } = await peek(stream, PEEK_BYTES));
+      } else {
+        layers.push('gzip');
+      }
+      continue;
+    }
+    if (wrapper === 'zstd') {
+      layers.push('zstd');
+      ({ head, stream } = await peek(through(stream, zstd.decompress()), PEEK_BYTES));
+      continue;
+    }
+    if (wrapper === 'zip') {
+      layers.push('zip');
+      ({ head, stream } = await peek(through(stream, zip.decompress()), PEEK_BYTES));
+      continue;
+    }
+    ({ head, stream } = await peek(through(stream, untar('tar')), PEEK_BYTES));
+  }
 }

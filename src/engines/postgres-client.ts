@@ -1,0 +1,278 @@
+// How coffre reaches a PostgreSQL server: a short in-process session (the `pg` driver) for questions and
+// DDL (versions, emptiness, CREATE/DROP/RENAME DATABASE), and the server's own client programs (pg_dump,
+// psql, pg_restore) for the data. A pg_dump older than the server refuses to run, so the client is chosen
+// by version among /usr/lib/postgresql/*/bin and PATH (or only COFFRE_PG_BIN_DIR when set).
+//
+// Safety of the child's command line: the password travels in a 0600 PGPASSFILE (or, if it holds a
+// newline that a passfile cannot express, the child's own PGPASSWORD), never in argv. Host, port and user
+// are `--opt=value` arguments, so a value starting with `-` stays a value. The database name goes in a
+// quoted conninfo `dbname='…'`, so a name containing `=` or starting with `-` is never read as a
+// connection string or as an option.
+
+import { access, readdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { Connection } from '../core/connection.ts';
+import { CoffreError, failure } from '../core/errors.ts';
+import { redact, tail } from '../core/redact.ts';
+import { createSecretFile, runTool } from '../pipeline/process.ts';
+
+export interface ServerVersion {
+  /** As the server says it, first word only: "15.20". */
+  text: string;
+  /** server_version_num: 150020. */
+  num: number;
+}
+
+export interface PgClient {
+  /** Folder holding pg_dump, psql and pg_restore. */
+  dir: string;
+  /** pg_dump --version, first number: "15.20". */
+  version: string;
+  num: number;
+  /** Full path of one of the client programs in that folder. */
+  bin(name: 'pg_dump' | 'psql' | 'pg_restore'): string;
+}
+
+/** The user the server sees: the URL's, else libpq's default (PGUSER, then the OS user). */
+export function userOf(conn: Connection): string {
+  return conn.user ?? process.env.PGUSER ?? userInfo().username;
+}
+
+function where(conn: Connection): string {
+  return `${conn.host ?? 'localhost'}:${conn.port ?? 5432}`;
+}
+
+/** Double-quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Quotes an SQL string literal, whatever standard_conforming_strings says. */
+export function quoteLiteral(value: string): string {
+  const body = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${body.replace(/\\/g, '\\\\')}'` : `'${body}'`;
+}
+
+/** A libpq conninfo holding only the database name, quoted so that nothing in it is interpreted. */
+export function dbnameConninfo(database: string): string {
+  return `dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+const unreachableCodes: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  ECONNRESET: 'connection reset',
+  EADDRNOTAVAIL: 'address not available',
+};
+
+function unreachable(conn: Connection, why: string, cause?: unknown): CoffreError {
+  return failure('UNREACHABLE', `Cannot reach the PostgreSQL server at ${where(conn)} (${why}): check the host and port, and that the server is running and accepts TCP connections.`, { cause, retryable: true });
+}
+
+function authFailed(conn: Connection, cause?: unknown): CoffreError {
+  return failure('AUTH_FAILED', `Authentication failed for user "${userOf(conn)}" at ${where(conn)}: check the password.`, { cause });
+}
+
+function databaseMissing(conn: Connection, database: string, cause?: unknown): CoffreError {
+  return failure('DATABASE_NOT_FOUND', `The database "${database}" does not exist on ${where(conn)}: check its name, or create it first.`, { cause });
+}
+
+/** Recognises the usual connection failures in a PostgreSQL client's stderr (libpq messages). */
+export function explainPgText(conn: Connection, text: string): CoffreError | undefined {
+  const user = userOf(conn);
+  if (/password authentication failed|fe_sendauth: no password supplied|SCRAM authentication|client password must be a string/i.test(text)) return authFailed(conn);
+  let m = /role "([^"]*)" is not permitted to log in/.exec(text);
+  if (m) return failure('AUTH_FAILED', `The server at ${where(conn)} refused user "${m[1]}": that role is not permitted to log in. Use a role with LOGIN, or ALTER ROLE … LOGIN.`);
+  m = /role "([^"]*)" does not exist/.exec(text);
+  if (m && /FATAL|connection to server/.test(text)) return failure('AUTH_FAILED', `The server at ${where(conn)} has no user "${m[1]}": check the user name in the URL.`);
+  if (/no pg_hba\.conf entry/.test(text)) {
+    return failure('AUTH_FAILED', `The server at ${where(conn)} does not accept user "${user}" from this machine (no pg_hba.conf entry): ask its administrator to allow it.`);
+  }
+  m = /database "([^"]*)" does not exist/.exec(text);
+  if (m && /FATAL|connection to server|could not connect/.test(text)) return databaseMissing(conn, m[1]);
+  if (/could not translate host name/.test(text)) return unreachable(conn, 'unknown host name');
+  if (/Connection refused/.test(text)) return unreachable(conn, 'connection refused');
+  if (/timeout expired|Connection timed out/.test(text)) return unreachable(conn, 'timed out');
+  if (/No route to host|Network is unreachable|could not connect to server/.test(text)) return unreachable(conn, 'no route');
+  return undefined;
+}
+
+/** Maps an error of the `pg` driver to a coded error; the message never carries the password. */
+export function pgDriverError(conn: Connection, database: string, err: unknown): CoffreError {
+  if (err instanceof CoffreError) return err;
+  const e = err as { code?: string; message?: string };
+  const message = redact(String(e?.message ?? err));
+  if (e?.code === '28P01') return authFailed(conn, err);
+  if (e?.code === '3D000') return databaseMissing(conn, database, err);
+  if (e?.code && e.code in unreachableCodes) return unreachable(conn, unreachableCodes[e.code], err);
+  const explained = explainPgText(conn, message);
+  if (explained) return explained;
+  if (/timeout/i.test(message) && /connect/i.test(message)) return unreachable(conn, 'timed out', err);
+  if (/SASL|password/i.test(message)) return authFailed(conn, err);
+  return failure('PG_QUERY_FAILED', `PostgreSQL at ${where(conn)} said: ${message}`, { cause: err, details: e?.code ? { sqlstate: e.code } : undefined });
+}
+
+function sslFor(conn: Connection): pg.ClientConfig['ssl'] {
+  const mode = conn.params.sslmode;
+  if (!mode || mode === 'disable' || mode === 'allow' || mode === 'prefer') return undefined;
+  return mode === 'require' ? { rejectUnauthorized: false } : {};
+}
+
+/**
+ * Opens a session on `database` (default: the connection's), runs fn, and always closes it.
+ * Connection and query errors become coded errors. An abort closes the session.
+ */
+export async function withSession<T>(conn: Connection, database: string, fn: (client: pg.Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  signal?.throwIfAborted();
+  const client = new pg.Client({
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    password: conn.password,
+    database,
+    ssl: sslFor(conn),
+    application_name: 'coffre',
+    connectionTimeoutMillis: 15_000,
+  });
+  client.on('error', () => {}); // a dropped idle session surfaces through the pending query instead
+  const onAbort = () => void client.end().catch(() => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await client.connect();
+    return await fn(client);
+  } catch (err) {
+    if (signal?.aborted) throw failure('INTERRUPTED', 'The operation was interrupted.', { cause: err });
+    throw pgDriverError(conn, database, err);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await client.end().catch(() => {});
+  }
+}
+
+/** Asks the server its version. */
+export async function serverVersion(client: pg.Client): Promise<ServerVersion> {
+  const { rows } = await client.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+  return { text: rows[0].v.split(/\s/)[0], num: Number(rows[0].n) };
+}
+
+/** The major-version part of a version number: 150020 -> 150000, 90624 -> 90600. */
+function major(num: number): number {
+  return num >= 100000 ? Math.floor(num / 10000) * 10000 : Math.floor(num / 100) * 100;
+}
+
+function majorText(num: number): string {
+  return num >= 100000 ? String(Math.floor(num / 10000)) : `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}`;
+}
+
+/** "pg_dump (PostgreSQL) 15.20 (Debian …)" -> { version: "15.20", num: 150020 }. */
+export function parseClientVersion(text: string): { version: string; num: number } | undefined {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
+  if (!m) return undefined;
+  const [a, b, c] = [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)];
+  const num = a >= 10 ? a * 10000 + b : a * 10000 + b * 100 + c;
+  return { version: m[0].replace(/^\(PostgreSQL\)\s+/, ''), num };
+}
+
+const versionCache = new Map<string, Promise<{ version: string; num: number } | undefined>>();
+
+async function clientIn(dir: string): Promise<PgClient | undefined> {
+  const pgDump = path.join(dir, 'pg_dump');
+  try {
+    await access(pgDump, fsConstants.X_OK);
+  } catch {
+    return undefined;
+  }
+  let pending = versionCache.get(pgDump);
+  if (!pending) {
+    pending = runTool({ command: pgDump, args: ['--version'], label: 'PG_DUMP' }).then(parseClientVersion, () => undefined);
+    versionCache.set(pgDump, pending);
+  }
+  const found = await pending;
+  return found && { dir, ...found, bin: (name) => path.join(dir, name) };
+}
+
+/** Folders that may hold a client: COFFRE_PG_BIN_DIR alone when set, else the versioned Debian folders, then PATH. */
+async function candidateDirs(): Promise<string[]> {
+  const override = process.env.COFFRE_PG_BIN_DIR;
+  if (override) return [path.resolve(override)];
+  const dirs: string[] = [];
+  try {
+    const versions = await readdir('/usr/lib/postgresql');
+    for (const v of versions.sort((a, b) => Number(b) - Number(a))) dirs.push(path.join('/usr/lib/postgresql', v, 'bin'));
+  } catch {
+    // not a Debian-style layout
+  }
+  for (const d of (process.env.PATH ?? '').split(path.delimiter)) if (d && !dirs.includes(d)) dirs.push(d);
+  return dirs;
+}
+
+/**
+ * Picks the newest client whose major version is at least the server's (pg_dump refuses newer servers).
+ * Fails with COFFRE_E_PG_CLIENT_NOT_FOUND or COFFRE_E_PG_CLIENT_TOO_OLD, naming versions and what to install.
+ */
+export async function chooseClient(server: ServerVersion): Promise<PgClient> {
+  const dirs = await candidateDirs();
+  const found = (await Promise.all(dirs.map(clientIn))).filter((c): c is PgClient => c !== undefined);
+  const wanted = majorText(server.num);
+  const looked = process.env.COFFRE_PG_BIN_DIR ? `COFFRE_PG_BIN_DIR (${dirs[0]})` : '/usr/lib/postgresql/*/bin and PATH';
+  if (found.length === 0) {
+    throw failure('PG_CLIENT_NOT_FOUND', `No PostgreSQL client (pg_dump) was found in ${looked}: install postgresql-client-${wanted} or newer, or set COFFRE_PG_BIN_DIR to the folder holding pg_dump, psql and pg_restore.`);
+  }
+  let best: PgClient | undefined;
+  for (const c of found) if (!best || c.num > best.num) best = c;
+  if (major(best!.num) < major(server.num)) {
+    throw failure(
+      'PG_CLIENT_TOO_OLD',
+      `The server runs PostgreSQL ${server.text} but the newest client found is pg_dump ${best!.version} (${best!.dir}), which cannot dump a newer server: install postgresql-client-${wanted} or newer, or set COFFRE_PG_BIN_DIR to its bin folder.`,
+      { details: { serverVersion: server.text, clientVersion: best!.version } },
+    );
+  }
+  return best!;
+}
+
+/** Connection arguments for pg_dump/psql/pg_restore; the password is never among them. */
+export function connectionArgs(conn: Connection, database: string): string[] {
+  const args = ['--no-password'];
+  if (conn.host) args.push(`--host=${conn.host}`);
+  if (conn.port) args.push(`--port=${conn.port}`);
+  if (conn.user) args.push(`--username=${conn.user}`);
+  args.push(`--dbname=${dbnameConninfo(database)}`);
+  return args;
+}
+
+export interface ToolAuth {
+  /** Environment for the child: PGPASSFILE (or PGPASSWORD), SSL mode, timeouts. */
+  env: Record<string, string | undefined>;
+  /** Removes the password file; call once the child is done. */
+  remove(): Promise<void>;
+}
+
+/** Prepares the child's credentials: a private 0600 PGPASSFILE that exists only while the child runs. */
+export async function toolAuth(conn: Connection): Promise<ToolAuth> {
+  const env: Record<string, string | undefined> = {
+    PGCONNECT_TIMEOUT: conn.params.connect_timeout ?? '15',
+    PGAPPNAME: 'coffre',
+    PGSSLMODE: conn.params.sslmode ?? process.env.PGSSLMODE,
+    // A service file or dbname in the environment must not redirect the child elsewhere.
+    PGSERVICE: undefined,
+    PGDATABASE: undefined,
+  };
+  const password = conn.password;
+  if (!password) return { env, remove: async () => {} };
+  if (/[\r\n]/.test(password)) return { env: { ...env, PGPASSWORD: password }, remove: async () => {} };
+  const escaped = password.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const secret = await createSecretFile('pgpass', `*:*:*:*:${escaped}\n`);
+  return { env: { ...env, PGPASSFILE: secret.path }, remove: secret.remove };
+}
+
+/** The `explain` hook for a child: connection failures in its stderr become coded errors. */
+export function explainFor(conn: Connection): (stderr: string) => CoffreError | undefined {
+  return (stderr) => explainPgText(conn, tail(stderr, 4000));
+}

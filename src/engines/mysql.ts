@@ -5,7 +5,9 @@
 // with routines, triggers and events, binary columns as hex, utf8mb4, and without --databases, so the
 // dump names no database and restores into any name. No dump date, so equal data gives equal bytes.
 //
-// Restore: the client reads the dump on stdin with the target as its default database.
+// Restore: the client reads the dump on stdin with the target as its default database (after a
+// streaming rewrite of the one statement in which the dump tools name the source database, see
+// mysql-dump-rewrite.ts).
 // - A missing target is created (utf8mb4) and dropped again if the restore fails.
 // - An existing empty target is restored into directly; on failure it is dropped and re-created empty
 //   with its former character set and collation (privileges on a database outlive DROP DATABASE).
@@ -27,6 +29,7 @@ import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '.
 import { withDatabase, type Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
+import { unnameAlterDatabase } from './mysql-dump-rewrite.ts';
 import { explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
 
 const MAX_PACKET = '--max-allowed-packet=1073741824';
@@ -135,7 +138,7 @@ async function load(clients: MysqlClients, conn: Connection, source: Readable, s
       },
     });
     let inputError: unknown;
-    const feeding = pipeline(source, counter, sink.stdin, signal ? { signal } : {}).catch((err: unknown) => {
+    const feeding = pipeline(source, counter, unnameAlterDatabase(), sink.stdin, signal ? { signal } : {}).catch((err: unknown) => {
       inputError = err;
       if (!isPipeClosed(err)) sink.kill();
     });

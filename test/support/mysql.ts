@@ -125,6 +125,11 @@ DELETE FROM child WHERE note = 'c';
 CREATE SEQUENCE §seq one§ START WITH 100 INCREMENT BY 5;
 SELECT NEXTVAL(§seq one§), NEXTVAL(§seq one§);
 CREATE VIEW §v join§ AS SELECT p.name, c.id AS child_id, c.note FROM §parent t§ p JOIN child c ON c.parent_id = p.id;
+-- A routine and a trigger made under another database collation: the dump wraps them in ALTER DATABASE.
+ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci;
+CREATE FUNCTION legacy() RETURNS VARCHAR(10) DETERMINISTIC RETURN 'old';
+CREATE TRIGGER §no pk§ BEFORE INSERT ON §no pk§ FOR EACH ROW SET NEW.b = COALESCE(NEW.b, 'default');
+ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 CREATE SQL SECURITY INVOKER VIEW §v §§q§§§ AS SELECT §f add§(id, 1) AS n, §we§§ird col§ AS w FROM §odd §§name§§ t§ WHERE id < 4 WITH CHECK OPTION;
 `.replace(/§/g, '`');
   await adminSql(sql, conn.database);

@@ -1,0 +1,114 @@
+// `coffre backup`, `restore`, `journal` and `verify`: the runs and their journal. With --json, backup,
+// restore and verify print one object and journal an array, with the same field names as the API.
+
+import { listJournal, runBackup, verifyBackup, type BackupView } from '../../services/backups.ts';
+import { runRestore, type RestoreView } from '../../services/restores.ts';
+import { usageError } from '../../core/errors.ts';
+import { optional, parse, positional } from '../args.ts';
+import { withContext, withInterrupt } from '../context.ts';
+import { formatBytes, formatDuration, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
+
+export const help = `coffre backup PLAN [--compression FMT] [--kind full]      run a backup now
+coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
+coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder
+coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first
+coffre verify JOURNAL_ID                                 re-hash and decompress a stored backup`;
+
+function short(sha: string | null): string {
+  return sha ? sha.slice(0, 16) : '-';
+}
+
+/** `coffre backup PLAN`. */
+export async function backup(args: string[], io: Io): Promise<number> {
+  const p = parse('backup', args, { compression: { type: 'string' }, kind: { type: 'string' } }, 1);
+  const plan = positional(p, 0, 'a PLAN', 'backup');
+  const progress = progressLine(io, 'dumped');
+  const outcome = await withContext(io, (ctx) =>
+    withInterrupt((signal) => runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update })),
+  );
+  progress.done();
+  const b = outcome.view;
+  if (io.json) printJson(io, b);
+  else if (b.status === 'success') {
+    io.out(
+      `Backup ${b.id} succeeded: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
+        `  stored   ${formatBytes(b.sizeBytes)} (raw ${formatBytes(b.rawSizeBytes)}) in ${formatDuration(b.durationMs)}\n` +
+        `  sha256   ${b.sha256}\n  artifact ${b.artifact}\n` +
+        (b.message ? `  note     ${b.message}\n` : ''),
+    );
+  }
+  if (outcome.error) {
+    if (!io.json) io.err(`Backup ${b.id} ${b.status}.\n`);
+    return reportError(io, outcome.error);
+  }
+  return 0;
+}
+
+/** `coffre restore JOURNAL_ID | --file PATH`. */
+export async function restore(args: string[], io: Io): Promise<number> {
+  const p = parse('restore', args, { to: { type: 'string' }, file: { type: 'string' }, replace: { type: 'boolean' } }, 1);
+  const backupRef = p.positionals[0];
+  const file = optional(p, 'file');
+  if (!backupRef && !file) throw usageError('MISSING_ARGUMENT', '`coffre restore` needs a JOURNAL_ID, or --file PATH --to TARGET.');
+  if (backupRef && file) throw usageError('BAD_ARGUMENTS', '`coffre restore` takes a JOURNAL_ID or --file PATH, not both.');
+  const progress = progressLine(io, 'restored');
+  const outcome = await withContext(io, (ctx) =>
+    withInterrupt((signal) => runRestore(ctx, { backup: backupRef, file, to: optional(p, 'to'), replace: p.values.replace === true, trigger: 'cli', signal, onProgress: progress.update })),
+  );
+  progress.done();
+  const r: RestoreView = outcome.view;
+  if (io.json) printJson(io, r);
+  else if (r.status === 'success') {
+    io.out(`Restore ${r.id} succeeded: ${r.backupId ? `backup ${r.backupId}` : r.source} -> target ${r.target} (${r.database}) in ${formatDuration(r.durationMs)}\n  ${r.message}\n`);
+  }
+  if (outcome.error) {
+    if (!io.json) io.err(`Restore ${r.id} ${r.status}.\n`);
+    return reportError(io, outcome.error);
+  }
+  return 0;
+}
+
+/** `coffre journal`. */
+export async function journal(args: string[], io: Io): Promise<number> {
+  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' } }, 0);
+  const limitText = optional(p, 'limit');
+  const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
+  if (limit !== undefined && Number.isNaN(limit)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`);
+  const status = optional(p, 'status');
+  if (status !== undefined && !['running', 'success', 'failed', 'interrupted'].includes(status)) {
+    throw usageError('BAD_STATUS', `--status must be running, success, failed or interrupted (got "${status}").`);
+  }
+  const rows = await withContext(io, (ctx) => listJournal(ctx, { plan: optional(p, 'plan'), limit, status: status as BackupView['status'] | undefined }));
+  type Row = BackupView;
+  if (io.json) printJson(io, rows);
+  else
+    printTable(
+      io,
+      [
+        ['id', (r: Row) => r.id],
+        ['started', (r: Row) => r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')],
+        ['plan', (r: Row) => r.plan],
+        ['kind', (r: Row) => r.kind],
+        ['status', (r: Row) => r.status],
+        ['size', (r: Row) => formatBytes(r.sizeBytes)],
+        ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
+        ['duration', (r: Row) => formatDuration(r.durationMs)],
+        ['sha256', (r: Row) => short(r.sha256)],
+      ],
+      rows,
+      'The journal is empty: run `coffre backup PLAN`.',
+    );
+  return 0;
+}
+
+/** `coffre verify JOURNAL_ID`. */
+export async function verify(args: string[], io: Io): Promise<number> {
+  const p = parse('verify', args, {}, 1);
+  const ref = positional(p, 0, 'a JOURNAL_ID', 'verify');
+  const outcome = await withContext(io, (ctx) => withInterrupt((signal) => verifyBackup(ctx, ref, signal)));
+  const v = outcome.view;
+  if (io.json) printJson(io, v);
+  else if (v.status === 'success') io.out(`Backup ${v.id} verified: ${v.message}\n`);
+  if (outcome.error) return reportError(io, outcome.error);
+  return 0;
+}

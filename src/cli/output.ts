@@ -1,0 +1,108 @@
+// How the CLI talks: one JSON document on stdout with --json, short aligned tables otherwise; errors as
+// `error: <message>` (or `{"error": {...}}`) on stderr, never a stack trace unless COFFRE_DEBUG=1.
+
+import { asCoffreError, type CoffreError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  json: boolean;
+  /** Whether stderr is a terminal (progress is shown only there). */
+  tty: boolean;
+}
+
+/** The standard streams. */
+export function processIo(json: boolean): Io {
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    json,
+    tty: process.stderr.isTTY === true,
+  };
+}
+
+/** Prints a value as JSON (one document). */
+export function printJson(io: Io, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints rows as an aligned table with upper-case headers; empty cells show as "-". */
+export function printTable(io: Io, columns: Array<[header: string, cell: (row: never) => unknown]>, rows: readonly unknown[], empty = 'Nothing yet.'): void {
+  if (rows.length === 0) {
+    io.out(`${empty}\n`);
+    return;
+  }
+  const cells = rows.map((r) => columns.map(([, f]) => {
+    const v = (f as (row: unknown) => unknown)(r);
+    return v === null || v === undefined || v === '' ? '-' : String(v);
+  }));
+  const widths = columns.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (parts: string[]) => parts.map((p, i) => (i === parts.length - 1 ? p : p.padEnd(widths[i]))).join('  ');
+  io.out(`${line(columns.map(([h]) => h.toUpperCase()))}\n`);
+  for (const c of cells) io.out(`${line(c)}\n`);
+}
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** 1234 -> "1.2s", 75000 -> "1m15s". */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/** Exit code for an error: 2 for the caller's mistakes, 1 for failed operations. */
+export function exitCodeOf(err: CoffreError): number {
+  return err.kind === 'usage' || err.kind === 'not_found' || err.kind === 'conflict' ? 2 : 1;
+}
+
+/** Prints an error the way the CLI always does and returns its exit code. */
+export function reportError(io: Io, thrown: unknown): number {
+  const err = asCoffreError(thrown);
+  const message = redact(err.message);
+  const unexpected = !(thrown instanceof Error && thrown.name === 'CoffreError');
+  if (io.json) io.err(`${JSON.stringify({ error: { code: err.code, message, ...(err.details ? { details: err.details } : {}) } })}\n`);
+  else io.err(`error: ${message}\n`);
+  if (process.env.COFFRE_DEBUG === '1') {
+    const stack = (thrown as Error | undefined)?.stack ?? (err.cause as Error | undefined)?.stack;
+    if (stack) io.err(`${redact(stack)}\n`);
+  } else if (unexpected && err.code === 'COFFRE_E_INTERNAL') {
+    io.err('(unexpected error: set COFFRE_DEBUG=1 to see where it came from)\n');
+  }
+  return exitCodeOf(err);
+}
+
+/** A throttled progress line on a terminal: bytes so far and rate. Returns the listener and a finisher. */
+export function progressLine(io: Io, label: string): { update: (bytes: number) => void; done: () => void } {
+  if (!io.tty || io.json) return { update: () => {}, done: () => {} };
+  const start = Date.now();
+  let last = 0;
+  let shown = false;
+  return {
+    update(bytes) {
+      const now = Date.now();
+      if (now - last < 250) return;
+      last = now;
+      shown = true;
+      const rate = bytes / Math.max((now - start) / 1000, 0.001);
+      io.err(`\r\x1b[2K${label} ${formatBytes(bytes)}  ${formatBytes(Math.round(rate))}/s`);
+    },
+    done() {
+      if (shown) io.err('\r\x1b[2K');
+    },
+  };
+}

@@ -3,7 +3,8 @@
 //
 // Dump: one mariadb-dump/mysqldump run in a consistent snapshot (--single-transaction, no table locks),
 // with routines, triggers and events, binary columns as hex, utf8mb4, and without --databases, so the
-// dump names no database and restores into any name. No dump date, so equal data gives equal bytes.
+// dump has no CREATE DATABASE or USE and restores into any name. No dump date, so equal data gives
+// equal bytes.
 //
 // Restore: the client reads the dump on stdin with the target as its default database (after a
 // streaming rewrite of the one statement in which the dump tools name the source database, see
@@ -20,6 +21,10 @@
 //   the side database; a second logical copy keeps every object exactly as the dump made it, at the
 //   cost of restoring twice. Should that second copy fail, the error says so and names the side
 //   database, which then still holds the complete new data.
+//
+// Known limits of the dump tools themselves: ENUM/SET labels with 4-byte characters (emoji) come out of
+// SHOW CREATE TABLE as "?" on MariaDB 10.11, so such values do not survive; views, routines, triggers
+// and events keep their DEFINER, so restoring them as another user needs the privilege to set it.
 
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';

@@ -177,9 +177,13 @@ async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: num
     () => void (exited = true),
   );
   let bytes = 0;
+  let stoppedEarly = false;
   try {
     for await (const chunk of input) {
-      if (exited || sink.stdin.destroyed) break;
+      if (exited || sink.stdin.destroyed) {
+        stoppedEarly = true;
+        break;
+      }
       bytes += (chunk as Buffer).length;
       onProgress?.(bytes);
       if (!sink.stdin.write(chunk)) await drained(sink.stdin);
@@ -190,6 +194,10 @@ async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: num
     throw err;
   }
   sink.stdin.end();
+  if (stoppedEarly) {
+    await sink.done; // a failed child explains itself
+    throw failure('PG_RESTORE_INCOMPLETE', `The restore tool stopped after ${bytes} bytes, before the end of the dump: the dump is not a complete PostgreSQL dump.`);
+  }
 }
 
 /** Restores into an existing, empty database with the fitting tool; all or nothing. */

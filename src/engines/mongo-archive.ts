@@ -196,7 +196,9 @@ export async function* encodeArchive(header: ArchiveHeader, namespaces: readonly
 /** Pulls exact byte counts out of a chunked stream without joining more than one document's worth. */
 class ByteSource {
   private readonly it: AsyncIterator<unknown>;
+  /** Unread chunks are chunks[head..]; the consumed ones before head are dropped now and then. */
   private chunks: Buffer[] = [];
+  private head = 0;
   private length = 0;
   private done = false;
   /** Bytes consumed so far. */
@@ -230,27 +232,31 @@ class ByteSource {
       throw truncated(where);
     }
     let out: Buffer;
-    const first = this.chunks[0];
+    const first = this.chunks[this.head];
     if (first.length >= n) {
       out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
+      if (first.length === n) this.head++;
+      else this.chunks[this.head] = first.subarray(n);
     } else {
       const parts: Buffer[] = [];
       let need = n;
       while (need > 0) {
-        const c = this.chunks[0];
+        const c = this.chunks[this.head];
         if (c.length <= need) {
           parts.push(c);
-          this.chunks.shift();
+          this.head++;
           need -= c.length;
         } else {
           parts.push(c.subarray(0, need));
-          this.chunks[0] = c.subarray(need);
+          this.chunks[this.head] = c.subarray(need);
           need = 0;
         }
       }
       out = Buffer.concat(parts, n);
+    }
+    if (this.head > 64 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
     }
     this.length -= n;
     this.position += n;

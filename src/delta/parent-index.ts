@@ -20,7 +20,7 @@ export const WINDOW = 32;
 const MAX_SLOTS = 1 << 24;
 /** Expected anchors at most this fraction of the table, so probes stay short. */
 const TARGET_LOAD = 0.7;
-const MIN_STRIDE_BITS = 4;
+const MIN_STRIDE_BITS = 5;
 
 /** 256 pseudo-random words for the gear rolling hash (fixed seed: results are reproducible). */
 export const GEAR: Int32Array = (() => {
@@ -54,7 +54,7 @@ export function anchorMask(strideBits: number): number {
 export interface IndexOptions {
   /** Largest table, in slots (a power of two); the default gives the 151 MiB bound. Tests lower it. */
   maxSlots?: number;
-  /** Smallest anchor stride as a power of two (default 4: one anchor per 16 bytes on average). */
+  /** Smallest anchor stride as a power of two (default 5: one anchor per 32 bytes on average). */
   minStrideBits?: number;
 }
 
@@ -123,6 +123,21 @@ export class ParentIndex {
 
 const READ_SIZE = 1 << 20;
 
+/** Rolls the gear hash over buf[WINDOW, end) (parent offset of buf[i] is position + i - WINDOW), inserting anchors; returns the hash. */
+function indexChunk(index: ParentIndex, buf: Buffer, end: number, position: number, hash: number): number {
+  const gear = GEAR;
+  const mask = index.mask;
+  let h = hash;
+  // A window ending at i starts at i - WINDOW + 1; the first WINDOW - 1 bytes of the parent end no window.
+  const first = position === 0 ? 2 * WINDOW - 1 : WINDOW;
+  for (let i = WINDOW; i < end; i++) {
+    h = ((h << 1) + gear[buf[i]]) | 0;
+    if ((h & mask) !== 0 || i < first) continue;
+    index.insert(windowKey(buf, i - WINDOW + 1), position + i - 2 * WINDOW + 1);
+  }
+  return h;
+}
+
 /**
  * Reads the whole parent once: builds its anchor index and its sha256 (so a caller's claimed sha256 can be
  * checked for free). Yields to the event loop every few megabytes.
@@ -130,8 +145,6 @@ const READ_SIZE = 1 << 20;
 export async function indexParent(fd: number, size: number, options: IndexOptions = {}): Promise<{ index: ParentIndex; sha256: string }> {
   const index = new ParentIndex(size, options);
   const sha = createHash('sha256');
-  const gear = GEAR;
-  const mask = index.mask;
   // buf[0, WINDOW) holds the WINDOW bytes before buf[WINDOW], so a window can straddle two reads.
   const buf = Buffer.allocUnsafe(WINDOW + READ_SIZE).fill(0, 0, WINDOW);
   let h = 0;
@@ -142,13 +155,7 @@ export async function indexParent(fd: number, size: number, options: IndexOption
     if (got === 0) break;
     sha.update(buf.subarray(WINDOW, WINDOW + got));
     const end = WINDOW + got;
-    // Parent offset of buf[i] is position + i - WINDOW; a window ending at i starts at i - WINDOW + 1.
-    const first = position === 0 ? WINDOW + WINDOW - 1 : WINDOW;
-    for (let i = WINDOW; i < end; i++) {
-      h = ((h << 1) + gear[buf[i]]) | 0;
-      if ((h & mask) !== 0 || i < first) continue;
-      index.insert(windowKey(buf, i - WINDOW + 1), position + i - 2 * WINDOW + 1);
-    }
+    h = indexChunk(index, buf, end, position, h);
     buf.copyWithin(0, got, got + WINDOW);
     position += got;
     if (++reads % 16 === 0) await yieldToLoop();

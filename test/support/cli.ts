@@ -36,7 +36,7 @@ export async function workspace(prefix = 'coffre-cli-'): Promise<Workspace> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   const dataDir = path.join(dir, 'data');
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
-  for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_OPTIONS', 'NODE_TEST_CONTEXT']) delete env[k];
+  for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT']) delete env[k];
   const transcript: string[] = [];
   const start = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
     spawn(process.execPath, [mainScript, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

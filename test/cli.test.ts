@@ -1,0 +1,240 @@
+// The CLI end to end, as a user runs it: the README walkthrough on SQLite with local storage, every
+// compression, --json shapes, exit codes and messages for bad input, a corrupted artifact caught before the
+// target is touched, a failing dump that leaves nothing behind, and a password that never shows.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile, open } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { compressionNames } from '../src/core/types.ts';
+import { workspace, expectCode, type Workspace } from './support/cli.ts';
+
+let ws: Workspace;
+let src: string;
+let backups: string;
+
+function seed(file: string): void {
+  const db = new DatabaseSync(file);
+  db.exec(`CREATE TABLE "odd table" (id INTEGER PRIMARY KEY, label TEXT, data BLOB, amount REAL);
+           CREATE INDEX odd_label ON "odd table"(label);
+           CREATE VIEW big AS SELECT * FROM "odd table" WHERE amount > 1;`);
+  const insert = db.prepare('INSERT INTO "odd table" (label, data, amount) VALUES (?, ?, ?)');
+  insert.run('héllo wörld 😀', Buffer.from([0, 1, 2, 255]), 1.5);
+  insert.run(null, null, -0.000001);
+  insert.run('x'.repeat(100_000), randomBytes(64), 1e308);
+  db.close();
+}
+
+function fingerprint(file: string): string {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const rows = db.prepare('SELECT id, label, hex(data) AS data, amount FROM "odd table" ORDER BY id').all();
+    const schema = db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    return JSON.stringify({ rows, schema });
+  } finally {
+    db.close();
+  }
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+before(async () => {
+  ws = await workspace();
+  src = path.join(ws.dir, 'app.db');
+  backups = path.join(ws.dir, 'backups');
+  seed(src);
+});
+after(async () => {
+  await ws?.cleanup();
+});
+
+test('walkthrough: target, destination, plan, backup, journal, verify, restore', async () => {
+  expectCode(await ws.run(['target', 'add', 'app', '--url', `sqlite:${src}`]), 0, 'target add');
+  expectCode(await ws.run(['target', 'add', 'copy', '--url', `sqlite:${path.join(ws.dir, 'copy.db')}`]), 0, 'target add copy');
+  expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local', '--path', backups]), 0, 'destination add');
+  expectCode(await ws.run(['plan', 'add', 'nightly', '--target', 'app', '--destination', 'disk']), 0, 'plan add');
+
+  const list = await ws.run(['target', 'list']);
+  expectCode(list, 0, 'target list');
+  assert.match(list.stdout, /^NAME\s+ENGINE\s+URL/m);
+  assert.match(list.stdout, /^app\s+sqlite\s+sqlite:/m);
+
+  const backup = await ws.run(['backup', 'nightly', '--json']);
+  expectCode(backup, 0, 'backup');
+  const b = backup.json<Record<string, unknown>>();
+  for (const field of ['id', 'status', 'kind', 'plan', 'target', 'sizeBytes', 'rawSizeBytes', 'sha256', 'artifact', 'parentId', 'startedAt', 'finishedAt', 'durationMs', 'message']) {
+    assert.ok(field in b, `backup --json has ${field}`);
+  }
+  assert.equal(b.status, 'success');
+  assert.equal(b.kind, 'full');
+  assert.equal(b.plan, 'nightly');
+  assert.equal(b.target, 'app');
+  assert.match(String(b.sha256), /^[0-9a-f]{64}$/);
+  assert.match(String(b.artifact), /^nightly\/\d{8}T\d{6}Z-full-[0-9a-f-]{36}\.sqlite\.gz$/);
+  const artifact = path.join(backups, String(b.artifact));
+  assert.ok(existsSync(artifact), 'artifact exists');
+  const manifest = JSON.parse(await readFile(`${artifact}.manifest.json`, 'utf8')) as Record<string, unknown>;
+  assert.equal(manifest.format, 'coffre-manifest');
+  assert.equal(manifest.sha256, b.sha256);
+  assert.equal(manifest.rawSizeBytes, b.rawSizeBytes);
+  assert.equal(manifest.engine, 'sqlite');
+
+  const journal = await ws.run(['journal', '--json']);
+  expectCode(journal, 0, 'journal');
+  const rows = journal.json<Array<Record<string, unknown>>>();
+  assert.ok(Array.isArray(rows));
+  assert.equal(rows[0].id, b.id);
+  assert.equal(rows[0].status, 'success');
+  const human = await ws.run(['journal', '--plan', 'nightly']);
+  assert.match(human.stdout, new RegExp(`^${String(b.id)}\\s.*nightly\\s+full\\s+success`, 'm'));
+
+  const verify = await ws.run(['verify', String(b.id).slice(0, 13), '--json']);
+  expectCode(verify, 0, 'verify by prefix');
+  assert.equal(verify.json<Record<string, unknown>>().status, 'success');
+
+  const restore = await ws.run(['restore', String(b.id), '--to', 'copy', '--json']);
+  expectCode(restore, 0, 'restore');
+  assert.equal(restore.json<Record<string, unknown>>().status, 'success');
+  assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+
+  // The copy now holds data: a second restore is refused (exit 2) until --replace.
+  const refused = await ws.run(['restore', String(b.id), '--to', 'copy']);
+  expectCode(refused, 2, 'restore into a non-empty target');
+  assert.match(refused.stderr, /^error: .*(empty|replace)/im);
+  assert.doesNotMatch(refused.all, /\n\s+at /, 'no stack trace');
+  expectCode(await ws.run(['restore', String(b.id), '--to', 'copy', '--replace']), 0, 'restore --replace');
+  assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+});
+
+test('every compression round-trips, and restore --file sniffs the format', async () => {
+  for (const compression of compressionNames) {
+    const r = await ws.run(['backup', 'nightly', '--compression', compression, '--json']);
+    expectCode(r, 0, `backup ${compression}`);
+    const b = r.json<{ id: string; artifact: string; status: string }>();
+    assert.equal(b.status, 'success');
+    const into = `into-${compression}`;
+    expectCode(await ws.run(['target', 'add', into, '--url', `sqlite:${path.join(ws.dir, `${into}.db`)}`]), 0, 'target add');
+    expectCode(await ws.run(['restore', b.id, '--to', into]), 0, `restore ${compression}`);
+    assert.equal(fingerprint(path.join(ws.dir, `${into}.db`)), fingerprint(src), `${compression} restores the same data`);
+    // The same artifact given as a file (named without its extension, so only the bytes tell).
+    const copy = path.join(ws.dir, `artifact-${compression}.bin`);
+    await writeFile(copy, await readFile(path.join(backups, b.artifact)));
+    const fromFile = await ws.run(['restore', '--file', copy, '--to', into, '--replace', '--json']);
+    expectCode(fromFile, 0, `restore --file ${compression}`);
+    assert.equal(fingerprint(path.join(ws.dir, `${into}.db`)), fingerprint(src));
+  }
+});
+
+test('bad input exits 2 with a clear message and no stack trace', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['backup', 'no-such-plan'], /No plan named "no-such-plan"/],
+    [['target', 'add', 'bad', '--url', 'ftp://x/y'], /must start with postgres:\/\//],
+    [['target', 'add', 'rel', '--url', 'sqlite:relative.db'], /absolute path/],
+    [['target', 'add', 'nourl'], /needs --url/],
+    [['target', 'add', '-bad name', '--url', `sqlite:${src}`], /./],
+    [['target', 'add', 'app', '--url', `sqlite:${src}`], /already exists/],
+    [['plan', 'add', 'p2', '--target', 'app', '--destination', 'disk', '--compression', 'lzma'], /Unknown compression "lzma".*gzip/],
+    [['plan', 'add', 'p3', '--target', 'app'], /needs --destination/],
+    [['plan', 'add', 'p4', '--target', 'app', '--destination', 'disk', '--cron', 'every day'], /cron/],
+    [['backup', 'nightly', '--compression', 'rar'], /Unknown compression "rar"/],
+    [['backup', 'nightly', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['restore'], /needs a JOURNAL_ID/],
+    [['restore', 'abc'], /not a journal id/],
+    [['restore', 'ffffffff-ffff'], /No backup with id/],
+    [['restore', '--file', path.join(src)], /needs a target/],
+    [['verify', '0000000'], /No backup with id/],
+    [['journal', '--limit', 'lots'], /--limit/],
+    [['target', 'remove', 'app'], /used by plan/],
+    [['destination', 'add', 'd2'], /needs --type/],
+    [['destination', 'add', 'd3', '--type', 'ftp'], /Unknown destination type "ftp"/],
+    [['frobnicate'], /Unknown command "frobnicate"/],
+  ];
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = await ws.run(args);
+    expectCode(r, 2, args.join(' '));
+    assert.match(r.stderr, /^error: /, `${args.join(' ')} prints error:`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.doesNotMatch(r.all, /\n\s+at .*\(.*:\d+:\d+\)/, `${args.join(' ')}: no stack trace`);
+    if (i % 3 !== 0) continue; // --json on a third of them: each CLI start costs a second or so
+    const j = await ws.run([...args, '--json']);
+    expectCode(j, 2, `${args.join(' ')} --json`);
+    const parsed = JSON.parse(j.stderr.trim().split('\n')[0]) as { error: { code: string; message: string } };
+    assert.match(parsed.error.code, /^COFFRE_E_/);
+    assert.match(parsed.error.message, message);
+  }
+});
+
+test('a dump of a MySQL target restored into a SQLite target is refused before anything is written', async () => {
+  const dump = path.join(ws.dir, 'dump.sql');
+  await writeFile(dump, 'CREATE TABLE t (id INT);\n');
+  const r = await ws.run(['restore', '--file', dump, '--to', 'copy']);
+  expectCode(r, 2, 'sql into sqlite');
+  assert.match(r.stderr, /sql format, which a sqlite target cannot restore/);
+});
+
+test('a corrupted artifact fails verify and is refused by restore before the target is touched', async () => {
+  const r = await ws.run(['backup', 'nightly', '--compression', 'none', '--json']);
+  expectCode(r, 0, 'backup');
+  const b = r.json<{ id: string; artifact: string }>();
+  const file = path.join(backups, b.artifact);
+  const fh = await open(file, 'r+');
+  const byte = Buffer.alloc(1);
+  await fh.read(byte, 0, 1, 200);
+  byte[0] ^= 0xff;
+  await fh.write(byte, 0, 1, 200);
+  await fh.close();
+
+  const v = await ws.run(['verify', b.id, '--json']);
+  expectCode(v, 1, 'verify of a corrupted artifact');
+  const view = v.json<{ status: string; message: string }>();
+  assert.equal(view.status, 'failed');
+  assert.match(view.message, /corrupt/);
+
+  expectCode(await ws.run(['target', 'add', 'untouched', '--url', `sqlite:${path.join(ws.dir, 'untouched.db')}`]), 0, 'target add');
+  const restore = await ws.run(['restore', b.id, '--to', 'untouched']);
+  expectCode(restore, 1, 'restore of a corrupted artifact');
+  assert.match(restore.stderr, /corrupt.*sha256/);
+  assert.equal(existsSync(path.join(ws.dir, 'untouched.db')), false, 'the target was not created');
+});
+
+test('a failing dump journals failed, exits 1 and leaves no artifact', async () => {
+  const missing = path.join(ws.dir, 'gone.db');
+  expectCode(await ws.run(['target', 'add', 'gone', '--url', `sqlite:${missing}`]), 0, 'target add');
+  expectCode(await ws.run(['plan', 'add', 'broken', '--target', 'gone', '--destination', 'disk']), 0, 'plan add');
+  const r = await ws.run(['backup', 'broken', '--json']);
+  expectCode(r, 1, 'backup of a missing database');
+  const b = r.json<{ id: string; status: string; message: string }>();
+  assert.equal(b.status, 'failed');
+  assert.ok(b.message.length > 0);
+  assert.deepEqual(await filesUnder(path.join(backups, 'broken')), []);
+  const rows = (await ws.run(['journal', '--plan', 'broken', '--json'])).json<Array<{ id: string; status: string }>>();
+  assert.deepEqual(rows.map((x) => [x.id, x.status]), [[b.id, 'failed']]);
+});
+
+test('a password never appears in CLI output', async () => {
+  const password = `Sekr3t-${randomBytes(6).toString('hex')}`;
+  const runs = [
+    await ws.run(['target', 'add', 'maria', '--url', `mysql://root:${password}@127.0.0.1:3306/coffre_nope_${randomBytes(3).toString('hex')}`]),
+    await ws.run(['target', 'add', 'pgx', '--url', `postgres://someone:${password}@127.0.0.1:1/db`, '--json']),
+    await ws.run(['target', 'list']),
+    await ws.run(['target', 'list', '--json']),
+    await ws.run(['target', 'test', 'maria']),
+    await ws.run(['target', 'test', 'pgx', '--json']),
+    await ws.run(['plan', 'add', 'maria-plan', '--target', 'maria', '--destination', 'disk']),
+    await ws.run(['backup', 'maria-plan']),
+    await ws.run(['backup', 'maria-plan', '--json']),
+    await ws.run(['journal', '--json']),
+  ];
+  expectCode(runs[0], 0, 'target add maria');
+  expectCode(runs[7], 1, 'backup with a wrong password fails');
+  assert.match(runs[2].stdout, /mysql:\/\/root:\*\*\*@127\.0\.0\.1/);
+  for (const text of ws.transcript) assert.equal(text.includes(password), false, `output leaks the password:\n${text}`);
+  const catalog = await readFile(path.join(ws.dataDir, 'coffre.db'));
+  assert.equal(catalog.includes(Buffer.from(password)), false);
+});

@@ -1,15 +1,177 @@
-// PLACEHOLDER: replaced by the real engine.
-import type { Engine } from '../core/types.ts';
-import { failure } from '../core/errors.ts';
+// SQLite engine, with node:sqlite only (no sqlite3 binary needed). A dump is SQLite's online backup of
+// the live database into a private temporary file, which is then streamed and removed: the backup API
+// copies a consistent snapshot even while other connections write, which copying the file would not.
+// A restore writes the incoming file beside the target, runs PRAGMA integrity_check on it, and only then
+// renames it over the target (atomic on one filesystem); a target with content is replaced only on request.
 
-const todo = () => Promise.reject(failure('NOT_IMPLEMENTED', 'The sqlite engine is not implemented yet.'));
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import { backup, DatabaseSync } from 'node:sqlite';
+import type { Connection } from '../core/connection.ts';
+import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
+import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+
+const clientVersion = process.versions.sqlite ?? 'unknown';
+
+function filePath(conn: Connection): string {
+  return conn.path ?? conn.database;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+/** Opens an existing database read-only; never creates a file. */
+async function openExisting(file: string): Promise<DatabaseSync> {
+  if (!(await exists(file))) {
+    throw failure('DATABASE_NOT_FOUND', `The SQLite database ${file} does not exist: check the target's path.`);
+  }
+  try {
+    return new DatabaseSync(file, { readOnly: true });
+  } catch (err) {
+    throw failure('SQLITE_OPEN_FAILED', `Could not open the SQLite database ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function serverVersion(db: DatabaseSync): string {
+  const row = db.prepare('SELECT sqlite_version() AS v').get() as { v: string };
+  return row.v;
+}
+
+function objectCount(db: DatabaseSync): number {
+  const row = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").get() as { n: number };
+  return Number(row.n);
+}
+
+function notADatabase(file: string, err: unknown) {
+  return failure('SQLITE_INVALID', `${file} is not a readable SQLite database: ${(err as Error).message}`, { cause: err });
+}
 
 export const sqlite = {
   name: 'sqlite',
-  restores: [],
-  extension: 'sql',
-  probe: todo,
-  dump: todo,
-  inspect: todo,
-  restore: todo,
+  restores: ['sqlite'] as RawFormat[],
+  extension: 'sqlite',
+
+  async probe(conn: Connection): Promise<ToolInfo> {
+    const db = await openExisting(filePath(conn));
+    try {
+      return { tool: 'node:sqlite', clientVersion, serverVersion: serverVersion(db) };
+    } catch (err) {
+      throw notADatabase(filePath(conn), err);
+    } finally {
+      db.close();
+    }
+  },
+
+  async dump(conn: Connection, options: { signal?: AbortSignal }) {
+    const file = filePath(conn);
+    const db = await openExisting(file);
+    const dir = await mkdtemp(path.join(tmpdir(), 'coffre-sqlite-'));
+    const copy = path.join(dir, 'snapshot.sqlite');
+    let version: string;
+    try {
+      version = serverVersion(db);
+      options.signal?.throwIfAborted();
+      // One step (a rate above any page count): the whole copy happens under one read snapshot. With the default stepwise copy, every
+      // write by another connection restarts the backup, and a busy database would never finish.
+      await backup(db, copy, { rate: 0x7fffffff });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      if ((err as Error).name === 'AbortError') throw asCoffreError(err);
+      throw notADatabase(file, err);
+    } finally {
+      db.close();
+    }
+    const stream = createReadStream(copy, { highWaterMark: 1 << 20, signal: options.signal });
+    stream.once('close', () => void rm(dir, { recursive: true, force: true }));
+    return { stream, format: 'sqlite' as RawFormat, tool: 'node:sqlite', clientVersion, serverVersion: version };
+  },
+
+  async inspect(conn: Connection): Promise<TargetState> {
+    const file = filePath(conn);
+    if (!(await exists(file))) return { exists: false, empty: true };
+    if ((await stat(file)).size === 0) return { exists: true, empty: true };
+    const db = await openExisting(file);
+    try {
+      return { exists: true, empty: objectCount(db) === 0 };
+    } catch (err) {
+      throw notADatabase(file, err);
+    } finally {
+      db.close();
+    }
+  },
+
+  async restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions) {
+    if (format !== 'sqlite' || typeof input === 'string') {
+      throw usageError('FORMAT_MISMATCH', `A SQLite target restores SQLite database files only, not "${format}".`);
+    }
+    const file = filePath(conn);
+    const state = await this.inspect(conn);
+    if (!state.empty && !options.replace) {
+      input.destroy();
+      throw conflict('TARGET_NOT_EMPTY', `The SQLite database ${file} already holds data: pass --replace to overwrite it, or restore to another target.`);
+    }
+    // Write beside the target so that the final rename stays on one filesystem (atomic).
+    const side = `${file}.coffre-restore-${randomBytes(6).toString('hex')}`;
+    let committed = false;
+    try {
+      const fh = await open(side, 'wx', 0o600);
+      let bytes = 0;
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          options.onProgress?.((bytes += chunk.length));
+          cb(null, chunk);
+        },
+      });
+      // flush: fsync before close; the stream owns and closes fh.
+      await pipeline(input, count, fh.createWriteStream({ flush: true }), { signal: options.signal });
+      let version: string;
+      const db = new DatabaseSync(side);
+      try {
+        const rows = db.prepare('PRAGMA integrity_check').all() as Array<{ integrity_check: string }>;
+        const verdict = rows.map((r) => r.integrity_check).join('; ');
+        if (verdict !== 'ok') throw failure('SQLITE_CORRUPT', `The restored SQLite file fails PRAGMA integrity_check: ${verdict.slice(0, 500)}`);
+        version = serverVersion(db);
+        // Fold any WAL content into the file so that the rename moves one complete database.
+        db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch (err) {
+        throw asCoffreError(err, 'SQLITE_INVALID');
+      } finally {
+        db.close();
+      }
+      if (state.exists && !state.empty) {
+        // The old database's WAL must not be replayed onto the new file: checkpoint it away first.
+        const old = new DatabaseSync(file);
+        try {
+          old.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+        } finally {
+          old.close();
+        }
+      }
+      await rename(side, file);
+      committed = true;
+      await rm(`${file}-wal`, { force: true });
+      await rm(`${file}-shm`, { force: true });
+      const dirHandle = await open(path.dirname(file), 'r');
+      await dirHandle.sync().finally(() => dirHandle.close());
+      return { database: file, tool: 'node:sqlite', clientVersion, serverVersion: version };
+    } catch (err) {
+      throw asCoffreError(err, 'SQLITE_RESTORE_FAILED');
+    } finally {
+      if (!committed) {
+        await rm(side, { force: true });
+        await rm(`${side}-wal`, { force: true });
+        await rm(`${side}-shm`, { force: true });
+        await rm(`${side}-journal`, { force: true });
+      }
+    }
+  },
 } satisfies Engine;

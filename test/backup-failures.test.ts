@@ -1,0 +1,90 @@
+// Backups that cannot finish: a destination on a full disk, and a `coffre backup` killed with SIGKILL in
+// the middle. Both must end with a truthful journal row and no artifact (or partial file) left behind.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { workspace, expectCode, type Workspace } from './support/cli.ts';
+
+let ws: Workspace;
+let backups: string;
+
+/** A SQLite database of `mib` MiB of incompressible blobs. */
+function bigDatabase(file: string, mib: number): void {
+  const db = new DatabaseSync(file);
+  db.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)');
+  const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
+  for (let i = 0; i < mib * 4; i++) insert.run(randomBytes(256 * 1024));
+  db.close();
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+before(async () => {
+  ws = await workspace('coffre-failures-');
+  backups = path.join(ws.dir, 'backups');
+});
+after(async () => {
+  await ws?.cleanup();
+});
+
+test('a full disk: failed, a "no space" message, exit 1, nothing left', async (t) => {
+  const small = path.join(ws.dir, 'small');
+  await mkdir(small);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', small], { stdio: 'pipe' });
+  } catch (err) {
+    t.skip(`cannot mount a tmpfs here (needs root): ${(err as Error).message.split('\n')[0]}`);
+    return;
+  }
+  t.after(() => execFileSync('umount', [small]));
+  const db = path.join(ws.dir, 'two-mib.db');
+  bigDatabase(db, 2);
+  expectCode(await ws.run(['target', 'add', 'big', '--url', `sqlite:${db}`]), 0, 'target add');
+  expectCode(await ws.run(['destination', 'add', 'tiny', '--type', 'local', '--path', small]), 0, 'destination add');
+  expectCode(await ws.run(['plan', 'add', 'full-disk', '--target', 'big', '--destination', 'tiny', '--compression', 'none']), 0, 'plan add');
+  const r = await ws.run(['backup', 'full-disk', '--json']);
+  expectCode(r, 1, 'backup onto a full disk');
+  const b = r.json<{ status: string; message: string }>();
+  assert.equal(b.status, 'failed');
+  assert.match(b.message, /no space/i);
+  assert.match(r.stderr, /"code":"COFFRE_E_DISK_FULL"/);
+  assert.deepEqual(await filesUnder(small), [], 'no artifact, manifest or partial file left');
+});
+
+test('kill -9 of a running backup: the next command marks it interrupted and removes its partial files', async () => {
+  const db = path.join(ws.dir, 'big.db');
+  bigDatabase(db, 32);
+  expectCode(await ws.run(['target', 'add', 'slow', '--url', `sqlite:${db}`]), 0, 'target add');
+  expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local', '--path', backups]), 0, 'destination add');
+  expectCode(await ws.run(['plan', 'add', 'killed', '--target', 'slow', '--destination', 'disk', '--compression', 'gzip']), 0, 'plan add');
+
+  const child = ws.start(['backup', 'killed']);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const planDir = path.join(backups, 'killed');
+  let partial: string | undefined;
+  for (let i = 0; i < 3000 && !partial; i++) {
+    partial = (await filesUnder(planDir)).find((f) => f.endsWith('.partial'));
+    if (!partial) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(partial, 'the backup started writing its artifact');
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(existsSync(partial), 'the killed process left its partial file');
+
+  const journal = await ws.run(['journal', '--plan', 'killed', '--json']);
+  expectCode(journal, 0, 'journal');
+  const rows = journal.json<Array<{ status: string; message: string; artifact: string }>>();
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].status, 'interrupted');
+  assert.match(rows[0].message, /stopped before it finished/);
+  assert.deepEqual(await filesUnder(planDir), [], 'partial files removed');
+});

@@ -411,6 +411,6 @@ for (const name of compressionNames) {
     assert.equal(outHash.digest('hex'), inHash.digest('hex'));
     const growth = peak - baseline;
     t.diagnostic(`rss growth ${Math.round(growth / 1048576)} MiB`);
-    assert.ok(growth < 120 * 1024 * 1024, `${name}: rss grew by ${Math.round(growth / 1048576)} MiB for ${BIG / 1048576} MiB of data`);
+    assert.ok(growth < 100 * 1024 * 1024, `${name}: rss grew by ${Math.round(growth / 1048576)} MiB for ${BIG / 1048576} MiB of data`);
   });
 }

@@ -10,8 +10,9 @@
 import type { Readable } from 'node:stream';
 import type { CompressionName, RawFormat } from '../core/types.ts';
 import { usageError } from '../core/errors.ts';
-import { peek, through } from './streams.ts';
-import { gzip } from './gzip.ts';
+import { createGunzip } from 'node:zlib';
+import { joinStages, peek, through } from './streams.ts';
+import { layerErrors } from './archive-rules.ts';
 import { zstd } from './zstd.ts';
 import { zip } from './zip.ts';
 import { untar } from './targz.ts';
@@ -111,8 +112,12 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });
     }
     if (wrapper === 'gzip') {
-      ({ head, stream } = await peek(through(stream, gzip.decompress()), PEEK_BYTES));
+      // Whether this gzip is a tar.gz is known only once it is open; its errors then name that layer.
+      let layer = 'gzip';
+      const gunzip = joinStages([createGunzip()], (err) => layerErrors(layer)(err));
+      ({ head, stream } = await peek(through(stream, gunzip), PEEK_BYTES));
       if (isTar(head) && !isPgTar(head)) {
+        layer = 'tar.gz';
         stream = through(stream, untar('tar.gz'));
         layers.push('targz');
         ({ head, stream } = await peek(stream, PEEK_BYTES));

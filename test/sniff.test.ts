@@ -177,3 +177,13 @@ test('too many nested layers are refused', async () => {
   for (let i = 0; i < 6; i++) bytes = gzipSync(bytes);
   await assert.rejects(openDump(pieces(bytes)), coded('COFFRE_E_UNKNOWN_FORMAT', 'usage', /more than 4 compression layers/));
 });
+
+test('destroying the opened stream, even unread, releases the input', async () => {
+  for (const bytes of [sql, await compress(codecs.get('gzip'), sql)]) {
+    const input = pieces(Buffer.concat([bytes, bytes.subarray(0, 0)]), 100);
+    const opened = await openDump(input);
+    opened.stream.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(input.destroyed, 'the input is closed');
+  }
+});

@@ -235,8 +235,14 @@ export async function peek(input: Readable, size: number): Promise<{ head: Buffe
     if (head.length > 0) yield head;
     if (done) return;
     yield* { [Symbol.asyncIterator]: () => iterator };
+    done = true;
   }
-  return { head, stream: Readable.from(replay(), { objectMode: false }) };
+  const stream = Readable.from(replay(), { objectMode: false });
+  // Destroyed before it was read to the end (even before it started): release the input too.
+  stream.once('close', () => {
+    if (!done) void iterator.return?.();
+  });
+  return { head, stream };
 }
 
 /** Pipes input into a transform and returns the transform; an error on either side destroys both. */

@@ -16,6 +16,14 @@ const schema = z.object({
   ENCRYPTION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   DEFAULT_COMPRESSION: z.enum(compressionNames as [CompressionName, ...CompressionName[]]).default('gzip'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  // The REST API server (`coffre serve`).
+  PORT: z.coerce.number().int().min(0).max(65535).default(3001),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CORS_ORIGINS: z.string().optional(),
+  MAX_CONCURRENT_JOBS: z.coerce.number().int().min(1).max(64).default(2),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(86400).default(30),
+  RESTORE_ALLOWED_PATHS: z.string().optional(),
 });
 
 export interface Config {
@@ -26,6 +34,21 @@ export interface Config {
   encryptionSecret?: string;
   defaultCompression: CompressionName;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The REST API server's settings. */
+  api: ApiConfig;
+}
+
+export interface ApiConfig {
+  port: number;
+  host: string;
+  /** A static Bearer token (API_TOKEN); tokens made with `coffre token create` live in the catalog. */
+  token?: string;
+  /** Origins allowed by CORS (CORS_ORIGINS, comma-separated; "*" for any). */
+  corsOrigins: string[];
+  maxConcurrentJobs: number;
+  shutdownGraceSeconds: number;
+  /** Folders a restore from a custom path may read under (RESTORE_ALLOWED_PATHS, comma-separated). */
+  restoreAllowedPaths: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -41,12 +64,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const catalog: Config['catalog'] = e.DATABASE_URL?.startsWith('postgres')
     ? { kind: 'postgres', url: e.DATABASE_URL }
     : { kind: 'sqlite', path: e.DATABASE_URL ? path.resolve(e.DATABASE_URL.replace(/^sqlite:(\/\/)?/, '')) : path.join(dataDir, 'coffre.db') };
+  const backupRoot = path.resolve(e.BACKUP_ROOT ?? path.join(dataDir, 'backups'));
+  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return {
     dataDir,
-    backupRoot: path.resolve(e.BACKUP_ROOT ?? path.join(dataDir, 'backups')),
+    backupRoot,
     catalog,
     encryptionSecret: e.ENCRYPTION_SECRET,
     defaultCompression: e.DEFAULT_COMPRESSION,
     logLevel: e.LOG_LEVEL,
+    api: {
+      port: e.PORT,
+      host: e.HOST,
+      token: e.API_TOKEN,
+      corsOrigins: list(e.CORS_ORIGINS),
+      maxConcurrentJobs: e.MAX_CONCURRENT_JOBS,
+      shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
+      restoreAllowedPaths: e.RESTORE_ALLOWED_PATHS ? list(e.RESTORE_ALLOWED_PATHS).map((p) => path.resolve(p)) : [backupRoot],
+    },
   };
 }

@@ -52,3 +52,12 @@ export async function getDestination(db: Kysely<CatalogSchema>, id: string): Pro
 export async function deleteDestination(db: Kysely<CatalogSchema>, id: string): Promise<void> {
   await db.deleteFrom('destinations').where('id', '=', id).execute();
 }
+
+/** Changes a destination's name and/or settings (added for the API's PATCH). */
+export async function updateDestination(db: Kysely<CatalogSchema>, id: string, patch: Partial<Pick<DestinationRecord, 'name' | 'config' | 'secretsEnc'>> & { updatedAt: string }): Promise<void> {
+  await db
+    .updateTable('destinations')
+    .set({ name: patch.name, config: patch.config === undefined ? undefined : JSON.stringify(patch.config), secrets_enc: patch.secretsEnc, updated_at: patch.updatedAt })
+    .where('id', '=', id)
+    .execute();
+}

@@ -92,3 +92,23 @@ export async function plansUsing(db: Kysely<CatalogSchema>, ref: { targetId?: st
 export async function deletePlan(db: Kysely<CatalogSchema>, id: string): Promise<void> {
   await db.deleteFrom('plans').where('id', '=', id).execute();
 }
+
+/** Changes fields of a plan (added for the API's PATCH); the caller checked them. */
+export async function updatePlan(db: Kysely<CatalogSchema>, id: string, p: PlanRecord): Promise<void> {
+  await db
+    .updateTable('plans')
+    .set({
+      name: p.name,
+      target_id: p.targetId,
+      destination_id: p.destinationId,
+      kind: p.kind,
+      compression: p.compression,
+      cron: p.cron,
+      timezone: p.timezone,
+      retention: p.retention ? JSON.stringify(p.retention) : null,
+      enabled: p.enabled ? 1 : 0,
+      updated_at: p.updatedAt,
+    })
+    .where('id', '=', id)
+    .execute();
+}

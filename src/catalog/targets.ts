@@ -53,3 +53,12 @@ export async function getTarget(db: Kysely<CatalogSchema>, id: string): Promise<
   const row = await db.selectFrom('targets').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toRecord(row) : undefined;
 }
+
+/** Changes a target's name and/or URL (added for the API's PATCH). */
+export async function updateTarget(db: Kysely<CatalogSchema>, id: string, patch: Partial<Pick<TargetRecord, 'name' | 'engine' | 'urlDisplay' | 'urlEnc'>> & { updatedAt: string }): Promise<void> {
+  await db
+    .updateTable('targets')
+    .set({ name: patch.name, engine: patch.engine, url_display: patch.urlDisplay, url_enc: patch.urlEnc, updated_at: patch.updatedAt })
+    .where('id', '=', id)
+    .execute();
+}

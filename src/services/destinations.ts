@@ -94,3 +94,27 @@ export async function testDestination(ctx: ServiceContext, ref: string): Promise
   await storageOf(ctx, rec).check();
   return view(rec);
 }
+
+/**
+ * Renames a destination and/or changes its settings (the API's PATCH). Settings given are merged over the
+ * stored ones (secrets included) and checked again by the backend; the type cannot change.
+ */
+export async function updateDestination(ctx: ServiceContext, ref: string, input: { name?: unknown; type?: unknown } & Record<string, unknown>): Promise<DestinationView> {
+  const rec = await findDestinationRecord(ctx, ref);
+  const next: DestinationRecord = { ...rec, updatedAt: isoNow() };
+  const { name, type, ...settings } = input;
+  if (type !== undefined && type !== rec.type) throw usageError('TYPE_CHANGE', `Destination "${rec.name}" is of type ${rec.type}: its type cannot change; add a new destination instead.`, { field: 'type' });
+  if (name !== undefined) {
+    next.name = checkName('destination', name);
+    const other = await repo.findDestination(ctx.catalog.db, next.name);
+    if (other && other.id !== rec.id && other.name === next.name) throw conflict('DESTINATION_EXISTS', `A destination named "${next.name}" already exists: choose another name.`);
+  }
+  if (Object.keys(settings).length) {
+    const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
+    const configured = storageBackends.get(rec.type).configure({ ...rec.config, ...secrets, ...settings });
+    next.config = configured.config;
+    next.secretsEnc = Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null;
+  }
+  await repo.updateDestination(ctx.catalog.db, rec.id, next);
+  return view(next);
+}

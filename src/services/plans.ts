@@ -145,3 +145,35 @@ export async function removePlan(ctx: ServiceContext, ref: string): Promise<Plan
   await repo.deletePlan(ctx.catalog.db, rec.id);
   return shown;
 }
+
+/** Changes fields of a plan (the API's PATCH); each given field is checked as in addPlan. */
+export async function updatePlan(ctx: ServiceContext, ref: string, input: Partial<PlanInput> & { enabled?: unknown }): Promise<PlanView> {
+  const rec = await findPlanRecord(ctx, ref);
+  const next: PlanRecord = { ...rec, updatedAt: isoNow() };
+  if (input.name !== undefined) {
+    next.name = checkName('plan', input.name);
+    const other = await repo.findPlan(ctx.catalog.db, next.name);
+    if (other && other.id !== rec.id && other.name === next.name) throw conflict('PLAN_EXISTS', `A plan named "${next.name}" already exists: choose another name.`);
+  }
+  if (input.target !== undefined) {
+    if (typeof input.target !== 'string' || !input.target) throw usageError('MISSING_TARGET', 'A plan needs a target.', { field: 'target' });
+    next.targetId = (await findTargetRecord(ctx, input.target)).id;
+  }
+  if (input.destination !== undefined) {
+    if (typeof input.destination !== 'string' || !input.destination) throw usageError('MISSING_DESTINATION', 'A plan needs a destination.', { field: 'destination' });
+    next.destinationId = (await findDestinationRecord(ctx, input.destination)).id;
+  }
+  if (input.kind !== undefined) next.kind = checkKind(input.kind);
+  if (input.compression !== undefined) next.compression = input.compression === null ? null : checkCompression(input.compression);
+  if (input.cron !== undefined) next.cron = checkCron(input.cron);
+  if (input.timezone !== undefined) {
+    if (input.timezone !== null && typeof input.timezone !== 'string') throw usageError('BAD_TIMEZONE', 'The timezone must be an IANA name such as Europe/Paris.', { field: 'timezone' });
+    next.timezone = (input.timezone as string | null) || null;
+  }
+  if (input.enabled !== undefined) {
+    if (typeof input.enabled !== 'boolean') throw usageError('BAD_ENABLED', '"enabled" must be true or false.', { field: 'enabled' });
+    next.enabled = input.enabled;
+  }
+  await repo.updatePlan(ctx.catalog.db, rec.id, next);
+  return view(ctx, next);
+}

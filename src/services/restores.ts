@@ -11,7 +11,7 @@ import { redact } from '../core/redact.ts';
 import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openInputPath, openStoredArtifact, streamRestore } from '../pipeline/restore.ts';
-import { getBackup, insertRestore, listRestores, updateRestore, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
+import { getBackup, getRestore, insertRestore, listRestores, updateRestore, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './context.ts';
 import type { RunOutcome } from './backups.ts';
@@ -179,4 +179,12 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
 /** Restore journal rows, newest first. */
 export async function listRestoreJournal(ctx: ServiceContext, q: { limit?: number } = {}): Promise<RestoreView[]> {
   return (await listRestores(ctx.catalog.db, q)).map((r) => describe(r));
+}
+
+/** One restore journal row by exact id (the API's GET /api/journals/:id falls back to it). */
+export async function getRestoreJournalEntry(ctx: ServiceContext, id: string): Promise<RestoreView | undefined> {
+  const r = await getRestore(ctx.catalog.db, id);
+  if (!r) return undefined;
+  const backup = r.backupId ? await getBackup(ctx.catalog.db, r.backupId).catch(() => undefined) : undefined;
+  return describe(r, backup);
 }

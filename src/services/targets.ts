@@ -76,3 +76,25 @@ export async function testTarget(ctx: ServiceContext, ref: string, signal?: Abor
   const info = await engines.get(rec.engine).probe(connectionOf(ctx, rec), signal);
   return { ...view(rec), tool: info.tool, clientVersion: info.clientVersion, serverVersion: info.serverVersion };
 }
+
+/** Renames a target and/or changes its URL (the API's PATCH). A new engine is refused while plans use it. */
+export async function updateTarget(ctx: ServiceContext, ref: string, input: { name?: unknown; url?: unknown }): Promise<TargetView> {
+  const rec = await findTargetRecord(ctx, ref);
+  const next: TargetRecord = { ...rec, updatedAt: isoNow() };
+  if (input.name !== undefined) {
+    next.name = checkName('target', input.name);
+    const other = await repo.findTarget(ctx.catalog.db, next.name);
+    if (other && other.id !== rec.id && other.name === next.name) throw conflict('TARGET_EXISTS', `A target named "${next.name}" already exists: choose another name.`);
+  }
+  if (input.url !== undefined) {
+    if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL, e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
+    const conn = parseConnectionUrl(input.url);
+    if (conn.engine !== rec.engine) {
+      const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
+      if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is a ${rec.engine} database used by plan(s) ${users.join(', ')}: it cannot become ${conn.engine}.`, { plans: users });
+    }
+    Object.assign(next, { engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url) });
+  }
+  await repo.updateTarget(ctx.catalog.db, rec.id, next);
+  return view(next);
+}

@@ -3,9 +3,11 @@
 
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-api-tokens.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-api-tokens': m0002,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,119 @@
+// API tokens: the credentials of `coffre serve`. A token is shown once, when made; the catalog keeps only
+// its sha256 (a token is 256 random bits, so no slow hash is needed) and a short hint to tell tokens apart.
+// Revoking keeps the row, so the listing shows what existed and when it stopped working. API_TOKEN from the
+// environment is accepted beside them and compared in constant time.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { newId, isoNow } from '../core/ids.ts';
+import { CoffreError, conflict, notFound } from '../core/errors.ts';
+import { isIdPrefix } from '../catalog/lookup.ts';
+import type { CatalogSchema } from '../catalog/schema.ts';
+import type { ServiceContext } from './context.ts';
+import { checkName } from './names.ts';
+
+interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  hint: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+type TokenDb = Kysely<CatalogSchema & { api_tokens: ApiTokensTable }>;
+
+/** A token as listed: never the token itself. */
+export interface TokenView {
+  id: string;
+  name: string;
+  /** The token's first characters, to recognise it. */
+  hint: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** A token as made: the only time its secret is shown. */
+export type CreatedToken = TokenView & { token: string };
+
+/** Who a request authenticated as. */
+export interface TokenIdentity {
+  /** `env` for API_TOKEN, else the token's id. */
+  id: string;
+  name: string;
+}
+
+const PREFIX = 'coffre_';
+
+function db(ctx: ServiceContext): TokenDb {
+  return ctx.catalog.db.withTables<{ api_tokens: ApiTokensTable }>();
+}
+
+function hash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function view(r: ApiTokensTable): TokenView {
+  return { id: r.id, name: r.name, hint: r.hint, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+}
+
+/** Makes a new token named `name` (names may repeat: a rotated token keeps its name). */
+export async function createToken(ctx: ServiceContext, name: unknown): Promise<CreatedToken> {
+  const checked = checkName('token', name);
+  const token = `${PREFIX}${randomBytes(32).toString('base64url')}`;
+  const row: ApiTokensTable = { id: newId(), name: checked, token_hash: hash(token), hint: `${token.slice(0, PREFIX.length + 4)}…`, created_at: isoNow(), last_used_at: null, revoked_at: null };
+  await db(ctx).insertInto('api_tokens').values(row).execute();
+  return { ...view(row), token };
+}
+
+/** Every token, newest first, revoked ones included. */
+export async function listTokens(ctx: ServiceContext): Promise<TokenView[]> {
+  return (await db(ctx).selectFrom('api_tokens').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map(view);
+}
+
+/** Revokes the tokens named `ref` (or the one with that id or unique id prefix); returns them. */
+export async function revokeToken(ctx: ServiceContext, ref: string): Promise<TokenView[]> {
+  const rows = await db(ctx)
+    .selectFrom('api_tokens')
+    .selectAll()
+    .where('revoked_at', 'is', null)
+    .where((eb) => (isIdPrefix(ref) ? eb.or([eb('name', '=', ref), eb('id', 'like', `${ref.toLowerCase()}%`)]) : eb('name', '=', ref)))
+    .execute();
+  const byName = rows.filter((r) => r.name === ref);
+  const chosen = byName.length ? byName : rows.filter((r) => r.id === ref || r.id.startsWith(ref.toLowerCase()));
+  if (chosen.length === 0) throw notFound('TOKEN_NOT_FOUND', `No active token named "${ref}": see \`coffre token list\`.`);
+  if (!byName.length && chosen.length > 1) throw conflict('AMBIGUOUS_ID', `The id prefix "${ref}" matches several tokens: type more characters.`);
+  const now = isoNow();
+  await db(ctx).updateTable('api_tokens').set({ revoked_at: now }).where('id', 'in', chosen.map((r) => r.id)).execute();
+  return chosen.map((r) => view({ ...r, revoked_at: now }));
+}
+
+/** Whether any credential exists: API_TOKEN, or a token that is not revoked. */
+export async function tokensConfigured(ctx: ServiceContext): Promise<boolean> {
+  if (ctx.config.api.token) return true;
+  const row = await db(ctx).selectFrom('api_tokens').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Hash both sides first: equal lengths for timingSafeEqual, and no length leak.
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+/**
+ * Checks a Bearer token: API_TOKEN, or an active catalog token (whose last use is recorded, at most once a
+ * minute). Throws `unauthorized` for an unknown token and `forbidden` for a revoked one.
+ */
+export async function authenticate(ctx: ServiceContext, token: string): Promise<TokenIdentity> {
+  if (ctx.config.api.token && sameSecret(token, ctx.config.api.token)) return { id: 'env', name: 'API_TOKEN' };
+  const row = token.startsWith(PREFIX) && token.length < 200 ? await db(ctx).selectFrom('api_tokens').selectAll().where('token_hash', '=', hash(token)).executeTakeFirst() : undefined;
+  if (!row) throw new CoffreError('BAD_TOKEN', 'The Bearer token is not valid: make one with `coffre token create NAME`.', { kind: 'unauthorized' });
+  if (row.revoked_at) throw new CoffreError('TOKEN_REVOKED', `This token ("${row.name}") was revoked on ${row.revoked_at}.`, { kind: 'forbidden' });
+  const now = new Date();
+  if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > 60_000) {
+    await db(ctx).updateTable('api_tokens').set({ last_used_at: isoNow(now) }).where('id', '=', row.id).execute();
+  }
+  return { id: row.id, name: row.name };
+}

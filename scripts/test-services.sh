@@ -51,4 +51,7 @@ if ! port_open 127.0.0.1 27017; then
     --telemetry=disable --log-level=warn >"$STATE/ferretdb.log" 2>&1 &
   wait_port 127.0.0.1 27017 FerretDB
 fi
+# mongo-tools (mongodump/mongorestore) for the cross-check in test/mongodb.test.ts: the Go module proxy
+# answers 403 for github.com/mongodb/mongo-tools at every version and no Debian package ships them, so
+# they cannot be installed here; that test runs only where both binaries are already on PATH.
 say "ready"

@@ -233,6 +233,8 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
     }
   }
   const stream = Readable.from(guarded(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  // A stream destroyed before its first read never enters the generator, so its finally never runs.
+  stream.once('close', () => void client.close().catch(() => {}));
   if (signal) {
     const onAbort = () => {
       stream.destroy(failure('INTERRUPTED', 'The MongoDB dump was interrupted.'));

@@ -186,3 +186,16 @@ test('mongo-tools cross-check: our archive through mongorestore, mongodump --arc
   await mongodb.restore(ours, Readable.from([dumped.stdout]), 'mongo-archive', { replace: false });
   assert.equal(await fingerprint(ours), expected);
 });
+
+test('an aborted dump errors with COFFRE_E_INTERRUPTED instead of ending', async () => {
+  const source = fresh();
+  await withMongo((c) => c.db(source.database).collection('a').insertMany(Array.from({ length: 50 }, (_, i) => ({ i }))));
+  const controller = new AbortController();
+  const dump = await mongodb.dump(source, { signal: controller.signal });
+  await assert.rejects(
+    (async () => {
+      for await (const _chunk of dump.stream) controller.abort();
+    })(),
+    code('COFFRE_E_INTERRUPTED'),
+  );
+});

@@ -8,6 +8,8 @@ import * as target from './commands/target.ts';
 import * as destination from './commands/destination.ts';
 import * as plan from './commands/plan.ts';
 import * as runs from './commands/runs.ts';
+import * as serve from './commands/serve.ts';
+import * as token from './commands/token.ts';
 
 const usage = `coffre: backups of PostgreSQL, MySQL/MariaDB, MongoDB and SQLite databases
 
@@ -18,6 +20,9 @@ ${destination.help}
 ${plan.help}
 
 ${runs.help}
+
+${serve.help}
+${token.help}
 
 Every command takes --json. Exit codes: 0 done, 1 the operation failed, 2 bad usage or input.
 Configuration: DATA_DIR, BACKUP_ROOT, DATABASE_URL, ENCRYPTION_SECRET, DEFAULT_COMPRESSION.
@@ -33,9 +38,8 @@ const commands: Record<string, Handler> = {
   restore: runs.restore,
   journal: runs.journal,
   verify: runs.verify,
-  serve: async () => {
-    throw usageError('NOT_AVAILABLE', '`coffre serve` is not available yet: the REST API server comes with a later release.');
-  },
+  serve: serve.run,
+  token: token.run,
 };
 
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */

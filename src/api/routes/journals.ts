@@ -1,0 +1,49 @@
+// /api/journals: the backup journal, with the same row fields as `coffre journal --json`. A restore's
+// journal id (as returned by POST /api/restores) is found by GET /api/journals/:id too.
+
+import { getJournalEntry, listJournal } from '../../services/backups.ts';
+import { getRestoreJournalEntry } from '../../services/restores.ts';
+import { isCoffreError } from '../../core/errors.ts';
+import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
+import { IdParams, JournalPage, JournalQuery, JournalRow, RestoreRow } from '../schemas.ts';
+import { z } from 'zod';
+
+/** The journal routes. */
+export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
+  const tag = 'journals';
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/api/journals',
+      tag,
+      summary: 'Backup runs, newest first; filters planId (id or name), status, from, to (ISO times on startedAt); limit and offset',
+      query: JournalQuery,
+      errors: [400, 404],
+      response: JournalPage,
+      handler: async ({ query }) => {
+        const rows = await listJournal(ctx, { plan: query.planId, status: query.status, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset });
+        const more = rows.length > query.limit;
+        return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/journals/:id',
+      tag,
+      summary: 'One backup run (id or unique prefix), or a restore run by its id',
+      params: IdParams,
+      errors: [400, 404],
+      response: z.union([JournalRow, RestoreRow]),
+      handler: async ({ params }) => {
+        try {
+          return await getJournalEntry(ctx, params.id);
+        } catch (err) {
+          if (!isCoffreError(err) || err.kind !== 'not_found') throw err;
+          const restore = await getRestoreJournalEntry(ctx, params.id);
+          if (restore) return restore;
+          throw err;
+        }
+      },
+    }),
+  ];
+}

@@ -1,0 +1,54 @@
+// /api/plans: what to back up, where and how; and /api/plans/:id/execute, a backup now in the background.
+
+import { z } from 'zod';
+import { addPlan, getPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
+import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
+import { Accepted, ExecuteBody, IdParams, Plan, PlanCreate, PlanPatch } from '../schemas.ts';
+import { accepted } from './runs.ts';
+
+/** The plan routes. */
+export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
+  const tag = 'plans';
+  return [
+    defineRoute({ method: 'GET', url: '/api/plans', tag, summary: 'List plans', response: z.array(Plan), handler: () => listPlans(ctx) }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/plans',
+      tag,
+      summary: 'Add a plan {name, targetId, destinationId, kind, compression, cron}',
+      body: PlanCreate,
+      status: 201,
+      errors: [400, 404, 409],
+      response: Plan,
+      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone }),
+    }),
+    defineRoute({ method: 'GET', url: '/api/plans/:id', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
+    defineRoute({
+      method: 'PATCH',
+      url: '/api/plans/:id',
+      tag,
+      summary: 'Change fields of a plan',
+      params: IdParams,
+      body: PlanPatch,
+      errors: [400, 404, 409],
+      response: Plan,
+      handler: ({ params, body }) => {
+        const { targetId, destinationId, ...rest } = body;
+        return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationId });
+      },
+    }),
+    defineRoute({ method: 'DELETE', url: '/api/plans/:id', tag, summary: 'Remove a plan (its journal and artifacts stay)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => removePlan(ctx, params.id) }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/plans/:id/execute',
+      tag,
+      summary: 'Back up a plan now, in the background: 202 with the job and journal ids',
+      params: IdParams,
+      body: ExecuteBody,
+      status: 202,
+      errors: [400, 404, 409, 503],
+      response: Accepted,
+      handler: async ({ params, body, reply }) => accepted(reply, await runner.submitBackup({ plan: params.id, kind: body?.options?.variant, compression: body?.options?.compressionFormat })),
+    }),
+  ];
+}

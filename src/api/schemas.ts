@@ -1,0 +1,177 @@
+// The API's request and response shapes in zod, in the CLI's words (a target is {name, url}, a plan
+// {name, targetId, destinationId, kind, compression, cron}). Request schemas are what every route checks;
+// response schemas only document (the services build the answers). Lengths are bounded so that no input
+// can make the server do unbounded work.
+
+import { z } from 'zod';
+import { backupKinds, compressionNames, engineNames } from '../core/types.ts';
+
+const kinds = backupKinds as unknown as [string, ...string[]];
+const compressions = compressionNames as unknown as [string, ...string[]];
+const statuses = ['running', 'success', 'failed', 'interrupted'] as const;
+
+const ref = z.string().min(1).max(200);
+const name = z.string().min(1).max(63);
+
+/** `:id`: an id, an id prefix of 6+ characters, or a name. */
+export const IdParams = z.object({ id: ref });
+
+const isoTime = z
+  .string()
+  .max(64)
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or time, e.g. 2025-01-31T00:00:00Z')
+  .transform((v) => new Date(Date.parse(v)).toISOString());
+
+export const TargetCreate = z.object({ name, url: z.string().min(1).max(4096) });
+export const TargetPatch = z
+  .object({ name: name.optional(), url: z.string().min(1).max(4096).optional() })
+  .refine((v) => v.name !== undefined || v.url !== undefined, 'give at least one of name, url');
+
+const settingValue = z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]);
+/** A destination: name, type and the backend's settings (`path` for local; cloud fields for the others). */
+export const DestinationCreate = z.object({ name, type: z.string().min(1).max(32), path: z.string().min(1).max(4096).optional() }).catchall(settingValue);
+export const DestinationPatch = z
+  .object({ name: name.optional(), type: z.string().min(1).max(32).optional(), path: z.string().min(1).max(4096).optional() })
+  .catchall(settingValue)
+  .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
+
+export const PlanCreate = z.object({
+  name,
+  targetId: ref,
+  destinationId: ref,
+  kind: z.enum(kinds).optional(),
+  compression: z.enum(compressions).nullable().optional(),
+  cron: z.string().max(200).nullable().optional(),
+  timezone: z.string().max(100).nullable().optional(),
+});
+export const PlanPatch = z
+  .object({
+    name: name.optional(),
+    targetId: ref.optional(),
+    destinationId: ref.optional(),
+    kind: z.enum(kinds).optional(),
+    compression: z.enum(compressions).nullable().optional(),
+    cron: z.string().max(200).nullable().optional(),
+    timezone: z.string().max(100).nullable().optional(),
+    enabled: z.boolean().optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
+
+const BackupOptions = z.object({ variant: z.enum(kinds).optional(), compressionFormat: z.enum(compressions).optional() });
+export const BackupCreate = z.object({ planId: ref, options: BackupOptions.optional() });
+export const ExecuteBody = z.object({ options: BackupOptions.optional() }).optional();
+
+const RestoreOptions = z.object({
+  /** Accepted for compatibility: the format is always sniffed from the bytes. */
+  compressionFormat: z.enum(compressions).optional(),
+  replace: z.boolean().optional(),
+});
+export const RestoreCreate = z
+  .object({ journalId: ref.optional(), path: z.string().min(1).max(4096).optional(), targetId: ref.optional(), options: RestoreOptions.optional() })
+  .refine((v) => (v.journalId === undefined) !== (v.path === undefined), { message: 'give either journalId or path (not both)', path: ['journalId'] });
+export const RestoreAliasBody = z.object({ targetId: ref.optional(), options: RestoreOptions.optional() }).optional();
+
+export const JournalQuery = z.object({
+  planId: ref.optional(),
+  status: z.enum(statuses).optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
+});
+
+export const EventsQuery = z.object({
+  jobId: ref.optional(),
+  /** For EventSource, which cannot send headers. */
+  access_token: z.string().max(500).optional(),
+});
+
+// Responses (documentation).
+export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
+export const Target = z.object({ id: z.string(), name: z.string(), engine: z.enum(engineNames as unknown as [string, ...string[]]), url: z.string().describe('password masked'), createdAt: z.string(), updatedAt: z.string() });
+export const TargetTest = z.object({ ok: z.boolean(), target: Target, tool: z.string().optional(), clientVersion: z.string().optional(), serverVersion: z.string().optional(), error: ErrorResponse.shape.error.optional() });
+export const Destination = z.object({ id: z.string(), name: z.string(), type: z.string(), config: z.record(z.string(), z.unknown()), createdAt: z.string(), updatedAt: z.string() });
+export const DestinationTest = z.object({ ok: z.boolean(), destination: Destination, error: ErrorResponse.shape.error.optional() });
+export const Plan = z.object({
+  id: z.string(),
+  name: z.string(),
+  target: z.string(),
+  targetId: z.string(),
+  destination: z.string(),
+  destinationId: z.string(),
+  kind: z.enum(kinds),
+  compression: z.enum(compressions).nullable(),
+  cron: z.string().nullable(),
+  timezone: z.string().nullable(),
+  enabled: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const nullableNumber = z.number().nullable();
+export const JournalRow = z.object({
+  id: z.string(),
+  status: z.enum(statuses),
+  kind: z.enum(kinds),
+  requestedKind: z.enum(kinds),
+  plan: z.string(),
+  target: z.string(),
+  engine: z.string(),
+  database: z.string(),
+  compression: z.string(),
+  rawFormat: z.string().nullable(),
+  sizeBytes: nullableNumber,
+  rawSizeBytes: nullableNumber,
+  sha256: z.string().nullable(),
+  rawSha256: z.string().nullable(),
+  artifact: z.string().nullable(),
+  parentId: z.string().nullable(),
+  trigger: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  durationMs: nullableNumber,
+  tool: z.string().nullable(),
+  clientVersion: z.string().nullable(),
+  serverVersion: z.string().nullable(),
+  message: z.string().nullable(),
+});
+export const RestoreRow = z.object({
+  id: z.string(),
+  status: z.enum(statuses),
+  backupId: z.string().nullable(),
+  source: z.string().nullable(),
+  plan: z.string().nullable(),
+  kind: z.string().nullable(),
+  artifact: z.string().nullable(),
+  sha256: z.string().nullable(),
+  target: z.string(),
+  engine: z.string(),
+  database: z.string(),
+  replace: z.boolean(),
+  sizeBytes: nullableNumber,
+  rawSizeBytes: nullableNumber,
+  trigger: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  durationMs: nullableNumber,
+  message: z.string().nullable(),
+});
+export const JournalPage = z.object({ items: z.array(JournalRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
+export const Job = z.object({
+  id: z.string(),
+  type: z.enum(['backup', 'restore']),
+  status: z.enum(['queued', 'running', 'success', 'failed', 'interrupted']),
+  planId: z.string().nullable(),
+  plan: z.string().nullable(),
+  targetId: z.string().nullable(),
+  journalId: z.string().nullable().describe('set once the run is journaled (null while queued)'),
+  trigger: z.string(),
+  bytes: z.number(),
+  rateBytesPerSecond: z.number(),
+  queuedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  result: z.union([JournalRow, RestoreRow]).nullable(),
+  error: ErrorResponse.shape.error.nullable(),
+});
+export const Accepted = z.object({ jobId: z.string(), journalId: z.string().nullable(), status: z.string(), job: Job });
+export const Health = z.object({ status: z.string() });

@@ -1,0 +1,149 @@
+// The HTTP edge of coffre (Fastify). Builds the app from the route modules, and adds what every route
+// shares: CORS from CORS_ORIGINS, Bearer authentication on /api (API_TOKEN or catalog tokens), the one
+// error mapping, and a request log whose URLs are scrubbed of tokens. Routes stay thin: parse, one service
+// call, answer. Without any token configured the API is open, so it may then only listen on loopback.
+
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CoffreError, usageError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import type { ServiceContext } from '../services/context.ts';
+import type { JobRunner } from '../services/jobs.ts';
+import { authenticate, tokensConfigured } from '../services/tokens.ts';
+import { handleError, toHttpError } from './errors.ts';
+import { mount, type ApiDeps, type RouteDef } from './route.ts';
+import { docRoutes } from './openapi.ts';
+import { healthRoutes } from './routes/health.ts';
+import { targetRoutes } from './routes/targets.ts';
+import { destinationRoutes } from './routes/destinations.ts';
+import { planRoutes } from './routes/plans.ts';
+import { journalRoutes } from './routes/journals.ts';
+import { runRoutes } from './routes/runs.ts';
+import { jobRoutes } from './routes/jobs.ts';
+
+export interface ServerOptions {
+  ctx: ServiceContext;
+  runner: JobRunner;
+  /** True when listening beyond loopback: a token is then always required, even if none exists yet. */
+  requireToken?: boolean;
+  /** Where log lines go (default: nowhere). */
+  log?: (line: string) => void;
+  /** Log one line per request. */
+  logRequests?: boolean;
+}
+
+const BODY_LIMIT = 1 << 20;
+
+/** Whether a listen address reaches only this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Refuses a non-loopback address when no token exists (API_TOKEN or an active catalog token): an API open
+ * to the network without credentials would hand out every database.
+ */
+export async function checkBindAddress(ctx: ServiceContext, host: string): Promise<void> {
+  if (isLoopback(host)) return;
+  if (await tokensConfigured(ctx)) return;
+  throw usageError(
+    'NO_TOKEN_FOR_PUBLIC_BIND',
+    `Refusing to listen on ${host} without a token: set API_TOKEN or run \`coffre token create NAME\`, or listen on 127.0.0.1.`,
+    { field: 'HOST' },
+  );
+}
+
+function scrubUrl(url: string): string {
+  return redact(url.replace(/([?&]access_token=)[^&]*/gi, '$1***'));
+}
+
+function corsHook(origins: readonly string[]) {
+  const any = origins.includes('*');
+  const allowed = new Set(origins);
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const origin = request.headers.origin;
+    if (!origin || (!any && !allowed.has(origin))) return;
+    reply.header('access-control-allow-origin', any ? '*' : origin);
+    if (!any) reply.header('vary', 'Origin');
+    reply.header('access-control-expose-headers', 'Location');
+    if (request.method === 'OPTIONS') {
+      reply.header('access-control-allow-methods', 'GET, POST, PATCH, DELETE, OPTIONS');
+      reply.header('access-control-allow-headers', 'Authorization, Content-Type, Last-Event-ID');
+      reply.header('access-control-max-age', '600');
+    }
+  };
+}
+
+function authHook(ctx: ServiceContext, requireToken: boolean) {
+  const unauthorized = (code: string, message: string) => new CoffreError(code, message, { kind: 'unauthorized' });
+  return async (request: FastifyRequest) => {
+    if (request.method === 'OPTIONS' || !request.url.startsWith('/api')) return;
+    if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    const header = request.headers.authorization;
+    let token: string | undefined;
+    if (header !== undefined) {
+      const m = /^Bearer +(\S+) *$/i.exec(header);
+      if (!m) throw unauthorized('BAD_AUTH_HEADER', 'The Authorization header must be "Bearer <token>".');
+      token = m[1];
+    } else if (request.routeOptions.url === '/api/events') {
+      const q = (request.query as Record<string, unknown> | undefined)?.access_token;
+      if (typeof q === 'string' && q) token = q;
+    }
+    if (token === undefined) {
+      if (requireToken || (await tokensConfigured(ctx))) throw unauthorized('MISSING_TOKEN', 'This API needs "Authorization: Bearer <token>" (API_TOKEN, or a token from `coffre token create NAME`).');
+      return;
+    }
+    await authenticate(ctx, token);
+  };
+}
+
+/** Builds the Fastify app (not listening yet). */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { ctx, runner } = options;
+  const log = options.log ?? (() => {});
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 500 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    frameworkErrors: (err, _request, reply) => {
+      const { status, body } = toHttpError(err);
+      void (reply as FastifyReply).status(status < 500 ? status : 400).send(body);
+    },
+  });
+  const deps: ApiDeps = { ctx, runner, streams: new Set() };
+  const routes: RouteDef[] = [];
+  routes.push(
+    ...healthRoutes(deps),
+    ...targetRoutes(deps),
+    ...destinationRoutes(deps),
+    ...planRoutes(deps),
+    ...journalRoutes(deps),
+    ...runRoutes(deps),
+    ...jobRoutes(deps),
+    ...docRoutes(() => routes),
+  );
+
+  app.addHook('onRequest', corsHook(ctx.config.api.corsOrigins));
+  app.addHook('onRequest', authHook(ctx, options.requireToken === true));
+  app.setErrorHandler((err, request, reply) => {
+    if ((err as CoffreError).kind === 'unauthorized') reply.header('www-authenticate', 'Bearer');
+    return handleError(log)(err, request, reply);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'COFFRE_E_ROUTE_NOT_FOUND', message: `No route ${request.method} ${scrubUrl(request.url.split('?')[0]).slice(0, 200)}: see /api/docs.` } }),
+  );
+  // Preflight requests: the CORS hook has set the headers (or not, for an origin not allowed).
+  app.options('/*', (_request, reply) => reply.status(204).send());
+  if (options.logRequests) {
+    app.addHook('onResponse', async (request, reply) => {
+      log(`${request.method} ${scrubUrl(request.url)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
+    });
+  }
+  app.addHook('preClose', async () => {
+    for (const close of [...deps.streams]) close();
+  });
+  mount(app, routes);
+  return app;
+}

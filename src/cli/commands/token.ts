@@ -1,0 +1,49 @@
+// `coffre token create|list|revoke`: the Bearer tokens of `coffre serve`. A token is printed once, at
+// creation; the catalog keeps only its hash.
+
+import { createToken, listTokens, revokeToken } from '../../services/tokens.ts';
+import { usageError } from '../../core/errors.ts';
+import { parse, positional } from '../args.ts';
+import { withContext } from '../context.ts';
+import { printJson, printTable, type Io } from '../output.ts';
+
+export const help = `coffre token create NAME               make an API token (shown once)
+coffre token list                      list tokens (never their secret)
+coffre token revoke NAME|ID            revoke a token`;
+
+/** Runs a token subcommand. */
+export async function run(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'create': {
+      const p = parse('token create', rest, {}, 1);
+      const t = await withContext(io, (ctx) => createToken(ctx, positional(p, 0, 'a NAME', 'token create')));
+      if (io.json) printJson(io, t);
+      else io.out(`Token ${t.name} created (id ${t.id}):\n\n  ${t.token}\n\nKeep it now: it is not shown again. Use it as "Authorization: Bearer <token>".\n`);
+      return 0;
+    }
+    case 'list': {
+      parse('token list', rest, {}, 0);
+      const rows = await withContext(io, (ctx) => listTokens(ctx));
+      type Row = (typeof rows)[0];
+      if (io.json) printJson(io, rows);
+      else
+        printTable(
+          io,
+          [['name', (r: Row) => r.name], ['id', (r: Row) => r.id], ['hint', (r: Row) => r.hint], ['created', (r: Row) => r.createdAt], ['last used', (r: Row) => r.lastUsedAt], ['revoked', (r: Row) => r.revokedAt]],
+          rows,
+          'No tokens yet: make one with `coffre token create NAME`.',
+        );
+      return 0;
+    }
+    case 'revoke': {
+      const p = parse('token revoke', rest, {}, 1);
+      const revoked = await withContext(io, (ctx) => revokeToken(ctx, positional(p, 0, 'a NAME or ID', 'token revoke')));
+      if (io.json) printJson(io, revoked);
+      else for (const t of revoked) io.out(`Token ${t.name} (${t.id}) revoked.\n`);
+      return 0;
+    }
+    default:
+      throw usageError('UNKNOWN_COMMAND', `Unknown command "token ${sub ?? ''}": use token create, list or revoke.`);
+  }
+}

@@ -1,0 +1,398 @@
+// Background runs for the server: the API (and the scheduler) submit backups and restores here and get a job
+// back at once, while the work goes on behind with at most MAX_CONCURRENT_JOBS at a time. One run per plan
+// (and one restore per target) at a time: a second submission is a conflict naming the running job, which the
+// scheduler journals as a skipped tick. Every change of a job is published as an event (queued, started,
+// progress with bytes and rate, finished with the journal row) for Server-Sent Events. On shutdown, queued
+// jobs are dropped, running ones get a grace period, then are aborted so their rows end `interrupted`.
+// Jobs live in memory: the journal rows are what lasts.
+
+import { EventEmitter } from 'node:events';
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { newId, isoNow } from '../core/ids.ts';
+import { asCoffreError, CoffreError, conflict, failure, notFound, usageError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import { getBackup } from '../catalog/journal.ts';
+import type { RunTrigger } from '../catalog/journal.ts';
+import type { ServiceContext } from './context.ts';
+import { runBackup, type BackupView, type RunOutcome } from './backups.ts';
+import { runRestore, type RestoreView } from './restores.ts';
+import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
+import { findTargetRecord } from './targets.ts';
+
+export type JobType = 'backup' | 'restore';
+export type JobStatus = 'queued' | 'running' | 'success' | 'failed' | 'interrupted';
+
+/** A job as shown to users. `journalId` is set once the run is journaled (when it leaves the queue). */
+export interface JobView {
+  id: string;
+  type: JobType;
+  status: JobStatus;
+  planId: string | null;
+  plan: string | null;
+  targetId: string | null;
+  journalId: string | null;
+  trigger: RunTrigger;
+  /** Raw bytes dumped (backup) or read (restore) so far. */
+  bytes: number;
+  /** Average bytes per second since the run started. */
+  rateBytesPerSecond: number;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The finished journal row (same fields as the CLI's --json output). */
+  result: BackupView | RestoreView | null;
+  error: { code: string; message: string } | null;
+}
+
+export type JobEventType = 'job.queued' | 'job.started' | 'job.progress' | 'job.finished';
+
+export interface JobEvent {
+  /** Increasing number, usable as the SSE event id. */
+  seq: number;
+  type: JobEventType;
+  job: JobView;
+}
+
+export interface BackupRequest {
+  /** Plan name, id or id prefix. */
+  plan: string;
+  kind?: string;
+  compression?: string;
+  trigger?: RunTrigger;
+}
+
+export interface RestoreRequest {
+  /** Journal id of a backup; or give `path`. */
+  journalId?: string;
+  /** A dump file or folder; it must resolve (symlinks included) under one of `allowedPaths`. */
+  path?: string;
+  /** Target name or id; default: the backup's plan target. */
+  target?: string;
+  replace?: boolean;
+  trigger?: RunTrigger;
+}
+
+export interface JobRunnerOptions {
+  maxConcurrent: number;
+  /** Folders a restore `path` may resolve under. */
+  allowedPaths: string[];
+  /** Finished jobs kept in memory for GET /api/jobs/:id (oldest dropped first). */
+  keepFinished?: number;
+  /** Least time between two progress events of one job. */
+  progressIntervalMs?: number;
+}
+
+export interface ShutdownSummary {
+  finished: number;
+  interrupted: number;
+  dropped: number;
+}
+
+interface Job {
+  view: JobView;
+  lock: string;
+  lockLabel: string;
+  controller: AbortController;
+  work: (job: Job) => Promise<RunOutcome<BackupView | RestoreView>>;
+  /** Settles when the run is journaled, or fails before that. */
+  journaled: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void; waiting: boolean };
+  done: Promise<void>;
+  startedMs: number;
+  lastProgressMs: number;
+}
+
+function deferred(): Job['journaled'] {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // a rejection nobody waits for is not an unhandled one
+  return { promise, resolve, reject, waiting: false };
+}
+
+/**
+ * Checks that a restore source path resolves, symlinks included, under one of the allowed folders, and
+ * returns its real path (the one to open). A path outside is refused whether or not it exists, so the
+ * answer never tells what exists elsewhere on the server.
+ */
+export async function checkRestorePath(given: string, allowed: readonly string[]): Promise<string> {
+  if (typeof given !== 'string' || !path.isAbsolute(given) || given.includes('\0')) {
+    throw usageError('BAD_PATH', 'The restore path must be an absolute path on the server.', { field: 'path' });
+  }
+  const roots = await Promise.all(allowed.map((r) => realpath(r).catch(() => path.resolve(r))));
+  const inside = (p: string) => roots.some((root) => p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
+  const refuse = () =>
+    new CoffreError('RESTORE_PATH_FORBIDDEN', 'The restore path is outside the folders this server may restore from (RESTORE_ALLOWED_PATHS).', { kind: 'forbidden', details: { field: 'path' } });
+  let real: string;
+  try {
+    real = await realpath(given);
+  } catch (err) {
+    if (!inside(path.resolve(given))) throw refuse();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound('RESTORE_PATH_NOT_FOUND', `Nothing exists at ${given}.`);
+    throw asCoffreError(err, 'RESTORE_PATH_UNREADABLE');
+  }
+  if (!inside(real)) throw refuse();
+  return real;
+}
+
+/** Runs backups and restores in the background; see the module header. */
+export class JobRunner {
+  readonly #ctx: ServiceContext;
+  readonly #options: Required<JobRunnerOptions>;
+  readonly #jobs = new Map<string, Job>();
+  readonly #queue: Job[] = [];
+  readonly #running = new Set<Job>();
+  readonly #events = new EventEmitter();
+  /** The last events, replayed to an event stream that reconnects with Last-Event-ID. */
+  readonly #recent: JobEvent[] = [];
+  #seq = 0;
+  #accepting = true;
+
+  constructor(ctx: ServiceContext, options: JobRunnerOptions) {
+    this.#ctx = ctx;
+    this.#options = { keepFinished: 1000, progressIntervalMs: 250, ...options };
+    this.#events.setMaxListeners(0);
+  }
+
+  /** Whether new jobs are taken (false once shutdown began). */
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /**
+   * Submits a backup of a plan. Throws at once for bad input (unknown plan, kind or compression) and for a
+   * plan that already has a job (conflict, naming it). When a slot is free the run starts and this resolves
+   * once it is journaled (the view carries `journalId`); otherwise it resolves with the job `queued`.
+   */
+  async submitBackup(request: BackupRequest): Promise<JobView> {
+    this.#checkAccepting();
+    const plan = await findPlanRecord(this.#ctx, request.plan);
+    const kind = request.kind === undefined ? undefined : checkKind(request.kind);
+    const compression = request.compression === undefined ? undefined : checkCompression(request.compression);
+    const trigger = request.trigger ?? 'api';
+    return this.#submit({ type: 'backup', planId: plan.id, plan: plan.name, targetId: plan.targetId, trigger }, `plan:${plan.id}`, `plan "${plan.name}"`, (job) =>
+      runBackup(this.#ctx, {
+        plan: plan.id,
+        kind,
+        compression,
+        trigger,
+        signal: job.controller.signal,
+        onStarted: (run) => this.#started(job, run.id),
+        onProgress: (bytes) => this.#progress(job, bytes),
+      }),
+    );
+  }
+
+  /**
+   * Submits a restore from a journal id or a path (checked against the allowed folders). Throws at once for
+   * bad input and for a target that already has a restore job (conflict, naming it); resolves as submitBackup.
+   */
+  async submitRestore(request: RestoreRequest): Promise<JobView> {
+    this.#checkAccepting();
+    if (!request.journalId === !request.path) throw usageError('RESTORE_SOURCE', 'Give either a journalId or a path to restore from (not both).', { field: 'journalId' });
+    let targetId: string;
+    let file: string | undefined;
+    let planName: string | null = null;
+    let planId: string | null = null;
+    if (request.journalId) {
+      const backup = await getBackup(this.#ctx.catalog.db, request.journalId);
+      if (backup.status !== 'success') throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
+      planName = backup.planName;
+      planId = backup.planId;
+      if (request.target) targetId = (await findTargetRecord(this.#ctx, request.target)).id;
+      else if (backup.targetId) targetId = backup.targetId;
+      else throw usageError('MISSING_TARGET', `The target of backup ${backup.id} was removed: choose one with targetId.`, { field: 'targetId' });
+    } else {
+      if (!request.target) throw usageError('MISSING_TARGET', 'Restoring from a path needs a targetId.', { field: 'targetId' });
+      file = await checkRestorePath(request.path!, this.#options.allowedPaths);
+      targetId = (await findTargetRecord(this.#ctx, request.target)).id;
+    }
+    const trigger = request.trigger ?? 'api';
+    return this.#submit({ type: 'restore', planId, plan: planName, targetId, trigger }, `target:${targetId}`, 'its target', (job) =>
+      runRestore(this.#ctx, {
+        backup: request.journalId,
+        file,
+        to: targetId,
+        replace: request.replace === true,
+        trigger,
+        signal: job.controller.signal,
+        onStarted: (run) => this.#started(job, run.id),
+        onProgress: (bytes) => this.#progress(job, bytes),
+      }),
+    );
+  }
+
+  /** A job by id; not_found when unknown (or long finished). */
+  get(id: string): JobView {
+    const job = this.#jobs.get(id);
+    if (!job) throw notFound('JOB_NOT_FOUND', `No job ${id} on this server (jobs are kept in memory; finished runs stay in the journal).`);
+    return { ...job.view };
+  }
+
+  /** Every job in memory, newest first. */
+  list(): JobView[] {
+    return [...this.#jobs.values()].map((j) => ({ ...j.view })).reverse();
+  }
+
+  /** The unfinished job holding a plan, if any (the scheduler checks it before a tick). */
+  activeForPlan(planId: string): JobView | undefined {
+    const job = this.#active(`plan:${planId}`);
+    return job ? { ...job.view } : undefined;
+  }
+
+  /** Events kept in memory whose seq is greater than `afterSeq`, oldest first. */
+  eventsAfter(afterSeq: number): JobEvent[] {
+    return this.#recent.filter((e) => e.seq > afterSeq);
+  }
+
+  /** Listens to job events; returns the function that stops listening. */
+  subscribe(listener: (event: JobEvent) => void): () => void {
+    this.#events.on('event', listener);
+    return () => this.#events.off('event', listener);
+  }
+
+  /**
+   * Stops taking jobs, drops the queued ones, lets running ones finish within `graceMs`, then aborts the
+   * rest (their journal rows become `interrupted`) and waits for them to record it.
+   */
+  async shutdown(graceMs: number): Promise<ShutdownSummary> {
+    this.#accepting = false;
+    const dropped = this.#queue.splice(0);
+    for (const job of dropped) {
+      const err = failure('SHUTTING_DOWN', 'The server stopped before this job started; submit it again.');
+      job.journaled.reject(err);
+      this.#finish(job, 'interrupted', null, err);
+    }
+    const running = [...this.#running];
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(running.map((j) => j.done)), graceOver]);
+    clearTimeout(timer);
+    const late = [...this.#running];
+    for (const job of late) job.controller.abort('the server is shutting down');
+    await Promise.all(late.map((j) => j.done));
+    return { finished: running.length - late.length, interrupted: late.length + dropped.length, dropped: dropped.length };
+  }
+
+  #checkAccepting(): void {
+    if (!this.#accepting) throw failure('SHUTTING_DOWN', 'The server is shutting down and takes no new jobs.', { retryable: true });
+  }
+
+  #active(lock: string): Job | undefined {
+    for (const job of this.#jobs.values()) if (job.lock === lock && (job.view.status === 'queued' || job.view.status === 'running')) return job;
+    return undefined;
+  }
+
+  async #submit(
+    base: Pick<JobView, 'type' | 'planId' | 'plan' | 'targetId' | 'trigger'>,
+    lock: string,
+    lockLabel: string,
+    work: Job['work'],
+  ): Promise<JobView> {
+    this.#checkAccepting();
+    const busy = this.#active(lock);
+    if (busy) {
+      const what = busy.view.type === 'backup' ? 'a backup' : 'a restore';
+      throw conflict('JOB_RUNNING', `${lockLabel[0].toUpperCase()}${lockLabel.slice(1)} already has ${what} ${busy.view.status}: job ${busy.view.id}${busy.view.journalId ? ` (journal ${busy.view.journalId})` : ''}.`, {
+        jobId: busy.view.id,
+        journalId: busy.view.journalId,
+      });
+    }
+    const job: Job = {
+      view: { id: newId(), ...base, status: 'queued', journalId: null, bytes: 0, rateBytesPerSecond: 0, queuedAt: isoNow(), startedAt: null, finishedAt: null, result: null, error: null },
+      lock,
+      lockLabel,
+      controller: new AbortController(),
+      work,
+      journaled: deferred(),
+      done: Promise.resolve(),
+      startedMs: 0,
+      lastProgressMs: 0,
+    };
+    this.#jobs.set(job.view.id, job);
+    this.#emit('job.queued', job);
+    if (this.#running.size < this.#options.maxConcurrent) {
+      job.journaled.waiting = true;
+      this.#start(job);
+      await job.journaled.promise; // a refusal before journaling (a non-empty target, ...) reaches the caller
+      job.journaled.waiting = false;
+    } else {
+      this.#queue.push(job);
+    }
+    return { ...job.view };
+  }
+
+  #start(job: Job): void {
+    this.#running.add(job);
+    job.view.status = 'running';
+    job.startedMs = Date.now();
+    job.view.startedAt = isoNow();
+    job.done = (async () => {
+      try {
+        const outcome = await job.work(job);
+        const status = outcome.view.status === 'running' ? 'failed' : outcome.view.status;
+        job.journaled.resolve(); // normally already resolved by onStarted
+        this.#finish(job, status, outcome.view, outcome.error);
+      } catch (err) {
+        // Thrown before the run was journaled: bad input found late, or an unreachable catalog.
+        const error = asCoffreError(err);
+        job.journaled.reject(error);
+        this.#finish(job, job.controller.signal.aborted ? 'interrupted' : 'failed', null, error);
+      } finally {
+        this.#running.delete(job);
+        this.#pump();
+      }
+    })();
+  }
+
+  #pump(): void {
+    while (this.#accepting && this.#queue.length && this.#running.size < this.#options.maxConcurrent) this.#start(this.#queue.shift()!);
+  }
+
+  #started(job: Job, journalId: string): void {
+    job.view.journalId = journalId;
+    this.#emit('job.started', job);
+    job.journaled.resolve();
+  }
+
+  #progress(job: Job, bytes: number): void {
+    job.view.bytes = bytes;
+    const now = Date.now();
+    job.view.rateBytesPerSecond = Math.round(bytes / Math.max((now - job.startedMs) / 1000, 0.001));
+    if (now - job.lastProgressMs < this.#options.progressIntervalMs) return;
+    job.lastProgressMs = now;
+    this.#emit('job.progress', job);
+  }
+
+  #finish(job: Job, status: JobStatus, result: BackupView | RestoreView | null, error?: CoffreError): void {
+    job.view.status = status;
+    job.view.finishedAt = isoNow();
+    job.view.result = result;
+    if (result?.sizeBytes !== undefined && result.rawSizeBytes) job.view.bytes = result.rawSizeBytes;
+    job.view.error = error ? { code: error.code, message: redact(error.message) } : null;
+    this.#emit('job.finished', job);
+    this.#trim();
+  }
+
+  #trim(): void {
+    let extra = this.#jobs.size - this.#options.keepFinished;
+    for (const [id, job] of this.#jobs) {
+      if (extra <= 0) break;
+      if (job.view.finishedAt) {
+        this.#jobs.delete(id);
+        extra--;
+      }
+    }
+  }
+
+  #emit(type: JobEventType, job: Job): void {
+    const event: JobEvent = { seq: ++this.#seq, type, job: { ...job.view } };
+    this.#recent.push(event);
+    if (this.#recent.length > 500) this.#recent.shift();
+    this.#events.emit('event', event);
+  }
+}

@@ -24,7 +24,28 @@ const schema = z.object({
   MAX_CONCURRENT_JOBS: z.coerce.number().int().min(1).max(64).default(2),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(86400).default(30),
   RESTORE_ALLOWED_PATHS: z.string().optional(),
+  // The scheduler and cluster mode (issue 4).
+  SCHEDULER_ENABLED: z.enum(['true', 'false', '1', '0']).default('true'),
+  SCHEDULER_TIMEZONE: z
+    .string()
+    .refine((tz) => validTimeZone(tz), 'is not an IANA time zone name such as Europe/Paris or UTC')
+    .default('UTC'),
+  SCHEDULER_RELOAD_SECONDS: z.coerce.number().min(0.2).max(3600).default(5),
+  CLUSTER_LEASE_SECONDS: z.coerce.number().int().min(10).max(86400).default(30),
+  MAX_CONCURRENT_PER_TARGET: z.coerce.number().int().min(1).max(64).default(1),
+  // Local cache of raw dumps used as delta parents (differential and incremental backups).
+  DELTA_CACHE_MAX_BYTES: z.coerce.number().int().min(0).default(2 * 1024 ** 3),
 });
+
+/** Whether `tz` is a time zone this Node knows (IANA name, or UTC). */
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   dataDir: string;
@@ -36,6 +57,23 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The REST API server's settings. */
   api: ApiConfig;
+  /** The scheduler's and cluster mode's settings. */
+  scheduler: SchedulerConfig;
+  /** Largest total size of the raw-dump cache under $DATA_DIR/cache (DELTA_CACHE_MAX_BYTES; 0 disables it). */
+  deltaCacheMaxBytes?: number;
+}
+
+export interface SchedulerConfig {
+  /** SCHEDULER_ENABLED: false turns cron runs off (the API and manual runs still work). */
+  enabled: boolean;
+  /** SCHEDULER_TIMEZONE: the time zone of plans that name none (default UTC). */
+  timezone: string;
+  /** SCHEDULER_RELOAD_SECONDS: how often plans are re-read, so changes made elsewhere apply without a restart. */
+  reloadSeconds: number;
+  /** CLUSTER_LEASE_SECONDS: how long a cluster worker may go silent before its run is given to another. */
+  leaseSeconds: number;
+  /** MAX_CONCURRENT_PER_TARGET: scheduled runs on one target at once, across the cluster. */
+  maxConcurrentPerTarget: number;
 }
 
 export interface ApiConfig {
@@ -82,5 +120,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
       restoreAllowedPaths: e.RESTORE_ALLOWED_PATHS ? list(e.RESTORE_ALLOWED_PATHS).map((p) => path.resolve(p)) : [backupRoot],
     },
+    scheduler: {
+      enabled: e.SCHEDULER_ENABLED === 'true' || e.SCHEDULER_ENABLED === '1',
+      timezone: e.SCHEDULER_TIMEZONE,
+      reloadSeconds: e.SCHEDULER_RELOAD_SECONDS,
+      leaseSeconds: e.CLUSTER_LEASE_SECONDS,
+      maxConcurrentPerTarget: e.MAX_CONCURRENT_PER_TARGET,
+    },
+    deltaCacheMaxBytes: e.DELTA_CACHE_MAX_BYTES,
   };
 }

@@ -5,7 +5,8 @@
 // beyond a few KiB. A tar whose first entry is `toc.dat` is a `pg_dump -Ft` archive: it is the dump
 // itself and passes through whole. A gzip holding another tar is reported as one 'targz' layer; a plain
 // tar holding one dump is unpacked by the same rules but adds no layer (it compresses nothing).
-// Damage found while peeking rejects; damage found later makes the returned stream error.
+// Damage found while peeking rejects; damage found later makes the returned stream error. A coffre delta
+// (magic C0 FF "REDLTA") is recognised but refused by openDump: it needs its parent; openDelta reads it.
 
 import type { Readable } from 'node:stream';
 import type { CompressionName, RawFormat } from '../core/types.ts';
@@ -66,7 +67,19 @@ const FOREIGN: readonly { name: string; magic: readonly number[] }[] = [
   { name: '7-Zip', magic: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
 ];
 
-function rawFormatOf(head: Buffer, layers: readonly CompressionName[]): RawFormat {
+/** First bytes of a coffre delta (docs/delta-format.md): recognised, but restorable only through its chain. */
+const DELTA_MAGIC = [0xc0, 0xff, 0x52, 0x45, 0x44, 0x4c, 0x54, 0x41] as const;
+
+function rawFormatOf(head: Buffer, layers: readonly CompressionName[], acceptDelta = false): RawFormat | 'delta' {
+  if (startsWith(head, DELTA_MAGIC)) {
+    if (acceptDelta) return 'delta';
+    const inside = layers.length > 0 ? ` (inside ${layers.join(' + ')})` : '';
+    throw usageError(
+      'DELTA_NEEDS_PARENT',
+      `The input${inside} is a coffre delta: a differential or incremental backup holds only the changes since its parent backup and cannot be restored alone. Restore it by its journal id (\`coffre restore ID\`), which rebuilds the chain from its full backup.`,
+      { layers },
+    );
+  }
   if (head.toString('latin1', 0, 5) === 'PGDMP') return 'pg-custom';
   if (head.toString('latin1', 0, 16) === 'SQLite format 3\0') return 'sqlite';
   if (startsWith(head, [0x6d, 0xe2, 0x99, 0x81])) return 'mongo-archive';
@@ -86,10 +99,28 @@ function rawFormatOf(head: Buffer, layers: readonly CompressionName[]): RawForma
  * layer is already broken within its first bytes. Later damage makes the returned stream error.
  */
 export async function openDump(input: Readable): Promise<OpenedDump> {
+  return (await open(input, false)) as OpenedDump;
+}
+
+/**
+ * Like openDump, for a stored differential or incremental artifact: peels the compression layers and
+ * requires the coffre delta magic underneath (COFFRE_E_NOT_A_DELTA otherwise). The stream is the delta.
+ */
+export async function openDelta(input: Readable): Promise<{ stream: Readable; layers: CompressionName[] }> {
+  const opened = await open(input, true);
+  if (opened.format !== 'delta') {
+    opened.stream.destroy();
+    input.destroy();
+    throw usageError('NOT_A_DELTA', `The artifact holds a ${opened.format} dump where a coffre delta was expected: the journal row and the stored bytes disagree.`);
+  }
+  return { stream: opened.stream, layers: opened.layers };
+}
+
+async function open(input: Readable, acceptDelta: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
   const layers: CompressionName[] = [];
   let stream: Readable = input;
   try {
-    return await peel(input, layers, (s) => (stream = s));
+    return await peel(input, layers, (s) => (stream = s), acceptDelta);
   } catch (err) {
     stream.destroy();
     input.destroy();
@@ -97,7 +128,7 @@ export async function openDump(input: Readable): Promise<OpenedDump> {
   }
 }
 
-async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void): Promise<OpenedDump> {
+async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void, acceptDelta: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
   let { head, stream } = await peek(input, PEEK_BYTES);
   for (let depth = 0; ; depth++) {
     track(stream);
@@ -106,7 +137,7 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       throw usageError('EMPTY_ARTIFACT', `The artifact is empty. ${inside}, so there is nothing to restore; choose another backup or file.`, { layers });
     }
     const wrapper = wrapperOf(head);
-    if (wrapper === null) return { format: rawFormatOf(head, layers), stream, layers };
+    if (wrapper === null) return { format: rawFormatOf(head, layers, acceptDelta), stream, layers };
     if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
     if (depth >= MAX_LAYERS) {
       throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });

@@ -54,7 +54,9 @@ const OUT_SIZE = 1 << 18;
 export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
   const claimedSha = options.parentSha256 === undefined ? undefined : normaliseSha256(options.parentSha256, 'parentSha256');
   const parent = openParent(options.parentPath);
-  const indexing = indexParent(parent.fd, parent.size, options.index);
+  // Every closure below shares this scope, and the duplex keeps it alive (its `stats` getter), so the
+  // index (up to 151 MiB) is dropped by hand as soon as encoding ends: a finished encoder holds nothing big.
+  let indexing: ReturnType<typeof indexParent> | undefined = indexParent(parent.fd, parent.size, options.index);
   indexing.catch(() => {}); // reported when the generator awaits it
   let stats: DeltaEncodeStats | undefined;
   let closed = false;
@@ -65,7 +67,7 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
 
   const duplex = Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     try {
-      const { index, sha256: parentSha } = await indexing;
+      const { index, sha256: parentSha } = await indexing!;
       if (claimedSha !== undefined && claimedSha !== parentSha) {
         throw deltaWrongParent(`${options.parentPath} has sha256 ${parentSha}, not the recorded ${claimedSha}`, { expected: claimedSha, actual: parentSha });
       }
@@ -108,11 +110,15 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
       };
       yield trailer.subarray(0, p);
     } finally {
+      indexing = undefined;
       close();
     }
   });
   Object.defineProperty(duplex, 'stats', { get: () => stats });
-  duplex.once('close', close);
+  duplex.once('close', () => {
+    indexing = undefined; // destroyed before the generator ran to its end
+    close();
+  });
   return duplex as DeltaEncoder;
 }
 

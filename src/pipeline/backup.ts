@@ -1,5 +1,5 @@
-// The one backup flow, as streams: engine.dump -> hash+count raw -> codec.compress -> hash+count stored ->
-// storage.put. One pipeline and the storage's put run side by side; the first failure of either aborts the
+// The one backup flow, as streams: engine.dump -> hash+count raw -> [tee to the raw cache] -> [delta
+// against the parent's raw dump] -> codec.compress -> hash+count stored -> storage.put. One pipeline and the storage's put run side by side; the first failure of either aborts the
 // other (which kills the dump's child), so a dead child, a codec error or a full disk all end the run, and
 // the storage, by contract, leaves nothing under the key. No temporary files, bounded memory.
 
@@ -8,6 +8,8 @@ import type { Connection } from '../core/connection.ts';
 import type { Codec, Engine, ProgressListener, PutResult, RawFormat, Storage, ToolInfo } from '../core/types.ts';
 import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
+import type { Duplex as Transform } from 'node:stream';
+import { createDeltaEncoder } from '../delta/index.ts';
 
 export interface BackupStreamInput {
   engine: Engine;
@@ -20,6 +22,13 @@ export interface BackupStreamInput {
   signal?: AbortSignal;
   /** Raw dump bytes so far. */
   onProgress?: ProgressListener;
+  /**
+   * Store a delta against this parent instead of the whole dump (differential and incremental backups):
+   * the raw dump goes through the delta encoder before the codec. The dump must be in `rawFormat`.
+   */
+  delta?: { parentPath: string; parentSha256: string; rawFormat: RawFormat };
+  /** A pass-through given every raw byte (after the raw meter), e.g. the tee into the raw-dump cache. */
+  rawTap?: Transform;
 }
 
 export interface BackupStreamResult extends ToolInfo {
@@ -37,15 +46,22 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   const internal = new AbortController();
   const signal = input.signal ? AbortSignal.any([input.signal, internal.signal]) : internal.signal;
   const dump = await input.engine.dump(input.conn, { signal });
+  if (input.delta && dump.format !== input.delta.rawFormat) {
+    dump.stream.destroy();
+    throw failure('DELTA_FORMAT_CHANGED', `The dump is in ${dump.format} format and its parent in ${input.delta.rawFormat}: run a full backup (--kind full).`);
+  }
   const raw = createMeter({ onProgress: input.onProgress });
   const stored = createMeter();
+  const middle: Transform[] = [];
+  if (input.rawTap) middle.push(input.rawTap);
+  if (input.delta) middle.push(createDeltaEncoder({ parentPath: input.delta.parentPath, parentSha256: input.delta.parentSha256 }));
 
   let firstError: unknown;
   const fail = (err: unknown) => {
     firstError ??= err;
     internal.abort();
   };
-  const flow = pipeline(dump.stream, raw, input.codec.compress({ entryName: input.entryName }), stored, { signal }).catch((err: unknown) => {
+  const flow = pipeline([dump.stream, raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored], { signal }).catch((err: unknown) => {
     fail(err);
     stored.destroy(err as Error); // put sees the failure and removes what it wrote
   });

@@ -126,6 +126,29 @@ function sslFor(conn: Connection): pg.ClientConfig['ssl'] {
 }
 
 /**
+ * client.connect(), cut short by an abort: pg's end() waits for a server that never answers (a blackholed
+ * host), so the abort destroys the socket.
+ */
+async function connectOrAbort(client: pg.Client, signal?: AbortSignal): Promise<void> {
+  if (!signal) return client.connect();
+  const connecting = client.connect();
+  connecting.catch(() => {}); // settles after the abort too; nobody waits for it then
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      reject(signal.reason ?? new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([connecting, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
  * Opens a session on `database` (default: the connection's), runs fn, and always closes it.
  * Connection and query errors become coded errors. An abort closes the session.
  */
@@ -145,7 +168,7 @@ export async function withSession<T>(conn: Connection, database: string, fn: (cl
   const onAbort = () => void client.end().catch(() => {});
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await client.connect();
+    await connectOrAbort(client, signal);
     return await fn(client);
   } catch (err) {
     if (signal?.aborted) throw failure('INTERRUPTED', 'The operation was interrupted.', { cause: err });

@@ -18,6 +18,10 @@ export interface PlanRecord {
   enabled: boolean;
   createdAt: string;
   updatedAt: string;
+  /** What the scheduler does about a tick missed while no server ran: 'run-once' (null) or 'skip'. */
+  missedRuns?: string | null;
+  /** How late a missed tick may still be run, in seconds (null: 3600). */
+  missedGraceSeconds?: number | null;
 }
 
 function toRecord(r: PlansTable): PlanRecord {
@@ -34,6 +38,8 @@ function toRecord(r: PlansTable): PlanRecord {
     enabled: Number(r.enabled) === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    missedRuns: r.missed_runs ?? null,
+    missedGraceSeconds: r.missed_grace_seconds ?? null,
   };
 }
 
@@ -54,6 +60,8 @@ export async function insertPlan(db: Kysely<CatalogSchema>, p: PlanRecord): Prom
       enabled: p.enabled ? 1 : 0,
       created_at: p.createdAt,
       updated_at: p.updatedAt,
+      missed_runs: p.missedRuns ?? null,
+      missed_grace_seconds: p.missedGraceSeconds ?? null,
     })
     .execute();
 }
@@ -108,6 +116,8 @@ export async function updatePlan(db: Kysely<CatalogSchema>, id: string, p: PlanR
       retention: p.retention ? JSON.stringify(p.retention) : null,
       enabled: p.enabled ? 1 : 0,
       updated_at: p.updatedAt,
+      missed_runs: p.missedRuns,
+      missed_grace_seconds: p.missedGraceSeconds,
     })
     .where('id', '=', id)
     .execute();

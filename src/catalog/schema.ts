@@ -34,6 +34,9 @@ export interface PlansTable {
   enabled: number;
   created_at: string;
   updated_at: string;
+  /** Missed-run policy (migration 0003): 'run-once' or 'skip'; null means 'run-once'. */
+  missed_runs?: string | null;
+  missed_grace_seconds?: number | null;
 }
 
 export interface BackupsTable {
@@ -67,6 +70,22 @@ export interface BackupsTable {
   message: string | null;
   pid: number | null;
   host: string | null;
+  /** Added by migration 0003: the cron tick this run was for, the cluster job, liveness, prune mark. */
+  scheduled_for?: string | null;
+  job_id?: string | null;
+  heartbeat_at?: string | null;
+  pruned_at?: string | null;
+  prune_reason?: string | null;
+}
+
+/** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */
+export interface ScheduleTicksTable {
+  plan_id: string;
+  tick_at: string;
+  /** 'started', 'queued' (cluster), 'skipped', 'done'. */
+  outcome: string;
+  job_id: string | null;
+  created_at: string;
 }
 
 export interface BackupCopiesTable {
@@ -115,4 +134,5 @@ export interface CatalogSchema {
   backup_copies: BackupCopiesTable;
   restores: RestoresTable;
   settings: SettingsTable;
+  schedule_ticks: ScheduleTicksTable;
 }

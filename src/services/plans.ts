@@ -1,5 +1,5 @@
-// Plans: a target, a destination, a kind and a compression, and optionally a cron schedule (run by the
-// scheduler of a later issue; here it is only checked for shape and stored as given).
+// Plans: a target, a destination, a kind and a compression, and optionally a cron schedule in a time zone
+// (checked by croner when saved, run by src/scheduler), a missed-run policy and a retention policy.
 
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
@@ -13,6 +13,14 @@ import type { ServiceContext } from './context.ts';
 import { checkName } from './names.ts';
 import { findTargetRecord } from './targets.ts';
 import { findDestinationRecord } from './destinations.ts';
+import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf } from '../scheduler/cron.ts';
+import { checkRetention, type RetentionPolicy } from '../scheduler/retention.ts';
+
+/** What the scheduler does about a tick missed while no server ran. */
+export type MissedRunPolicy = 'run-once' | 'skip';
+export const missedRunPolicies: readonly MissedRunPolicy[] = ['run-once', 'skip'];
+/** Default grace window of the missed-run policy: a tick missed by more than this is not caught up. */
+export const DEFAULT_MISSED_GRACE_SECONDS = 3600;
 
 /** A plan as shown to users, with its target's and destination's names. */
 export interface PlanView {
@@ -30,6 +38,12 @@ export interface PlanView {
   enabled: boolean;
   createdAt: string;
   updatedAt: string;
+  /** Retention rules (null: keep everything). */
+  retention: RetentionPolicy | null;
+  missedRuns: MissedRunPolicy;
+  missedGraceSeconds: number;
+  /** The next scheduled run times (ISO, up to 3), in the plan's or the default time zone; empty without cron. */
+  nextRuns: string[];
 }
 
 export interface PlanInput {
@@ -40,6 +54,12 @@ export interface PlanInput {
   compression?: unknown;
   cron?: unknown;
   timezone?: unknown;
+  /** {keepLast, daily, weekly, monthly, yearly, maxAgeDays}; null or {} for none. */
+  retention?: unknown;
+  /** 'run-once' (default) or 'skip'. */
+  missedRuns?: unknown;
+  /** Seconds (default 3600). */
+  missedGraceSeconds?: unknown;
 }
 
 async function view(ctx: ServiceContext, r: PlanRecord): Promise<PlanView> {
@@ -59,7 +79,59 @@ async function view(ctx: ServiceContext, r: PlanRecord): Promise<PlanView> {
     enabled: r.enabled,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
+    retention: (r.retention as RetentionPolicy | null) ?? null,
+    missedRuns: (r.missedRuns as MissedRunPolicy | null | undefined) ?? 'run-once',
+    missedGraceSeconds: r.missedGraceSeconds ?? DEFAULT_MISSED_GRACE_SECONDS,
+    nextRuns: upcoming(ctx, r),
   };
+}
+
+function upcoming(ctx: ServiceContext, r: PlanRecord): string[] {
+  const schedule = r.enabled ? scheduleOf(r, ctx.config.scheduler.timezone) : null;
+  if (!schedule) return [];
+  try {
+    return nextRuns(schedule, new Date(), 3).map((d) => d.toISOString());
+  } catch {
+    return []; // a plan stored before cron checks existed
+  }
+}
+
+function checkMissedRuns(value: unknown): MissedRunPolicy | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !(missedRunPolicies as readonly string[]).includes(value)) {
+    throw usageError('BAD_MISSED_RUNS', `Unknown missed-run policy ${JSON.stringify(value)}: use run-once (run once at start when the last tick was missed within the grace window) or skip.`, { field: 'missedRuns' });
+  }
+  return value as MissedRunPolicy;
+}
+
+function checkGrace(value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 31 * 86400) {
+    throw usageError('BAD_MISSED_GRACE', `The missed-run grace window must be a whole number of seconds from 0 to ${31 * 86400} (got ${JSON.stringify(value)}).`, { field: 'missedGraceSeconds' });
+  }
+  return n;
+}
+
+/** Checks a plan's cron expression in its time zone (or the default one). */
+function checkSchedule(ctx: ServiceContext, cron: string | null, timezone: string | null): void {
+  if (cron) checkCronExpression(cron, timezone || ctx.config.scheduler.timezone);
+}
+
+const planListeners = new Set<(planId: string) => void>();
+
+/**
+ * Listens to plan changes made in this process (the scheduler reloads at once instead of at its next
+ * interval). Returns the function that stops listening. Changes made by other processes are found by the
+ * scheduler's periodic re-read.
+ */
+export function onPlanChange(listener: (planId: string) => void): () => void {
+  planListeners.add(listener);
+  return () => planListeners.delete(listener);
+}
+
+function notifyPlanChange(planId: string): void {
+  for (const listener of planListeners) listener(planId);
 }
 
 /** Checks a backup kind name. */
@@ -80,10 +152,7 @@ export function checkCompression(name: unknown): CompressionName {
 
 function checkCron(cron: unknown): string | null {
   if (cron === undefined || cron === null || cron === '') return null;
-  if (typeof cron !== 'string' || !/^\S+(\s+\S+){4,5}$/.test(cron.trim())) {
-    throw usageError('BAD_CRON', `Invalid cron expression ${JSON.stringify(cron)}: give 5 fields (minute hour day month weekday) or 6 (with seconds first), e.g. "0 3 * * *".`, { field: 'cron' });
-  }
-  return cron.trim().replace(/\s+/g, ' ');
+  return checkCronExpression(cron);
 }
 
 /** Validates and stores a new plan. */
@@ -96,9 +165,11 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   const kind = input.kind === undefined || input.kind === null ? 'full' : checkKind(input.kind);
   const compression = input.compression === undefined || input.compression === null ? null : checkCompression(input.compression);
   const cron = checkCron(input.cron);
-  if (input.timezone !== undefined && input.timezone !== null && typeof input.timezone !== 'string') {
-    throw usageError('BAD_TIMEZONE', 'The timezone must be an IANA name such as Europe/Paris.', { field: 'timezone' });
-  }
+  const timezone = input.timezone === undefined || input.timezone === null || input.timezone === '' ? null : checkTimeZone(input.timezone);
+  checkSchedule(ctx, cron, timezone);
+  const retention = checkRetention(input.retention);
+  const missedRuns = checkMissedRuns(input.missedRuns);
+  const missedGraceSeconds = checkGrace(input.missedGraceSeconds);
   const target = await findTargetRecord(ctx, input.target);
   const destination = await findDestinationRecord(ctx, input.destination);
   if (await repo.findPlan(ctx.catalog.db, name)) throw conflict('PLAN_EXISTS', `A plan named "${name}" already exists: choose another name or remove it first.`);
@@ -111,13 +182,16 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
     kind,
     compression,
     cron,
-    timezone: (input.timezone as string | undefined) || null,
-    retention: null,
+    timezone,
+    retention: retention as Record<string, unknown> | null,
+    missedRuns,
+    missedGraceSeconds,
     enabled: true,
     createdAt: now,
     updatedAt: now,
   };
   await repo.insertPlan(ctx.catalog.db, rec);
+  notifyPlanChange(rec.id);
   return view(ctx, rec);
 }
 
@@ -143,6 +217,7 @@ export async function removePlan(ctx: ServiceContext, ref: string): Promise<Plan
   const rec = await findPlanRecord(ctx, ref);
   const shown = await view(ctx, rec);
   await repo.deletePlan(ctx.catalog.db, rec.id);
+  notifyPlanChange(rec.id);
   return shown;
 }
 
@@ -166,14 +241,16 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
   if (input.kind !== undefined) next.kind = checkKind(input.kind);
   if (input.compression !== undefined) next.compression = input.compression === null ? null : checkCompression(input.compression);
   if (input.cron !== undefined) next.cron = checkCron(input.cron);
-  if (input.timezone !== undefined) {
-    if (input.timezone !== null && typeof input.timezone !== 'string') throw usageError('BAD_TIMEZONE', 'The timezone must be an IANA name such as Europe/Paris.', { field: 'timezone' });
-    next.timezone = (input.timezone as string | null) || null;
-  }
+  if (input.timezone !== undefined) next.timezone = input.timezone === null || input.timezone === '' ? null : checkTimeZone(input.timezone);
+  if (input.cron !== undefined || input.timezone !== undefined) checkSchedule(ctx, next.cron, next.timezone);
+  if (input.retention !== undefined) next.retention = checkRetention(input.retention) as Record<string, unknown> | null;
+  if (input.missedRuns !== undefined) next.missedRuns = checkMissedRuns(input.missedRuns);
+  if (input.missedGraceSeconds !== undefined) next.missedGraceSeconds = checkGrace(input.missedGraceSeconds);
   if (input.enabled !== undefined) {
     if (typeof input.enabled !== 'boolean') throw usageError('BAD_ENABLED', '"enabled" must be true or false.', { field: 'enabled' });
     next.enabled = input.enabled;
   }
   await repo.updatePlan(ctx.catalog.db, rec.id, next);
+  notifyPlanChange(rec.id);
   return view(ctx, next);
 }

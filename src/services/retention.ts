@@ -1,0 +1,126 @@
+// Prune: applies a plan's retention policy (src/scheduler/retention.ts decides) to its stored backups. Each
+// backup that goes loses its artifact and manifest in storage first; only then is its journal row marked
+// `pruned` with the time and the reason, so the journal never claims a deletion that did not happen, and
+// a restore of that row is refused with a message saying it was pruned. A dry run lists what would go and
+// why, and touches nothing. Run on demand (CLI, API) and after each successful backup of a plan.
+
+import { isoNow } from '../core/ids.ts';
+import { asCoffreError, failure } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import { manifestKey } from '../pipeline/manifest.ts';
+import type { Storage } from '../core/types.ts';
+import type { ServiceContext } from './context.ts';
+import { findPlanRecord } from './plans.ts';
+import { storageById } from './destinations.ts';
+import { checkRetention, computeRetention, describePolicy, type RetentionDecision, type RetentionPolicy } from '../scheduler/retention.ts';
+
+export interface PrunedItem extends RetentionDecision {
+  artifact: string | null;
+  /** Set when the deletion failed (the row then stays `success`). */
+  error?: { code: string; message: string };
+}
+
+/** What a prune did (or, dry, would do). */
+export interface PruneReport {
+  plan: string;
+  planId: string;
+  dryRun: boolean;
+  policy: RetentionPolicy | null;
+  /** The policy in words. */
+  rules: string;
+  kept: RetentionDecision[];
+  removed: PrunedItem[];
+  /** How many removals failed (their rows stay `success`). */
+  failed: number;
+}
+
+export interface PruneOptions {
+  dryRun?: boolean;
+  /** Defaults to the current time (tests pass a controlled one). */
+  now?: Date;
+}
+
+const running = new Map<string, Promise<PruneReport>>();
+
+/** Applies (or, with dryRun, only computes) the retention policy of a plan. */
+export async function prunePlan(ctx: ServiceContext, ref: string, options: PruneOptions = {}): Promise<PruneReport> {
+  const plan = await findPlanRecord(ctx, ref);
+  if (options.dryRun) return pruneOnce(ctx, plan.id, options);
+  // Two prunes of one plan in this process never interleave (a backup's and a user's).
+  const before = running.get(plan.id) ?? Promise.resolve();
+  const next = before.catch(() => {}).then(() => pruneOnce(ctx, plan.id, options));
+  running.set(plan.id, next);
+  try {
+    return await next;
+  } finally {
+    if (running.get(plan.id) === next) running.delete(plan.id);
+  }
+}
+
+async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOptions): Promise<PruneReport> {
+  const db = ctx.catalog.db;
+  const plan = await findPlanRecord(ctx, planId);
+  const policy = checkRetention(plan.retention);
+  const rows = await db
+    .selectFrom('backups')
+    .select(['id', 'status', 'kind', 'parent_id', 'started_at', 'artifact_key', 'destination_id'])
+    .where('plan_id', '=', plan.id)
+    .where('status', '=', 'success')
+    .execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const decision = computeRetention(
+    rows.map((r) => ({ id: r.id, status: r.status, kind: r.kind, parentId: r.parent_id, startedAt: r.started_at })),
+    policy,
+    { now: options.now ?? new Date(), timezone: plan.timezone || ctx.config.scheduler.timezone },
+  );
+  const report: PruneReport = {
+    plan: plan.name,
+    planId: plan.id,
+    dryRun: options.dryRun === true,
+    policy,
+    rules: describePolicy(policy),
+    kept: decision.keep,
+    removed: decision.remove.map((d) => ({ ...d, artifact: byId.get(d.id)?.artifact_key ?? null })),
+    failed: 0,
+  };
+  if (report.dryRun) return report;
+
+  const storages = new Map<string, Storage | undefined>();
+  for (const item of report.removed) {
+    const row = byId.get(item.id)!;
+    try {
+      if (row.artifact_key) {
+        if (!row.destination_id) throw failure('DESTINATION_GONE', `Backup ${row.id} names no destination: its artifact ${row.artifact_key} cannot be reached.`);
+        if (!storages.has(row.destination_id)) storages.set(row.destination_id, await storageById(ctx, row.destination_id));
+        const storage = storages.get(row.destination_id);
+        if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${row.id} was removed from the catalog: remove ${row.artifact_key} by hand, or add the destination back.`);
+        await storage.delete(row.artifact_key);
+        await storage.delete(manifestKey(row.artifact_key));
+      }
+      const reason = `Pruned by retention (${report.rules}): ${item.reasons.join('; ')}.`;
+      await db.updateTable('backups').set({ status: 'pruned', pruned_at: isoNow(), prune_reason: reason }).where('id', '=', row.id).where('status', '=', 'success').execute();
+    } catch (err) {
+      const e = asCoffreError(err, 'PRUNE_FAILED');
+      item.error = { code: e.code, message: redact(e.message) };
+      report.failed++;
+    }
+  }
+  return report;
+}
+
+/**
+ * Applies a plan's retention after one of its backups succeeded; a plan without a policy is left alone.
+ * Never throws: a failed prune is reported to `log`, and the next backup or `coffre prune` tries again.
+ */
+export async function pruneAfterBackup(ctx: ServiceContext, planId: string, log: (line: string) => void = () => {}): Promise<PruneReport | undefined> {
+  try {
+    const plan = await findPlanRecord(ctx, planId);
+    if (!checkRetention(plan.retention)) return undefined;
+    const report = await prunePlan(ctx, planId);
+    if (report.removed.length) log(`retention of plan ${report.plan} (${report.rules}): ${report.removed.length - report.failed} backup(s) pruned${report.failed ? `, ${report.failed} could not be removed` : ''}`);
+    return report;
+  } catch (err) {
+    log(`retention of plan ${planId} failed: ${redact(asCoffreError(err).message)}`);
+    return undefined;
+  }
+}

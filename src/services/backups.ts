@@ -22,6 +22,7 @@ import { connectionOf } from './targets.ts';
 import { storageById, storageOf } from './destinations.ts';
 import { getTarget as targetById } from '../catalog/targets.ts';
 import { getDestination as destinationById } from '../catalog/destinations.ts';
+import { chooseParent, DELTA_EXTENSION, prepareDelta, verifyChain, type DeltaSetup } from './chains.ts';
 
 /** A backup run as shown to users (CLI --json, API): the field names of issue 2, item 9. */
 export interface BackupView {
@@ -118,13 +119,16 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
   const engine = engines.get(target.engine);
   const codec = codecs.get(compression);
 
-  // Delta kinds arrive with issue 5; until then every run is a full and says why.
-  const kind: BackupKind = 'full';
-  const kindNote = requestedKind !== 'full' ? `A ${requestedKind} backup was requested; a full backup was made because differential and incremental backups are not available yet.` : null;
+  // A differential or incremental run is a delta against a parent chosen from the journal; with none
+  // usable it is a full, and its message says why (services/chains.ts).
+  const choice = await chooseParent(ctx, plan, requestedKind, engine.name);
+  let kind: BackupKind = choice.kind;
+  let kindNote = choice.note;
 
   const started = new Date();
   const id = newId(started.getTime());
-  const key = `${plan.name}/${fileStamp(started)}-${kind}-${id}.${engine.extension}${codec.extension}`;
+  const keyFor = (k: BackupKind) => `${plan.name}/${fileStamp(started)}-${k}-${id}.${engine.extension}${k === 'full' ? '' : DELTA_EXTENSION}${codec.extension}`;
+  let key = keyFor(kind);
   const run: BackupRecord = {
     id,
     planId: plan.id,
@@ -135,8 +139,8 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
     database: '',
     kind,
     requestedKind,
-    parentId: null,
-    parentSha256: null,
+    parentId: choice.links?.at(-1)?.id ?? null,
+    parentSha256: choice.links?.at(-1)?.sha256 ?? null,
     status: 'running',
     trigger: options.trigger ?? 'cli',
     compression,
@@ -169,19 +173,42 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
   options.onStarted?.(describeBackup(run));
 
   let storage;
+  let setup: DeltaSetup | undefined;
   try {
     conn ??= connectionOf(ctx, target);
     storage = storageOf(ctx, destination);
-    const result = await streamBackup({
-      engine,
-      conn,
-      codec,
-      storage,
-      key,
-      entryName: `${conn.engine === 'sqlite' ? 'database' : conn.database}.${engine.extension}`.replace(/[/\\]/g, '_'),
-      signal: options.signal,
-      onProgress: options.onProgress,
-    });
+    setup = await prepareDelta(ctx, choice, { backupId: id, planKind: plan.kind, signal: options.signal });
+    if (setup.kind !== kind) {
+      // The parent could not be rebuilt: this run is a full after all.
+      kind = setup.kind;
+      kindNote = setup.note;
+      key = keyFor(kind);
+      Object.assign(run, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
+      await updateBackup(db, id, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
+    }
+    const stream = (s: DeltaSetup) =>
+      streamBackup({
+        engine,
+        conn: conn!,
+        codec,
+        storage: storage!,
+        key,
+        entryName: `${conn!.engine === 'sqlite' ? 'database' : conn!.database}.${engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(/[/\\]/g, '_'),
+        signal: options.signal,
+        onProgress: options.onProgress,
+        delta: s.delta,
+        rawTap: s.tee?.stream,
+      });
+    let result;
+    try {
+      result = await stream(setup);
+    } catch (err) {
+      // A cached parent whose bytes changed is dropped and rebuilt from storage, once.
+      const again = options.signal?.aborted ? undefined : await setup.retry(err);
+      if (!again) throw err;
+      setup = again;
+      result = await stream(setup);
+    }
     const finished = new Date();
     const manifest: Manifest = {
       format: 'coffre-manifest',
@@ -192,6 +219,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       engine: engine.name,
       database: conn.database,
       kind,
+      ...(setup.parent ? { parent: { id: setup.parent.id, sha256: setup.parent.sha256, artifact: setup.parent.key } } : {}),
       compression,
       rawFormat: result.rawFormat,
       artifact: key,
@@ -232,8 +260,10 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       serverVersion: result.serverVersion,
     };
     await updateBackup(db, id, patch);
+    await setup.finish(result.rawSha256);
     return { view: describeBackup({ ...run, ...patch }) };
   } catch (err) {
+    await setup?.finish().catch(() => {});
     const error = asCoffreError(err, 'BACKUP_FAILED');
     if (storage) {
       await storage.delete(key).catch(() => {});
@@ -298,7 +328,9 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
   }
   const storage = run.destinationId ? await storageById(ctx, run.destinationId) : undefined;
   if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${run.id} was removed from the catalog: its artifact ${run.artifactKey} cannot be reached.`);
-  const outcome = await verifyArtifact(storage, run.artifactKey, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
+  const outcome = run.parentId
+    ? await verifyChain(ctx, run, signal) // a delta: every link's sha256, then the rebuilt dump's
+    : await verifyArtifact(storage, run.artifactKey, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
   const view: VerifyView = { ...base, status: outcome.status, message: redact(outcome.message), verifiedAt: isoNow() };
   return outcome.status === 'success' ? { view } : { view, error: failure('VERIFY_FAILED', view.message ?? 'Verification failed.') };
 }

@@ -17,6 +17,7 @@ import type { ServiceContext } from './context.ts';
 import type { RunOutcome } from './backups.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { storageById } from './destinations.ts';
+import { openChainForRestore } from './chains.ts';
 
 /** A restore run as shown to users; `id` is the restore's own journal id. */
 export interface RestoreView {
@@ -141,9 +142,14 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     if (backup) {
       const storage = backup.destinationId ? await storageById(ctx, backup.destinationId) : undefined;
       if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${backup.id} was removed from the catalog: its artifact cannot be reached.`);
-      const expected = { sha256: backup.sha256!, size: backup.sizeBytes ?? undefined };
-      await checkStoredArtifact(storage, backup.artifactKey!, expected, options.signal);
-      source = await openStoredArtifact(storage, backup.artifactKey!, expected);
+      if (backup.parentId) {
+        // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
+        source = await openChainForRestore(ctx, backup, options.signal);
+      } else {
+        const expected = { sha256: backup.sha256!, size: backup.sizeBytes ?? undefined };
+        await checkStoredArtifact(storage, backup.artifactKey!, expected, options.signal);
+        source = await openStoredArtifact(storage, backup.artifactKey!, expected);
+      }
       sizeBytes = backup.sizeBytes;
     } else {
       source = await openInputPath(sourcePath!);

@@ -96,7 +96,7 @@ export interface ParentChoice {
 /** Picks the parent of a new run of `plan` from the journal; never throws for a missing or broken parent. */
 export async function chooseParent(ctx: ServiceContext, plan: PlanRecord, requestedKind: BackupKind, engine: EngineName): Promise<ParentChoice> {
   if (requestedKind === 'full') return { kind: 'full', requestedKind, note: null };
-  const full = (why: string): ParentChoice => ({ kind: 'full', requestedKind, note: `A ${requestedKind} backup was requested; a full backup was made because ${why}.` });
+  const full = (why: string): ParentChoice => ({ kind: 'full', requestedKind, note: `${requestedKind === 'incremental' ? 'An' : 'A'} ${requestedKind} backup was requested; a full backup was made because ${why}.` });
   const candidate = await latestSuccessfulBackup(ctx.catalog.db, plan.id, requestedKind === 'differential' ? 'full' : undefined);
   if (!candidate) return full(`plan "${plan.name}" has no successful ${requestedKind === 'differential' ? 'full ' : ''}backup yet`);
   if (candidate.engine !== engine) return full(`its parent ${candidate.id} is a ${candidate.engine} dump and the plan's target is now ${engine}`);
@@ -190,7 +190,7 @@ export async function prepareDelta(ctx: ServiceContext, choice: ParentChoice, op
     } catch (err) {
       if (options.signal?.aborted) throw err;
       kind = 'full';
-      note = `A ${choice.requestedKind} backup was requested; a full backup was made because the raw dump of its parent ${parent.id} could not be rebuilt from storage (${asCoffreError(err).message}).`;
+      note = `${choice.requestedKind === 'incremental' ? 'An' : 'A'} ${choice.requestedKind} backup was requested; a full backup was made because the raw dump of its parent ${parent.id} could not be rebuilt from storage (${asCoffreError(err).message}).`;
     }
   }
   const tee = cache.enabled && worthCaching(options.planKind, choice.requestedKind, kind) ? await cache.tee(options.backupId) : undefined;

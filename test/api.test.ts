@@ -88,7 +88,7 @@ test('health, readiness and documentation need no token; the OpenAPI document li
 });
 
 test('auth: 401 without or with a wrong token, 403 for a revoked one, catalog tokens accepted', async () => {
-  for (const headers of [{}, { authorization: 'Bearer nope-nope-nope' }, { authorization: 'Basic abc' }, { authorization: 'Bearer' }]) {
+  for (const headers of [{}, { authorization: 'Bearer nope-nope-nope' }, { authorization: 'Basic abc' }, { authorization: 'Bearer' }] as Array<Record<string, string>>) {
     const r = await s.call('GET', '/api/plans', { headers });
     assert.equal(r.status, 401, JSON.stringify(headers));
     assert.equal(r.headers['www-authenticate'], 'Bearer');
@@ -238,7 +238,7 @@ test('a backup answers 202 with job and journal ids; journal rows match `coffre 
   try {
     const cli = await ws.run(['journal', '--plan', 'nightly', '--json'], { DATA_DIR: path.join(s.dir, 'data') });
     expectCode(cli, 0, 'coffre journal');
-    const api = (await call('GET', '/api/journals?planId=nightly')).json().items;
+    const api: Array<Record<string, unknown>> = (await call('GET', '/api/journals?planId=nightly')).json().items;
     assert.deepEqual(api, cli.json());
     for (const field of ['id', 'status', 'kind', 'plan', 'target', 'sizeBytes', 'rawSizeBytes', 'sha256', 'artifact', 'parentId', 'startedAt', 'finishedAt', 'durationMs', 'message']) {
       assert.ok(field in api[0], `journal rows carry ${field}`);

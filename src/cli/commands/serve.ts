@@ -5,7 +5,7 @@
 
 import { openContext, closeContext } from '../../services/context.ts';
 import { JobRunner } from '../../services/jobs.ts';
-import { usageError } from '../../core/errors.ts';
+import { failure, usageError } from '../../core/errors.ts';
 import { optional, parse } from '../args.ts';
 import type { Io } from '../output.ts';
 
@@ -31,7 +31,11 @@ export async function run(args: string[], io: Io): Promise<number> {
       if (e.type === 'job.finished') log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
     });
     const app = await buildServer({ ctx, runner, requireToken: !isLoopback(host), log, logRequests: logLevel === 'debug' });
-    await app.listen({ port, host });
+    await app.listen({ port, host }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') throw failure('PORT_IN_USE', `Port ${port} on ${host} is already in use: stop the other server or set PORT.`);
+      if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') throw usageError('BAD_HOST', `Cannot listen on ${host}: no such address on this machine (HOST).`);
+      throw err;
+    });
     const address = app.server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
     const shown = host.includes(':') ? `[${host}]` : host;

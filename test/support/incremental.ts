@@ -96,7 +96,8 @@ export function incrementalScenario(fx: ChainFixture, options: { compression?: s
     const inc1 = await backup();
     assert.equal(inc1.kind, 'incremental');
     assert.equal(inc1.parentId, full.id);
-    assert.match(String(inc1.artifact), new RegExp(`-incremental-${inc1.id}\\.${fx.engine.extension}\\.delta\\.zst$`));
+    const ext = { zstd: 'zst', gzip: 'gz' }[options.compression ?? 'zstd'];
+    assert.match(String(inc1.artifact), new RegExp(`-incremental-${inc1.id}\\.${fx.engine.extension}\\.delta\\.${ext}$`));
     assert.ok(inc1.sizeBytes! < full.sizeBytes!, `the incremental (${inc1.sizeBytes} B) stores less than the full (${full.sizeBytes} B)`);
     const m1 = await manifestOf(inc1);
     assert.deepEqual(m1.parent, { id: full.id, sha256: full.sha256, artifact: full.artifact });

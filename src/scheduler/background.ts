@@ -1,0 +1,66 @@
+// What `coffre serve` (with or without its API) runs beside the HTTP server: the scheduler, with its
+// dispatcher chosen by the catalog (the local JobRunner on SQLite; pg-boss shared by every worker on
+// PostgreSQL), and retention applied after each successful backup. SCHEDULER_ENABLED=false leaves only
+// retention and, in cluster mode, the worker that takes queued runs (so a node can be a pure worker).
+
+import type { ServiceContext } from '../services/context.ts';
+import type { JobRunner } from '../services/jobs.ts';
+import { localDispatcher, pruneAfterSuccess, Scheduler } from './scheduler.ts';
+import { startCluster, type Cluster } from './cluster.ts';
+
+export interface Background {
+  /** 'embedded' (one process) or 'cluster' (pg-boss). */
+  mode: 'embedded' | 'cluster';
+  /** The scheduler, when SCHEDULER_ENABLED. */
+  scheduler?: Scheduler;
+  /** Stops firing ticks and taking queued runs; call before the JobRunner's shutdown. */
+  stop(): Promise<void>;
+  /** Releases the rest (pg-boss); call after the JobRunner's shutdown. */
+  close(): Promise<void>;
+}
+
+/** Starts scheduling and retention for a server; see the module header. */
+export async function startBackground(ctx: ServiceContext, runner: JobRunner, log: (line: string) => void): Promise<Background> {
+  const settings = ctx.config.scheduler;
+  const unprune = pruneAfterSuccess(ctx, runner, log);
+  let cluster: Cluster | undefined;
+  let scheduler: Scheduler | undefined;
+  try {
+    if (ctx.catalog.kind === 'postgres') {
+      cluster = await startCluster(ctx, runner, {
+        leaseSeconds: settings.leaseSeconds,
+        maxConcurrent: ctx.config.api.maxConcurrentJobs,
+        maxPerTarget: settings.maxConcurrentPerTarget,
+        log,
+      });
+    }
+    if (settings.enabled) {
+      scheduler = new Scheduler(ctx, {
+        dispatcher: cluster?.dispatcher ?? localDispatcher(ctx, runner),
+        defaultTimezone: settings.timezone,
+        reloadMs: settings.reloadSeconds * 1000,
+        log,
+      });
+      await scheduler.start();
+    }
+  } catch (err) {
+    unprune();
+    await scheduler?.stop();
+    await cluster?.close();
+    throw err;
+  }
+  const mode = cluster ? 'cluster' : 'embedded';
+  log(`scheduler: ${settings.enabled ? `on (${scheduler!.upcoming().length} scheduled plan(s), default time zone ${settings.timezone})` : 'off (SCHEDULER_ENABLED=false)'}, ${mode} mode`);
+  return {
+    mode,
+    scheduler,
+    async stop() {
+      await scheduler?.stop();
+      await cluster?.stopTaking();
+    },
+    async close() {
+      unprune();
+      await cluster?.close();
+    },
+  };
+}

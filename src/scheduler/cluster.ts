@@ -1,0 +1,260 @@
+// Cluster mode: when the catalog is PostgreSQL, several `coffre serve` processes (on one machine or many)
+// share the scheduled runs through pg-boss, a job queue kept in that same database (schema coffre_boss).
+//
+// - Exactly once: every worker's scheduler sees every tick; in one transaction the first to insert
+//   (plan, tick) into schedule_ticks also enqueues the pg-boss job, the others find the row and do nothing.
+// - Leases: the queue has a heartbeat of CLUSTER_LEASE_SECONDS. A worker that dies (kill -9, lost machine)
+//   stops heartbeating; pg-boss then puts the job back and another worker takes it.
+// - Cleanup without harming live runs: each journal row of a cluster run carries its pg-boss job id and a
+//   heartbeat. A worker that takes a retried job first finishes the rows of that job's earlier attempts
+//   (`interrupted`, their artifact, manifest and `.partial` removed). pg-boss hands a job out again only after
+//   its holder missed its lease, and each run writes under its own key (it holds the run id), so this never
+//   touches a live run's files. Rows whose heartbeat is older than three leases and whose job was not retried
+//   (retries used up) are finished the same way by any worker. The pid check of services/recovery.ts still
+//   covers runs of this machine.
+// - Per-target limits: jobs are grouped by target and pg-boss's groupConcurrency (MAX_CONCURRENT_PER_TARGET)
+//   is counted in the database, so it holds across workers.
+// - No overlap: a tick whose plan has a run going, or a queued job not yet finished, is journaled `skipped`.
+//
+// Known limit: a worker cut off from the database (alive, not dead) for more than a lease may still finish
+// its artifact after another worker retried the run; it cannot journal it until the database is back.
+
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { PgBoss, fromKysely, type Job } from 'pg-boss';
+import type { Kysely } from 'kysely';
+import { isoNow } from '../core/ids.ts';
+import { asCoffreError, failure, isCoffreError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import type { CatalogSchema } from '../catalog/schema.ts';
+import { getPlan } from '../catalog/plans.ts';
+import { manifestKey } from '../pipeline/manifest.ts';
+import type { ServiceContext } from '../services/context.ts';
+import type { JobRunner, JobView } from '../services/jobs.ts';
+import { storageById } from '../services/destinations.ts';
+import { claimTick, journalSkipped, runningRowOf, setTickOutcome, type Dispatcher } from './scheduler.ts';
+
+/** The pg-boss queue of scheduled backups. */
+export const BACKUP_QUEUE = 'coffre-scheduled-backup';
+/** The PostgreSQL schema pg-boss keeps its tables in. */
+export const BOSS_SCHEMA = 'coffre_boss';
+
+export interface ClusterOptions {
+  leaseSeconds: number;
+  maxConcurrent: number;
+  maxPerTarget: number;
+  log: (line: string) => void;
+}
+
+interface TickJob {
+  planId: string;
+  tickAt: string;
+}
+
+export interface Cluster {
+  dispatcher: Dispatcher;
+  /** Stops taking jobs from the queue (running ones go on). */
+  stopTaking(): Promise<void>;
+  /** Stops pg-boss and the heartbeats; call after the JobRunner's shutdown. */
+  close(): Promise<void>;
+}
+
+/** A stable uuid for a (plan, tick): the pg-boss job id, so a repeated enqueue is a no-op too. */
+export function tickJobId(planId: string, tickAt: string): string {
+  const h = createHash('sha256').update(`${planId}@${tickAt}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Finishes a dead run's row as `interrupted` and removes its files; false if the row was no longer running. */
+async function finishDeadRun(ctx: ServiceContext, row: { id: string; artifact_key: string | null; destination_id: string | null; started_at: string; host: string | null; pid: number | null }, why: string): Promise<boolean> {
+  let cleanup = 'its partial files were removed';
+  if (row.artifact_key && row.destination_id) {
+    try {
+      const storage = await storageById(ctx, row.destination_id);
+      if (storage) {
+        await storage.delete(row.artifact_key);
+        await storage.delete(manifestKey(row.artifact_key));
+      }
+    } catch (err) {
+      cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
+    }
+  }
+  const finishedAt = isoNow();
+  const r = await ctx.catalog.db
+    .updateTable('backups')
+    .set({
+      status: 'interrupted',
+      finished_at: finishedAt,
+      duration_ms: Date.parse(finishedAt) - Date.parse(row.started_at),
+      message: `The worker running this backup (pid ${row.pid} on ${row.host}) ${why}; ${cleanup}.`,
+    })
+    .where('id', '=', row.id)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Finishes the rows left `running` by earlier attempts of a cluster job (their worker missed its lease). */
+export async function recoverAttempts(ctx: ServiceContext, jobId: string): Promise<number> {
+  const rows = await ctx.catalog.db.selectFrom('backups').selectAll().where('job_id', '=', jobId).where('status', '=', 'running').execute();
+  let n = 0;
+  for (const row of rows) if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
+  return n;
+}
+
+/** Finishes cluster rows whose heartbeat is older than `staleMs` (their job will not come back). */
+export async function sweepStaleRuns(ctx: ServiceContext, staleMs: number, now = Date.now()): Promise<number> {
+  const limit = new Date(now - staleMs).toISOString();
+  const rows = await ctx.catalog.db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', limit).execute();
+  let n = 0;
+  for (const row of rows) if (await finishDeadRun(ctx, row, `sent no heartbeat since ${row.heartbeat_at}`)) n++;
+  return n;
+}
+
+/** Starts pg-boss on the catalog's database, the queue's worker, and returns the cluster dispatcher. */
+export async function startCluster(ctx: ServiceContext, runner: JobRunner, options: ClusterOptions): Promise<Cluster> {
+  if (ctx.config.catalog.kind !== 'postgres') throw failure('CLUSTER_NEEDS_POSTGRES', 'Cluster mode needs a PostgreSQL catalog (DATABASE_URL=postgres://...).');
+  const db = ctx.catalog.db;
+  const { leaseSeconds, log } = options;
+  const passSeconds = Math.max(1, Math.floor(leaseSeconds / 3));
+  const boss = new PgBoss({
+    connectionString: ctx.config.catalog.url,
+    schema: BOSS_SCHEMA,
+    max: 4,
+    superviseIntervalSeconds: passSeconds,
+    monitorIntervalSeconds: passSeconds,
+    schedule: false,
+    instanceName: `coffre-${hostname()}-${process.pid}`,
+  });
+  boss.on('error', (err) => log(`cluster: ${redact(asCoffreError(err).message)}`));
+  await boss.start();
+  await boss.createQueue(BACKUP_QUEUE, { heartbeatSeconds: leaseSeconds, retryLimit: 5, retryDelay: 1, expireInSeconds: 7 * 86400, deleteAfterSeconds: 7 * 86400 }).catch(async (err) => {
+    if (!(await boss.getQueue(BACKUP_QUEUE))) throw err; // another worker made it first
+  });
+
+  const heartbeats = new Set<NodeJS.Timeout>();
+  const runTick = async (job: Job<TickJob>): Promise<void> => {
+    const { planId, tickAt } = job.data;
+    const tick = new Date(tickAt);
+    const recovered = await recoverAttempts(ctx, job.id);
+    if (recovered) log(`cluster: job ${job.id} (plan ${planId}, tick ${tickAt}) attempt ${job.retryCount}: finished ${recovered} row(s) of a dead attempt`);
+    const plan = await getPlan(db, planId);
+    if (!plan) return void (await setTickOutcome(db, planId, tick, 'done'));
+    const busy = await runningRowOf(db, planId, job.id);
+    if (busy) {
+      await journalSkipped(ctx, plan, tick, `the previous run is still going (journal ${busy.id}, pid ${busy.pid} on ${busy.host}).`);
+      return void (await setTickOutcome(db, planId, tick, 'skipped'));
+    }
+    let view: JobView;
+    const events: JobView[] = [];
+    let wake: () => void = () => {};
+    const unsubscribe = runner.subscribe((e) => {
+      events.push(e.job);
+      wake();
+    });
+    let beat: NodeJS.Timeout | undefined;
+    try {
+      try {
+        view = await runner.submitBackup({ plan: planId, trigger: 'schedule' });
+      } catch (err) {
+        if (isCoffreError(err) && err.kind === 'conflict') {
+          await journalSkipped(ctx, plan, tick, err.message);
+          return void (await setTickOutcome(db, planId, tick, 'skipped'));
+        }
+        throw err;
+      }
+      let tagged = false;
+      const tag = async (journalId: string) => {
+        tagged = true;
+        await db.updateTable('backups').set({ job_id: job.id, scheduled_for: tickAt, heartbeat_at: isoNow() }).where('id', '=', journalId).execute();
+        beat = setInterval(() => {
+          void db.updateTable('backups').set({ heartbeat_at: isoNow() }).where('id', '=', journalId).where('status', '=', 'running').execute().catch(() => {});
+        }, passSeconds * 1000);
+        heartbeats.add(beat);
+      };
+      let current = view;
+      for (;;) {
+        for (const e of events.splice(0)) if (e.id === view.id) current = e;
+        if (current.journalId && !tagged) {
+          await tag(current.journalId);
+          continue; // events may have come in meanwhile
+        }
+        if (current.finishedAt) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (current.status === 'interrupted' && !runner.accepting) {
+        // This worker is shutting down: give the run back so another worker does it.
+        throw failure('WORKER_STOPPING', 'The worker stopped before the run finished; another worker will retry it.', { retryable: true });
+      }
+      await setTickOutcome(db, planId, tick, 'done');
+    } finally {
+      unsubscribe();
+      if (beat) {
+        clearInterval(beat);
+        heartbeats.delete(beat);
+      }
+    }
+  };
+
+  await boss.work<TickJob>(
+    BACKUP_QUEUE,
+    { localConcurrency: options.maxConcurrent, groupConcurrency: options.maxPerTarget, pollingIntervalSeconds: 1 },
+    async (jobs) => {
+      for (const job of jobs) await runTick(job);
+    },
+  );
+  const sweeper = setInterval(() => {
+    void sweepStaleRuns(ctx, 3 * leaseSeconds * 1000)
+      .then((n) => n && log(`cluster: finished ${n} run(s) whose worker stopped heartbeating`))
+      .catch((err) => log(`cluster: sweep failed: ${redact(asCoffreError(err).message)}`));
+  }, leaseSeconds * 1000);
+
+  const dispatcher: Dispatcher = {
+    async dispatch(plan, tickAt) {
+      const tickIso = tickAt.toISOString();
+      const jobId = tickJobId(plan.id, tickIso);
+      return db.transaction().execute(async (trx) => {
+        if (!(await claimTick(trx, plan.id, tickAt, 'queued', jobId))) return 'taken';
+        const reason = await busyReason(trx, boss, plan.id, tickIso);
+        if (reason) {
+          await journalSkipped(ctx, plan, tickAt, reason, trx);
+          await setTickOutcome(trx, plan.id, tickAt, 'skipped');
+          return 'skipped';
+        }
+        await boss.send(BACKUP_QUEUE, { planId: plan.id, tickAt: tickIso } satisfies TickJob, { id: jobId, group: { id: plan.targetId }, db: fromKysely(trx) });
+        return 'queued';
+      });
+    },
+  };
+
+  let closed = false;
+  return {
+    dispatcher,
+    async stopTaking() {
+      clearInterval(sweeper);
+      await boss.offWork(BACKUP_QUEUE).catch(() => {});
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      for (const beat of heartbeats) clearInterval(beat);
+      await boss.stop({ graceful: false, close: true }).catch(() => {});
+    },
+  };
+}
+
+/** Why a plan cannot start another run now (a running row, or an earlier tick's job not finished), or null. */
+async function busyReason(db: Kysely<CatalogSchema>, boss: PgBoss, planId: string, tickIso: string): Promise<string | null> {
+  const row = await runningRowOf(db, planId);
+  if (row) return `the previous run is still going (journal ${row.id}, pid ${row.pid} on ${row.host}).`;
+  const queued = await db.selectFrom('schedule_ticks').select(['tick_at', 'job_id']).where('plan_id', '=', planId).where('outcome', '=', 'queued').where('tick_at', '<>', tickIso).execute();
+  for (const t of queued) {
+    const job = t.job_id ? await boss.getJobById<TickJob>(BACKUP_QUEUE, t.job_id) : null;
+    if (job && (job.state === 'created' || job.state === 'retry' || job.state === 'active')) {
+      return `the run of the tick ${t.tick_at} is still ${job.state === 'active' ? 'going' : 'waiting for a worker'} (cluster job ${t.job_id}).`;
+    }
+    await db.updateTable('schedule_ticks').set({ outcome: 'done' }).where('plan_id', '=', planId).where('tick_at', '=', t.tick_at).execute();
+  }
+  return null;
+}

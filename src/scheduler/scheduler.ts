@@ -1,0 +1,310 @@
+// The scheduler inside `coffre serve`: plans with a cron expression run by themselves. It loads the plans at
+// start, re-reads them every SCHEDULER_RELOAD_SECONDS and at once when this process changes one (so changes
+// made through the API or the CLI apply without a restart), and sleeps until the next tick of any plan.
+//
+// A tick is identified by the plan and its scheduled time (croner's, not the wake-up time), and claimed by
+// inserting that pair into `schedule_ticks`: only the first claim fires, which is what makes a tick fire once
+// when several workers share a PostgreSQL catalog, and what tells a restarted server which tick it missed.
+// A tick whose plan still has a run going does not start another: it is journaled as `skipped` with the
+// reason. Missed ticks (no server at the time): per plan, `run-once` (default) runs once at start if the
+// last scheduled time passed within the grace window (default 1 h); `skip` waits for the next tick.
+//
+// What a claimed tick does is the dispatcher's business: in embedded mode the local JobRunner runs it
+// (localDispatcher below); in cluster mode it becomes a pg-boss job any worker may take (cluster.ts).
+
+import { hostname } from 'node:os';
+import { newId, isoNow } from '../core/ids.ts';
+import { asCoffreError, isCoffreError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
+import type { Kysely } from 'kysely';
+import type { CatalogSchema } from '../catalog/schema.ts';
+import { listPlans, type PlanRecord } from '../catalog/plans.ts';
+import { getTarget } from '../catalog/targets.ts';
+import type { ServiceContext } from '../services/context.ts';
+import type { JobRunner } from '../services/jobs.ts';
+import { DEFAULT_MISSED_GRACE_SECONDS, onPlanChange } from '../services/plans.ts';
+import { pruneAfterBackup } from '../services/retention.ts';
+import { lastRunBefore, nextRun, scheduleOf, type Schedule } from './cron.ts';
+
+/** Starts (or skips) one claimed tick of a plan. */
+export interface Dispatcher {
+  /**
+   * Claims the tick (plan, tickAt) and, when this caller won the claim, runs it or journals it `skipped`.
+   * Returns what happened: 'started', 'queued' (cluster), 'skipped', or 'taken' (another worker claimed it).
+   */
+  dispatch(plan: PlanRecord, tickAt: Date, missed: boolean): Promise<TickOutcome>;
+}
+
+export type TickOutcome = 'started' | 'queued' | 'skipped' | 'taken';
+
+export interface SchedulerOptions {
+  dispatcher: Dispatcher;
+  /** Time zone of plans without one (SCHEDULER_TIMEZONE). */
+  defaultTimezone: string;
+  /** How often plans are re-read, in ms. */
+  reloadMs: number;
+  log?: (line: string) => void;
+}
+
+interface Entry {
+  plan: PlanRecord;
+  schedule: Schedule;
+  next: Date | null;
+}
+
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** Claims a tick: true for the first caller only. */
+export async function claimTick(db: Kysely<CatalogSchema>, planId: string, tickAt: Date, outcome: string, jobId: string | null = null): Promise<boolean> {
+  const rows = await db
+    .insertInto('schedule_ticks')
+    .values({ plan_id: planId, tick_at: tickAt.toISOString(), outcome, job_id: jobId, created_at: isoNow() })
+    .onConflict((oc) => oc.columns(['plan_id', 'tick_at']).doNothing())
+    .returning('plan_id')
+    .execute();
+  return rows.length === 1;
+}
+
+/** Sets the outcome of a claimed tick. */
+export async function setTickOutcome(db: Kysely<CatalogSchema>, planId: string, tickAt: Date, outcome: string): Promise<void> {
+  await db.updateTable('schedule_ticks').set({ outcome }).where('plan_id', '=', planId).where('tick_at', '=', tickAt.toISOString()).execute();
+}
+
+/** The latest tick of a plan claimed by any worker, or null. */
+export async function lastClaimedTick(db: Kysely<CatalogSchema>, planId: string): Promise<Date | null> {
+  const row = await db.selectFrom('schedule_ticks').select((eb) => eb.fn.max('tick_at').as('last')).where('plan_id', '=', planId).executeTakeFirst();
+  return row?.last ? new Date(row.last) : null;
+}
+
+/** A run of the plan still marked `running` in the journal (by any process), if any. */
+export async function runningRowOf(db: Kysely<CatalogSchema>, planId: string, exceptJobId?: string): Promise<{ id: string; host: string | null; pid: number | null } | undefined> {
+  const q = db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running');
+  const rows = await q.execute();
+  return rows.find((r) => !exceptJobId || r.job_id !== exceptJobId);
+}
+
+/** Journals a tick that did not run: a `skipped` row naming the tick and the reason. */
+export async function journalSkipped(ctx: ServiceContext, plan: PlanRecord, tickAt: Date, reason: string, db: Kysely<CatalogSchema> = ctx.catalog.db): Promise<string> {
+  const target = await getTarget(db, plan.targetId);
+  const now = isoNow();
+  const id = newId();
+  await db
+    .insertInto('backups')
+    .values({
+      id,
+      plan_id: plan.id,
+      plan_name: plan.name,
+      target_id: plan.targetId,
+      target_name: target?.name ?? '(removed)',
+      engine: target?.engine ?? '?',
+      database: '-',
+      kind: plan.kind,
+      requested_kind: plan.kind,
+      parent_id: null,
+      parent_sha256: null,
+      status: 'skipped',
+      trigger: 'schedule',
+      compression: plan.compression ?? ctx.config.defaultCompression,
+      raw_format: null,
+      started_at: now,
+      finished_at: now,
+      duration_ms: 0,
+      raw_size_bytes: null,
+      size_bytes: null,
+      sha256: null,
+      raw_sha256: null,
+      destination_id: plan.destinationId,
+      artifact_key: null,
+      server_version: null,
+      client_version: null,
+      tool: null,
+      message: redact(`The run scheduled for ${tickAt.toISOString()} was skipped: ${reason}`),
+      pid: process.pid,
+      host: hostname(),
+      scheduled_for: tickAt.toISOString(),
+    })
+    .execute();
+  return id;
+}
+
+/** Runs plans on their cron schedules; see the module header. */
+export class Scheduler {
+  readonly #ctx: ServiceContext;
+  readonly #options: SchedulerOptions;
+  readonly #log: (line: string) => void;
+  #entries = new Map<string, Entry>();
+  #timer: NodeJS.Timeout | undefined;
+  #nextReloadAt = 0;
+  #stopped = true;
+  #busy: Promise<void> = Promise.resolve();
+  #unlisten: (() => void) | undefined;
+
+  constructor(ctx: ServiceContext, options: SchedulerOptions) {
+    this.#ctx = ctx;
+    this.#options = options;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** Loads the plans, catches up missed ticks, and starts waiting for the next ones. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.reload();
+    await this.catchUp(new Date());
+    this.#unlisten = onPlanChange(() => {
+      this.#nextReloadAt = 0;
+      this.#arm(0);
+    });
+    this.#arm();
+  }
+
+  /** Stops firing ticks (runs already started go on; the JobRunner's shutdown handles them). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unlisten?.();
+    clearTimeout(this.#timer);
+    await this.#busy;
+  }
+
+  /** Plans being scheduled, with their next tick (for logs and tests). */
+  upcoming(): Array<{ planId: string; plan: string; next: string | null }> {
+    return [...this.#entries.values()].map((e) => ({ planId: e.plan.id, plan: e.plan.name, next: e.next?.toISOString() ?? null }));
+  }
+
+  /** Re-reads the plans: new, changed and removed ones take effect now. */
+  async reload(now = new Date()): Promise<void> {
+    const plans = await listPlans(this.#ctx.catalog.db);
+    const next = new Map<string, Entry>();
+    for (const plan of plans) {
+      const schedule = plan.enabled ? scheduleOf(plan, this.#options.defaultTimezone) : null;
+      if (!schedule) continue;
+      const old = this.#entries.get(plan.id);
+      if (old && old.schedule.cron === schedule.cron && old.schedule.timezone === schedule.timezone) {
+        next.set(plan.id, { ...old, plan });
+        continue;
+      }
+      try {
+        next.set(plan.id, { plan, schedule, next: nextRun(schedule, now) });
+        if (!old) this.#log(`scheduler: plan ${plan.name} "${schedule.cron}" (${schedule.timezone})`);
+      } catch (err) {
+        this.#log(`scheduler: plan ${plan.name} has an unusable schedule and is not run: ${asCoffreError(err).message}`);
+      }
+    }
+    this.#entries = next;
+    this.#nextReloadAt = now.getTime() + this.#options.reloadMs;
+  }
+
+  /**
+   * Applies each plan's missed-run policy at `now`: with `run-once`, the last scheduled time is run once
+   * if it passed within the grace window, after the plan was made, and no worker claimed it yet. Returns
+   * the ticks dispatched.
+   */
+  async catchUp(now: Date): Promise<Array<{ plan: string; tickAt: string; outcome: TickOutcome }>> {
+    const done: Array<{ plan: string; tickAt: string; outcome: TickOutcome }> = [];
+    for (const { plan, schedule } of this.#entries.values()) {
+      if ((plan.missedRuns ?? 'run-once') === 'skip') continue;
+      const graceMs = (plan.missedGraceSeconds ?? DEFAULT_MISSED_GRACE_SECONDS) * 1000;
+      const windowStart = new Date(Math.max(now.getTime() - graceMs, Date.parse(plan.createdAt)) - 1);
+      const last = lastRunBefore(schedule, now, windowStart);
+      if (!last) continue;
+      const claimed = await lastClaimedTick(this.#ctx.catalog.db, plan.id);
+      if (claimed && claimed.getTime() >= last.getTime()) continue;
+      const outcome = await this.#fire(plan, last, true);
+      done.push({ plan: plan.name, tickAt: last.toISOString(), outcome });
+    }
+    return done;
+  }
+
+  async #fire(plan: PlanRecord, tickAt: Date, missed: boolean): Promise<TickOutcome> {
+    try {
+      const outcome = await this.#options.dispatcher.dispatch(plan, tickAt, missed);
+      if (outcome !== 'taken') this.#log(`scheduler: plan ${plan.name} tick ${tickAt.toISOString()}${missed ? ' (missed, caught up)' : ''}: ${outcome}`);
+      return outcome;
+    } catch (err) {
+      this.#log(`scheduler: plan ${plan.name} tick ${tickAt.toISOString()} could not be dispatched: ${redact(asCoffreError(err).message)}`);
+      return 'skipped';
+    }
+  }
+
+  #arm(delayOverride?: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    const now = Date.now();
+    let wake = this.#nextReloadAt;
+    for (const e of this.#entries.values()) if (e.next && e.next.getTime() < wake) wake = e.next.getTime();
+    const delay = delayOverride ?? Math.min(Math.max(wake - now, 0), MAX_TIMEOUT);
+    this.#timer = setTimeout(() => {
+      this.#busy = this.#wake().finally(() => this.#arm());
+    }, delay);
+  }
+
+  async #wake(): Promise<void> {
+    if (this.#stopped) return;
+    let now = new Date();
+    if (now.getTime() >= this.#nextReloadAt) {
+      try {
+        await this.reload(now);
+      } catch (err) {
+        this.#log(`scheduler: could not re-read the plans: ${redact(asCoffreError(err).message)}`);
+        this.#nextReloadAt = now.getTime() + this.#options.reloadMs;
+      }
+    }
+    now = new Date();
+    const due = [...this.#entries.values()].filter((e) => e.next && e.next.getTime() <= now.getTime());
+    await Promise.all(
+      due.map(async (e) => {
+        // After a long pause (a suspended machine, a blocked loop) only the latest due tick runs.
+        const tick = lastRunBefore(e.schedule, now, new Date(e.next!.getTime() - 1)) ?? e.next!;
+        e.next = nextRun(e.schedule, now);
+        if (!this.#stopped) await this.#fire(e.plan, tick, false);
+      }),
+    );
+  }
+}
+
+/**
+ * The embedded-mode dispatcher: claims the tick in the catalog, then runs it on the local JobRunner, or
+ * journals it `skipped` when the plan still has a run going (in this server, or a CLI backup elsewhere).
+ */
+export function localDispatcher(ctx: ServiceContext, runner: JobRunner): Dispatcher {
+  const db = ctx.catalog.db;
+  const pending = new Map<string, string>(); // job id -> tick
+  runner.subscribe((event) => {
+    const tick = pending.get(event.job.id);
+    if (tick && event.job.journalId) {
+      pending.delete(event.job.id);
+      void db.updateTable('backups').set({ scheduled_for: tick }).where('id', '=', event.job.journalId).execute().catch(() => {});
+    }
+  });
+  return {
+    async dispatch(plan, tickAt) {
+      if (!(await claimTick(db, plan.id, tickAt, 'started'))) return 'taken';
+      const skip = async (reason: string) => {
+        await journalSkipped(ctx, plan, tickAt, reason);
+        await setTickOutcome(db, plan.id, tickAt, 'skipped');
+        return 'skipped' as const;
+      };
+      const active = runner.activeForPlan(plan.id);
+      if (active) return skip(`the previous run is still going (job ${active.id}${active.journalId ? `, journal ${active.journalId}` : ''}).`);
+      const row = await runningRowOf(db, plan.id);
+      if (row) return skip(`the previous run is still going (journal ${row.id}, pid ${row.pid} on ${row.host}).`);
+      try {
+        const job = await runner.submitBackup({ plan: plan.id, trigger: 'schedule' });
+        if (job.journalId) await db.updateTable('backups').set({ scheduled_for: tickAt.toISOString() }).where('id', '=', job.journalId).execute();
+        else pending.set(job.id, tickAt.toISOString());
+        return 'started';
+      } catch (err) {
+        if (isCoffreError(err) && err.kind === 'conflict') return skip(`${err.message}`);
+        return skip(`it could not start: ${asCoffreError(err).message}`);
+      }
+    },
+  };
+}
+
+/** Applies a plan's retention after each successful backup run by this runner. Returns the unsubscriber. */
+export function pruneAfterSuccess(ctx: ServiceContext, runner: JobRunner, log: (line: string) => void): () => void {
+  return runner.subscribe((event) => {
+    if (event.type === 'job.finished' && event.job.type === 'backup' && event.job.status === 'success' && event.job.planId) {
+      void pruneAfterBackup(ctx, event.job.planId, log);
+    }
+  });
+}

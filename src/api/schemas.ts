@@ -35,6 +35,23 @@ export const DestinationPatch = z
   .catchall(settingValue)
   .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
 
+/** Retention rules of a plan (issue 4); null or {} for none. */
+const Retention = z
+  .object({
+    keepLast: z.number().int().min(0).max(100000).optional(),
+    daily: z.number().int().min(0).max(100000).optional(),
+    weekly: z.number().int().min(0).max(100000).optional(),
+    monthly: z.number().int().min(0).max(100000).optional(),
+    yearly: z.number().int().min(0).max(100000).optional(),
+    maxAgeDays: z.number().positive().max(36500).optional(),
+  })
+  .strict();
+const scheduleFields = {
+  retention: Retention.nullable().optional(),
+  missedRuns: z.enum(['run-once', 'skip']).nullable().optional(),
+  missedGraceSeconds: z.number().int().min(0).max(31 * 86400).nullable().optional(),
+};
+
 export const PlanCreate = z.object({
   name,
   targetId: ref,
@@ -43,6 +60,7 @@ export const PlanCreate = z.object({
   compression: z.enum(compressions).nullable().optional(),
   cron: z.string().max(200).nullable().optional(),
   timezone: z.string().max(100).nullable().optional(),
+  ...scheduleFields,
 });
 export const PlanPatch = z
   .object({
@@ -54,6 +72,7 @@ export const PlanPatch = z
     cron: z.string().max(200).nullable().optional(),
     timezone: z.string().max(100).nullable().optional(),
     enabled: z.boolean().optional(),
+    ...scheduleFields,
   })
   .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
 
@@ -106,6 +125,10 @@ export const Plan = z.object({
   enabled: z.boolean(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  retention: Retention.nullable(),
+  missedRuns: z.enum(['run-once', 'skip']),
+  missedGraceSeconds: z.number(),
+  nextRuns: z.array(z.string()).describe('next scheduled run times (ISO), in the plan time zone or SCHEDULER_TIMEZONE'),
 });
 const nullableNumber = z.number().nullable();
 export const JournalRow = z.object({

@@ -19,6 +19,7 @@ import { planRoutes } from './routes/plans.ts';
 import { journalRoutes } from './routes/journals.ts';
 import { runRoutes } from './routes/runs.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { pruneRoutes } from './routes/prune.ts';
 
 export interface ServerOptions {
   ctx: ServiceContext;
@@ -122,6 +123,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...journalRoutes(deps),
     ...runRoutes(deps),
     ...jobRoutes(deps),
+    ...pruneRoutes(deps),
     ...docRoutes(() => routes),
   );
 

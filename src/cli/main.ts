@@ -10,6 +10,7 @@ import * as plan from './commands/plan.ts';
 import * as runs from './commands/runs.ts';
 import * as serve from './commands/serve.ts';
 import * as token from './commands/token.ts';
+import * as prune from './commands/prune.ts';
 
 const usage = `coffre: backups of PostgreSQL, MySQL/MariaDB, MongoDB and SQLite databases
 
@@ -23,6 +24,7 @@ ${runs.help}
 
 ${serve.help}
 ${token.help}
+${prune.help}
 
 Every command takes --json. Exit codes: 0 done, 1 the operation failed, 2 bad usage or input.
 Configuration: DATA_DIR, BACKUP_ROOT, DATABASE_URL, ENCRYPTION_SECRET, DEFAULT_COMPRESSION.
@@ -40,6 +42,7 @@ const commands: Record<string, Handler> = {
   verify: runs.verify,
   serve: serve.run,
   token: token.run,
+  prune: prune.run,
 };
 
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */

@@ -20,7 +20,7 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       status: 201,
       errors: [400, 404, 409],
       response: Plan,
-      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone }),
+      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds }),
     }),
     defineRoute({ method: 'GET', url: '/api/plans/:id', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
     defineRoute({

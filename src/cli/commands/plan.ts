@@ -7,8 +7,39 @@ import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
 export const help = `coffre plan add NAME --target T --destination D [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
+      [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
+      [--missed-runs run-once|skip] [--missed-grace SECONDS]
 coffre plan list                     list plans
 coffre plan remove NAME              remove a plan (its journal and artifacts stay)`;
+
+const retentionFlags = {
+  'keep-last': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+  'max-age-days': { type: 'string' },
+} as const;
+
+/** The retention policy from --keep-* and --max-age-days, or undefined when none is given. */
+function retentionOf(p: ReturnType<typeof parse>): Record<string, number> | undefined {
+  const names: Record<keyof typeof retentionFlags, string> = {
+    'keep-last': 'keepLast',
+    'keep-daily': 'daily',
+    'keep-weekly': 'weekly',
+    'keep-monthly': 'monthly',
+    'keep-yearly': 'yearly',
+    'max-age-days': 'maxAgeDays',
+  };
+  const out: Record<string, number> = {};
+  for (const [flag, key] of Object.entries(names)) {
+    const v = optional(p, flag);
+    if (v === undefined) continue;
+    if (!/^\d+(\.\d+)?$/.test(v)) throw usageError('BAD_RETENTION', `--${flag} must be a number (got "${v}").`, { field: flag });
+    out[key] = Number(v);
+  }
+  return Object.keys(out).length ? out : undefined;
+}
 
 /** Runs a plan subcommand. */
 export async function run(args: string[], io: Io): Promise<number> {
@@ -18,7 +49,17 @@ export async function run(args: string[], io: Io): Promise<number> {
       const p = parse(
         'plan add',
         rest,
-        { target: { type: 'string' }, destination: { type: 'string' }, kind: { type: 'string' }, compression: { type: 'string' }, cron: { type: 'string' }, timezone: { type: 'string' } },
+        {
+          target: { type: 'string' },
+          destination: { type: 'string' },
+          kind: { type: 'string' },
+          compression: { type: 'string' },
+          cron: { type: 'string' },
+          timezone: { type: 'string' },
+          ...retentionFlags,
+          'missed-runs': { type: 'string' },
+          'missed-grace': { type: 'string' },
+        },
         1,
       );
       const input = {
@@ -29,6 +70,9 @@ export async function run(args: string[], io: Io): Promise<number> {
         compression: optional(p, 'compression'),
         cron: optional(p, 'cron'),
         timezone: optional(p, 'timezone'),
+        retention: retentionOf(p),
+        missedRuns: optional(p, 'missed-runs'),
+        missedGraceSeconds: optional(p, 'missed-grace'),
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
@@ -43,7 +87,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destination', (r: Row) => r.destination], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['cron', (r: Row) => r.cron]],
+          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destination', (r: Row) => r.destination], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
           rows,
           'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
         );

@@ -3,6 +3,7 @@
 
 import { listJournal, runBackup, verifyBackup, type BackupView } from '../../services/backups.ts';
 import { runRestore, type RestoreView } from '../../services/restores.ts';
+import { pruneAfterBackup } from '../../services/retention.ts';
 import { usageError } from '../../core/errors.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
@@ -24,7 +25,12 @@ export async function backup(args: string[], io: Io): Promise<number> {
   const plan = positional(p, 0, 'a PLAN', 'backup');
   const progress = progressLine(io, 'dumped');
   const outcome = await withContext(io, (ctx) =>
-    withInterrupt((signal) => runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update })),
+    withInterrupt(async (signal) => {
+      const result = await runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update });
+      // The plan's retention runs after each successful backup; a failed prune is only reported.
+      if (result.view.status === 'success') await pruneAfterBackup(ctx, plan, (line) => io.err(`${line}\n`));
+      return result;
+    }),
   );
   progress.done();
   const b = outcome.view;

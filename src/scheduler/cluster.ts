@@ -128,9 +128,15 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
   });
   boss.on('error', (err) => log(`cluster: ${redact(asCoffreError(err).message)}`));
   await boss.start();
-  await boss.createQueue(BACKUP_QUEUE, { heartbeatSeconds: leaseSeconds, retryLimit: 5, retryDelay: 1, expireInSeconds: 7 * 86400, deleteAfterSeconds: 7 * 86400 }).catch(async (err) => {
-    if (!(await boss.getQueue(BACKUP_QUEUE))) throw err; // another worker made it first
-  });
+  try {
+    // expireInSeconds: pg-boss's ceiling (24 h) for one attempt; the heartbeat is the real lease.
+    await boss.createQueue(BACKUP_QUEUE, { heartbeatSeconds: leaseSeconds, retryLimit: 5, retryDelay: 1, expireInSeconds: 86400, deleteAfterSeconds: 7 * 86400 }).catch(async (err) => {
+      if (!(await boss.getQueue(BACKUP_QUEUE))) throw err; // another worker made it first
+    });
+  } catch (err) {
+    await boss.stop({ graceful: false, close: true }).catch(() => {});
+    throw failure('CLUSTER_START_FAILED', `The cluster queue could not be set up in ${BOSS_SCHEMA}: ${redact(asCoffreError(err).message)}`, { cause: err });
+  }
 
   const heartbeats = new Set<NodeJS.Timeout>();
   const runTick = async (job: Job<TickJob>): Promise<void> => {

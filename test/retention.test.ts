@@ -15,7 +15,7 @@ import { openContext, closeContext } from '../src/services/context.ts';
 import { addTarget } from '../src/services/targets.ts';
 import { addDestination } from '../src/services/destinations.ts';
 import { addPlan, updatePlan } from '../src/services/plans.ts';
-import { runBackup } from '../src/services/backups.ts';
+import { runBackup, type BackupView } from '../src/services/backups.ts';
 import { prunePlan } from '../src/services/retention.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 
@@ -134,7 +134,7 @@ test('prune on a real catalog: dry run lists and changes nothing; a real run del
     await addTarget(ctx, { name: 'app', url: `sqlite:${dbFile}` });
     await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') });
     await addPlan(ctx, { name: 'p', target: 'app', destination: 'disk', compression: 'none' });
-    const runs = [];
+    const runs: BackupView[] = [];
     for (let i = 0; i < 4; i++) runs.push((await runBackup(ctx, { plan: 'p' })).view);
     assert.ok(runs.every((r) => r.status === 'success'));
     // Spread them over four days, and add a failed run newer than all of them.

@@ -130,7 +130,10 @@ function sslFor(conn: Connection): pg.ClientConfig['ssl'] {
  * host), so the abort destroys the socket.
  */
 async function connectOrAbort(client: pg.Client, signal?: AbortSignal): Promise<void> {
-  if (!signal) return client.connect();
+  if (!signal) {
+    await client.connect();
+    return;
+  }
   const connecting = client.connect();
   connecting.catch(() => {}); // settles after the abort too; nobody waits for it then
   let onAbort!: () => void;

@@ -5,10 +5,12 @@
 
 import { z } from 'zod';
 import { backupKinds, compressionNames, engineNames } from '../core/types.ts';
+import { backupStatuses } from '../catalog/journal.ts';
 
 const kinds = backupKinds as unknown as [string, ...string[]];
 const compressions = compressionNames as unknown as [string, ...string[]];
 const statuses = ['running', 'success', 'failed', 'interrupted'] as const;
+const journalStatuses = backupStatuses;
 
 const ref = z.string().min(1).max(200);
 const name = z.string().min(1).max(63);
@@ -92,7 +94,7 @@ export const RestoreAliasBody = z.object({ targetId: ref.optional(), options: Re
 
 export const JournalQuery = z.object({
   planId: ref.optional(),
-  status: z.enum(statuses).optional(),
+  status: z.enum(journalStatuses).optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
@@ -133,7 +135,7 @@ export const Plan = z.object({
 const nullableNumber = z.number().nullable();
 export const JournalRow = z.object({
   id: z.string(),
-  status: z.enum(statuses),
+  status: z.enum(journalStatuses),
   kind: z.enum(kinds),
   requestedKind: z.enum(kinds),
   plan: z.string(),

@@ -9,12 +9,15 @@ import { isIdPrefix } from './lookup.ts';
 import { notFound, usageError } from '../core/errors.ts';
 
 export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
+/** A backup row may also be a scheduled tick that did not run (`skipped`, with the reason in its message). */
+export const backupStatuses = ['running', 'success', 'failed', 'interrupted', 'skipped'] as const;
+export type BackupStatus = (typeof backupStatuses)[number];
 export type RunTrigger = 'cli' | 'api' | 'schedule';
 
 type CamelKey<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelKey<T>>}` : S;
 type Camel<T> = { [K in keyof T as CamelKey<K & string>]: T[K] };
 
-export type BackupRecord = Omit<Camel<BackupsTable>, 'status' | 'trigger'> & { status: RunStatus; trigger: RunTrigger };
+export type BackupRecord = Omit<Camel<BackupsTable>, 'status' | 'trigger'> & { status: BackupStatus; trigger: RunTrigger };
 export type BackupCopyRecord = Camel<BackupCopiesTable>;
 export type RestoreRecord = Omit<Camel<RestoresTable>, 'status' | 'trigger' | 'replace'> & { status: RunStatus; trigger: RunTrigger; replace: boolean };
 
@@ -77,7 +80,7 @@ export async function getBackup(db: Kysely<CatalogSchema>, ref: string): Promise
 export interface BackupQuery {
   planId?: string;
   planName?: string;
-  status?: RunStatus;
+  status?: BackupStatus;
   /** ISO times, inclusive. */
   from?: string;
   to?: string;

@@ -13,7 +13,7 @@ import { codecs } from '../codecs/index.ts';
 import { streamBackup } from '../pipeline/backup.ts';
 import { coffreVersion, manifestKey, writeManifest } from '../pipeline/manifest.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
-import { getBackup, insertBackup, insertCopy, listBackups, updateBackup, type BackupRecord, type RunStatus, type RunTrigger } from '../catalog/journal.ts';
+import { getBackup, insertBackup, insertCopy, listBackups, updateBackup, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
 import { findPlan } from '../catalog/plans.ts';
 import { notFound, usageError } from '../core/errors.ts';
 import type { ServiceContext } from './context.ts';
@@ -27,7 +27,7 @@ import { chooseParent, DELTA_EXTENSION, prepareDelta, verifyChain, type DeltaSet
 /** A backup run as shown to users (CLI --json, API): the field names of issue 2, item 9. */
 export interface BackupView {
   id: string;
-  status: RunStatus;
+  status: BackupStatus;
   kind: BackupKind;
   requestedKind: BackupKind;
   plan: string;
@@ -287,7 +287,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
 export interface JournalQuery {
   /** Plan name, id or id prefix; a removed plan's name still finds its rows. */
   plan?: string;
-  status?: RunStatus;
+  status?: BackupStatus;
   from?: string;
   to?: string;
   limit?: number;

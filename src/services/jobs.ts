@@ -334,7 +334,9 @@ export class JobRunner {
     job.done = (async () => {
       try {
         const outcome = await job.work(job);
-        const status = outcome.view.status === 'running' ? 'failed' : outcome.view.status;
+        // A run the job itself started ends success, failed or interrupted; anything else is reported failed.
+        const s = outcome.view.status;
+        const status = s === 'success' || s === 'interrupted' ? s : 'failed';
         job.journaled.resolve(); // normally already resolved by onStarted
         this.#finish(job, status, outcome.view, outcome.error);
       } catch (err) {

@@ -5,6 +5,7 @@ import { listJournal, runBackup, verifyBackup, type BackupView } from '../../ser
 import { runRestore, type RestoreView } from '../../services/restores.ts';
 import { pruneAfterBackup } from '../../services/retention.ts';
 import { usageError } from '../../core/errors.ts';
+import { backupStatuses } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
 import { formatBytes, formatDuration, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
@@ -81,8 +82,8 @@ export async function journal(args: string[], io: Io): Promise<number> {
   const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (limit !== undefined && Number.isNaN(limit)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`);
   const status = optional(p, 'status');
-  if (status !== undefined && !['running', 'success', 'failed', 'interrupted'].includes(status)) {
-    throw usageError('BAD_STATUS', `--status must be running, success, failed or interrupted (got "${status}").`);
+  if (status !== undefined && !(backupStatuses as readonly string[]).includes(status)) {
+    throw usageError('BAD_STATUS', `--status must be one of ${backupStatuses.join(', ')} (got "${status}").`);
   }
   const rows = await withContext(io, (ctx) => listJournal(ctx, { plan: optional(p, 'plan'), limit, status: status as BackupView['status'] | undefined }));
   type Row = BackupView;

@@ -54,4 +54,7 @@ fi
 # mongo-tools (mongodump/mongorestore) for the cross-check in test/mongodb.test.ts: the Go module proxy
 # answers 403 for github.com/mongodb/mongo-tools at every version and no Debian package ships them, so
 # they cannot be installed here; that test runs only where both binaries are already on PATH.
+
+# Cloud storage protocol servers (azurite, fake-gcs-server, SeaweedFS S3).
+bash scripts/storage-servers.sh
 say "ready"

@@ -4,5 +4,11 @@
 import { Registry } from '../core/registry.ts';
 import type { StorageBackend } from '../core/types.ts';
 import { local } from './local.ts';
+import { s3 } from './s3.ts';
+import { gcs } from './gcs.ts';
+import { azure } from './azure.ts';
 
-export const storageBackends = new Registry<StorageBackend>('destination type').register('local', local);
+export const storageBackends = new Registry<StorageBackend>('destination type').register('local', local)
+  .register('s3', s3)
+  .register('gcs', gcs)
+  .register('azure', azure);

@@ -4,46 +4,46 @@
 
 import { usageError } from '../core/errors.ts';
 import { processIo, reportError, type Io } from './output.ts';
-import * as target from './commands/target.ts';
-import * as destination from './commands/destination.ts';
-import * as plan from './commands/plan.ts';
-import * as runs from './commands/runs.ts';
-import * as serve from './commands/serve.ts';
-import * as token from './commands/token.ts';
-import * as prune from './commands/prune.ts';
+// Each command module is loaded only when it runs: a `coffre backup` need not load the HTTP server, the
+// cluster queue or any cloud SDK, which keeps start-up fast and the peak memory of a backup low.
+interface CommandModule {
+  help: string;
+}
+const modules = {
+  target: () => import('./commands/target.ts'),
+  destination: () => import('./commands/destination.ts'),
+  plan: () => import('./commands/plan.ts'),
+  runs: () => import('./commands/runs.ts'),
+  serve: () => import('./commands/serve.ts'),
+  token: () => import('./commands/token.ts'),
+  prune: () => import('./commands/prune.ts'),
+};
 
-const usage = `coffre: backups of PostgreSQL, MySQL/MariaDB, MongoDB and SQLite databases
+type Handler = (args: string[], io: Io) => Promise<number>;
 
-${target.help}
+const commands: Record<string, () => Promise<Handler>> = {
+  target: async () => (await modules.target()).run,
+  destination: async () => (await modules.destination()).run,
+  plan: async () => (await modules.plan()).run,
+  backup: async () => (await modules.runs()).backup,
+  restore: async () => (await modules.runs()).restore,
+  journal: async () => (await modules.runs()).journal,
+  verify: async () => (await modules.runs()).verify,
+  serve: async () => (await modules.serve()).run,
+  token: async () => (await modules.token()).run,
+  prune: async () => (await modules.prune()).run,
+};
 
-${destination.help}
+async function usage(): Promise<string> {
+  const helps = await Promise.all(Object.values(modules).map(async (load) => ((await load()) as CommandModule).help));
+  return `coffre: backups of PostgreSQL, MySQL/MariaDB, MongoDB and SQLite databases
 
-${plan.help}
-
-${runs.help}
-
-${serve.help}
-${token.help}
-${prune.help}
+${helps.join('\n\n')}
 
 Every command takes --json. Exit codes: 0 done, 1 the operation failed, 2 bad usage or input.
 Configuration: DATA_DIR, BACKUP_ROOT, DATABASE_URL, ENCRYPTION_SECRET, DEFAULT_COMPRESSION.
 `;
-
-type Handler = (args: string[], io: Io) => Promise<number>;
-
-const commands: Record<string, Handler> = {
-  target: target.run,
-  destination: destination.run,
-  plan: plan.run,
-  backup: runs.backup,
-  restore: runs.restore,
-  journal: runs.journal,
-  verify: runs.verify,
-  serve: serve.run,
-  token: token.run,
-  prune: prune.run,
-};
+}
 
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-      io.out(usage);
+      io.out(await usage());
       return 0;
     }
     if (name === '--version' || name === 'version') {
@@ -59,12 +59,13 @@ export async function main(argv: string[]): Promise<number> {
       io.out(`coffre ${coffreVersion()}\n`);
       return 0;
     }
-    const handler = commands[name];
-    if (!handler) throw usageError('UNKNOWN_COMMAND', `Unknown command "${name}": run \`coffre help\` for the list.`);
+    const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    if (!load) throw usageError('UNKNOWN_COMMAND', `Unknown command "${name}": run \`coffre help\` for the list.`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      io.out(`${usage}`);
+      io.out(await usage());
       return 0;
     }
+    const handler = await load();
     return await handler(rest, io);
   } catch (err) {
     return reportError(io, err);

@@ -6,7 +6,7 @@
 // i.e. CRC-64/XZ) of all its document bytes. Documents stay raw BSON from end to end: the writer
 // copies the driver's buffers, the reader hands out slices, and neither ever holds a whole collection.
 
-import { BSON } from 'mongodb';
+import { BSON } from 'bson';
 import { failure, type CoffreError } from '../core/errors.ts';
 
 export const ARCHIVE_MAGIC = 0x8199e26d;

@@ -25,7 +25,9 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { BSON, MongoClient, type Db, type Document } from 'mongodb';
+import { BSON } from 'bson';
+// The driver is loaded on first use: importing it costs ~35 MB and most coffre commands never touch MongoDB.
+import type { Db, Document, MongoClient } from 'mongodb';
 import type { Connection } from '../core/connection.ts';
 import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
@@ -77,7 +79,8 @@ function mongoError(err: unknown, conn: Connection, signal?: AbortSignal): Coffr
   return failure('MONGO_FAILED', `MongoDB failed: ${said}`, { cause: err });
 }
 
-function openClient(conn: Connection): MongoClient {
+async function openClient(conn: Connection): Promise<MongoClient> {
+  const { MongoClient } = await import('mongodb');
   try {
     return new MongoClient(conn.url, { serverSelectionTimeoutMS: SELECTION_TIMEOUT_MS, connectTimeoutMS: SELECTION_TIMEOUT_MS, appName: 'coffre' });
   } catch (err) {
@@ -87,7 +90,7 @@ function openClient(conn: Connection): MongoClient {
 
 /** Runs fn with a connected client, closes it whatever happens, and maps errors. */
 async function withClient<T>(conn: Connection, signal: AbortSignal | undefined, fn: (client: MongoClient) => Promise<T>): Promise<T> {
-  const client = openClient(conn);
+  const client = await openClient(conn);
   const onAbort = () => void client.close(true).catch(() => {});
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -194,7 +197,7 @@ async function inspect(conn: Connection, signal?: AbortSignal): Promise<TargetSt
 
 async function dump(conn: Connection, options: { signal?: AbortSignal }): Promise<DumpSource> {
   const { signal } = options;
-  const client = openClient(conn);
+  const client = await openClient(conn);
   let versions: ServerVersions;
   let namespaces: NamespaceSource[];
   try {

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Client, CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { Storage as GcsClient } from '@google-cloud/storage';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { storageBackends } from '../src/storage/index.ts';
+import { configureStorage, openStorage } from '../src/storage/index.ts';
 import type { Storage } from '../src/core/types.ts';
 
 const MiB = 1024 * 1024;
@@ -64,21 +64,21 @@ async function upload(name: string, storage: Storage): Promise<void> {
 }
 
 const bucket = `coffre-bench-${randomBytes(4).toString('hex')}`;
-const backends = storageBackends;
+const openDestination = async (type: string, input: Record<string, unknown>) => openStorage(type, await configureStorage(type, input));
 
 const s3Admin = new S3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:8333', forcePathStyle: true, credentials: s3Creds });
 await s3Admin.send(new CreateBucketCommand({ Bucket: bucket }));
-await upload(`s3 (${s3Server})`, backends.get('s3').open(backends.get('s3').configure({ bucket, endpoint: 'http://127.0.0.1:8333', allowHttp: true, ...s3Creds })));
+await upload(`s3 (${s3Server})`, await openDestination('s3', { bucket, endpoint: 'http://127.0.0.1:8333', allowHttp: true, ...s3Creds }));
 await s3Admin.send(new DeleteBucketCommand({ Bucket: bucket }));
 
 const gcsAdmin = new GcsClient({ apiEndpoint: 'http://127.0.0.1:4443', projectId: 'coffre-bench' });
 await gcsAdmin.createBucket(bucket);
-await upload('gcs (fake-gcs-server)', backends.get('gcs').open(backends.get('gcs').configure({ bucket, apiEndpoint: 'http://127.0.0.1:4443', projectId: 'coffre-bench' })));
+await upload('gcs (fake-gcs-server)', await openDestination('gcs', { bucket, apiEndpoint: 'http://127.0.0.1:4443', projectId: 'coffre-bench' }));
 await gcsAdmin.bucket(bucket).delete();
 
 const container = BlobServiceClient.fromConnectionString(azureCs).getContainerClient(bucket);
 await container.create();
-await upload('azure (azurite)', backends.get('azure').open(backends.get('azure').configure({ container: bucket, connectionString: azureCs })));
+await upload('azure (azurite)', await openDestination('azure', { container: bucket, connectionString: azureCs }));
 await container.delete();
 
 await rm(dir, { recursive: true, force: true });

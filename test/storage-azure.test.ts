@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { azure } from '../src/storage/azure.ts';
-import { storageBackends } from '../src/storage/index.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 import { storageContract } from './support/storage-contract.ts';
 
@@ -21,7 +20,7 @@ const container = `coffre-test-${randomBytes(5).toString('hex')}`;
 const admin = BlobServiceClient.fromConnectionString(connectionString(PORT)).getContainerClient(container);
 
 function open(port = PORT, extra: Record<string, unknown> = {}) {
-  const backend = storageBackends.get('azure');
+  const backend = azure;
   return backend.open(backend.configure({ container, connectionString: connectionString(port), ...extra }));
 }
 
@@ -45,7 +44,7 @@ test('azure: uploads are checked by block MD5 and the committed size and MD5', a
 });
 
 test('azure: account name and key work as well as a connection string', async () => {
-  const backend = storageBackends.get('azure');
+  const backend = azure;
   const storage = backend.open(backend.configure({ container, accountName: ACCOUNT, accountKey: KEY, endpoint: `http://127.0.0.1:${PORT}/${ACCOUNT}` }));
   await storage.check();
 });
@@ -84,7 +83,7 @@ test('azure: a wrong account key fails as COFFRE_E_STORAGE_AUTH naming the crede
 });
 
 test('azure: a missing container says so', async () => {
-  const backend = storageBackends.get('azure');
+  const backend = azure;
   const storage = backend.open(backend.configure({ container: `coffre-missing-${randomBytes(4).toString('hex')}`, connectionString: connectionString(PORT) }));
   await assert.rejects(storage.check(), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_STORAGE_BUCKET_MISSING');
 });

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Storage as GcsClient } from '@google-cloud/storage';
 import { gcs } from '../src/storage/gcs.ts';
-import { storageBackends } from '../src/storage/index.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 import { storageContract } from './support/storage-contract.ts';
 
@@ -17,7 +16,7 @@ const endpoint = (port: number) => `http://127.0.0.1:${port}`;
 const admin = new GcsClient({ apiEndpoint: endpoint(PORT), projectId: 'coffre-test' });
 
 function open(port = PORT, extra: Record<string, unknown> = {}) {
-  const backend = storageBackends.get('gcs');
+  const backend = gcs;
   return backend.open(backend.configure({ bucket, projectId: 'coffre-test', apiEndpoint: endpoint(port), ...extra }));
 }
 
@@ -53,7 +52,7 @@ test('gcs: settings are validated; the credentials JSON is a secret', () => {
 });
 
 test('gcs: a missing bucket says so', async () => {
-  const backend = storageBackends.get('gcs');
+  const backend = gcs;
   const storage = backend.open(backend.configure({ bucket: `coffre-missing-${randomBytes(4).toString('hex')}`, projectId: 'coffre-test', apiEndpoint: endpoint(PORT) }));
   await assert.rejects(storage.check(), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_STORAGE_BUCKET_MISSING');
 });

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { storageBackends } from '../src/storage/index.ts';
 import { storageContract, generated } from './support/storage-contract.ts';
+import { local } from '../src/storage/local.ts';
 
 let root: string;
 
 storageContract('local', async () => {
   root = await mkdtemp(path.join(tmpdir(), 'coffre-storage-local-'));
-  const backend = storageBackends.get('local');
+  const backend = local;
   return {
     storage: backend.open(backend.configure({ path: root })),
     async cleanup() {
@@ -23,7 +23,7 @@ storageContract('local', async () => {
 });
 
 test('local: a failed put leaves no .partial file behind', async () => {
-  const backend = storageBackends.get('local');
+  const backend = local;
   const storage = backend.open(backend.configure({ path: root }));
   await assert.rejects(storage.put('partials/x.bin', generated(4 * 1024 * 1024, { failAfter: 2 * 1024 * 1024 })), /failed on purpose/);
   const left = await readdir(path.join(root, 'partials')).catch(() => []);

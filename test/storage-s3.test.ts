@@ -12,7 +12,6 @@ import {
   ListMultipartUploadsCommand, AbortMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { s3 } from '../src/storage/s3.ts';
-import { storageBackends } from '../src/storage/index.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 import { storageContract, generated } from './support/storage-contract.ts';
 
@@ -31,7 +30,7 @@ const endpoint = (port: number) => `http://127.0.0.1:${port}`;
 const admin = new S3Client({ region: 'us-east-1', endpoint: endpoint(PORT), forcePathStyle: true, credentials: creds });
 
 function open(port = PORT, extra: Record<string, unknown> = {}) {
-  const backend = storageBackends.get('s3');
+  const backend = s3;
   return backend.open(backend.configure({ bucket, region: 'us-east-1', endpoint: endpoint(port), allowHttp: true, ...creds, ...extra }));
 }
 
@@ -115,7 +114,7 @@ test('s3: a wrong secret fails as COFFRE_E_STORAGE_AUTH naming the credential, n
 });
 
 test('s3: a missing bucket says so', async () => {
-  const backend = storageBackends.get('s3');
+  const backend = s3;
   const storage = backend.open(backend.configure({ bucket: `coffre-missing-${randomBytes(4).toString('hex')}`, endpoint: endpoint(PORT), allowHttp: true, ...creds }));
   await assert.rejects(storage.check(), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_STORAGE_BUCKET_MISSING');
 });

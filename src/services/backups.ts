@@ -176,7 +176,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
   let setup: DeltaSetup | undefined;
   try {
     conn ??= connectionOf(ctx, target);
-    storage = storageOf(ctx, destination);
+    storage = await storageOf(ctx, destination);
     setup = await prepareDelta(ctx, choice, { backupId: id, planKind: plan.kind, signal: options.signal });
     if (setup.kind !== kind) {
       // The parent could not be rebuilt: this run is a full after all.

@@ -5,7 +5,7 @@ import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
 import type { Storage } from '../core/types.ts';
-import { storageBackends } from '../storage/index.ts';
+import { configureStorage, loadBackend, openStorage, storageTypes } from '../storage/index.ts';
 import * as repo from '../catalog/destinations.ts';
 import { plansUsing } from '../catalog/plans.ts';
 import type { DestinationRecord } from '../catalog/destinations.ts';
@@ -30,11 +30,11 @@ function view(r: DestinationRecord): DestinationView {
 export async function addDestination(ctx: ServiceContext, input: { name: unknown; type: unknown } & Record<string, unknown>): Promise<DestinationView> {
   const name = checkName('destination', input.name);
   if (typeof input.type !== 'string' || !input.type) {
-    throw usageError('MISSING_TYPE', `A destination needs a type (--type): one of ${storageBackends.names().join(', ')}.`, { field: 'type' });
+    throw usageError('MISSING_TYPE', `A destination needs a type (--type): one of ${storageTypes().join(', ')}.`, { field: 'type' });
   }
-  const backend = storageBackends.get(input.type);
+  const backend = await loadBackend(input.type);
   const { name: _n, type: _t, ...settings } = input;
-  const configured = backend.configure(settings);
+  const configured = await backend.configure(settings);
   if (await repo.findDestination(ctx.catalog.db, name)) throw conflict('DESTINATION_EXISTS', `A destination named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: DestinationRecord = {
@@ -67,16 +67,16 @@ export async function getDestination(ctx: ServiceContext, ref: string): Promise<
   return view(await findDestinationRecord(ctx, ref));
 }
 
-/** Opens a destination's storage (secrets unsealed here). */
-export function storageOf(ctx: ServiceContext, rec: DestinationRecord): Storage {
+/** Opens a destination's storage (secrets unsealed here), wrapped in the retry policy. */
+export async function storageOf(ctx: ServiceContext, rec: DestinationRecord): Promise<Storage> {
   const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
-  return storageBackends.get(rec.type).open({ config: rec.config, secrets });
+  return openStorage(rec.type, { config: rec.config, secrets });
 }
 
 /** Opens the storage of a destination id, or undefined when that destination was removed. */
 export async function storageById(ctx: ServiceContext, id: string): Promise<Storage | undefined> {
   const rec = await repo.getDestination(ctx.catalog.db, id);
-  return rec ? storageOf(ctx, rec) : undefined;
+  return rec ? await storageOf(ctx, rec) : undefined;
 }
 
 /** Removes a destination no plan uses. Artifacts already stored there stay where they are. */
@@ -91,7 +91,7 @@ export async function removeDestination(ctx: ServiceContext, ref: string): Promi
 /** Checks that a destination is reachable and writable. */
 export async function testDestination(ctx: ServiceContext, ref: string): Promise<DestinationView> {
   const rec = await findDestinationRecord(ctx, ref);
-  await storageOf(ctx, rec).check();
+  await (await storageOf(ctx, rec)).check();
   return view(rec);
 }
 
@@ -111,7 +111,7 @@ export async function updateDestination(ctx: ServiceContext, ref: string, input:
   }
   if (Object.keys(settings).length) {
     const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
-    const configured = storageBackends.get(rec.type).configure({ ...rec.config, ...secrets, ...settings });
+    const configured = await configureStorage(rec.type, { ...rec.config, ...secrets, ...settings });
     next.config = configured.config;
     next.secretsEnc = Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null;
   }

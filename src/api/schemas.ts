@@ -54,21 +54,25 @@ const scheduleFields = {
   missedGraceSeconds: z.number().int().min(0).max(31 * 86400).nullable().optional(),
 };
 
+const destinationIds = z.array(ref).min(1).max(16).describe('every destination the plan uploads to (ids or names), in order; the first is destinationId');
 export const PlanCreate = z.object({
   name,
   targetId: ref,
-  destinationId: ref,
+  destinationId: ref.optional().describe('one destination; or give destinationIds for several'),
+  destinationIds: destinationIds.optional(),
   kind: z.enum(kinds).optional(),
   compression: z.enum(compressions).nullable().optional(),
   cron: z.string().max(200).nullable().optional(),
   timezone: z.string().max(100).nullable().optional(),
   ...scheduleFields,
-});
+}).refine((v) => v.destinationId !== undefined || v.destinationIds !== undefined, { message: 'give destinationId or destinationIds', path: ['destinationId'] })
+  .refine((v) => v.destinationId === undefined || v.destinationIds === undefined || v.destinationIds[0] === v.destinationId, { message: 'destinationId must be the first of destinationIds (or give only one of them)', path: ['destinationIds'] });
 export const PlanPatch = z
   .object({
     name: name.optional(),
     targetId: ref.optional(),
     destinationId: ref.optional(),
+    destinationIds: destinationIds.optional(),
     kind: z.enum(kinds).optional(),
     compression: z.enum(compressions).nullable().optional(),
     cron: z.string().max(200).nullable().optional(),
@@ -120,6 +124,8 @@ export const Plan = z.object({
   targetId: z.string(),
   destination: z.string(),
   destinationId: z.string(),
+  destinations: z.array(z.string()),
+  destinationIds: z.array(z.string()),
   kind: z.enum(kinds),
   compression: z.enum(compressions).nullable(),
   cron: z.string().nullable(),

@@ -1,5 +1,5 @@
-// The plans table: what to back up (a target), where (a destination), how (kind, compression) and when
-// (cron, used by the scheduler of a later issue).
+// The plans table: what to back up (a target), where (one or more destinations, in `plan_destinations`;
+// `destination_id` keeps the first), how (kind, compression) and when (cron, run by src/scheduler).
 
 import type { Kysely } from 'kysely';
 import type { CatalogSchema, PlansTable } from './schema.ts';
@@ -9,7 +9,10 @@ export interface PlanRecord {
   id: string;
   name: string;
   targetId: string;
+  /** The first destination (the same as destinationIds[0]). */
   destinationId: string;
+  /** Every destination the plan uploads to, in order; at least one. */
+  destinationIds: string[];
   kind: string;
   compression: string | null;
   cron: string | null;
@@ -24,12 +27,13 @@ export interface PlanRecord {
   missedGraceSeconds?: number | null;
 }
 
-function toRecord(r: PlansTable): PlanRecord {
+function toRecord(r: PlansTable, links: Map<string, string[]>): PlanRecord {
   return {
     id: r.id,
     name: r.name,
     targetId: r.target_id,
     destinationId: r.destination_id,
+    destinationIds: links.get(r.id) ?? [r.destination_id],
     kind: r.kind,
     compression: r.compression,
     cron: r.cron,
@@ -43,7 +47,32 @@ function toRecord(r: PlansTable): PlanRecord {
   };
 }
 
-/** Inserts a plan; the caller checked its target and destination. */
+/** The destinations of the given plans, in order. */
+async function destinationLinks(db: Kysely<CatalogSchema>, planIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (planIds.length === 0) return out;
+  const rows = await db.selectFrom('plan_destinations').select(['plan_id', 'destination_id']).where('plan_id', 'in', planIds).orderBy('plan_id').orderBy('position').execute();
+  for (const r of rows) {
+    const list = out.get(r.plan_id) ?? [];
+    list.push(r.destination_id);
+    out.set(r.plan_id, list);
+  }
+  return out;
+}
+
+async function toRecords(db: Kysely<CatalogSchema>, rows: PlansTable[]): Promise<PlanRecord[]> {
+  const links = await destinationLinks(db, rows.map((r) => r.id));
+  return rows.map((r) => toRecord(r, links));
+}
+
+/** Replaces the destination list of a plan. */
+async function writeLinks(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
+  const ids = p.destinationIds.length ? p.destinationIds : [p.destinationId];
+  await db.deleteFrom('plan_destinations').where('plan_id', '=', p.id).execute();
+  await db.insertInto('plan_destinations').values(ids.map((destination_id, position) => ({ plan_id: p.id, destination_id, position }))).execute();
+}
+
+/** Inserts a plan; the caller checked its target and destinations. */
 export async function insertPlan(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
   await db
     .insertInto('plans')
@@ -64,11 +93,12 @@ export async function insertPlan(db: Kysely<CatalogSchema>, p: PlanRecord): Prom
       missed_grace_seconds: p.missedGraceSeconds ?? null,
     })
     .execute();
+  await writeLinks(db, p);
 }
 
 /** Every plan, by name. */
 export async function listPlans(db: Kysely<CatalogSchema>): Promise<PlanRecord[]> {
-  return (await db.selectFrom('plans').selectAll().orderBy('name').execute()).map(toRecord);
+  return toRecords(db, await db.selectFrom('plans').selectAll().orderBy('name').execute());
 }
 
 /** The plan named `ref`, or with that id or unique id prefix. */
@@ -79,20 +109,23 @@ export async function findPlan(db: Kysely<CatalogSchema>, ref: string): Promise<
     .where((eb) => (isIdPrefix(ref) ? eb.or([eb('name', '=', ref), eb('id', 'like', `${ref.toLowerCase()}%`)]) : eb('name', '=', ref)))
     .limit(10)
     .execute();
-  return pickByRef(rows.map(toRecord), ref, 'plan');
+  return pickByRef(await toRecords(db, rows), ref, 'plan');
 }
 
 /** A plan by exact id. */
 export async function getPlan(db: Kysely<CatalogSchema>, id: string): Promise<PlanRecord | undefined> {
   const row = await db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? toRecord(row) : undefined;
+  return row ? (await toRecords(db, [row]))[0] : undefined;
 }
 
 /** Names of the plans that use a target or a destination (to refuse removing it). */
 export async function plansUsing(db: Kysely<CatalogSchema>, ref: { targetId?: string; destinationId?: string }): Promise<string[]> {
   let q = db.selectFrom('plans').select('name');
   if (ref.targetId) q = q.where('target_id', '=', ref.targetId);
-  if (ref.destinationId) q = q.where('destination_id', '=', ref.destinationId);
+  const destinationId = ref.destinationId;
+  if (destinationId) {
+    q = q.where((eb) => eb.or([eb('destination_id', '=', destinationId), eb('id', 'in', eb.selectFrom('plan_destinations').select('plan_id').where('destination_id', '=', destinationId))]));
+  }
   return (await q.orderBy('name').execute()).map((r) => r.name);
 }
 
@@ -121,4 +154,5 @@ export async function updatePlan(db: Kysely<CatalogSchema>, id: string, p: PlanR
     })
     .where('id', '=', id)
     .execute();
+  await writeLinks(db, { ...p, id });
 }

@@ -100,6 +100,13 @@ export interface BackupCopiesTable {
   created_at: string;
 }
 
+/** The destinations of each plan, in order (migration 0004). */
+export interface PlanDestinationsTable {
+  plan_id: string;
+  destination_id: string;
+  position: number;
+}
+
 export interface RestoresTable {
   id: string;
   backup_id: string | null;
@@ -130,6 +137,7 @@ export interface CatalogSchema {
   targets: TargetsTable;
   destinations: DestinationsTable;
   plans: PlansTable;
+  plan_destinations: PlanDestinationsTable;
   backups: BackupsTable;
   backup_copies: BackupCopiesTable;
   restores: RestoresTable;

@@ -1,4 +1,4 @@
-// Plans: a target, a destination, a kind and a compression, and optionally a cron schedule in a time zone
+// Plans: a target, one or more destinations (dump once, upload to each), a kind and a compression, and optionally a cron schedule in a time zone
 // (checked by croner when saved, run by src/scheduler), a missed-run policy and a retention policy.
 
 import { newId, isoNow } from '../core/ids.ts';
@@ -28,8 +28,12 @@ export interface PlanView {
   name: string;
   target: string;
   targetId: string;
+  /** The first destination (kept for older clients; see destinations). */
   destination: string;
   destinationId: string;
+  /** Every destination the plan uploads to, in order. */
+  destinations: string[];
+  destinationIds: string[];
   kind: BackupKind;
   /** null: DEFAULT_COMPRESSION at run time. */
   compression: CompressionName | null;
@@ -49,6 +53,7 @@ export interface PlanView {
 export interface PlanInput {
   name: unknown;
   target: unknown;
+  /** A destination name (or id), or a list of them: the plan uploads to each. */
   destination: unknown;
   kind?: unknown;
   compression?: unknown;
@@ -64,14 +69,16 @@ export interface PlanInput {
 
 async function view(ctx: ServiceContext, r: PlanRecord): Promise<PlanView> {
   const target = await findTarget(ctx.catalog.db, r.targetId);
-  const destination = await findDestinationById(ctx.catalog.db, r.destinationId);
+  const destinations = await Promise.all(r.destinationIds.map(async (id) => (await findDestinationById(ctx.catalog.db, id))?.name ?? '(removed)'));
   return {
     id: r.id,
     name: r.name,
     target: target?.name ?? '(removed)',
     targetId: r.targetId,
-    destination: destination?.name ?? '(removed)',
+    destination: destinations[0] ?? '(removed)',
     destinationId: r.destinationId,
+    destinations,
+    destinationIds: r.destinationIds,
     kind: r.kind as BackupKind,
     compression: r.compression as CompressionName | null,
     cron: r.cron,
@@ -155,13 +162,25 @@ function checkCron(cron: unknown): string | null {
   return checkCronExpression(cron);
 }
 
+/** Resolves a plan's destination list (one name or id, or several), refusing none, duplicates and unknown ones. */
+async function resolveDestinations(ctx: ServiceContext, input: unknown): Promise<string[]> {
+  const refs = Array.isArray(input) ? input : input === undefined || input === null || input === '' ? [] : [input];
+  if (refs.length === 0) throw usageError('MISSING_DESTINATION', 'A plan needs at least one destination (--destination NAME, repeatable).', { field: 'destination' });
+  if (refs.length > 16) throw usageError('TOO_MANY_DESTINATIONS', 'A plan takes at most 16 destinations.', { field: 'destination' });
+  const ids: string[] = [];
+  for (const ref of refs) {
+    if (typeof ref !== 'string' || !ref) throw usageError('MISSING_DESTINATION', 'Each destination of a plan must be a destination name or id.', { field: 'destination' });
+    const id = (await findDestinationRecord(ctx, ref)).id;
+    if (ids.includes(id)) throw usageError('DUPLICATE_DESTINATION', `Destination "${ref}" is named twice in the plan: list each destination once.`, { field: 'destination' });
+    ids.push(id);
+  }
+  return ids;
+}
+
 /** Validates and stores a new plan. */
 export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<PlanView> {
   const name = checkName('plan', input.name);
   if (typeof input.target !== 'string' || !input.target) throw usageError('MISSING_TARGET', 'A plan needs a target (--target NAME).', { field: 'target' });
-  if (typeof input.destination !== 'string' || !input.destination) {
-    throw usageError('MISSING_DESTINATION', 'A plan needs a destination (--destination NAME).', { field: 'destination' });
-  }
   const kind = input.kind === undefined || input.kind === null ? 'full' : checkKind(input.kind);
   const compression = input.compression === undefined || input.compression === null ? null : checkCompression(input.compression);
   const cron = checkCron(input.cron);
@@ -171,14 +190,15 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   const missedRuns = checkMissedRuns(input.missedRuns);
   const missedGraceSeconds = checkGrace(input.missedGraceSeconds);
   const target = await findTargetRecord(ctx, input.target);
-  const destination = await findDestinationRecord(ctx, input.destination);
+  const destinationIds = await resolveDestinations(ctx, input.destination);
   if (await repo.findPlan(ctx.catalog.db, name)) throw conflict('PLAN_EXISTS', `A plan named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: PlanRecord = {
     id: newId(),
     name,
     targetId: target.id,
-    destinationId: destination.id,
+    destinationId: destinationIds[0],
+    destinationIds,
     kind,
     compression,
     cron,
@@ -235,8 +255,8 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
     next.targetId = (await findTargetRecord(ctx, input.target)).id;
   }
   if (input.destination !== undefined) {
-    if (typeof input.destination !== 'string' || !input.destination) throw usageError('MISSING_DESTINATION', 'A plan needs a destination.', { field: 'destination' });
-    next.destinationId = (await findDestinationRecord(ctx, input.destination)).id;
+    next.destinationIds = await resolveDestinations(ctx, input.destination);
+    next.destinationId = next.destinationIds[0];
   }
   if (input.kind !== undefined) next.kind = checkKind(input.kind);
   if (input.compression !== undefined) next.compression = input.compression === null ? null : checkCompression(input.compression);

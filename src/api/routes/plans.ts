@@ -15,12 +15,12 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       method: 'POST',
       url: '/api/plans',
       tag,
-      summary: 'Add a plan {name, targetId, destinationId, kind, compression, cron}',
+      summary: 'Add a plan {name, targetId, destinationId | destinationIds, kind, compression, cron}',
       body: PlanCreate,
       status: 201,
       errors: [400, 404, 409],
       response: Plan,
-      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds }),
+      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds }),
     }),
     defineRoute({ method: 'GET', url: '/api/plans/:id', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
     defineRoute({
@@ -33,8 +33,8 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       errors: [400, 404, 409],
       response: Plan,
       handler: ({ params, body }) => {
-        const { targetId, destinationId, ...rest } = body;
-        return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationId });
+        const { targetId, destinationId, destinationIds, ...rest } = body;
+        return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationIds ?? destinationId });
       },
     }),
     defineRoute({ method: 'DELETE', url: '/api/plans/:id', tag, summary: 'Remove a plan (its journal and artifacts stay)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => removePlan(ctx, params.id) }),

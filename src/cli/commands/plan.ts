@@ -6,7 +6,7 @@ import { optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
-export const help = `coffre plan add NAME --target T --destination D [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
+export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
       [--missed-runs run-once|skip] [--missed-grace SECONDS]
 coffre plan list                     list plans
@@ -41,6 +41,14 @@ function retentionOf(p: ReturnType<typeof parse>): Record<string, number> | unde
   return Object.keys(out).length ? out : undefined;
 }
 
+/** Every --destination given (repeatable: the plan uploads to each), or a usage error when none. */
+function destinationsOf(p: ReturnType<typeof parse>): string[] {
+  const v = p.values.destination;
+  const list = (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).filter((d) => d !== '');
+  if (list.length === 0) throw usageError('MISSING_OPTION', '`coffre plan add` needs --destination DESTINATION (repeat it to upload to several).', { field: 'destination' });
+  return list;
+}
+
 /** Runs a plan subcommand. */
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
@@ -51,7 +59,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         rest,
         {
           target: { type: 'string' },
-          destination: { type: 'string' },
+          destination: { type: 'string', multiple: true },
           kind: { type: 'string' },
           compression: { type: 'string' },
           cron: { type: 'string' },
@@ -65,7 +73,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const input = {
         name: positional(p, 0, 'a NAME', 'plan add'),
         target: required(p, 'target', 'plan add', 'TARGET'),
-        destination: required(p, 'destination', 'plan add', 'DESTINATION'),
+        destination: destinationsOf(p),
         kind: optional(p, 'kind'),
         compression: optional(p, 'compression'),
         cron: optional(p, 'cron'),
@@ -76,7 +84,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
-      else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destination}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}\n`);
+      else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}\n`);
       return 0;
     }
     case 'list': {
@@ -87,7 +95,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destination', (r: Row) => r.destination], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
+          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destinations', (r: Row) => r.destinations.join(',')], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
           rows,
           'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
         );

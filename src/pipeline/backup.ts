@@ -8,6 +8,7 @@ import type { Connection } from '../core/connection.ts';
 import type { Codec, Engine, ProgressListener, PutResult, RawFormat, Storage, ToolInfo } from '../core/types.ts';
 import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
+import { createCoalescer } from './coalesce.ts';
 import type { Duplex as Transform } from 'node:stream';
 import { createDeltaEncoder } from '../delta/index.ts';
 
@@ -61,7 +62,7 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
     firstError ??= err;
     internal.abort();
   };
-  const flow = pipeline([dump.stream, raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored], { signal }).catch((err: unknown) => {
+  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored], { signal }).catch((err: unknown) => {
     fail(err);
     stored.destroy(err as Error); // put sees the failure and removes what it wrote
   });

@@ -10,7 +10,7 @@ import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
 import { formatBytes, formatDuration, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
 
-export const help = `coffre backup PLAN [--compression FMT] [--kind full]      run a backup now
+export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
 coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder
 coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first

@@ -139,6 +139,16 @@ export const Plan = z.object({
   nextRuns: z.array(z.string()).describe('next scheduled run times (ISO), in the plan time zone or SCHEDULER_TIMEZONE'),
 });
 const nullableNumber = z.number().nullable();
+export const CopyRow = z.object({
+  destination: z.string(),
+  destinationId: z.string(),
+  type: z.string().nullable(),
+  key: z.string(),
+  status: z.enum(['running', 'success', 'failed', 'pruned']),
+  sizeBytes: nullableNumber,
+  checksum: z.string().nullable().describe('the provider checksum or etag the upload was checked against'),
+  message: z.string().nullable(),
+});
 export const JournalRow = z.object({
   id: z.string(),
   status: z.enum(journalStatuses),
@@ -164,6 +174,7 @@ export const JournalRow = z.object({
   clientVersion: z.string().nullable(),
   serverVersion: z.string().nullable(),
   message: z.string().nullable(),
+  copies: z.array(CopyRow).describe('one entry per destination the artifact was sent to, with that upload\'s outcome'),
 });
 export const RestoreRow = z.object({
   id: z.string(),

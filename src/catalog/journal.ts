@@ -9,10 +9,18 @@ import { isIdPrefix } from './lookup.ts';
 import { notFound, usageError } from '../core/errors.ts';
 
 export type RunStatus = 'running' | 'success' | 'failed' | 'interrupted';
-/** A backup row may also be a scheduled tick that did not run (`skipped`, with the reason in its message). */
-export const backupStatuses = ['running', 'success', 'failed', 'interrupted', 'skipped'] as const;
+/**
+ * A backup row may also be a scheduled tick that did not run (`skipped`, with the reason in its message),
+ * or `partial`: the artifact is complete and verified on some of the plan's destinations but not on all
+ * (its copies say which); it restores and verifies like a success, but is not one.
+ */
+export const backupStatuses = ['running', 'success', 'partial', 'failed', 'interrupted', 'skipped'] as const;
 export type BackupStatus = (typeof backupStatuses)[number];
-export type RunTrigger = 'cli' | 'api' | 'schedule';
+/** Statuses whose artifact is complete somewhere: what restore, verify and retention work on. */
+export const restorableStatuses: readonly BackupStatus[] = ['success', 'partial'];
+/** `reindex`: the row was rebuilt from a manifest found in a destination (`coffre reindex`). */
+export type RunTrigger = 'cli' | 'api' | 'schedule' | 'reindex';
+export type CopyStatus = 'running' | 'success' | 'failed' | 'pruned';
 
 type CamelKey<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelKey<T>>}` : S;
 type Camel<T> = { [K in keyof T as CamelKey<K & string>]: T[K] };
@@ -111,9 +119,29 @@ export async function insertCopy(db: Kysely<CatalogSchema>, rec: BackupCopyRecor
   await db.insertInto('backup_copies').values(recordToRow(rec) as unknown as BackupCopiesTable).execute();
 }
 
+/** Updates fields of an upload's row. */
+export async function updateCopy(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupCopyRecord>): Promise<void> {
+  await db.updateTable('backup_copies').set(recordToRow(patch) as Partial<BackupCopiesTable>).where('id', '=', id).execute();
+}
+
 /** The uploads of one backup run. */
 export async function listCopies(db: Kysely<CatalogSchema>, backupId: string): Promise<BackupCopyRecord[]> {
-  return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').execute()).map((r) => rowToRecord<BackupCopyRecord>(r));
+  return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').orderBy('id').execute()).map((r) => rowToRecord<BackupCopyRecord>(r));
+}
+
+/** The uploads of several backup runs, grouped by run id. */
+export async function listCopiesOf(db: Kysely<CatalogSchema>, backupIds: readonly string[]): Promise<Map<string, BackupCopyRecord[]>> {
+  const out = new Map<string, BackupCopyRecord[]>();
+  for (let i = 0; i < backupIds.length; i += 500) {
+    const rows = await db.selectFrom('backup_copies').selectAll().where('backup_id', 'in', backupIds.slice(i, i + 500)).orderBy('created_at').orderBy('id').execute();
+    for (const r of rows) {
+      const rec = rowToRecord<BackupCopyRecord>(r);
+      const list = out.get(rec.backupId) ?? [];
+      list.push(rec);
+      out.set(rec.backupId, list);
+    }
+  }
+  return out;
 }
 
 /** Records a new restore run. */

@@ -1,13 +1,16 @@
 // The one backup flow, as streams: engine.dump -> hash+count raw -> [tee to the raw cache] -> [delta
-// against the parent's raw dump] -> codec.compress -> hash+count stored -> storage.put. One pipeline and the storage's put run side by side; the first failure of either aborts the
-// other (which kills the dump's child), so a dead child, a codec error or a full disk all end the run, and
-// the storage, by contract, leaves nothing under the key. No temporary files, bounded memory.
+// against the parent's raw dump] -> codec.compress -> hash+count stored -> fan-out -> storage.put, once per
+// destination (pipeline/fan-out.ts). The pipeline and the uploads run side by side: a failure upstream (a
+// dead child, a codec error) fails every upload, and each storage, by contract, leaves nothing under the
+// key; a failed upload is dropped while the others go on, and only when all failed does the dump stop.
+// No temporary files, bounded memory.
 
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
 import type { Codec, Engine, ProgressListener, PutResult, RawFormat, Storage, ToolInfo } from '../core/types.ts';
 import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
+import { allFailed, fanOut, type CopyOutcome, type FanTarget } from './fan-out.ts';
 import { createCoalescer } from './coalesce.ts';
 import type { Duplex as Transform } from 'node:stream';
 import { createDeltaEncoder } from '../delta/index.ts';
@@ -16,7 +19,8 @@ export interface BackupStreamInput {
   engine: Engine;
   conn: Connection;
   codec: Codec;
-  storage: Storage;
+  /** Every destination to upload to (at least one); each gets the same bytes under `key`. */
+  storages: FanTarget[];
   key: string;
   /** Name of the dump inside archive formats (zip, tar.gz). */
   entryName: string;
@@ -38,11 +42,16 @@ export interface BackupStreamResult extends ToolInfo {
   rawSha256: string;
   sizeBytes: number;
   sha256: string;
-  /** What the storage says it stored. */
+  /** What the first storage that took the artifact says it stored. */
   put: PutResult;
+  /** One outcome per destination, in the order given; a failed one's storage holds nothing under the key. */
+  copies: CopyOutcome[];
 }
 
-/** Runs the backup pipeline into `storage` under `key`; rejects with a coded error on any failure. */
+/**
+ * Runs the backup pipeline into every storage under `key`. Resolves when at least one upload landed and
+ * checked out (see `copies` for each); rejects with a coded error when the dump failed or no upload did.
+ */
 export async function streamBackup(input: BackupStreamInput): Promise<BackupStreamResult> {
   const internal = new AbortController();
   const signal = input.signal ? AbortSignal.any([input.signal, internal.signal]) : internal.signal;
@@ -62,19 +71,15 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
     firstError ??= err;
     internal.abort();
   };
-  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored], { signal }).catch((err: unknown) => {
-    fail(err);
-    stored.destroy(err as Error); // put sees the failure and removes what it wrote
-  });
-  const upload = input.storage.put(input.key, stored, signal).catch((err: unknown) => {
-    fail(err);
-    return undefined;
-  });
-  const [, put] = await Promise.all([flow, upload]);
+  const fan = fanOut(input.storages, input.key, signal);
+  // On any failure pipeline() destroys every stage, the fan's sink included, which fails every upload.
+  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored, fan.sink], { signal }).catch(fail);
+  const [, copies] = await Promise.all([flow, fan.done]);
 
-  if (firstError !== undefined || !put) {
+  if (firstError !== undefined) {
     if (input.signal?.aborted) throw failure('INTERRUPTED', 'The backup was interrupted before it finished.');
-    throw asCoffreError(firstError ?? new Error('The storage did not confirm the upload.'), 'BACKUP_FAILED');
+    if (fan.exhausted()) throw allFailed(input.storages, copies);
+    throw asCoffreError(firstError, 'BACKUP_FAILED');
   }
 
   const result: BackupStreamResult = {
@@ -86,20 +91,31 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
     rawSha256: raw.digest(),
     sizeBytes: stored.bytes,
     sha256: stored.digest(),
-    put,
+    put: { size: 0 },
+    copies,
   };
-  const mismatch = checkPut(result);
-  if (mismatch) throw mismatch;
+  // A copy whose storage reports other bytes than were sent is failed and removed.
+  for (let i = 0; i < copies.length; i++) {
+    const put = copies[i].put;
+    const mismatch = put && checkPut(put, result);
+    if (mismatch) {
+      copies[i] = { error: mismatch };
+      await input.storages[i].storage.delete(input.key).catch(() => {});
+    }
+  }
+  const first = copies.find((c) => c.put);
+  if (!first?.put) throw allFailed(input.storages, copies);
+  result.put = first.put;
   return result;
 }
 
-/** Compares what the storage reports with what went into it. */
-function checkPut(r: BackupStreamResult): CoffreError | undefined {
-  if (r.put.size !== r.sizeBytes) {
-    return failure('STORAGE_SIZE_MISMATCH', `The storage reports ${r.put.size} bytes stored but ${r.sizeBytes} were sent: the copy is incomplete.`);
+/** Compares what a storage reports with what went into it. */
+function checkPut(put: PutResult, r: { sizeBytes: number; sha256: string }): CoffreError | undefined {
+  if (put.size !== r.sizeBytes) {
+    return failure('STORAGE_SIZE_MISMATCH', `The storage reports ${put.size} bytes stored but ${r.sizeBytes} were sent: the copy is incomplete.`);
   }
-  if (r.put.sha256 && r.put.sha256 !== r.sha256) {
-    return failure('STORAGE_CHECKSUM_MISMATCH', `The storage reports sha256 ${r.put.sha256} but the bytes sent hash to ${r.sha256}: the copy is corrupt.`);
+  if (put.sha256 && put.sha256 !== r.sha256) {
+    return failure('STORAGE_CHECKSUM_MISMATCH', `The storage reports sha256 ${put.sha256} but the bytes sent hash to ${r.sha256}: the copy is corrupt.`);
   }
   return undefined;
 }

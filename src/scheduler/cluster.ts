@@ -28,10 +28,9 @@ import { asCoffreError, failure, isCoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { CatalogSchema } from '../catalog/schema.ts';
 import { getPlan } from '../catalog/plans.ts';
-import { manifestKey } from '../pipeline/manifest.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner, JobView } from '../services/jobs.ts';
-import { storageById } from '../services/destinations.ts';
+import { failRunningCopies, removeCopies } from '../services/copies.ts';
 import { claimTick, journalSkipped, runningRowOf, setTickOutcome, type Dispatcher } from './scheduler.ts';
 
 /** The pg-boss queue of scheduled backups. */
@@ -68,17 +67,14 @@ export function tickJobId(planId: string, tickAt: string): string {
 /** Finishes a dead run's row as `interrupted` and removes its files; false if the row was no longer running. */
 async function finishDeadRun(ctx: ServiceContext, row: { id: string; artifact_key: string | null; destination_id: string | null; started_at: string; host: string | null; pid: number | null }, why: string): Promise<boolean> {
   let cleanup = 'its partial files were removed';
-  if (row.artifact_key && row.destination_id) {
+  if (row.artifact_key) {
     try {
-      const storage = await storageById(ctx, row.destination_id);
-      if (storage) {
-        await storage.delete(row.artifact_key);
-        await storage.delete(manifestKey(row.artifact_key));
-      }
+      await removeCopies(ctx, { id: row.id, destinationId: row.destination_id, artifactKey: row.artifact_key }); // every destination of the run
     } catch (err) {
       cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
     }
   }
+  await failRunningCopies(ctx, row.id, 'The worker running this upload died before it finished.');
   const finishedAt = isoNow();
   const r = await ctx.catalog.db
     .updateTable('backups')

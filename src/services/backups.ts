@@ -1,7 +1,13 @@
-// Backup runs: resolve the plan, journal the run as `running` before any byte moves, stream the one
-// pipeline into the destination, check what the storage reports, write the manifest last, record the copy,
-// and finish the journal row. Any failure removes the artifact and manifest and journals `failed` (or
-// `interrupted` when the caller aborted) with a redacted message. Also: the journal listing and verify.
+// Backup runs: resolve the plan, journal the run as `running` (and one `running` copy per destination)
+// before any byte moves, stream the one pipeline into every destination at once, check what each storage
+// reports, write the manifest beside each copy last, record each copy's outcome, and finish the journal row.
+//
+// The run's status when destinations disagree: `success` only when every copy landed and checked out;
+// `partial` when some did (the message says "reached 2 of 3 destinations" and names each failure, the run
+// exits 1 / its job fails so that someone looks, yet the good copies are recorded and restorable);
+// `failed` when none did. A failed copy leaves nothing on its destination. Any failure of the dump removes
+// every artifact and manifest and journals `failed` (or `interrupted` when the caller aborted) with a
+// redacted message. Also: the journal listing and verify.
 
 import { hostname } from 'node:os';
 import { newId, isoNow, fileStamp } from '../core/ids.ts';
@@ -13,13 +19,16 @@ import { codecs } from '../codecs/index.ts';
 import { streamBackup } from '../pipeline/backup.ts';
 import { coffreVersion, manifestKey, writeManifest } from '../pipeline/manifest.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
-import { getBackup, insertBackup, insertCopy, listBackups, updateBackup, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
+import { getBackup, insertBackup, insertCopy, listBackups, restorableStatuses, updateBackup, updateCopy, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
+import { copyViewsOf, locateCopy, type CopyView } from './copies.ts';
+import type { FanTarget } from '../pipeline/fan-out.ts';
+import type { DestinationRecord } from '../catalog/destinations.ts';
 import { findPlan } from '../catalog/plans.ts';
 import { notFound, usageError } from '../core/errors.ts';
 import type { ServiceContext } from './context.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { connectionOf } from './targets.ts';
-import { storageById, storageOf } from './destinations.ts';
+import { storageOf } from './destinations.ts';
 import { getTarget as targetById } from '../catalog/targets.ts';
 import { getDestination as destinationById } from '../catalog/destinations.ts';
 import { chooseParent, DELTA_EXTENSION, prepareDelta, verifyChain, type DeltaSetup } from './chains.ts';
@@ -50,10 +59,12 @@ export interface BackupView {
   clientVersion: string | null;
   serverVersion: string | null;
   message: string | null;
+  /** One entry per destination the artifact was sent to, with that upload's outcome. */
+  copies: CopyView[];
 }
 
-/** The public view of a journal row. */
-export function describeBackup(r: BackupRecord): BackupView {
+/** The public view of a journal row (with its copies when given). */
+export function describeBackup(r: BackupRecord, copies: CopyView[] = []): BackupView {
   return {
     id: r.id,
     status: r.status,
@@ -79,7 +90,14 @@ export function describeBackup(r: BackupRecord): BackupView {
     clientVersion: r.clientVersion,
     serverVersion: r.serverVersion,
     message: r.message,
+    copies,
   };
+}
+
+/** Views of journal rows with their copies. */
+async function describeWithCopies(ctx: ServiceContext, rows: BackupRecord[]): Promise<BackupView[]> {
+  const copies = await copyViewsOf(ctx, rows.map((r) => r.id));
+  return rows.map((r) => describeBackup(r, copies.get(r.id) ?? []));
 }
 
 export interface RunBackupOptions {
@@ -114,8 +132,9 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
   const compression = checkCompression(options.compression ?? plan.compression ?? ctx.config.defaultCompression);
   const requestedKind = checkKind(options.kind ?? plan.kind);
   const target = await targetById(db, plan.targetId);
-  const destination = await destinationById(db, plan.destinationId);
-  if (!target || !destination) throw failure('PLAN_BROKEN', `Plan "${plan.name}" refers to a removed target or destination: remove the plan and add it again.`);
+  const destinations = (await Promise.all(plan.destinationIds.map((d) => destinationById(db, d)))).filter((d): d is DestinationRecord => d !== undefined);
+  const destination = destinations[0];
+  if (!target || !destination || destinations.length !== plan.destinationIds.length) throw failure('PLAN_BROKEN', `Plan "${plan.name}" refers to a removed target or destination: remove the plan and add it again.`);
   const engine = engines.get(target.engine);
   const codec = codecs.get(compression);
 
@@ -170,13 +189,23 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
     run.database = '?';
   }
   await insertBackup(db, run);
-  options.onStarted?.(describeBackup(run));
+  // One copy row per destination, `running` until its upload settles: a crash leaves them naming every
+  // place a partial object might be, for the recovery to clean.
+  const copyIds = destinations.map(() => newId());
+  for (let i = 0; i < destinations.length; i++) {
+    await insertCopy(db, { id: copyIds[i], backupId: id, destinationId: destinations[i].id, key, sizeBytes: null, checksum: null, status: 'running', message: null, createdAt: run.startedAt });
+  }
+  const copyViews = (): CopyView[] => destinations.map((d, i) => ({ destination: d.name, destinationId: d.id, type: d.type, key, status: 'running', sizeBytes: null, checksum: null, message: null, ...copyState[i] }));
+  const copyState: Array<Partial<CopyView>> = destinations.map(() => ({}));
+  options.onStarted?.(describeBackup(run, copyViews()));
 
-  let storage;
+  let targets: FanTarget[] | undefined;
   let setup: DeltaSetup | undefined;
   try {
     conn ??= connectionOf(ctx, target);
-    storage = await storageOf(ctx, destination);
+    const opened: FanTarget[] = [];
+    for (const d of destinations) opened.push({ name: d.name, storage: await storageOf(ctx, d) });
+    targets = opened;
     setup = await prepareDelta(ctx, choice, { backupId: id, planKind: plan.kind, signal: options.signal });
     if (setup.kind !== kind) {
       // The parent could not be rebuilt: this run is a full after all.
@@ -185,13 +214,14 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       key = keyFor(kind);
       Object.assign(run, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
       await updateBackup(db, id, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
+      for (const copyId of copyIds) await updateCopy(db, copyId, { key });
     }
     const stream = (s: DeltaSetup) =>
       streamBackup({
         engine,
         conn: conn!,
         codec,
-        storage: storage!,
+        storages: opened,
         key,
         entryName: `${conn!.engine === 'sqlite' ? 'database' : conn!.database}.${engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(/[/\\]/g, '_'),
         signal: options.signal,
@@ -234,20 +264,41 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       finishedAt: isoNow(finished),
       coffreVersion: coffreVersion(),
     };
-    await writeManifest(storage, manifest, options.signal);
-    await insertCopy(db, {
-      id: newId(),
-      backupId: id,
-      destinationId: destination.id,
-      key,
-      sizeBytes: result.put.size,
-      checksum: result.put.checksum ?? (result.put.sha256 ? `sha256:${result.put.sha256}` : null),
-      status: 'success',
-      message: null,
-      createdAt: isoNow(finished),
-    });
+    // The manifest goes beside each copy that landed; a copy whose manifest cannot be written is failed and
+    // removed (an artifact without its manifest must never look like a finished backup).
+    const outcomes = result.copies.map((c) => ({ ...c }));
+    await Promise.all(
+      opened.map(async (t, i) => {
+        if (!outcomes[i].put) return;
+        try {
+          await writeManifest(t.storage, manifest, options.signal);
+        } catch (err) {
+          outcomes[i] = { error: asCoffreError(err, 'MANIFEST_WRITE_FAILED') };
+          await t.storage.delete(key).catch(() => {});
+          await t.storage.delete(manifestKey(key)).catch(() => {});
+        }
+      }),
+    );
+    if (options.signal?.aborted) throw failure('INTERRUPTED', 'The backup was interrupted before it finished.');
+    const landed = outcomes.filter((o) => o.put).length;
+    if (landed === 0) throw failure('ALL_UPLOADS_FAILED', `No destination took the backup (${opened.map((t, i) => `${t.name}: ${outcomes[i].error?.message}`).join('; ')}).`);
+    for (let i = 0; i < opened.length; i++) {
+      const put = outcomes[i].put;
+      const state: Partial<CopyView> = put
+        ? { status: 'success', sizeBytes: put.size, checksum: put.checksum ?? (put.sha256 ? `sha256:${put.sha256}` : null), message: null }
+        : { status: 'failed', message: redact(outcomes[i].error?.message ?? 'The upload failed.') };
+      copyState[i] = state;
+      await updateCopy(db, copyIds[i], { status: state.status, sizeBytes: state.sizeBytes ?? null, checksum: state.checksum ?? null, message: state.message ?? null });
+    }
+    const failedCopies = opened.map((t, i) => ({ t, o: outcomes[i] })).filter((x) => !x.o.put);
+    const partialNote = failedCopies.length
+      ? `Reached ${landed} of ${opened.length} destinations: ${failedCopies.map((x) => `${x.t.name} failed (${redact(x.o.error?.message ?? 'unknown error')})`).join('; ')}. The other copies are complete and verified.`
+      : null;
+    const firstLanded = destinations[outcomes.findIndex((o) => o.put)];
     const patch: Partial<BackupRecord> = {
-      status: 'success',
+      status: failedCopies.length ? 'partial' : 'success',
+      destinationId: firstLanded.id,
+      message: [partialNote, kindNote].filter(Boolean).join(' ') || null,
       rawFormat: result.rawFormat,
       finishedAt: manifest.finishedAt,
       durationMs: finished.getTime() - started.getTime(),
@@ -261,13 +312,14 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
     };
     await updateBackup(db, id, patch);
     await setup.finish(result.rawSha256);
-    return { view: describeBackup({ ...run, ...patch }) };
+    const view = describeBackup({ ...run, ...patch }, copyViews());
+    return partialNote ? { view, error: failure('BACKUP_PARTIAL', `Backup ${id} is partial: ${partialNote}`) } : { view };
   } catch (err) {
     await setup?.finish().catch(() => {});
     const error = asCoffreError(err, 'BACKUP_FAILED');
-    if (storage) {
-      await storage.delete(key).catch(() => {});
-      await storage.delete(manifestKey(key)).catch(() => {});
+    for (const t of targets ?? []) {
+      await t.storage.delete(key).catch(() => {});
+      await t.storage.delete(manifestKey(key)).catch(() => {});
     }
     const interrupted = options.signal?.aborted === true;
     const finished = new Date();
@@ -280,7 +332,11 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       message: kindNote ? `${message} ${kindNote}` : message,
     };
     await updateBackup(db, id, patch);
-    return { view: describeBackup({ ...run, ...patch }), error: interrupted ? failure('INTERRUPTED', message) : error };
+    for (let i = 0; i < copyIds.length; i++) {
+      copyState[i] = { status: 'failed', message: copyState[i].status === 'success' ? 'Removed: the run failed.' : patch.message ?? null, sizeBytes: null, checksum: null };
+      await updateCopy(db, copyIds[i], { status: 'failed', message: copyState[i].message, sizeBytes: null, checksum: null }).catch(() => {});
+    }
+    return { view: describeBackup({ ...run, ...patch }, copyViews()), error: interrupted ? failure('INTERRUPTED', message) : error };
   }
 }
 
@@ -308,29 +364,43 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
   }
   const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
   if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see \`coffre plan list\`.`);
-  return rows.map(describeBackup);
+  return describeWithCopies(ctx, rows);
 }
 
-/** One journal row by id or unique prefix. */
+/** One journal row by id or unique prefix, with its copies. */
 export async function getJournalEntry(ctx: ServiceContext, ref: string): Promise<BackupView> {
-  return describeBackup(await getBackup(ctx.catalog.db, ref));
+  return (await describeWithCopies(ctx, [await getBackup(ctx.catalog.db, ref)]))[0];
 }
 
 /** The result of verifying a backup: the journal row's fields, with the verification's status and message. */
 export type VerifyView = BackupView & { verifiedAt: string };
 
-/** Re-hashes a stored backup and decompresses it end to end against its journal row; no database is touched. */
+/**
+ * Re-hashes a stored backup and decompresses it end to end against its journal row; no database is touched.
+ * The copy read is the first one found intact in size, local destinations first (services/copies.ts).
+ */
 export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: AbortSignal): Promise<RunOutcome<VerifyView>> {
   const run = await getBackup(ctx.catalog.db, ref);
-  const base = describeBackup(run);
-  if (run.status !== 'success' || !run.artifactKey || !run.sha256 || !run.rawSha256 || run.sizeBytes === null || run.rawSizeBytes === null) {
+  const base = (await describeWithCopies(ctx, [run]))[0];
+  if (!restorableStatuses.includes(run.status) || !run.artifactKey || !run.sha256 || !run.rawSha256 || run.sizeBytes === null || run.rawSizeBytes === null) {
     throw usageError('BACKUP_NOT_VERIFIABLE', `Backup ${run.id} is ${run.status}: only successful backups can be verified.`);
   }
-  const storage = run.destinationId ? await storageById(ctx, run.destinationId) : undefined;
-  if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${run.id} was removed from the catalog: its artifact ${run.artifactKey} cannot be reached.`);
-  const outcome = run.parentId
-    ? await verifyChain(ctx, run, signal) // a delta: every link's sha256, then the rebuilt dump's
-    : await verifyArtifact(storage, run.artifactKey, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
-  const view: VerifyView = { ...base, status: outcome.status, message: redact(outcome.message), verifiedAt: isoNow() };
+  let outcome;
+  let from = '';
+  if (run.parentId) outcome = await verifyChain(ctx, run, signal); // a delta: every link's sha256, then the rebuilt dump's
+  else {
+    let copy;
+    try {
+      copy = await locateCopy(ctx, run);
+    } catch (err) {
+      outcome = { status: 'failed' as const, message: asCoffreError(err).message };
+    }
+    if (copy) {
+      from = ` (copy on destination ${copy.destination})`;
+      outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
+    }
+  }
+  outcome ??= { status: 'failed' as const, message: 'Nothing was verified.' };
+  const view: VerifyView = { ...base, status: outcome.status, message: redact(outcome.message + from), verifiedAt: isoNow() };
   return outcome.status === 'success' ? { view } : { view, error: failure('VERIFY_FAILED', view.message ?? 'Verification failed.') };
 }

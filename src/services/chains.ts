@@ -14,7 +14,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BackupKind, EngineName, RawFormat, Storage } from '../core/types.ts';
+import type { BackupKind, EngineName, RawFormat } from '../core/types.ts';
 import { asCoffreError, failure, isCoffreError } from '../core/errors.ts';
 import { getBackup, type BackupRecord } from '../catalog/journal.ts';
 import { latestSuccessfulBackup } from '../catalog/chains.ts';
@@ -25,7 +25,8 @@ import { createMeter } from '../pipeline/meter.ts';
 import { discard } from '../pipeline/restore.ts';
 import type { VerifyOutcome } from '../pipeline/verify.ts';
 import type { ServiceContext } from './context.ts';
-import { storageById } from './destinations.ts';
+import { locateCopy } from './copies.ts';
+import { restorableStatuses } from '../catalog/journal.ts';
 
 /** Inserted before the codec's extension in a delta artifact's key: `...-incremental-<id>.sql.delta.zst`. */
 export const DELTA_EXTENSION = '.delta';
@@ -51,7 +52,8 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
   const seen = new Set<string>();
   let rec = top;
   for (;;) {
-    if (rec.status !== 'success') throw chainBroken(top, rec, `it is ${rec.status}`);
+    // The top may be `partial` (complete on some destinations); every parent is a success.
+    if (rec === top ? !restorableStatuses.includes(rec.status) : rec.status !== 'success') throw chainBroken(top, rec, `it is ${rec.status}`);
     if (!rec.artifactKey || !rec.sha256 || !rec.rawSha256 || !rec.rawFormat || !rec.destinationId) throw chainBroken(top, rec, 'its journal row is incomplete');
     if (seen.has(rec.id)) throw chainBroken(top, rec, 'its parent links loop');
     seen.add(rec.id);
@@ -69,16 +71,18 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
     rec = parent;
   }
   if (records[0].kind !== 'full') throw chainBroken(top, records[0], `it is a ${records[0].kind} backup with no parent`);
-  const storages = new Map<string, Storage>();
+  // Each link is read from wherever a copy of it is (local first): links of one chain may live on
+  // different destinations once one of them lost a copy.
   const links: ChainLink[] = [];
   for (const r of records) {
-    let storage = storages.get(r.destinationId!);
-    if (!storage) {
-      storage = await storageById(ctx, r.destinationId!);
-      if (!storage) throw chainBroken(top, r, 'its destination was removed from the catalog');
-      storages.set(r.destinationId!, storage);
+    let located;
+    try {
+      located = await locateCopy(ctx, r);
+    } catch (err) {
+      throw chainBroken(top, r, asCoffreError(err).message);
     }
-    links.push({ id: r.id, kind: r.kind, key: r.artifactKey!, storage, sha256: r.sha256!, sizeBytes: r.sizeBytes, rawSha256: r.rawSha256!, rawSizeBytes: r.rawSizeBytes, rawFormat: r.rawFormat as RawFormat });
+    const { storage, key } = located;
+    links.push({ id: r.id, kind: r.kind, key, storage, sha256: r.sha256!, sizeBytes: r.sizeBytes, rawSha256: r.rawSha256!, rawSizeBytes: r.rawSizeBytes, rawFormat: r.rawFormat as RawFormat });
   }
   return links;
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, CoffreError, conflict, failure, notFound, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { getBackup } from '../catalog/journal.ts';
+import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './context.ts';
 import { runBackup, type BackupView, type RunOutcome } from './backups.ts';
@@ -200,7 +200,7 @@ export class JobRunner {
     let planId: string | null = null;
     if (request.journalId) {
       const backup = await getBackup(this.#ctx.catalog.db, request.journalId);
-      if (backup.status !== 'success') throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
+      if (!restorableStatuses.includes(backup.status)) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
       planName = backup.planName;
       planId = backup.planId;
       if (request.target) targetId = (await findTargetRecord(this.#ctx, request.target)).id;

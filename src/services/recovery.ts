@@ -8,9 +8,8 @@ import { isoNow } from '../core/ids.ts';
 import { redact } from '../core/redact.ts';
 import { asCoffreError } from '../core/errors.ts';
 import { runningBackups, runningRestores, updateBackup, updateRestore } from '../catalog/journal.ts';
-import { manifestKey } from '../pipeline/manifest.ts';
 import type { ServiceContext } from './context.ts';
-import { storageById } from './destinations.ts';
+import { failRunningCopies, removeCopies } from './copies.ts';
 
 /** Whether a process with this pid exists on this machine. */
 export function isAlive(pid: number | null): boolean {
@@ -31,17 +30,14 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
     if (isAlive(run.pid)) continue;
     count++;
     let cleanup = 'its partial files were removed';
-    if (run.artifactKey && run.destinationId) {
+    if (run.artifactKey) {
       try {
-        const storage = await storageById(ctx, run.destinationId);
-        if (storage) {
-          await storage.delete(run.artifactKey);
-          await storage.delete(manifestKey(run.artifactKey));
-        }
+        await removeCopies(ctx, run); // on every destination the run was uploading to
       } catch (err) {
         cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
       }
     }
+    await failRunningCopies(ctx, run.id, 'The run stopped before this upload finished.');
     const finishedAt = isoNow();
     await updateBackup(ctx.catalog.db, run.id, {
       status: 'interrupted',

@@ -1,5 +1,6 @@
-// Restore runs: from a journal id (the artifact's sha256 is checked in full before the target is touched)
-// or from a file or pg_dump folder given by path. The dump's format is sniffed from its bytes and must fit
+// Restore runs: from a journal id (the artifact's sha256 is checked in full before the target is touched;
+// read from any destination holding a copy, local first, the next one serving when a copy is missing or
+// corrupt) or from a file or pg_dump folder given by path. The dump's format is sniffed from its bytes and must fit
 // the target's engine. Every run is journaled `running` first, then `success` or `failed`.
 
 import { hostname } from 'node:os';
@@ -11,12 +12,12 @@ import { redact } from '../core/redact.ts';
 import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openInputPath, openStoredArtifact, streamRestore } from '../pipeline/restore.ts';
-import { getBackup, getRestore, insertRestore, listRestores, updateRestore, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
+import { getBackup, getRestore, insertRestore, listRestores, restorableStatuses, updateRestore, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './context.ts';
 import type { RunOutcome } from './backups.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
-import { storageById } from './destinations.ts';
+import { copyLocations } from './copies.ts';
 import { openChainForRestore } from './chains.ts';
 
 /** A restore run as shown to users; `id` is the restore's own journal id. */
@@ -92,7 +93,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   let target: TargetRecord;
   if (options.backup) {
     backup = await getBackup(db, options.backup);
-    if (backup.status !== 'success' || !backup.artifactKey || !backup.sha256) {
+    if (!restorableStatuses.includes(backup.status) || !backup.artifactKey || !backup.sha256) {
       throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
     }
     if (options.to) target = await findTargetRecord(ctx, options.to);
@@ -140,15 +141,11 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   try {
     let sizeBytes: number | null = null;
     if (backup) {
-      const storage = backup.destinationId ? await storageById(ctx, backup.destinationId) : undefined;
-      if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${backup.id} was removed from the catalog: its artifact cannot be reached.`);
       if (backup.parentId) {
         // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
         source = await openChainForRestore(ctx, backup, options.signal);
       } else {
-        const expected = { sha256: backup.sha256!, size: backup.sizeBytes ?? undefined };
-        await checkStoredArtifact(storage, backup.artifactKey!, expected, options.signal);
-        source = await openStoredArtifact(storage, backup.artifactKey!, expected);
+        source = await openVerifiedCopy(ctx, backup, options.signal);
       }
       sizeBytes = backup.sizeBytes;
     } else {
@@ -180,6 +177,30 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     await updateRestore(db, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup), error };
   }
+}
+
+/**
+ * Opens the artifact of a full backup from the first copy whose stored bytes hash to the journal's sha256,
+ * local destinations first; each copy that is missing, unreadable or corrupt is skipped for the next. Fails
+ * naming every destination tried when none is intact.
+ */
+async function openVerifiedCopy(ctx: ServiceContext, backup: BackupRecord, signal?: AbortSignal): Promise<Readable> {
+  const expected = { sha256: backup.sha256!, size: backup.sizeBytes ?? undefined };
+  const tried: string[] = [];
+  for (const loc of await copyLocations(ctx, backup)) {
+    try {
+      await checkStoredArtifact(loc.storage, loc.key, expected, signal);
+      return await openStoredArtifact(loc.storage, loc.key, expected);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      tried.push(`${loc.destination}: ${asCoffreError(err).message}`);
+    }
+  }
+  throw failure(
+    'ARTIFACT_UNREACHABLE',
+    tried.length ? `No destination holds an intact copy of backup ${backup.id}: ${tried.join('; ')}` : `Backup ${backup.id} has no copy on any destination still in the catalog.`,
+    { details: { backupId: backup.id } },
+  );
 }
 
 /** Restore journal rows, newest first. */

@@ -1,5 +1,5 @@
 // Prune: applies a plan's retention policy (src/scheduler/retention.ts decides) to its stored backups. Each
-// backup that goes loses its artifact and manifest in storage first; only then is its journal row marked
+// backup that goes loses its artifact and manifest on every destination holding a copy first; only then is its journal row marked
 // `pruned` with the time and the reason, so the journal never claims a deletion that did not happen, and
 // a restore of that row is refused with a message saying it was pruned. A dry run lists what would go and
 // why, and touches nothing. Run on demand (CLI, API) and after each successful backup of a plan.
@@ -7,11 +7,9 @@
 import { isoNow } from '../core/ids.ts';
 import { asCoffreError, failure } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { manifestKey } from '../pipeline/manifest.ts';
-import type { Storage } from '../core/types.ts';
 import type { ServiceContext } from './context.ts';
 import { findPlanRecord } from './plans.ts';
-import { storageById } from './destinations.ts';
+import { removeCopies } from './copies.ts';
 import { checkRetention, computeRetention, describePolicy, type RetentionDecision, type RetentionPolicy } from '../scheduler/retention.ts';
 
 export interface PrunedItem extends RetentionDecision {
@@ -65,11 +63,12 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
     .selectFrom('backups')
     .select(['id', 'status', 'kind', 'parent_id', 'started_at', 'artifact_key', 'destination_id'])
     .where('plan_id', '=', plan.id)
-    .where('status', '=', 'success')
+    .where('status', 'in', ['success', 'partial'])
     .execute();
   const byId = new Map(rows.map((r) => [r.id, r]));
   const decision = computeRetention(
-    rows.map((r) => ({ id: r.id, status: r.status, kind: r.kind, parentId: r.parent_id, startedAt: r.started_at })),
+    // A partial backup is restorable: retention counts it like a success (and prunes its copies).
+    rows.map((r) => ({ id: r.id, status: 'success', kind: r.kind, parentId: r.parent_id, startedAt: r.started_at })),
     policy,
     { now: options.now ?? new Date(), timezone: plan.timezone || ctx.config.scheduler.timezone },
   );
@@ -85,20 +84,17 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
   };
   if (report.dryRun) return report;
 
-  const storages = new Map<string, Storage | undefined>();
   for (const item of report.removed) {
     const row = byId.get(item.id)!;
     try {
       if (row.artifact_key) {
         if (!row.destination_id) throw failure('DESTINATION_GONE', `Backup ${row.id} names no destination: its artifact ${row.artifact_key} cannot be reached.`);
-        if (!storages.has(row.destination_id)) storages.set(row.destination_id, await storageById(ctx, row.destination_id));
-        const storage = storages.get(row.destination_id);
-        if (!storage) throw failure('DESTINATION_GONE', `The destination of backup ${row.id} was removed from the catalog: remove ${row.artifact_key} by hand, or add the destination back.`);
-        await storage.delete(row.artifact_key);
-        await storage.delete(manifestKey(row.artifact_key));
+        // Every copy goes (each destination of the run); a failure on any leaves the row as it was.
+        await removeCopies(ctx, { id: row.id, destinationId: row.destination_id, artifactKey: row.artifact_key });
       }
       const reason = `Pruned by retention (${report.rules}): ${item.reasons.join('; ')}.`;
-      await db.updateTable('backups').set({ status: 'pruned', pruned_at: isoNow(), prune_reason: reason }).where('id', '=', row.id).where('status', '=', 'success').execute();
+      await db.updateTable('backups').set({ status: 'pruned', pruned_at: isoNow(), prune_reason: reason }).where('id', '=', row.id).where('status', 'in', ['success', 'partial']).execute();
+      await db.updateTable('backup_copies').set({ status: 'pruned' }).where('backup_id', '=', row.id).where('status', '=', 'success').execute();
     } catch (err) {
       const e = asCoffreError(err, 'PRUNE_FAILED');
       item.error = { code: e.code, message: redact(e.message) };

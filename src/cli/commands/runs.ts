@@ -20,6 +20,14 @@ function short(sha: string | null): string {
   return sha ? sha.slice(0, 16) : '-';
 }
 
+/** "2/2", or "1/2 s3:failed" naming each copy that is not landed; "-" for rows without copies. */
+function copiesCell(r: BackupView): string {
+  if (r.copies.length === 0) return '-';
+  const ok = r.copies.filter((c) => c.status === 'success').length;
+  const others = r.copies.filter((c) => c.status !== 'success').map((c) => `${c.destination}:${c.status}`);
+  return [`${ok}/${r.copies.length}`, ...others].join(' ');
+}
+
 /** `coffre backup PLAN`. */
 export async function backup(args: string[], io: Io): Promise<number> {
   const p = parse('backup', args, { compression: { type: 'string' }, kind: { type: 'string' } }, 1);
@@ -36,11 +44,12 @@ export async function backup(args: string[], io: Io): Promise<number> {
   progress.done();
   const b = outcome.view;
   if (io.json) printJson(io, b);
-  else if (b.status === 'success') {
+  else if (b.status === 'success' || b.status === 'partial') {
     io.out(
-      `Backup ${b.id} succeeded: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
+      `Backup ${b.id} ${b.status === 'success' ? 'succeeded' : 'is PARTIAL'}: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
         `  stored   ${formatBytes(b.sizeBytes)} (raw ${formatBytes(b.rawSizeBytes)}) in ${formatDuration(b.durationMs)}\n` +
         `  sha256   ${b.sha256}\n  artifact ${b.artifact}\n` +
+        b.copies.map((c) => `  copy     ${c.destination} (${c.type ?? '?'}): ${c.status}${c.checksum ? ` ${c.checksum}` : ''}${c.message && c.status !== 'success' ? ` - ${c.message}` : ''}\n`).join('') +
         (b.message ? `  note     ${b.message}\n` : ''),
     );
   }
@@ -97,6 +106,8 @@ export async function journal(args: string[], io: Io): Promise<number> {
         ['plan', (r: Row) => r.plan],
         ['kind', (r: Row) => r.kind],
         ['status', (r: Row) => r.status],
+        // Per-copy outcome: "2/3 s3-main:failed" names the copies that did not land.
+        ['copies', (r: Row) => copiesCell(r)],
         ['size', (r: Row) => formatBytes(r.sizeBytes)],
         ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
         ['duration', (r: Row) => formatDuration(r.durationMs)],

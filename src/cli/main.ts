@@ -17,6 +17,7 @@ const modules = {
   serve: () => import('./commands/serve.ts'),
   token: () => import('./commands/token.ts'),
   prune: () => import('./commands/prune.ts'),
+  reindex: () => import('./commands/reindex.ts'),
 };
 
 type Handler = (args: string[], io: Io) => Promise<number>;
@@ -32,6 +33,7 @@ const commands: Record<string, () => Promise<Handler>> = {
   serve: async () => (await modules.serve()).run,
   token: async () => (await modules.token()).run,
   prune: async () => (await modules.prune()).run,
+  reindex: async () => (await modules.reindex()).run,
 };
 
 async function usage(): Promise<string> {

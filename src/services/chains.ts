@@ -77,7 +77,7 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
   for (const r of records) {
     let located;
     try {
-      located = await locateCopy(ctx, r);
+      located = await locateCopy(ctx, r, { orFirst: true });
     } catch (err) {
       throw chainBroken(top, r, asCoffreError(err).message);
     }

@@ -72,12 +72,14 @@ export async function copyLocations(ctx: ServiceContext, run: BackupRecord): Pro
 }
 
 /**
- * The first location holding the artifact with the journal's size, local first. Fails with
+ * The first location holding the artifact with the journal's size, local first; with orFirst, the first
+ * location when none does (for callers that report the missing artifact in their own words). Fails with
  * COFFRE_E_ARTIFACT_UNREACHABLE naming every destination tried and why when none does.
  */
-export async function locateCopy(ctx: ServiceContext, run: BackupRecord): Promise<CopyLocation> {
+export async function locateCopy(ctx: ServiceContext, run: BackupRecord, options: { orFirst?: boolean } = {}): Promise<CopyLocation> {
   const tried: string[] = [];
-  for (const loc of await copyLocations(ctx, run)) {
+  const locations = await copyLocations(ctx, run);
+  for (const loc of locations) {
     try {
       const info = await loc.storage.stat(loc.key);
       if (!info) tried.push(`${loc.destination}: missing`);
@@ -87,6 +89,8 @@ export async function locateCopy(ctx: ServiceContext, run: BackupRecord): Promis
       tried.push(`${loc.destination}: ${(err as Error).message}`);
     }
   }
+  // The caller reports a missing or damaged artifact itself (a chain link names its position).
+  if (options.orFirst && locations[0]) return locations[0];
   throw failure(
     'ARTIFACT_UNREACHABLE',
     tried.length

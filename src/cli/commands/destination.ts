@@ -1,20 +1,56 @@
-// `coffre destination add|list|remove`: where artifacts are stored. Options after NAME other than --type
-// are handed to the storage backend as its settings (--path DIR for local; cloud fields later), so a new
-// backend needs no change here.
+// `coffre destination add|list|remove|test`: where artifacts are stored. Options after NAME other than
+// --type are handed to the storage backend as its settings, kebab-case turned camelCase (--path DIR for
+// local; --bucket, --region, --prefix, --endpoint, --force-path-style, --storage-class, --sse,
+// --access-key-id, --secret-access-key for s3 …), so a new backend needs no change here.
+//
+// Secrets and argv: anything on a command line is visible to every user in `ps` and lands in shell
+// history. So any setting can instead be read from an environment variable (`--secret-access-key-env VAR`)
+// or from a file (`--secret-access-key-file PATH`, content trimmed; `--credentials-file key.json` for gcs),
+// and each provider's own variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) are read when
+// nothing is given. A secret given directly on the command line still works, with a warning.
 
 import { addDestination, listDestinations, removeDestination, testDestination } from '../../services/destinations.ts';
+import { readFileSync } from 'node:fs';
 import { usageError } from '../../core/errors.ts';
 import { parse, positional } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
 export const help = `coffre destination add NAME --type local [--path DIR]   add a destination (default path: BACKUP_ROOT)
+coffre destination add NAME --type s3 --bucket B [--region R] [--prefix P] [--endpoint URL [--allow-http]] [--force-path-style]
+      [--storage-class C] [--sse AES256|aws:kms [--sse-kms-key-id K]] [--access-key-id-env VAR --secret-access-key-env VAR]
+coffre destination add NAME --type gcs --bucket B [--prefix P] [--project ID] [--api-endpoint URL] [--credentials-file KEY.json]
+coffre destination add NAME --type azure --container C [--prefix P] (--connection-string-env VAR | --account-name A --account-key-env VAR
+      [--endpoint URL] | --sas-url-env VAR)
+      any setting X may come from --X-env VAR or --X-file PATH instead of the command line (secrets should);
+      without credentials, the providers' environment variables are read (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*)
 coffre destination list                                list destinations
 coffre destination remove NAME                         remove a destination no plan uses
 coffre destination test NAME                           check that it is reachable and writable`;
 
+/** Shorter or provider-worded flags for backend settings. */
+const aliases: Record<string, string> = { sse: 'serverSideEncryption', project: 'projectId' };
+/** Settings that are switches: `--allow-http` alone means true. */
+const switches = new Set(['allowHttp', 'forcePathStyle']);
+/** Settings that are secrets: warned about when given on the command line. */
+const secretSettings = new Set(['secretAccessKey', 'sessionToken', 'accountKey', 'connectionString', 'sasUrl', 'credentials']);
+
+/** The value of --X-env VAR or --X-file PATH. */
+function indirect(flag: string, how: 'env' | 'file', ref: string): string {
+  if (how === 'env') {
+    const v = process.env[ref];
+    if (v === undefined || v === '') throw usageError('BAD_ARGUMENTS', `${flag} names the environment variable ${ref}, which is not set.`);
+    return v;
+  }
+  try {
+    return readFileSync(ref, 'utf8').trim();
+  } catch (err) {
+    throw usageError('BAD_ARGUMENTS', `${flag} names ${ref}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
+}
+
 /** --key value / --key=value pairs into camelCase settings; --json is the output switch. */
-function settingsOf(args: string[]): { name?: string; settings: Record<string, unknown>; json: boolean } {
+function settingsOf(args: string[], warn: (line: string) => void = () => {}): { name?: string; settings: Record<string, unknown>; json: boolean } {
   const settings: Record<string, unknown> = {};
   let name: string | undefined;
   let json = false;
@@ -30,17 +66,32 @@ function settingsOf(args: string[]): { name?: string; settings: Record<string, u
       continue;
     }
     const eq = a.indexOf('=');
-    const key = (eq > 0 ? a.slice(2, eq) : a.slice(2)).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const via = /-(env|file)$/.exec(flag)?.[1] as 'env' | 'file' | undefined;
+    const camel = (via ? flag.slice(2, -via.length - 1) : flag.slice(2)).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const key = aliases[camel] ?? camel;
+    if (!key) throw usageError('BAD_ARGUMENTS', `Bad option "${a}".`);
     let value: string | undefined = eq > 0 ? a.slice(eq + 1) : args[i + 1];
     if (eq < 0) {
-      if (value === undefined || value.startsWith('--')) throw usageError('BAD_ARGUMENTS', `Option ${a} needs a value (see \`coffre destination --help\`).`);
+      if (value === undefined || value.startsWith('--')) {
+        if (!via && switches.has(key)) {
+          settings[key] = true;
+          continue;
+        }
+        throw usageError('BAD_ARGUMENTS', `Option ${a} needs a value (see \`coffre destination --help\`).`);
+      }
       i++;
     }
-    if (!key) throw usageError('BAD_ARGUMENTS', `Bad option "${a}".`);
+    if (via) value = indirect(flag, via, value);
+    else if (secretSettings.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
     settings[key] = value;
-    value = undefined;
   }
   return { name, settings, json };
+}
+
+/** "bucket=b prefix=p/" from a destination's (secret-free) settings. */
+function describeConfig(config: Record<string, unknown>): string {
+  return Object.entries(config).filter(([, v]) => v !== undefined && v !== null && v !== '' && v !== false).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '(defaults)';
 }
 
 /** Runs a destination subcommand. */
@@ -48,12 +99,12 @@ export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'add': {
-      const { name, settings } = settingsOf(rest);
+      const { name, settings } = settingsOf(rest, (line) => io.err(`${line}\n`));
       if (!name) throw usageError('MISSING_ARGUMENT', '`coffre destination add` needs a NAME.');
-      if (settings.type === undefined) throw usageError('MISSING_OPTION', '`coffre destination add` needs --type (local).', { field: 'type' });
+      if (settings.type === undefined) throw usageError('MISSING_OPTION', '`coffre destination add` needs --type (local, s3, gcs or azure).', { field: 'type' });
       const d = await withContext(io, (ctx) => addDestination(ctx, { ...settings, name, type: settings.type }));
       if (io.json) printJson(io, d);
-      else io.out(`Destination ${d.name} added: ${d.type}${typeof d.config.path === 'string' ? ` ${d.config.path}` : ''}\n`);
+      else io.out(`Destination ${d.name} added: ${d.type} ${describeConfig(d.config)}\n`);
       return 0;
     }
     case 'list': {
@@ -64,7 +115,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['type', (r: Row) => r.type], ['settings', (r: Row) => Object.entries(r.config).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '(defaults)']],
+          [['name', (r: Row) => r.name], ['type', (r: Row) => r.type], ['settings', (r: Row) => describeConfig(r.config)]],
           rows,
           'No destinations yet: add one with `coffre destination add NAME --type local --path DIR`.',
         );

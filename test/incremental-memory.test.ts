@@ -31,9 +31,15 @@ test('finished encoders release their parent index while the caller still holds 
       await pipeline(Readable.from([body]), encoder, new Writable({ write: (_c, _e, cb) => cb() }));
       held.push(encoder);
     }
-    await new Promise((r) => setImmediate(r));
-    gc();
-    const grown = process.memoryUsage().arrayBuffers - before;
+    // External memory is released by finalizers that may need more than one collection and a turn of the
+    // event loop: settle a few times and take the lowest reading, so that a slow collector is not a failure.
+    let after = Infinity;
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gc();
+      after = Math.min(after, process.memoryUsage().arrayBuffers);
+    }
+    const grown = after - before;
     // One index for this parent is about 4.5 MiB of typed arrays; six kept alive would be ~27 MiB.
     assert.ok(grown < 8 * 1024 * 1024, `array buffers grew by ${(grown / 1048576).toFixed(1)} MiB after six finished encoders`);
     assert.equal(held.every((e) => e.stats?.newSize === body.length), true, 'stats stay readable');

@@ -12,11 +12,27 @@ export interface Io {
   tty: boolean;
 }
 
+// A reader that goes away (`coffre journal | head`) must not crash a command, least of all a backup that is
+// still running: after EPIPE further output is dropped and the command finishes normally.
+const closed = { stdout: false, stderr: false };
+let watching = false;
+function watchPipes(): void {
+  if (watching) return;
+  watching = true;
+  for (const name of ['stdout', 'stderr'] as const) {
+    process[name].on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') closed[name] = true;
+      else throw err;
+    });
+  }
+}
+
 /** The standard streams. */
 export function processIo(json: boolean): Io {
+  watchPipes();
   return {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
+    out: (t) => void (closed.stdout || process.stdout.write(t)),
+    err: (t) => void (closed.stderr || process.stderr.write(t)),
     json,
     tty: process.stderr.isTTY === true,
   };

@@ -72,26 +72,29 @@ async function writeLinks(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<voi
   await db.insertInto('plan_destinations').values(ids.map((destination_id, position) => ({ plan_id: p.id, destination_id, position }))).execute();
 }
 
+/** The columns a plan's insert and update both write. */
+function planColumns(p: PlanRecord) {
+  return {
+    name: p.name,
+    target_id: p.targetId,
+    destination_id: p.destinationId,
+    kind: p.kind,
+    compression: p.compression,
+    cron: p.cron,
+    timezone: p.timezone,
+    retention: p.retention ? JSON.stringify(p.retention) : null,
+    enabled: p.enabled ? 1 : 0,
+    updated_at: p.updatedAt,
+    missed_runs: p.missedRuns ?? null,
+    missed_grace_seconds: p.missedGraceSeconds ?? null,
+  };
+}
+
 /** Inserts a plan; the caller checked its target and destinations. */
 export async function insertPlan(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
   await db
     .insertInto('plans')
-    .values({
-      id: p.id,
-      name: p.name,
-      target_id: p.targetId,
-      destination_id: p.destinationId,
-      kind: p.kind,
-      compression: p.compression,
-      cron: p.cron,
-      timezone: p.timezone,
-      retention: p.retention ? JSON.stringify(p.retention) : null,
-      enabled: p.enabled ? 1 : 0,
-      created_at: p.createdAt,
-      updated_at: p.updatedAt,
-      missed_runs: p.missedRuns ?? null,
-      missed_grace_seconds: p.missedGraceSeconds ?? null,
-    })
+    .values({ id: p.id, created_at: p.createdAt, ...planColumns(p) })
     .execute();
   await writeLinks(db, p);
 }
@@ -138,20 +141,7 @@ export async function deletePlan(db: Kysely<CatalogSchema>, id: string): Promise
 export async function updatePlan(db: Kysely<CatalogSchema>, id: string, p: PlanRecord): Promise<void> {
   await db
     .updateTable('plans')
-    .set({
-      name: p.name,
-      target_id: p.targetId,
-      destination_id: p.destinationId,
-      kind: p.kind,
-      compression: p.compression,
-      cron: p.cron,
-      timezone: p.timezone,
-      retention: p.retention ? JSON.stringify(p.retention) : null,
-      enabled: p.enabled ? 1 : 0,
-      updated_at: p.updatedAt,
-      missed_runs: p.missedRuns,
-      missed_grace_seconds: p.missedGraceSeconds,
-    })
+    .set(planColumns(p))
     .where('id', '=', id)
     .execute();
   await writeLinks(db, { ...p, id });

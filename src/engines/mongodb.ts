@@ -32,6 +32,7 @@ import type { Connection } from '../core/connection.ts';
 import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import { deserializeInOrder } from './mongo-order.ts';
 import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
 
 const TOOL = 'coffre-mongo';
@@ -402,7 +403,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
             await flush();
             batchFor = p;
           }
-          batch.push(BSON.deserialize(item.bson, { promoteValues: false, bsonRegExp: true }));
+          batch.push(deserializeInOrder(item.bson));
           batchBytes += item.bson.length;
           if (batch.length >= BATCH_DOCS || batchBytes >= BATCH_BYTES) await flush();
         } else {

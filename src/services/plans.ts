@@ -7,8 +7,8 @@ import { backupKinds, type BackupKind, type CompressionName } from '../core/type
 import { codecs } from '../codecs/index.ts';
 import * as repo from '../catalog/plans.ts';
 import type { PlanRecord } from '../catalog/plans.ts';
-import { getTarget as findTarget } from '../catalog/targets.ts';
-import { getDestination as findDestinationById } from '../catalog/destinations.ts';
+import { getTarget as findTarget, listTargets as listTargetRecords } from '../catalog/targets.ts';
+import { getDestination as findDestinationById, listDestinations as listDestinationRecords } from '../catalog/destinations.ts';
 import type { ServiceContext } from './context.ts';
 import { checkName } from './names.ts';
 import { findTargetRecord } from './targets.ts';
@@ -67,13 +67,21 @@ export interface PlanInput {
   missedGraceSeconds?: unknown;
 }
 
-async function view(ctx: ServiceContext, r: PlanRecord): Promise<PlanView> {
-  const target = await findTarget(ctx.catalog.db, r.targetId);
-  const destinations = await Promise.all(r.destinationIds.map(async (id) => (await findDestinationById(ctx.catalog.db, id))?.name ?? '(removed)'));
+/** Names of targets and destinations by id, when a listing has loaded them all at once. */
+interface Names {
+  targets: Map<string, string>;
+  destinations: Map<string, string>;
+}
+
+async function view(ctx: ServiceContext, r: PlanRecord, names?: Names): Promise<PlanView> {
+  const targetName = names ? names.targets.get(r.targetId) : (await findTarget(ctx.catalog.db, r.targetId))?.name;
+  const destinations = await Promise.all(
+    r.destinationIds.map(async (id) => (names ? names.destinations.get(id) : (await findDestinationById(ctx.catalog.db, id))?.name) ?? '(removed)'),
+  );
   return {
     id: r.id,
     name: r.name,
-    target: target?.name ?? '(removed)',
+    target: targetName ?? '(removed)',
     targetId: r.targetId,
     destination: destinations[0] ?? '(removed)',
     destinationId: r.destinationId,
@@ -217,7 +225,10 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
 
 /** Every plan. */
 export async function listPlans(ctx: ServiceContext): Promise<PlanView[]> {
-  return Promise.all((await repo.listPlans(ctx.catalog.db)).map((r) => view(ctx, r)));
+  const db = ctx.catalog.db;
+  const [plans, targets, destinations] = await Promise.all([repo.listPlans(db), listTargetRecords(db), listDestinationRecords(db)]);
+  const names: Names = { targets: new Map(targets.map((t) => [t.id, t.name])), destinations: new Map(destinations.map((d) => [d.id, d.name])) };
+  return Promise.all(plans.map((r) => view(ctx, r, names)));
 }
 
 /** The stored record of a plan by name, id or id prefix; not_found otherwise. */

@@ -31,8 +31,20 @@ export function checkTimeZone(tz: unknown): string {
   return tz.trim();
 }
 
+// Parsed schedules are kept (a paused Cron holds no timer): plan listings compute next runs on every
+// request, and parsing each plan's expression again was most of the cost of GET /api/plans.
+const compiled = new Map<string, Cron>();
+const COMPILED_MAX = 1000;
+
 function compile(s: Schedule): Cron {
-  return new Cron(s.cron, { timezone: s.timezone, paused: true, mode: 'auto' });
+  const key = `${s.timezone}\u0000${s.cron}`;
+  let job = compiled.get(key);
+  if (!job) {
+    job = new Cron(s.cron, { timezone: s.timezone, paused: true, mode: 'auto' });
+    if (compiled.size >= COMPILED_MAX) compiled.clear();
+    compiled.set(key, job);
+  }
+  return job;
 }
 
 /**

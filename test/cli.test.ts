@@ -110,6 +110,19 @@ test('walkthrough: target, destination, plan, backup, journal, verify, restore',
   assert.doesNotMatch(refused.all, /\n\s+at /, 'no stack trace');
   expectCode(await ws.run(['restore', String(b.id), '--to', 'copy', '--replace']), 0, 'restore --replace');
   assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+
+  // The three restores are journaled, newest first: success with --replace, the refusal, the first one.
+  const restores = await ws.run(['journal', '--restores', '--json']);
+  expectCode(restores, 0, 'journal --restores');
+  const restoreRows = restores.json<Array<{ backupId: string; status: string; replace: boolean; target: string }>>();
+  assert.deepEqual(
+    restoreRows.map((r) => [r.backupId, r.status, r.replace, r.target]),
+    [
+      [b.id, 'success', true, 'copy'],
+      [b.id, 'failed', false, 'copy'],
+      [b.id, 'success', false, 'copy'],
+    ],
+  );
 });
 
 test('every compression round-trips, and restore --file sniffs the format', async () => {

@@ -2,7 +2,7 @@
 // restore and verify print one object and journal an array, with the same field names as the API.
 
 import { listJournal, runBackup, verifyBackup, type BackupView } from '../../services/backups.ts';
-import { runRestore, type RestoreView } from '../../services/restores.ts';
+import { listRestoreJournal, runRestore, type RestoreView } from '../../services/restores.ts';
 import { pruneAfterBackup } from '../../services/retention.ts';
 import { usageError } from '../../core/errors.ts';
 import { backupStatuses } from '../../catalog/journal.ts';
@@ -14,6 +14,7 @@ export const help = `coffre backup PLAN [--compression FMT] [--kind full|differe
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
 coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder
 coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first
+coffre journal --restores [--limit N]                    list restore runs, newest first
 coffre verify JOURNAL_ID                                 re-hash and decompress a stored backup`;
 
 function short(sha: string | null): string {
@@ -86,10 +87,16 @@ export async function restore(args: string[], io: Io): Promise<number> {
 
 /** `coffre journal`. */
 export async function journal(args: string[], io: Io): Promise<number> {
-  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' } }, 0);
+  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' } }, 0);
   const limitText = optional(p, 'limit');
   const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (limit !== undefined && Number.isNaN(limit)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`);
+  if (p.values.restores) {
+    if (optional(p, 'plan') !== undefined || optional(p, 'status') !== undefined) {
+      throw usageError('BAD_USAGE', '--restores takes only --limit (and --json).');
+    }
+    return restoreJournal(io, limit);
+  }
   const status = optional(p, 'status');
   if (status !== undefined && !(backupStatuses as readonly string[]).includes(status)) {
     throw usageError('BAD_STATUS', `--status must be one of ${backupStatuses.join(', ')} (got "${status}").`);
@@ -115,6 +122,30 @@ export async function journal(args: string[], io: Io): Promise<number> {
       ],
       rows,
       'The journal is empty: run `coffre backup PLAN`.',
+    );
+  return 0;
+}
+
+/** `coffre journal --restores`: the restore journal, newest first. */
+async function restoreJournal(io: Io, limit: number | undefined): Promise<number> {
+  const rows = await withContext(io, (ctx) => listRestoreJournal(ctx, { limit }));
+  type Row = RestoreView;
+  if (io.json) printJson(io, rows);
+  else
+    printTable(
+      io,
+      [
+        ['id', (r: Row) => r.id],
+        ['started', (r: Row) => r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')],
+        ['from', (r: Row) => r.backupId ?? r.source],
+        ['target', (r: Row) => r.target],
+        ['replace', (r: Row) => (r.replace ? 'yes' : 'no')],
+        ['status', (r: Row) => r.status],
+        ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
+        ['duration', (r: Row) => formatDuration(r.durationMs)],
+      ],
+      rows,
+      'No restore yet: run `coffre restore JOURNAL_ID --to TARGET`.',
     );
   return 0;
 }

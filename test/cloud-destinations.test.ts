@@ -143,14 +143,16 @@ test('a plan with local + S3 + Azure + GCS: dump once, every copy uploaded, chec
   assert.match(table, /4\/4/);
   const verified = (await run(ws, ['verify', full.id, '--json'])).json<Row>();
   assert.equal(verified.status, 'success');
-  assert.match(verified.message!, /disk/, 'verify reads the local copy first');
+  assert.match(verified.message!, /all 4 copies checked: disk, /, 'verify reads the local copy first, then checks every other copy');
+  for (const name of ['s3', 'az', 'gc']) assert.match(verified.message!, new RegExp(`checked: .*\\b${name}\\b`));
 });
 
-test('restore from S3 when the local copy was deleted; verify falls back to a remote copy too', async () => {
+test('restore from S3 when the local copy was deleted; verify names the missing copy and the intact one', async () => {
   rmSync(path.join(ws.dir, 'backups', full.artifact));
-  const verified = (await run(ws, ['verify', full.id, '--json'])).json<Row>();
-  assert.equal(verified.status, 'success');
-  assert.doesNotMatch(verified.message!, /destination disk/);
+  const verify = await run(ws, ['verify', full.id, '--json'], 1);
+  const verified = verify.json<Row>();
+  assert.equal(verified.status, 'failed', 'a copy that is gone fails verification');
+  assert.match(verified.message!, /1 of 4 copies fail verification \(disk: No object .*\); the copy on (s3|az|gc) is intact/);
   await run(ws, ['target', 'add', 'restored1', '--url', `sqlite:${path.join(ws.dir, 'restored1.db')}`]);
   const r = (await run(ws, ['restore', full.id, '--to', 'restored1', '--json'])).json<{ status: string }>();
   assert.equal(r.status, 'success');

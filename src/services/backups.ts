@@ -20,7 +20,8 @@ import { streamBackup } from '../pipeline/backup.ts';
 import { coffreVersion, manifestKey, writeManifest } from '../pipeline/manifest.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
 import { getBackup, insertBackup, insertCopy, listBackups, restorableStatuses, updateBackup, updateCopy, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
-import { copyViewsOf, locateCopy, type CopyView } from './copies.ts';
+import { copyLocations, copyViewsOf, locateCopy, type CopyView } from './copies.ts';
+import { checkStoredArtifact } from '../pipeline/restore.ts';
 import type { FanTarget } from '../pipeline/fan-out.ts';
 import type { DestinationRecord } from '../catalog/destinations.ts';
 import { findPlan } from '../catalog/plans.ts';
@@ -398,6 +399,24 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
     if (copy) {
       from = ` (copy on destination ${copy.destination})`;
       outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
+      // Every other copy must hold the same bytes: one full read and hash each (same sha256, same dump).
+      const others = (await copyLocations(ctx, run)).filter((l) => !(l.destinationId === copy.destinationId && l.key === copy.key));
+      if (outcome.status === 'success' && others.length > 0) {
+        const bad: string[] = [];
+        for (const other of others) {
+          try {
+            await checkStoredArtifact(other.storage, other.key, { sha256: run.sha256, size: run.sizeBytes }, signal);
+          } catch (err) {
+            bad.push(`${other.destination}: ${asCoffreError(err).message}`);
+          }
+        }
+        const names = [copy.destination, ...others.map((o) => o.destination)].join(', ');
+        from = bad.length === 0 ? ` (all ${others.length + 1} copies checked: ${names})` : from;
+        if (bad.length > 0) {
+          outcome = { status: 'failed' as const, message: `${bad.length} of ${others.length + 1} copies fail verification (${bad.join('; ')}); the copy on ${copy.destination} is intact.` };
+          from = '';
+        }
+      }
     }
   }
   outcome ??= { status: 'failed' as const, message: 'Nothing was verified.' };

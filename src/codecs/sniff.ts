@@ -25,6 +25,18 @@ export interface OpenedDump {
   stream: Readable;
   /** Compression layers found, outermost first (e.g. ["gzip"] or ["targz"]); empty for a raw dump. */
   layers: CompressionName[];
+  /** For SQL text: whose dialect its first lines show, when they show it (pg_dump's or mysqldump's header). */
+  sqlDialect?: SqlDialect;
+}
+
+export type SqlDialect = 'postgres' | 'mysql';
+
+/** The dialect of a SQL dump from the marks its tool leaves in the first few KiB, or undefined. */
+export function sqlDialectOf(head: Buffer): SqlDialect | undefined {
+  const text = head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES));
+  if (/^-- (MySQL|MariaDB) dump/m.test(text) || /^\/\*M?!\d{5,6}/m.test(text)) return 'mysql';
+  if (/^-- PostgreSQL database dump/m.test(text) || /^SELECT pg_catalog\.set_config\(/m.test(text) || /^\\restrict /m.test(text)) return 'postgres';
+  return undefined;
 }
 
 /** Bytes looked at before deciding; also the window checked for NUL bytes in SQL text. */
@@ -137,7 +149,10 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       throw usageError('EMPTY_ARTIFACT', `The artifact is empty. ${inside}, so there is nothing to restore; choose another backup or file.`, { layers });
     }
     const wrapper = wrapperOf(head);
-    if (wrapper === null) return { format: rawFormatOf(head, layers, acceptDelta), stream, layers };
+    if (wrapper === null) {
+      const format = rawFormatOf(head, layers, acceptDelta);
+      return format === 'sql' ? { format, stream, layers, sqlDialect: sqlDialectOf(head) } : { format, stream, layers };
+    }
     if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
     if (depth >= MAX_LAYERS) {
       throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });

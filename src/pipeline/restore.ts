@@ -106,6 +106,17 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     source.destroy();
     throw formatMismatch(engine, opened.format);
   }
+  if (opened.sqlDialect && opened.sqlDialect !== engine.name) {
+    // Caught here, before the target is touched, rather than as a syntax error halfway through psql.
+    opened.stream.destroy();
+    source.destroy();
+    const tool = opened.sqlDialect === 'mysql' ? 'mysqldump/mariadb-dump' : 'pg_dump';
+    throw usageError(
+      'FORMAT_MISMATCH',
+      `The dump is ${tool} SQL, which a ${engine.name} target cannot run: restore it into a ${opened.sqlDialect} target.`,
+      { format: opened.format, dialect: opened.sqlDialect, engine: engine.name },
+    );
+  }
   const raw = createMeter();
   opened.stream.on('error', (err) => raw.destroy(err));
   const result = await engine.restore(input.conn, opened.stream.pipe(raw), opened.format, { replace: input.replace, signal: input.signal, onProgress: input.onProgress });

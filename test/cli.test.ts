@@ -195,6 +195,11 @@ test('a corrupted artifact fails verify and is refused by restore before the tar
   const r = await ws.run(['backup', 'nightly', '--compression', 'none', '--json']);
   expectCode(r, 0, 'backup');
   const b = r.json<{ id: string; artifact: string }>();
+  type Verified = { id: string; lastVerifiedAt: string | null; lastVerifyStatus: string | null; lastVerifyMessage: string | null };
+  const journalRow = async () => (await ws.run(['journal', '--json'])).json<Verified[]>().find((row) => row.id === b.id)!;
+  assert.equal((await journalRow()).lastVerifyStatus, null, 'never verified yet');
+  expectCode(await ws.run(['verify', b.id]), 0, 'verify of the intact artifact');
+  assert.equal((await journalRow()).lastVerifyStatus, 'success', 'the journal keeps the verification');
   const file = path.join(backups, b.artifact);
   const fh = await open(file, 'r+');
   const byte = Buffer.alloc(1);
@@ -208,6 +213,10 @@ test('a corrupted artifact fails verify and is refused by restore before the tar
   const view = v.json<{ status: string; message: string }>();
   assert.equal(view.status, 'failed');
   assert.match(view.message, /corrupt/);
+  const failedCheck = await journalRow();
+  assert.equal(failedCheck.lastVerifyStatus, 'failed', 'a failed verification is kept on the row');
+  assert.match(failedCheck.lastVerifyMessage ?? '', /corrupt/);
+  assert.ok(failedCheck.lastVerifiedAt);
 
   expectCode(await ws.run(['target', 'add', 'untouched', '--url', `sqlite:${path.join(ws.dir, 'untouched.db')}`]), 0, 'target add');
   const restore = await ws.run(['restore', b.id, '--to', 'untouched']);

@@ -76,6 +76,10 @@ export interface BackupsTable {
   heartbeat_at?: string | null;
   pruned_at?: string | null;
   prune_reason?: string | null;
+  /** Added by migration 0005: the latest `coffre verify` of this backup. */
+  verified_at?: string | null;
+  verify_status?: string | null;
+  verify_message?: string | null;
 }
 
 /** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */

@@ -62,6 +62,10 @@ export interface BackupView {
   message: string | null;
   /** One entry per destination the artifact was sent to, with that upload's outcome. */
   copies: CopyView[];
+  /** The latest `coffre verify` of this backup: when, its outcome and message (null until verified). */
+  lastVerifiedAt: string | null;
+  lastVerifyStatus: 'success' | 'failed' | null;
+  lastVerifyMessage: string | null;
 }
 
 /** The public view of a journal row (with its copies when given). */
@@ -92,6 +96,9 @@ export function describeBackup(r: BackupRecord, copies: CopyView[] = []): Backup
     serverVersion: r.serverVersion,
     message: r.message,
     copies,
+    lastVerifiedAt: r.verifiedAt ?? null,
+    lastVerifyStatus: (r.verifyStatus as 'success' | 'failed' | null | undefined) ?? null,
+    lastVerifyMessage: r.verifyMessage ?? null,
   };
 }
 
@@ -420,6 +427,9 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
     }
   }
   outcome ??= { status: 'failed' as const, message: 'Nothing was verified.' };
-  const view: VerifyView = { ...base, status: outcome.status, message: redact(outcome.message + from), verifiedAt: isoNow() };
+  const verifiedAt = isoNow();
+  const message = redact(outcome.message + from);
+  await updateBackup(ctx.catalog.db, run.id, { verifiedAt, verifyStatus: outcome.status, verifyMessage: message });
+  const view: VerifyView = { ...base, status: outcome.status, message, verifiedAt, lastVerifiedAt: verifiedAt, lastVerifyStatus: outcome.status, lastVerifyMessage: message };
   return outcome.status === 'success' ? { view } : { view, error: failure('VERIFY_FAILED', view.message ?? 'Verification failed.') };
 }

@@ -6,12 +6,14 @@ import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-api-tokens.ts';
 import * as m0003 from './0003-scheduling.ts';
 import * as m0004 from './0004-plan-destinations.ts';
+import * as m0005 from './0005-verification.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-api-tokens': m0002,
   '0003-scheduling': m0003,
   '0004-plan-destinations': m0004,
+  '0005-verification': m0005,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -105,6 +105,11 @@ export const JournalQuery = z.object({
   offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
 });
 
+export const RestoreQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
+});
+
 export const EventsQuery = z.object({
   jobId: ref.optional(),
   /** For EventSource, which cannot send headers. */
@@ -175,6 +180,9 @@ export const JournalRow = z.object({
   serverVersion: z.string().nullable(),
   message: z.string().nullable(),
   copies: z.array(CopyRow).describe('one entry per destination the artifact was sent to, with that upload\'s outcome'),
+  lastVerifiedAt: z.string().nullable().describe('when `coffre verify` last checked this backup'),
+  lastVerifyStatus: z.enum(['success', 'failed']).nullable(),
+  lastVerifyMessage: z.string().nullable(),
 });
 export const RestoreRow = z.object({
   id: z.string(),
@@ -198,6 +206,19 @@ export const RestoreRow = z.object({
   message: z.string().nullable(),
 });
 export const JournalPage = z.object({ items: z.array(JournalRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
+export const RestorePage = z.object({ items: z.array(RestoreRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
+const ReindexItem = z.object({ id: z.string(), plan: z.string(), kind: z.string(), artifact: z.string(), startedAt: z.string() });
+/** What POST /api/destinations/:id/reindex found and did: the report of `coffre reindex --json`. */
+export const ReindexReport = z.object({
+  destination: z.string(),
+  destinationId: z.string(),
+  scanned: z.number().describe('objects listed in the destination'),
+  imported: z.array(ReindexItem).describe('backups the journal did not know, now journaled success with a copy here'),
+  linked: z.array(ReindexItem).describe('known backups that gained the record of their copy here'),
+  skipped: z.array(ReindexItem).describe('known backups whose copy here was already recorded'),
+  orphans: z.array(z.object({ key: z.string(), sizeBytes: z.number() })).describe('objects without a manifest: never imported'),
+  invalid: z.array(z.object({ key: z.string(), reason: z.string() })).describe('manifests that do not check out'),
+});
 export const Job = z.object({
   id: z.string(),
   type: z.enum(['backup', 'restore']),

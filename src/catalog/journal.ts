@@ -160,9 +160,12 @@ export async function getRestore(db: Kysely<CatalogSchema>, id: string): Promise
   return row ? toRestore(row) : undefined;
 }
 
-/** Restore runs, newest first. */
-export async function listRestores(db: Kysely<CatalogSchema>, q: { limit?: number } = {}): Promise<RestoreRecord[]> {
-  return (await db.selectFrom('restores').selectAll().orderBy('started_at', 'desc').limit(q.limit ?? 50).execute()).map(toRestore);
+/** Restore runs, newest first; `offset` skips that many rows (API pages). */
+export async function listRestores(db: Kysely<CatalogSchema>, q: { limit?: number; offset?: number } = {}): Promise<RestoreRecord[]> {
+  // The id (UUIDv7) breaks ties between runs started in the same millisecond, so pages never overlap.
+  let query = db.selectFrom('restores').selectAll().orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50);
+  if (q.offset) query = query.offset(q.offset);
+  return (await query.execute()).map(toRestore);
 }
 
 /** Restore runs still marked running on the given host. */

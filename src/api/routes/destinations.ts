@@ -1,11 +1,14 @@
 // /api/destinations: where artifacts go. Cloud credentials are write-only: answers show settings only.
+// POST /api/destinations/:id/reindex journals the backups whose manifests a destination holds (after a lost
+// catalog), answering the report `coffre reindex --json` prints.
 
 import { z } from 'zod';
 import { addDestination, getDestination, listDestinations, removeDestination, testDestination, updateDestination } from '../../services/destinations.ts';
+import { reindexDestination } from '../../services/reindex.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { errorBody } from '../errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { Destination, DestinationCreate, DestinationPatch, DestinationTest, IdParams } from '../schemas.ts';
+import { Destination, DestinationCreate, DestinationPatch, DestinationTest, IdParams, ReindexReport } from '../schemas.ts';
 
 /** The destination routes. */
 export function destinationRoutes({ ctx }: ApiDeps): RouteDef[] {
@@ -34,6 +37,16 @@ export function destinationRoutes({ ctx }: ApiDeps): RouteDef[] {
           throw err;
         }
       },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/destinations/:id/reindex',
+      tag,
+      summary: 'Journal the backups whose manifests are in this destination (after a lost catalog); objects without a manifest are listed as orphans, never imported',
+      params: IdParams,
+      errors: [404],
+      response: ReindexReport,
+      handler: ({ params }) => reindexDestination(ctx, params.id),
     }),
   ];
 }

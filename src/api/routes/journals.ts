@@ -1,11 +1,13 @@
 // /api/journals: the backup journal, with the same row fields as `coffre journal --json`. A restore's
-// journal id (as returned by POST /api/restores) is found by GET /api/journals/:id too.
+// journal id (as returned by POST /api/restores) is found by GET /api/journals/:id too. GET /api/restores
+// pages through the restore journal, rows as in `coffre journal --restores --json`.
 
 import { getJournalEntry, listJournal } from '../../services/backups.ts';
 import { getRestoreJournalEntry } from '../../services/restores.ts';
+import { listRestorePage } from '../../services/restore-journal.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { IdParams, JournalPage, JournalQuery, JournalRow, RestoreRow } from '../schemas.ts';
+import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
 import { z } from 'zod';
 
 /** The journal routes. */
@@ -22,6 +24,20 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       response: JournalPage,
       handler: async ({ query }) => {
         const rows = await listJournal(ctx, { plan: query.planId, status: query.status, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset });
+        const more = rows.length > query.limit;
+        return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/restores',
+      tag,
+      summary: 'Restore runs, newest first; limit and offset',
+      query: RestoreQuery,
+      errors: [400],
+      response: RestorePage,
+      handler: async ({ query }) => {
+        const rows = await listRestorePage(ctx, { limit: query.limit + 1, offset: query.offset });
         const more = rows.length > query.limit;
         return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
       },

@@ -204,7 +204,7 @@ async function openVerifiedCopy(ctx: ServiceContext, backup: BackupRecord, signa
 }
 
 /** Restore journal rows, newest first. */
-export async function listRestoreJournal(ctx: ServiceContext, q: { limit?: number } = {}): Promise<RestoreView[]> {
+export async function listRestoreJournal(ctx: ServiceContext, q: { limit?: number; offset?: number } = {}): Promise<RestoreView[]> {
   return (await listRestores(ctx.catalog.db, q)).map((r) => describe(r));
 }
 

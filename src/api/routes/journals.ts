@@ -3,8 +3,7 @@
 // pages through the restore journal, rows as in `coffre journal --restores --json`.
 
 import { getJournalEntry, listJournal } from '../../services/backups.ts';
-import { getRestoreJournalEntry } from '../../services/restores.ts';
-import { listRestorePage } from '../../services/restore-journal.ts';
+import { getRestoreJournalEntry, listRestoreJournal } from '../../services/restores.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
 import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
@@ -37,7 +36,7 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       errors: [400],
       response: RestorePage,
       handler: async ({ query }) => {
-        const rows = await listRestorePage(ctx, { limit: query.limit + 1, offset: query.offset });
+        const rows = await listRestoreJournal(ctx, { limit: query.limit + 1, offset: query.offset });
         const more = rows.length > query.limit;
         return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
       },

@@ -59,6 +59,11 @@ export function printTable(io: Io, columns: Array<[header: string, cell: (row: n
   for (const c of cells) io.out(`${line(c)}\n`);
 }
 
+/** "2026-11-25T13:27:05.237Z" -> "2026-11-25 13:27:05Z". */
+export function formatTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
 /** 1536 -> "1.5 KiB". */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '-';

@@ -10,6 +10,12 @@ import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQu
 import { z } from 'zod';
 
 /** The journal routes. */
+/** One page of rows fetched with limit + 1: the extra row only tells whether a next page exists. */
+function page<T>(rows: T[], query: { limit: number; offset: number }) {
+  const more = rows.length > query.limit;
+  return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
+}
+
 export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
   const tag = 'journals';
   return [
@@ -22,9 +28,7 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       errors: [400, 404],
       response: JournalPage,
       handler: async ({ query }) => {
-        const rows = await listJournal(ctx, { plan: query.planId, status: query.status, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset });
-        const more = rows.length > query.limit;
-        return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
+        return page(await listJournal(ctx, { plan: query.planId, status: query.status, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset }), query);
       },
     }),
     defineRoute({
@@ -36,9 +40,7 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       errors: [400],
       response: RestorePage,
       handler: async ({ query }) => {
-        const rows = await listRestoreJournal(ctx, { limit: query.limit + 1, offset: query.offset });
-        const more = rows.length > query.limit;
-        return { items: more ? rows.slice(0, query.limit) : rows, limit: query.limit, offset: query.offset, nextOffset: more ? query.offset + query.limit : null };
+        return page(await listRestoreJournal(ctx, { limit: query.limit + 1, offset: query.offset }), query);
       },
     }),
     defineRoute({

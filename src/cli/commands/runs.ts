@@ -8,7 +8,7 @@ import { usageError } from '../../core/errors.ts';
 import { backupStatuses } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
-import { formatBytes, formatDuration, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
+import { formatBytes, formatDuration, formatTime, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
 
 export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
@@ -109,7 +109,7 @@ export async function journal(args: string[], io: Io): Promise<number> {
       io,
       [
         ['id', (r: Row) => r.id],
-        ['started', (r: Row) => r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')],
+        ['started', (r: Row) => formatTime(r.startedAt)],
         ['plan', (r: Row) => r.plan],
         ['kind', (r: Row) => r.kind],
         ['status', (r: Row) => r.status],
@@ -136,7 +136,7 @@ async function restoreJournal(io: Io, limit: number | undefined): Promise<number
       io,
       [
         ['id', (r: Row) => r.id],
-        ['started', (r: Row) => r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')],
+        ['started', (r: Row) => formatTime(r.startedAt)],
         ['from', (r: Row) => r.backupId ?? r.source],
         ['target', (r: Row) => r.target],
         ['replace', (r: Row) => (r.replace ? 'yes' : 'no')],

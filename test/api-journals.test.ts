@@ -159,6 +159,25 @@ test('POST /api/destinations/:id/reindex: 404 for an unknown destination, 401 wi
   assert.equal((await anonymous('POST', '/api/destinations/disk/reindex')).status, 401);
 });
 
+test('a local destination whose path is a file: refused on POST and PATCH (400); one that became a file since gives 409 on reindex', async () => {
+  const file = path.join(s.dir, 'src.db');
+  for (const p of [file, path.join(file, 'under')]) {
+    const r = await call('POST', '/api/destinations', { name: 'on-a-file', type: 'local', path: p });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json().error.code, 'COFFRE_E_BAD_DESTINATION');
+    assert.match(r.json().error.message, /is a file: choose a folder/);
+  }
+  const patched = await call('PATCH', '/api/destinations/disk', { path: '/etc/passwd' });
+  assert.equal(patched.status, 400, patched.text);
+  const folder = path.join(s.dir, 'was-a-folder');
+  assert.equal((await call('POST', '/api/destinations', { name: 'gone', type: 'local', path: folder })).status, 201);
+  await copyFile(file, folder); // the folder never existed; a file now takes its place
+  const r = await call('POST', '/api/destinations/gone/reindex');
+  assert.equal(r.status, 409, r.text);
+  assert.equal(r.json().error.code, 'COFFRE_E_DESTINATION_NOT_A_FOLDER');
+  assert.equal((await call('DELETE', '/api/destinations/gone')).status, 200);
+});
+
 test('both routes are in the OpenAPI document, with their query and report schemas', async () => {
   const doc = (await anonymous('GET', '/api/openapi.json')).json();
   const list = doc.paths['/api/restores']?.get;

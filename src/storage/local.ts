@@ -4,12 +4,13 @@
 // Folders are created 0700 and files 0600: backups hold a database's entire contents.
 
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { loadConfig } from '../config.ts';
-import { asCoffreError, failure, notFound, usageError } from '../core/errors.ts';
+import { asCoffreError, conflict, failure, notFound, usageError } from '../core/errors.ts';
 import type { GetRange, ObjectInfo, PutResult, Storage, StorageBackend } from '../core/types.ts';
 
 const PARTIAL = '.partial';
@@ -28,6 +29,22 @@ async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/** The destination's path names a file (saved before paths were checked, or replaced since). */
+function notAFolder(root: string): Error {
+  return conflict('DESTINATION_NOT_A_FOLDER', `Local destination path ${root} is not a folder: point the destination at a folder (PATCH /api/destinations/:id, or coffre destination remove and add).`, { path: root });
+}
+
+/** The nearest existing path at or above p, if it is not a folder (a destination there could never be written). */
+function fileInTheWay(p: string): string | undefined {
+  for (let at = p; ; at = path.dirname(at)) {
+    try {
+      return statSync(at).isDirectory() ? undefined : at;
+    } catch {
+      if (path.dirname(at) === at) return undefined;
+    }
   }
 }
 
@@ -97,6 +114,7 @@ export function localStorage(root: string): Storage {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && dir === rootDir) throw notAFolder(rootDir);
       throw asCoffreError(err, 'STORAGE_READ_FAILED');
     }
     for (const e of entries) {
@@ -150,7 +168,12 @@ export const local = {
     if (given !== undefined && (typeof given !== 'string' || given.trim() === '')) {
       throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a folder path (or left out to use BACKUP_ROOT).', { field: 'path' });
     }
-    return { config: given ? { path: path.resolve(given) } : {}, secrets: {} };
+    const resolved = given ? path.resolve(given) : undefined;
+    const blocker = resolved && fileInTheWay(resolved);
+    if (blocker) {
+      throw usageError('BAD_DESTINATION', `A local destination's "path" must be a folder, but ${blocker} is a file: choose a folder path.`, { field: 'path' });
+    }
+    return { config: resolved ? { path: resolved } : {}, secrets: {} };
   },
   open(settings) {
     const p = settings.config.path;

@@ -44,7 +44,7 @@ export function destinationRoutes({ ctx }: ApiDeps): RouteDef[] {
       tag,
       summary: 'Journal the backups whose manifests are in this destination (after a lost catalog); objects without a manifest are listed as orphans, never imported',
       params: IdParams,
-      errors: [404],
+      errors: [404, 409],
       response: ReindexReport,
       handler: ({ params }) => reindexDestination(ctx, params.id),
     }),

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   S3Client, CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Command, DeleteObjectCommand,
-  ListMultipartUploadsCommand, AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand, AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { s3 } from '../src/storage/s3.ts';
 import { isCoffreError } from '../src/core/errors.ts';
@@ -96,6 +96,23 @@ test('s3: a multipart upload reports which integrity check ran', async () => {
   if (server === 'seaweedfs') assert.match(multi.checksum ?? '', /^sha256-composite:/);
   await storage.delete('checks/single');
   await storage.delete('checks/multi');
+});
+
+test('s3: deleting a key also aborts its unfinished multipart uploads (left by a cut connection), and no other key\'s', async () => {
+  const storage = open();
+  const started = async (Key: string) => {
+    const { UploadId } = await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));
+    await admin.send(new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber: 1, Body: randomBytes(5 * 1024 * 1024) }));
+    return UploadId;
+  };
+  const pending = async () => ((await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'cut/' }))).Uploads ?? []).map((u) => u.Key).sort();
+  await started('cut/run-1');
+  await started('cut/run-1');
+  const other = await started('cut/run-10'); // shares the prefix, not the key
+  assert.deepEqual(await pending(), ['cut/run-1', 'cut/run-1', 'cut/run-10']);
+  await storage.delete('cut/run-1');
+  assert.deepEqual(await pending(), ['cut/run-10']);
+  await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'cut/run-10', UploadId: other }));
 });
 
 test('s3: a wrong secret fails as COFFRE_E_STORAGE_AUTH naming the credential, never its value', async () => {

@@ -299,6 +299,9 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       await updateCopy(db, copyIds[i], { status: state.status, sizeBytes: state.sizeBytes ?? null, checksum: state.checksum ?? null, message: state.message ?? null });
     }
     const failedCopies = opened.map((t, i) => ({ t, o: outcomes[i] })).filter((x) => !x.o.put);
+    // A failed upload leaves nothing visible, but one cut off may leave unfinished parts behind (S3): clear them
+    // now if that destination answers again.
+    await Promise.all(failedCopies.map((x) => x.t.storage.delete(key).catch(() => {})));
     const partialNote = failedCopies.length
       ? `Reached ${landed} of ${opened.length} destinations: ${failedCopies.map((x) => `${x.t.name} failed (${redact(x.o.error?.message ?? 'unknown error')})`).join('; ')}. The other copies are complete and verified.`
       : null;

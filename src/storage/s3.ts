@@ -16,6 +16,8 @@ import {
   HeadObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   PutObjectCommand,
   type S3ClientConfig,
@@ -240,8 +242,20 @@ function openS3(settings: DestinationSettings): Storage {
     },
 
     async delete(key: string): Promise<void> {
+      const Key = name(key);
       try {
-        await client.send(new DeleteObjectCommand({ Bucket, Key: name(key) }));
+        await client.send(new DeleteObjectCommand({ Bucket, Key }));
+        // An upload cut off before its abort could reach the server leaves parts that no listing shows but
+        // that take space (and are billed): deleting the key also aborts every unfinished upload of it.
+        let KeyMarker: string | undefined;
+        let UploadIdMarker: string | undefined;
+        do {
+          const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: Key, KeyMarker, UploadIdMarker }));
+          for (const u of page.Uploads ?? []) {
+            if (u.Key === Key && u.UploadId) await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: u.UploadId }));
+          }
+          [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+        } while (KeyMarker !== undefined);
       } catch (err) {
         const e = toStorageError(err, ctx('delete', key));
         if (e.kind !== 'not_found') throw e;

@@ -60,12 +60,13 @@ test('a full disk: failed, a "no space" message, exit 1, nothing left', async (t
   assert.deepEqual(await filesUnder(small), [], 'no artifact, manifest or partial file left');
 });
 
-test('kill -9 of a running backup: the next command marks it interrupted and removes its partial files', async () => {
+test('kill -9 of a running backup: the next command marks it interrupted and removes its partial files, cache copy and temporary folders', async () => {
   const db = path.join(ws.dir, 'big.db');
   bigDatabase(db, 32);
   expectCode(await ws.run(['target', 'add', 'slow', '--url', `sqlite:${db}`]), 0, 'target add');
   expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local', '--path', backups]), 0, 'destination add');
-  expectCode(await ws.run(['plan', 'add', 'killed', '--target', 'slow', '--destination', 'disk', '--compression', 'gzip']), 0, 'plan add');
+  // An incremental plan: its first (full) backup also copies the raw dump into the delta-parent cache.
+  expectCode(await ws.run(['plan', 'add', 'killed', '--target', 'slow', '--destination', 'disk', '--compression', 'gzip', '--kind', 'incremental']), 0, 'plan add');
 
   const child = ws.start(['backup', 'killed']);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -79,6 +80,12 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   child.kill('SIGKILL');
   await exited;
   assert.ok(existsSync(partial), 'the killed process left its partial file');
+  const cacheDir = path.join(ws.dataDir, 'cache', 'raw');
+  assert.ok((await filesUnder(cacheDir)).some((f) => f.endsWith('.raw.partial')), 'the killed process left its partial cache copy');
+  // A temporary folder of the dead process (a parent being rebuilt), and one of a live process (this one).
+  const tmp = path.join(ws.dataDir, 'tmp');
+  await mkdir(path.join(tmp, `parent-p${child.pid}-abc`, 'inner'), { recursive: true });
+  await mkdir(path.join(tmp, `restore-p${process.pid}-def`), { recursive: true });
 
   const journal = await ws.run(['journal', '--plan', 'killed', '--json']);
   expectCode(journal, 0, 'journal');
@@ -87,4 +94,6 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   assert.equal(rows[0].status, 'interrupted');
   assert.match(rows[0].message, /stopped before it finished/);
   assert.deepEqual(await filesUnder(planDir), [], 'partial files removed');
+  assert.deepEqual(await filesUnder(cacheDir), [], 'partial cache copy removed');
+  assert.deepEqual(await readdir(tmp), [`restore-p${process.pid}-def`], 'only the live process\'s temporary folder is left');
 });

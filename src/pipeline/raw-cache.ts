@@ -66,10 +66,29 @@ export class RawCache {
     return path.join(this.dir, `${id}.json`);
   }
 
-  /** A new private temporary folder (0700) under DATA_DIR; the caller removes it. */
+  /** A new private temporary folder (0700) under DATA_DIR, named with this pid; the caller removes it. */
   async tempDir(prefix: string): Promise<string> {
     await mkdir(this.tempRoot, { recursive: true, mode: 0o700 });
-    return mkdtemp(path.join(this.tempRoot, `${prefix}-`));
+    return mkdtemp(path.join(this.tempRoot, `${prefix}-p${process.pid}-`));
+  }
+
+  /**
+   * Removes what dead processes left behind: temporary folders whose pid is not alive, and the partial
+   * cache copies of the given runs (interrupted ones). Returns how many were removed; never throws.
+   */
+  async sweep(isAlive: (pid: number) => boolean, deadRuns: string[] = []): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.tempRoot).catch(() => [] as string[])) {
+      const pid = /^[a-z]+-p(\d+)-/.exec(name)?.[1];
+      if (pid === undefined || isAlive(Number(pid))) continue;
+      await rm(path.join(this.tempRoot, name), { recursive: true, force: true }).then(() => removed++, () => {});
+    }
+    for (const id of deadRuns) {
+      if (!ID.test(id)) continue;
+      const partial = `${this.entryPath(id)}.partial`;
+      if (await stat(partial).then(() => true, () => false)) await rm(partial, { force: true }).then(() => removed++, () => {});
+    }
+    return removed;
   }
 
   /**

@@ -1,6 +1,7 @@
 // Runs left `running` by a process that died (kill -9, power loss) would stay `running` forever and their
 // half-written files would linger. At every catalog open, rows of this host whose pid is gone become
-// `interrupted` and whatever their run had started writing (artifact, manifest, `.partial`) is removed.
+// `interrupted` and whatever their run had started writing (artifact, manifest, `.partial`, its partial
+// raw-cache copy) is removed, with the temporary folders under DATA_DIR/tmp of processes that are gone.
 // Rows of other hosts are left to those hosts (or, later, to the cluster's lease timeout).
 
 import { hostname } from 'node:os';
@@ -10,6 +11,7 @@ import { asCoffreError } from '../core/errors.ts';
 import { runningBackups, runningRestores, updateBackup, updateRestore } from '../catalog/journal.ts';
 import type { ServiceContext } from './context.ts';
 import { failRunningCopies, removeCopies } from './copies.ts';
+import { RawCache } from '../pipeline/raw-cache.ts';
 
 /** Whether a process with this pid exists on this machine. */
 export function isAlive(pid: number | null): boolean {
@@ -26,9 +28,11 @@ export function isAlive(pid: number | null): boolean {
 export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<number> {
   const host = hostname();
   let count = 0;
+  const dead: string[] = [];
   for (const run of await runningBackups(ctx.catalog.db, host)) {
     if (isAlive(run.pid)) continue;
     count++;
+    dead.push(run.id);
     let cleanup = 'its partial files were removed';
     if (run.artifactKey) {
       try {
@@ -46,6 +50,9 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
       message: `The process running this backup (pid ${run.pid} on ${host}) stopped before it finished; ${cleanup}.`,
     });
   }
+  // Their partial raw-cache copies, and any temporary folder (a parent being rebuilt, a chain being
+  // restored) whose process is gone.
+  await new RawCache(ctx.config.dataDir, 0).sweep(isAlive, dead);
   for (const run of await runningRestores(ctx.catalog.db, host)) {
     if (isAlive(run.pid)) continue;
     count++;

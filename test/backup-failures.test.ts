@@ -10,6 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { inProcess } from './support/api.ts';
 
 let ws: Workspace;
 let backups: string;
@@ -96,4 +97,43 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   assert.deepEqual(await filesUnder(planDir), [], 'partial files removed');
   assert.deepEqual(await filesUnder(cacheDir), [], 'partial cache copy removed');
   assert.deepEqual(await readdir(tmp), [`restore-p${process.pid}-def`], 'only the live process\'s temporary folder is left');
+});
+
+test('a plan already backing up in another process: a second `coffre backup` is refused naming the running one, which still succeeds', async () => {
+  const db = path.join(ws.dir, 'busy.db');
+  bigDatabase(db, 8);
+  expectCode(await ws.run(['target', 'add', 'busy', '--url', `sqlite:${db}`]), 0, 'target add');
+  expectCode(await ws.run(['plan', 'add', 'busy', '--target', 'busy', '--destination', 'disk', '--compression', 'gzip']), 0, 'plan add');
+  const child = ws.start(['backup', 'busy', '--json']);
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
+  const planDir = path.join(backups, 'busy');
+  let partial: string | undefined;
+  for (let i = 0; i < 3000 && !partial; i++) {
+    partial = (await filesUnder(planDir)).find((f) => f.endsWith('.partial'));
+    if (!partial) await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.ok(partial, 'the first backup started writing');
+  child.kill('SIGSTOP'); // holds the first run mid-way, whatever the machine's speed
+  try {
+    const second = await ws.run(['backup', 'busy', '--json']);
+    expectCode(second, 2, 'second backup of a busy plan');
+    assert.match(second.stderr, /COFFRE_E_PLAN_RUNNING/);
+    assert.match(second.stderr, new RegExp(`already has a backup running: journal [0-9a-f-]{36} \\(pid ${child.pid} on `));
+    // A server on the same catalog answers 409 at once, not a job that fails later.
+    const api = await inProcess({ DATA_DIR: ws.dataDir, API_TOKEN: 'busy-token-0123456789abcdef' });
+    try {
+      const r = await api.call('POST', '/api/backups', { body: { planId: 'busy' }, token: 'busy-token-0123456789abcdef' });
+      assert.equal(r.status, 409, r.text);
+      assert.equal(r.json().error.code, 'COFFRE_E_PLAN_RUNNING');
+    } finally {
+      await api.close();
+    }
+  } finally {
+    child.kill('SIGCONT');
+  }
+  assert.equal(await exited, 0, stdout);
+  const rows = (await ws.run(['journal', '--plan', 'busy', '--json'])).json<Array<{ status: string }>>();
+  assert.deepEqual(rows.map((r) => r.status), ['success'], 'the refused run left no row');
 });

@@ -25,7 +25,8 @@ import { checkStoredArtifact } from '../pipeline/restore.ts';
 import type { FanTarget } from '../pipeline/fan-out.ts';
 import type { DestinationRecord } from '../catalog/destinations.ts';
 import { findPlan } from '../catalog/plans.ts';
-import { notFound, usageError } from '../core/errors.ts';
+import { conflict, notFound, usageError } from '../core/errors.ts';
+import { isAlive, recoverInterruptedRuns } from './recovery.ts';
 import type { ServiceContext } from './context.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { connectionOf } from './targets.ts';
@@ -134,9 +135,24 @@ export interface RunOutcome<V> {
  * Runs one backup of a plan. Bad input (unknown plan, bad compression) throws before anything is journaled;
  * once the run is journaled, its outcome, success or not, comes back as the finished journal row.
  */
+/**
+ * Refuses to start a plan whose backup is already running in another process (a `coffre backup`, another
+ * server or cluster worker): a conflict naming that run. A row left `running` by a dead process of this
+ * host does not count: it is finished as `interrupted` there and then.
+ */
+export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; name: string }): Promise<void> {
+  const rows = await ctx.catalog.db.selectFrom('backups').select(['id', 'host', 'pid']).where('plan_id', '=', plan.id).where('status', '=', 'running').execute();
+  const busy = rows.find((r) => r.host !== hostname() || isAlive(r.pid));
+  if (busy) {
+    throw conflict('PLAN_RUNNING', `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish (coffre journal --plan ${plan.name}).`, { journalId: busy.id });
+  }
+  if (rows.length) await recoverInterruptedRuns(ctx);
+}
+
 export async function runBackup(ctx: ServiceContext, options: RunBackupOptions): Promise<RunOutcome<BackupView>> {
   const db = ctx.catalog.db;
   const plan = await findPlanRecord(ctx, options.plan);
+  await ensurePlanIdle(ctx, plan);
   const compression = checkCompression(options.compression ?? plan.compression ?? ctx.config.defaultCompression);
   const requestedKind = checkKind(options.kind ?? plan.kind);
   const target = await targetById(db, plan.targetId);

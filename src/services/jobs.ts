@@ -15,7 +15,7 @@ import { redact } from '../core/redact.ts';
 import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './context.ts';
-import { runBackup, type BackupView, type RunOutcome } from './backups.ts';
+import { ensurePlanIdle, runBackup, type BackupView, type RunOutcome } from './backups.ts';
 import { runRestore, type RestoreView } from './restores.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { findTargetRecord } from './targets.ts';
@@ -174,6 +174,7 @@ export class JobRunner {
     const kind = request.kind === undefined ? undefined : checkKind(request.kind);
     const compression = request.compression === undefined ? undefined : checkCompression(request.compression);
     const trigger = request.trigger ?? 'api';
+    if (!this.#active(`plan:${plan.id}`)) await ensurePlanIdle(this.#ctx, plan); // running in another process: 409 now
     return this.#submit({ type: 'backup', planId: plan.id, plan: plan.name, targetId: plan.targetId, trigger }, `plan:${plan.id}`, `plan "${plan.name}"`, (job) =>
       runBackup(this.#ctx, {
         plan: plan.id,

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { BSON } from 'mongodb';
 import { engineContract, collect } from './support/engine-contract.ts';
 import { mongoFixture, mongoConnection, uniqueDatabase, fingerprint, withMongo, isFerret, mongoBase } from './support/mongodb.ts';
-import { mongodb } from '../src/engines/mongodb.ts';
+import { mongodb, switchCollections } from '../src/engines/mongodb.ts';
 import { encodeArchive, type NamespaceSource } from '../src/engines/mongo-archive.ts';
 import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
 import { isCoffreError } from '../src/core/errors.ts';
@@ -88,6 +88,29 @@ test('replace leaves exactly the archive: collections the archive lacks are drop
   await mongodb.restore(target, bytesOf(raw), 'mongo-archive', { replace: true });
   assert.deepEqual(await collectionNames(target), ['keep']);
   assert.equal(await fingerprint(target), await fingerprint(source));
+});
+
+test('the switch to the restored collections is all or nothing: a failure midway renames everything back', async () => {
+  const target = fresh();
+  const docs = async (name: string) => withMongo(async (c) => (await c.db(target.database).collection(name).find({}, { projection: { _id: 0 } }).toArray()).map((d) => d.v));
+  await withMongo(async (c) => {
+    const db = c.db(target.database);
+    await db.collection('a').insertOne({ v: 'old a' });
+    await db.collection('b').insertOne({ v: 'old b' });
+    await db.collection('gone').insertOne({ v: 'not in the archive' });
+    await db.collection('coffre_tmp_t1_a').insertOne({ v: 'new a' });
+    // b's restored copy is missing, so its rename fails after a is already in place.
+  });
+  await assert.rejects(
+    withMongo((c) => switchCollections(c, target.database, 't1', [{ name: 'a', temp: 'coffre_tmp_t1_a' }, { name: 'b', temp: 'coffre_tmp_t1_b' }], new Set(['a', 'b', 'gone']))),
+  );
+  assert.deepEqual(await collectionNames(target), ['a', 'b', 'coffre_tmp_t1_a', 'gone']);
+  assert.deepEqual([await docs('a'), await docs('b'), await docs('gone'), await docs('coffre_tmp_t1_a')], [['old a'], ['old b'], ['not in the archive'], ['new a']]);
+  // And when every rename works, the old collections are gone and the new ones in place.
+  await withMongo((c) => c.db(target.database).collection('coffre_tmp_t1_b').insertOne({ v: 'new b' }));
+  await withMongo((c) => switchCollections(c, target.database, 't1', [{ name: 'a', temp: 'coffre_tmp_t1_a' }, { name: 'b', temp: 'coffre_tmp_t1_b' }], new Set(['a', 'b', 'gone'])));
+  assert.deepEqual(await collectionNames(target), ['a', 'b']);
+  assert.deepEqual([await docs('a'), await docs('b')], [['new a'], ['new b']]);
 });
 
 test('a damaged archive changes nothing in the target and leaves no temporary collection', async () => {

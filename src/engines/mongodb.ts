@@ -13,8 +13,8 @@
 // with --replace). A damaged or interrupted restore therefore leaves the target as it was and drops its
 // temporary collections. Why the same database and not a side database swapped in: renaming across
 // databases does not exist on FerretDB (nor on sharded MongoDB), and a rename within a database is cheap
-// everywhere. FerretDB also lacks renameCollection's dropTarget, so there the old collection is dropped
-// just before the rename: a short window, per collection, rather than an atomic switch.
+// everywhere. The switch itself (switchCollections) renames the old collections aside, the new ones into
+// place, and only then drops the old: an error in the middle renames everything back.
 //
 // Known limits: a document's fields whose names look like integers ("1", "2") come back first when the
 // driver rebuilds documents for insert (a JavaScript object rule). FerretDB v1 rejects validators,
@@ -315,22 +315,41 @@ function unsupported(err: unknown, what: string, conn: Connection): CoffreError 
   return mongoError(err, conn);
 }
 
-async function renameInto(client: MongoClient, dbName: string, from: string, to: string, exists: boolean): Promise<void> {
-  const admin = client.db('admin');
-  const cmd = { renameCollection: `${dbName}.${from}`, to: `${dbName}.${to}` };
-  if (!exists) {
-    await admin.command(cmd);
-    return;
-  }
+async function rename(client: MongoClient, dbName: string, from: string, to: string): Promise<void> {
+  await client.db('admin').command({ renameCollection: `${dbName}.${from}`, to: `${dbName}.${to}` });
+}
+
+/**
+ * Puts the restored collections in place of the old ones, all or nothing when an error strikes: the old
+ * collections that will be replaced are first renamed aside, then the temporary ones take the real names,
+ * and only then are the set-aside and the other old collections dropped. A failure before the drops renames
+ * everything back, so the target is as it was. (Renames only: FerretDB has no dropTarget, and no rename
+ * across databases.) A crash in the middle leaves every collection under its own name or an aside name
+ * (`coffre_old_<tag>_<name>`), never lost.
+ */
+export async function switchCollections(client: MongoClient, dbName: string, tag: string, collections: Array<Pick<Planned, 'name' | 'temp'>>, existing: Set<string>): Promise<void> {
+  const aside: Array<[name: string, asideName: string]> = [];
+  const placed: Array<Pick<Planned, 'name' | 'temp'>> = [];
   try {
-    await admin.command({ ...cmd, dropTarget: true });
+    for (const p of collections) {
+      if (!existing.has(p.name)) continue;
+      const asideName = `coffre_old_${tag}_${p.name}`;
+      await rename(client, dbName, p.name, asideName);
+      aside.push([p.name, asideName]);
+    }
+    for (const p of collections) {
+      await rename(client, dbName, p.temp, p.name);
+      placed.push(p);
+    }
   } catch (err) {
-    const code = (err as MongoLikeError).code;
-    if (typeof code !== 'number' || !UNSUPPORTED_CODES.has(code)) throw err;
-    // FerretDB: no dropTarget, so drop then rename.
-    await client.db(dbName).collection(to).drop();
-    await admin.command(cmd);
+    for (const p of placed.reverse()) await rename(client, dbName, p.name, p.temp).catch(() => {});
+    for (const [name, asideName] of aside.reverse()) await rename(client, dbName, asideName, name).catch(() => {});
+    throw err;
   }
+  const db = client.db(dbName);
+  for (const [, asideName] of aside) await db.collection(asideName).drop();
+  const replaced = new Set(collections.map((p) => p.name));
+  for (const name of existing) if (!replaced.has(name)) await db.collection(name).drop();
 }
 
 async function restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult> {
@@ -419,14 +438,13 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
         }
       }
       // The whole archive was read and checked: put the new collections in place.
-      const existing = new Set(before.map((c) => String(c.name)));
-      for (const p of planned.values()) {
-        if (p.type !== 'collection') continue;
-        await renameInto(client, conn.database, p.temp, p.name, existing.has(p.name));
-        created.splice(created.indexOf(p.temp), 1);
-        existing.delete(p.name);
-      }
-      for (const name of existing) await db.collection(name).drop();
+      const collections = [...planned.values()].filter((p) => p.type === 'collection');
+      const incoming = new Set(collections.map((p) => p.name));
+      // A view cannot be renamed aside; one in the way of a restored collection goes first (views are recreated below).
+      for (const c of before) if (c.type === 'view' && incoming.has(String(c.name))) await db.collection(String(c.name)).drop();
+      const existing = new Set(before.filter((c) => !(c.type === 'view' && incoming.has(String(c.name)))).map((c) => String(c.name)));
+      await switchCollections(client, conn.database, tag, collections, existing);
+      created.length = 0;
       for (const p of planned.values()) {
         if (p.type !== 'view') continue;
         try {

@@ -34,7 +34,7 @@ export function settingBool(input: Record<string, unknown>, field: string): bool
 
 /** Throws a usage error naming the field when value is missing. */
 export function requireSetting<T>(value: T | undefined, field: string, type: string, hint: string): T {
-  if (value === undefined || value === '') throw usageError('BAD_DESTINATION', `A ${type} destination needs "${field}": ${hint}`, { field });
+  if (value === undefined || value === '') throw usageError('BAD_DESTINATION', `${type === 's3' || type === 'azure' ? 'An' : 'A'} ${type} destination needs "${field}": ${hint}`, { field });
   return value;
 }
 

@@ -29,6 +29,16 @@ async function filesUnder(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
+/** The first `.partial` file to appear under dir (a backup started writing), or undefined after ~15 s. */
+async function firstPartial(dir: string): Promise<string | undefined> {
+  for (let i = 0; i < 3000; i++) {
+    const partial = (await filesUnder(dir)).find((f) => f.endsWith('.partial'));
+    if (partial) return partial;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return undefined;
+}
+
 before(async () => {
   ws = await workspace('coffre-failures-');
   backups = path.join(ws.dir, 'backups');
@@ -72,11 +82,7 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   const child = ws.start(['backup', 'killed']);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const planDir = path.join(backups, 'killed');
-  let partial: string | undefined;
-  for (let i = 0; i < 3000 && !partial; i++) {
-    partial = (await filesUnder(planDir)).find((f) => f.endsWith('.partial'));
-    if (!partial) await new Promise((r) => setTimeout(r, 10));
-  }
+  const partial = await firstPartial(planDir);
   assert.ok(partial, 'the backup started writing its artifact');
   child.kill('SIGKILL');
   await exited;
@@ -109,12 +115,7 @@ test('a plan already backing up in another process: a second `coffre backup` is 
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
   const planDir = path.join(backups, 'busy');
-  let partial: string | undefined;
-  for (let i = 0; i < 3000 && !partial; i++) {
-    partial = (await filesUnder(planDir)).find((f) => f.endsWith('.partial'));
-    if (!partial) await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.ok(partial, 'the first backup started writing');
+  assert.ok(await firstPartial(planDir), 'the first backup started writing');
   child.kill('SIGSTOP'); // holds the first run mid-way, whatever the machine's speed
   try {
     const second = await ws.run(['backup', 'busy', '--json']);

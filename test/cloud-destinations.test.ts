@@ -204,6 +204,39 @@ test('a connection cut mid-upload: the run fails, no success row, no visible obj
   assert.deepEqual(await s3Keys('p-cut/'), [], 'no visible object');
 });
 
+test('an incremental chain kept only on S3 restores and verifies with each link downloaded once', async () => {
+  const file = path.join(ws.dir, 'chain.db');
+  makeDb(file, 64, 16 * 1024); // ~1 MiB of random bytes: each link is mostly incompressible
+  await run(ws, ['target', 'add', 'chain', '--url', `sqlite:${file}`]);
+  const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
+  try {
+    await addS3(ws, 'chain', ['--endpoint', `http://127.0.0.1:${proxy.port}`]);
+    await run(ws, ['plan', 'add', 'chainplan', '--target', 'chain', '--destination', 'chain', '--compression', 'none', '--kind', 'incremental']);
+    const rows: Row[] = [];
+    for (let step = 0; step < 3; step++) {
+      if (step > 0) {
+        const db = new DatabaseSync(file);
+        db.prepare('insert into t (b) values (?)').run(randomBytes(64 * 1024));
+        db.close();
+      }
+      rows.push((await run(ws, ['backup', 'chainplan', '--json'])).json<Row>());
+    }
+    assert.deepEqual(rows.map((r) => (r as Row & { kind: string }).kind), ['full', 'incremental', 'incremental']);
+    const chainBytes = rows.reduce((n, r) => n + r.sizeBytes, 0);
+    await run(ws, ['target', 'add', 'chain-back', '--url', `sqlite:${path.join(ws.dir, 'chain-back.db')}`]);
+    for (const args of [['restore', rows[2].id, '--to', 'chain-back'], ['verify', rows[2].id]]) {
+      const before = proxy.returned;
+      await run(ws, args);
+      const downloaded = proxy.returned - before;
+      assert.ok(downloaded >= chainBytes, `${args[0]}: read ${downloaded} bytes of a ${chainBytes}-byte chain`);
+      assert.ok(downloaded < chainBytes * 1.25, `${args[0]}: downloaded ${downloaded} bytes for a ${chainBytes}-byte chain: some link was read twice`);
+    }
+    assert.equal(fingerprint(path.join(ws.dir, 'chain-back.db')), fingerprint(file));
+  } finally {
+    proxy.cut();
+  }
+});
+
 test('reindex: a lost catalog is rebuilt from the S3 destination and a backup restores from it; orphans are not imported', async () => {
   await s3Admin.send(new PutObjectCommand({ Bucket: bucket, Key: 'p-s3/multi/stray-no-manifest.bin', Body: 'not a backup' }));
   const fresh = await workspace('coffre-cloud-reindex-');

@@ -1,5 +1,5 @@
 // Reading a differential or incremental backup back: its chain (the full backup, then each delta up to
-// it) is fetched from storage into private temporary files, and the delta chain applier rebuilds the raw
+// it) is fetched from storage into private temporary files (each remote link downloaded once), and the delta chain applier rebuilds the raw
 // dump from them. Order matters for safety: every link is first checked to exist, then its stored bytes
 // are hashed against the journal, and only then is any of them decompressed; so a missing or corrupt link
 // fails with a message naming that link's journal id and artifact before anything reaches a target.
@@ -76,25 +76,40 @@ export async function checkLinksPresent(links: readonly ChainLink[]): Promise<vo
   }
 }
 
-/** Hashes every link's stored bytes against the journal (a full read of each artifact, nothing decoded). */
-export async function checkLinkHashes(links: readonly ChainLink[], signal?: AbortSignal): Promise<void> {
+/** Where checkLinkHashes keeps the stored bytes of a remote link for fetchChain. */
+function storedCopy(dir: string, link: ChainLink): string {
+  return path.join(dir, `${link.id}.stored`);
+}
+
+/**
+ * Hashes every link's stored bytes against the journal (a full read of each artifact, nothing decoded).
+ * With `dir`, a link on a remote storage is kept there (0600) as it is read, so that fetchChain decodes
+ * that copy rather than downloading it a second time; a local link is read again in place.
+ */
+export async function checkLinkHashes(links: readonly ChainLink[], signal?: AbortSignal, dir?: string): Promise<void> {
   for (let i = 0; i < links.length; i++) {
+    const keep = dir !== undefined && links[i].storage.type !== 'local' ? storedCopy(dir, links[i]) : undefined;
     const meter = createMeter();
     try {
-      await pipeline(await links[i].storage.get(links[i].key), meter, discard(), { signal });
+      await pipeline(await links[i].storage.get(links[i].key), meter, keep ? fs.createWriteStream(keep, { mode: 0o600, highWaterMark: 1 << 20 }) : discard(), { signal });
     } catch (err) {
+      if (keep) fs.rmSync(keep, { force: true });
       if (signal?.aborted) throw err;
       if (isCoffreError(err) && err.kind === 'not_found') throw linkMissing(links, i, err);
       throw linkCorrupt(links, i, `it could not be read (${asCoffreError(err).message})`, err);
     }
     const sha = meter.digest();
-    if (sha !== links[i].sha256) throw linkCorrupt(links, i, `its sha256 is ${sha}, and the journal recorded ${links[i].sha256}`);
+    if (sha !== links[i].sha256) {
+      if (keep) fs.rmSync(keep, { force: true });
+      throw linkCorrupt(links, i, `its sha256 is ${sha}, and the journal recorded ${links[i].sha256}`);
+    }
   }
 }
 
 /**
  * Decompresses every link into `dir` (0600 files): the full's raw dump (checked against its raw sha256) and
- * each delta. Call after checkLinkHashes; the stored hash is checked again as the bytes stream.
+ * each delta, from the copy checkLinkHashes kept there when it did, else from the storage. The stored hash
+ * is checked again as the bytes stream.
  */
 export async function fetchChain(links: readonly ChainLink[], dir: string, signal?: AbortSignal): Promise<FetchedChain> {
   const files: string[] = [];
@@ -106,7 +121,8 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
       i === 0 ? { expect: { sha256: link.rawSha256, size: link.rawSizeBytes ?? undefined, error: (a) => linkCorrupt(links, i, `it decompresses to a dump with sha256 ${a.sha256}, and the journal recorded ${link.rawSha256}`) } } : {},
     );
     try {
-      const source = await link.storage.get(link.key);
+      const kept = storedCopy(dir, link);
+      const source: Readable = fs.existsSync(kept) ? fs.createReadStream(kept, { highWaterMark: 1 << 20 }) : await link.storage.get(link.key);
       source.on('error', (err) => stored.destroy(err));
       const input = source.pipe(stored);
       let stream: Readable;
@@ -121,6 +137,7 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
         stream = (await openDelta(input)).stream;
       }
       await pipeline(stream, raw, fs.createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
+      fs.rmSync(kept, { force: true }); // decoded: the stored copy is no longer needed
     } catch (err) {
       if (signal?.aborted) throw err;
       if (isCoffreError(err) && (err.code === 'COFFRE_E_CHAIN_LINK_CORRUPT' || err.code === 'COFFRE_E_CHAIN_LINK_MISSING')) throw err;

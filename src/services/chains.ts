@@ -228,9 +228,9 @@ export async function prepareDelta(ctx: ServiceContext, choice: ParentChoice, op
 export async function openChainForRestore(ctx: ServiceContext, top: BackupRecord, signal?: AbortSignal): Promise<Readable> {
   const links = await chainOf(ctx, top);
   await checkLinksPresent(links);
-  await checkLinkHashes(links, signal);
   const dir = await rawCacheOf(ctx).tempDir('restore');
   try {
+    await checkLinkHashes(links, signal, dir);
     const stream = rebuildFromChain(links, await fetchChain(links, dir, signal), dir);
     stream.once('close', () => fs.rmSync(dir, { recursive: true, force: true }));
     return stream;
@@ -246,8 +246,8 @@ export async function verifyChain(ctx: ServiceContext, top: BackupRecord, signal
   try {
     const links = await chainOf(ctx, top);
     await checkLinksPresent(links);
-    await checkLinkHashes(links, signal);
     dir = await rawCacheOf(ctx).tempDir('verify');
+    await checkLinkHashes(links, signal, dir);
     const raw = createMeter();
     await pipeline(rebuildFromChain(links, await fetchChain(links, dir, signal), dir), raw, discard(), { signal });
     return {

@@ -85,6 +85,7 @@ export function generated(total: number, options: { failAfter?: number } = {}): 
 export async function cuttableProxy(upstream: { host: string; port: number }) {
   const sockets = new Set<net.Socket>();
   let forwarded = 0;
+  let returned = 0;
   const waiters: Array<{ bytes: number; resolve: () => void }> = [];
   const server = net.createServer((client) => {
     const remote = net.connect(upstream.port, upstream.host);
@@ -97,6 +98,7 @@ export async function cuttableProxy(upstream: { host: string; port: number }) {
         else waiters.push(w);
       }
     });
+    remote.on('data', (d: Buffer) => (returned += d.length));
     client.pipe(remote).pipe(client);
     const end = () => {
       client.destroy();
@@ -111,6 +113,10 @@ export async function cuttableProxy(upstream: { host: string; port: number }) {
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
+    /** Bytes that went from the server back to clients so far (downloads). */
+    get returned() {
+      return returned;
+    },
     /** Resolves once this many bytes went from clients towards the server. */
     whenForwarded: (bytes: number) => new Promise<void>((resolve) => (forwarded >= bytes ? resolve() : waiters.push({ bytes, resolve }))),
     cut() {

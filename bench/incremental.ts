@@ -9,7 +9,7 @@
 // chain restore <= 1.5x. Reported as PASS/FAIL lines; the bench exits 0 either way, 1 only if it could not run.
 //
 // Env: BENCH_PG_ROWS (default 3,000,000: ~360 MB of pg_dump), BENCH_SMALL_ROWS (MariaDB/SQLite, default
-// 300,000), BENCH_MONGO_DOCS (default 50,000), BENCH_LARGE_BYTES (0 skips), BENCH_ENGINES (comma list).
+// 300,000), BENCH_MONGO_DOCS (default 50,000), BENCH_LARGE_BYTES (0 skips), BENCH_ENGINES (comma list; empty runs only the large encode).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,7 +31,7 @@ const options = {
   smallRows: int('BENCH_SMALL_ROWS', 300_000),
   mongoDocs: int('BENCH_MONGO_DOCS', 50_000),
   largeBytes: int('BENCH_LARGE_BYTES', 10e9),
-  engines: (process.env.BENCH_ENGINES ?? 'postgres,mysql,mongodb,sqlite').split(',').map((s) => s.trim()),
+  engines: (process.env.BENCH_ENGINES ?? 'postgres,mysql,mongodb,sqlite').split(',').map((s) => s.trim()).filter(Boolean),
 };
 
 const mb = (n: number): string => `${(n / MB).toFixed(2)} MB`;

@@ -1,7 +1,8 @@
 // The scheduler in embedded mode (SQLite catalog, the real JobRunner): a tick claimed twice fires once; a
 // tick whose plan still runs is journaled `skipped` with the reason; the missed-run policy with its grace
 // window, under a controlled `now`; plans changed after start are followed without a restart; plan
-// listings show the next run times; bad schedules are refused when saved.
+// listings show the next run times; bad schedules are refused when saved; SCHEDULER_ENABLED=false runs
+// nothing; the cluster's sweeper finishes runs whose heartbeat stopped.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ import { addPlan, listPlans, updatePlan } from '../src/services/plans.ts';
 import { JobRunner } from '../src/services/jobs.ts';
 import { findPlan } from '../src/catalog/plans.ts';
 import { localDispatcher, Scheduler } from '../src/scheduler/scheduler.ts';
+import { startBackground } from '../src/scheduler/background.ts';
+import { sweepStaleRuns } from '../src/scheduler/cluster.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 
 let dir: string;
@@ -186,4 +189,50 @@ test('a plan changed after start is scheduled without a restart, and its ticks r
   const all = await rows('live');
   assert.ok(all.every((r) => r.trigger === 'schedule' && r.scheduled_for), 'every row names its tick');
   assert.equal(new Set(all.map((r) => r.scheduled_for)).size, all.length, 'one row per tick');
+});
+
+test('SCHEDULER_ENABLED=false: a plan due every second never runs; the same plan runs once scheduling is on', async () => {
+  await addPlan(ctx, { name: 'every-second', target: 'app', destination: 'disk', cron: '* * * * * *' });
+  const runner = new JobRunner(ctx, { maxConcurrent: 2, allowedPaths: [dir] });
+  const lines: string[] = [];
+  try {
+    const offCtx: ServiceContext = { ...ctx, config: { ...ctx.config, scheduler: { ...ctx.config.scheduler, enabled: false } } };
+    const off = await startBackground(offCtx, runner, (l) => lines.push(l));
+    await new Promise((r) => setTimeout(r, 2500));
+    await off.stop();
+    await off.close();
+    assert.equal(off.scheduler, undefined);
+    assert.ok(lines.some((l) => /scheduler: off \(SCHEDULER_ENABLED=false\)/.test(l)), lines.join('\n'));
+    assert.equal((await rows('every-second')).length, 0, 'no run while scheduling is off');
+    const on = await startBackground(ctx, runner, (l) => lines.push(l));
+    for (let i = 0; i < 200 && (await rows('every-second')).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await on.stop();
+    await idle(runner);
+    await on.close();
+    assert.ok((await rows('every-second')).length > 0, 'with scheduling on, the plan ran');
+  } finally {
+    await updatePlan(ctx, 'every-second', { enabled: false });
+    await runner.shutdown(0);
+  }
+});
+
+test('cluster sweeper: a run whose heartbeat is older than the limit is finished as interrupted; fresh and non-cluster runs are left alone', async () => {
+  await addPlan(ctx, { name: 'swept', target: 'app', destination: 'disk' });
+  const plan = (await findPlan(ctx.catalog.db, 'swept'))!;
+  const now = Date.now();
+  const row = (n: number, heartbeat: string | null) => ({
+    id: `01890000-0000-7000-8000-00000000010${n}`, plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite' as const, database: 'app', kind: 'full' as const, requested_kind: 'full' as const,
+    parent_id: null, parent_sha256: null, status: 'running' as const, trigger: 'schedule' as const, compression: 'gzip', raw_format: null, started_at: new Date(now - 3_600_000).toISOString(), finished_at: null, duration_ms: null,
+    raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, destination_id: plan.destinationId, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: 1, host: 'gone-worker', heartbeat_at: heartbeat,
+  });
+  await ctx.catalog.db.insertInto('backups').values([row(1, new Date(now - 10 * 60_000).toISOString()), row(2, new Date(now - 5_000).toISOString()), row(3, null)]).execute();
+  try {
+    assert.equal(await sweepStaleRuns(ctx, 60_000, now), 1);
+    const after = (await rows('swept')).sort((a, b) => a.id.localeCompare(b.id));
+    assert.deepEqual(after.map((r) => [r.id.slice(-1), r.status]), [['1', 'interrupted'], ['2', 'running'], ['3', 'running']]);
+    assert.match(after[0].message ?? '', /pid 1 on gone-worker\) sent no heartbeat since /);
+    assert.equal(await sweepStaleRuns(ctx, 60_000, now), 0, 'a second pass finds nothing');
+  } finally {
+    await ctx.catalog.db.updateTable('backups').set({ status: 'failed' }).where('plan_id', '=', plan.id).where('status', '=', 'running').execute();
+  }
 });

@@ -1,10 +1,11 @@
 // Reading a differential or incremental backup back: its chain (the full backup, then each delta up to
-// it) is fetched from storage into private temporary files (each remote link downloaded once), and the delta chain applier rebuilds the raw
-// dump from them. Order matters for safety: every link is first checked to exist, then its stored bytes
-// are hashed against the journal, and only then is any of them decompressed; so a missing or corrupt link
-// fails with a message naming that link's journal id and artifact before anything reaches a target.
-// Decompression sniffs each artifact's layers from its bytes (the full must be a raw dump of the journal's
-// format, every other link a coffre delta) and re-checks the stored hash on the fly.
+// it) is fetched from storage into private temporary files (each remote link downloaded once), and the
+// delta chain applier rebuilds the raw dump from them. Order matters for safety: every link is first
+// checked to exist, then its stored bytes are hashed against the journal, and only then is any of them
+// decompressed; so a missing or corrupt link fails with a message naming that link's journal id and
+// artifact before anything reaches a target. Decompression sniffs each artifact's layers from its bytes
+// (the full must be a raw dump of the journal's format, every other link a coffre delta) and re-checks
+// the stored hash on the fly.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -132,10 +132,6 @@ export interface RunOutcome<V> {
 }
 
 /**
- * Runs one backup of a plan. Bad input (unknown plan, bad compression) throws before anything is journaled;
- * once the run is journaled, its outcome, success or not, comes back as the finished journal row.
- */
-/**
  * Refuses to start a plan whose backup is already running in another process (a `coffre backup`, another
  * server or cluster worker): a conflict naming that run. A row left `running` by a dead process of this
  * host does not count: it is finished as `interrupted` there and then.
@@ -149,6 +145,10 @@ export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; na
   if (rows.length) await recoverInterruptedRuns(ctx);
 }
 
+/**
+ * Runs one backup of a plan. Bad input (unknown plan, bad compression) throws before anything is journaled;
+ * once the run is journaled, its outcome, success or not, comes back as the finished journal row.
+ */
 export async function runBackup(ctx: ServiceContext, options: RunBackupOptions): Promise<RunOutcome<BackupView>> {
   const db = ctx.catalog.db;
   const plan = await findPlanRecord(ctx, options.plan);

@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { addTarget } from '../src/services/targets.ts';
 import { addDestination } from '../src/services/destinations.ts';
 import { addPlan, listPlans, updatePlan } from '../src/services/plans.ts';
 import { JobRunner } from '../src/services/jobs.ts';
+import { runBackup } from '../src/services/backups.ts';
 import { findPlan } from '../src/catalog/plans.ts';
 import { localDispatcher, Scheduler } from '../src/scheduler/scheduler.ts';
 import { startBackground } from '../src/scheduler/background.ts';
@@ -235,4 +236,21 @@ test('cluster sweeper: a run whose heartbeat is older than the limit is finished
   } finally {
     await ctx.catalog.db.updateTable('backups').set({ status: 'failed' }).where('plan_id', '=', plan.id).where('status', '=', 'running').execute();
   }
+});
+
+test('a run whose row another process finished meanwhile (a worker that took it over) claims nothing: its copy is removed, the row keeps the other word', async () => {
+  await addPlan(ctx, { name: 'taken-over', target: 'app', destination: 'disk' });
+  const outcome = await runBackup(ctx, {
+    plan: 'taken-over',
+    trigger: 'schedule',
+    // What the cluster's sweeper does to a run whose heartbeat it stopped seeing.
+    onStarted: (run) => void ctx.catalog.db.updateTable('backups').set({ status: 'interrupted', message: 'swept by another worker' }).where('id', '=', run.id).execute(),
+  });
+  assert.equal(outcome.error?.code, 'COFFRE_E_RUN_TAKEN_OVER', outcome.error?.message);
+  assert.equal(outcome.view.status, 'interrupted');
+  const [row] = await rows('taken-over');
+  assert.equal(row.status, 'interrupted');
+  assert.equal(row.message, 'swept by another worker');
+  const left = await readdir(path.join(dir, 'backups', 'taken-over')).catch(() => [] as string[]);
+  assert.deepEqual(left, [], 'no artifact or manifest of the taken-over run is left');
 });

@@ -72,6 +72,15 @@ export async function updateBackup(db: Kysely<CatalogSchema>, id: string, patch:
   await db.updateTable('backups').set(recordToRow(patch) as Partial<BackupsTable>).where('id', '=', id).execute();
 }
 
+/**
+ * Finishes a run's row only if it is still `running`; false when another process finished it meanwhile
+ * (the cluster's sweeper or a worker that took the run over), whose word then stands.
+ */
+export async function finishBackupRow(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupRecord>): Promise<boolean> {
+  const r = await db.updateTable('backups').set(recordToRow(patch) as Partial<BackupsTable>).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 /** A backup run by full id or unique prefix (>= 6 characters); not_found when none. */
 export async function getBackup(db: Kysely<CatalogSchema>, ref: string): Promise<BackupRecord> {
   const exact = await db.selectFrom('backups').selectAll().where('id', '=', ref).executeTakeFirst();

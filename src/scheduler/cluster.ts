@@ -16,8 +16,10 @@
 //   is counted in the database, so it holds across workers.
 // - No overlap: a tick whose plan has a run going, or a queued job not yet finished, is journaled `skipped`.
 //
-// Known limit: a worker cut off from the database (alive, not dead) for more than a lease may still finish
-// its artifact after another worker retried the run; it cannot journal it until the database is back.
+// - A worker cut off from the database (alive, not dead) for more than a lease may still finish its artifact
+//   after another worker retried the run; but a run's row is finished only while it is still `running`
+//   (journal.finishBackupRow), so that worker then finds its row finished by another, removes its copies
+//   and claims nothing (COFFRE_E_RUN_TAKEN_OVER): never two `success` rows for one tick.
 
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';

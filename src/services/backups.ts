@@ -19,7 +19,7 @@ import { codecs } from '../codecs/index.ts';
 import { streamBackup } from '../pipeline/backup.ts';
 import { coffreVersion, manifestKey, writeManifest } from '../pipeline/manifest.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
-import { getBackup, insertBackup, insertCopy, listBackups, restorableStatuses, updateBackup, updateCopy, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
+import { finishBackupRow, getBackup, insertBackup, insertCopy, listBackups, restorableStatuses, updateBackup, updateCopy, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
 import { copyLocations, copyViewsOf, locateCopy, type CopyView } from './copies.ts';
 import { checkStoredArtifact } from '../pipeline/restore.ts';
 import type { FanTarget } from '../pipeline/fan-out.ts';
@@ -337,7 +337,12 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       clientVersion: result.clientVersion,
       serverVersion: result.serverVersion,
     };
-    await updateBackup(db, id, patch);
+    if (!(await finishBackupRow(db, id, patch))) {
+      throw failure(
+        'RUN_TAKEN_OVER',
+        `Another process finished the journal row of backup ${id} while it ran (a cluster worker that took the run over when this one stopped heartbeating): this run's copies were removed, and the row keeps what that process wrote.`,
+      );
+    }
     await setup.finish(result.rawSha256);
     const view = describeBackup({ ...run, ...patch }, copyViews());
     return partialNote ? { view, error: failure('BACKUP_PARTIAL', `Backup ${id} is partial: ${partialNote}`) } : { view };
@@ -358,12 +363,13 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       durationMs: finished.getTime() - started.getTime(),
       message: kindNote ? `${message} ${kindNote}` : message,
     };
-    await updateBackup(db, id, patch);
+    const ours = await finishBackupRow(db, id, patch);
     for (let i = 0; i < copyIds.length; i++) {
       copyState[i] = { status: 'failed', message: copyState[i].status === 'success' ? 'Removed: the run failed.' : patch.message ?? null, sizeBytes: null, checksum: null };
       await updateCopy(db, copyIds[i], { status: 'failed', message: copyState[i].message, sizeBytes: null, checksum: null }).catch(() => {});
     }
-    return { view: describeBackup({ ...run, ...patch }, copyViews()), error: interrupted ? failure('INTERRUPTED', message) : error };
+    const row = ours ? { ...run, ...patch } : await getBackup(db, id);
+    return { view: describeBackup(row, copyViews()), error: interrupted ? failure('INTERRUPTED', message) : error };
   }
 }
 

@@ -260,3 +260,46 @@ test('a password never appears in CLI output', async () => {
   const catalog = await readFile(path.join(ws.dataDir, 'coffre.db'));
   assert.equal(catalog.includes(Buffer.from(password)), false);
 });
+
+test('plan edit changes a plan in place: schedule, retention, kind, enabled; its journal and chain stay', async () => {
+  expectCode(await ws.run(['plan', 'add', 'editable', '--target', 'app', '--destination', 'disk', '--kind', 'incremental', '--cron', '0 3 * * *']), 0, 'plan add');
+  const first = (await ws.run(['backup', 'editable', '--json'])).json<{ id: string; kind: string }>();
+  assert.equal(first.kind, 'full');
+  const show = async () => (await ws.run(['plan', 'list', '--json'])).json<Array<Record<string, any>>>().find((p) => p.name === 'editable')!;
+  const before = await show();
+
+  const edited = await ws.run(['plan', 'edit', 'editable', '--cron', '30 4 * * 1', '--timezone', 'Europe/Paris', '--keep-last', '3', '--compression', 'zstd', '--json']);
+  expectCode(edited, 0, 'plan edit');
+  let p = await show();
+  assert.equal(p.id, before.id, 'same plan, same id');
+  assert.equal(p.cron, '30 4 * * 1');
+  assert.equal(p.timezone, 'Europe/Paris');
+  assert.deepEqual(p.retention, { keepLast: 3 });
+  assert.equal(p.compression, 'zstd');
+  assert.ok(p.nextRuns.length > 0);
+  // The plan's chain goes on across the edit: the next incremental builds on the first backup.
+  const second = (await ws.run(['backup', 'editable', '--json'])).json<{ kind: string; parentId: string; compression: string }>();
+  assert.deepEqual([second.kind, second.parentId, second.compression], ['incremental', first.id, 'zstd']);
+
+  expectCode(await ws.run(['plan', 'edit', 'editable', '--no-cron', '--no-retention', '--disable']), 0, 'plan edit off');
+  p = await show();
+  assert.deepEqual([p.cron, p.retention, p.enabled, p.nextRuns], [null, null, false, []]);
+  const text = await ws.run(['plan', 'edit', 'editable', '--enable', '--name', 'renamed']);
+  expectCode(text, 0, 'plan edit rename');
+  assert.match(text.stdout, /^Plan renamed updated: app -> disk, incremental, zstd, no schedule\n$/);
+  const journal = (await ws.run(['journal', '--plan', 'renamed', '--json'])).json<unknown[]>();
+  assert.equal(journal.length, 2, 'the journal follows the renamed plan');
+
+  for (const [args, pattern] of [
+    [['plan', 'edit', 'renamed'], /needs at least one change/],
+    [['plan', 'edit', 'renamed', '--cron', '0 3 * * *', '--no-cron'], /--cron or --no-cron, not both/],
+    [['plan', 'edit', 'renamed', '--enable', '--disable'], /--enable or --disable, not both/],
+    [['plan', 'edit', 'renamed', '--cron', '61 * * * *'], /Invalid cron expression/],
+    [['plan', 'edit', 'no-such-plan', '--disable'], /No plan named "no-such-plan"/],
+  ] as const) {
+    const r = await ws.run([...args]);
+    expectCode(r, 2, args.join(' '));
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});

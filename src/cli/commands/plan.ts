@@ -1,6 +1,6 @@
-// `coffre plan add|list|remove`: what to back up, where, and how.
+// `coffre plan add|edit|list|remove`: what to back up, where, and how.
 
-import { addPlan, listPlans, removePlan } from '../../services/plans.ts';
+import { addPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
 import { usageError } from '../../core/errors.ts';
 import { optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
@@ -9,6 +9,9 @@ import { printJson, printTable, type Io } from '../output.ts';
 export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
       [--missed-runs run-once|skip] [--missed-grace SECONDS]
+coffre plan edit NAME [--name NEW] [--target T] [--destination D ...] [--kind K] [--compression FMT] [--cron EXPR | --no-cron] [--timezone TZ]
+      [--keep-* N ... | --no-retention] [--missed-runs P] [--missed-grace S] [--enable | --disable]
+                                     change a plan in place (its journal and chains stay); --keep-* replace the whole policy
 coffre plan list                     list plans
 coffre plan remove NAME              remove a plan (its journal and artifacts stay)`;
 
@@ -87,6 +90,56 @@ export async function run(args: string[], io: Io): Promise<number> {
       else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}\n`);
       return 0;
     }
+    case 'edit': {
+      const p = parse(
+        'plan edit',
+        rest,
+        {
+          name: { type: 'string' },
+          target: { type: 'string' },
+          destination: { type: 'string', multiple: true },
+          kind: { type: 'string' },
+          compression: { type: 'string' },
+          cron: { type: 'string' },
+          'no-cron': { type: 'boolean' },
+          timezone: { type: 'string' },
+          ...retentionFlags,
+          'no-retention': { type: 'boolean' },
+          'missed-runs': { type: 'string' },
+          'missed-grace': { type: 'string' },
+          enable: { type: 'boolean' },
+          disable: { type: 'boolean' },
+        },
+        1,
+      );
+      const ref = positional(p, 0, 'a NAME', 'plan edit');
+      const both = (a: string, b: string) => {
+        if (p.values[a] !== undefined && p.values[b] !== undefined) throw usageError('BAD_ARGUMENTS', `\`coffre plan edit\` takes --${a} or --${b}, not both.`);
+      };
+      both('cron', 'no-cron');
+      both('enable', 'disable');
+      const retention = retentionOf(p);
+      if (retention && p.values['no-retention']) throw usageError('BAD_ARGUMENTS', '`coffre plan edit` takes --keep-*/--max-age-days or --no-retention, not both.');
+      const input: Parameters<typeof updatePlan>[2] = {
+        name: optional(p, 'name'),
+        target: optional(p, 'target'),
+        destination: p.values.destination === undefined ? undefined : destinationsOf(p),
+        kind: optional(p, 'kind'),
+        compression: optional(p, 'compression'),
+        cron: p.values['no-cron'] ? null : optional(p, 'cron'),
+        timezone: optional(p, 'timezone'),
+        retention: p.values['no-retention'] ? null : retention,
+        missedRuns: optional(p, 'missed-runs'),
+        missedGraceSeconds: optional(p, 'missed-grace'),
+        enabled: p.values.enable ? true : p.values.disable ? false : undefined,
+      };
+      for (const k of Object.keys(input) as Array<keyof typeof input>) if (input[k] === undefined) delete input[k];
+      if (Object.keys(input).length === 0) throw usageError('MISSING_OPTION', '`coffre plan edit` needs at least one change (see `coffre plan --help`).');
+      const plan = await withContext(io, (ctx) => updatePlan(ctx, ref, input));
+      if (io.json) printJson(io, plan);
+      else io.out(`Plan ${plan.name} updated: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ', no schedule'}${plan.enabled ? '' : ', DISABLED'}\n`);
+      return 0;
+    }
     case 'list': {
       parse('plan list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listPlans(ctx));
@@ -109,6 +162,6 @@ export async function run(args: string[], io: Io): Promise<number> {
       return 0;
     }
     default:
-      throw usageError('UNKNOWN_COMMAND', `Unknown command "plan ${sub ?? ''}": use plan add, list or remove.`);
+      throw usageError('UNKNOWN_COMMAND', `Unknown command "plan ${sub ?? ''}": use plan add, edit, list or remove.`);
   }
 }

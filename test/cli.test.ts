@@ -303,3 +303,27 @@ test('plan edit changes a plan in place: schedule, retention, kind, enabled; its
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('destination edit changes settings in place; the type stays, and bad settings are refused', async () => {
+  const elsewhere = path.join(ws.dir, 'elsewhere');
+  expectCode(await ws.run(['destination', 'add', 'movable', '--type', 'local', '--path', path.join(ws.dir, 'first')]), 0, 'destination add');
+  const r = await ws.run(['destination', 'edit', 'movable', '--path', elsewhere]);
+  expectCode(r, 0, 'destination edit');
+  assert.match(r.stdout, /^Destination movable updated: local path=.*elsewhere\n$/);
+  const listed = (await ws.run(['destination', 'list', '--json'])).json<Array<{ name: string; config: { path: string } }>>().find((d) => d.name === 'movable')!;
+  assert.equal(listed.config.path, elsewhere);
+  expectCode(await ws.run(['plan', 'add', 'moved', '--target', 'app', '--destination', 'movable']), 0, 'plan add');
+  const b = (await ws.run(['backup', 'moved', '--json'])).json<{ status: string; artifact: string }>();
+  assert.equal(b.status, 'success');
+  assert.ok(existsSync(path.join(elsewhere, b.artifact)), 'the backup went to the new folder');
+  for (const [args, pattern] of [
+    [['destination', 'edit', 'movable'], /needs at least one setting/],
+    [['destination', 'edit', 'movable', '--type', 's3'], /type cannot change/],
+    [['destination', 'edit', 'movable', '--path', src], /is a file: choose a folder/],
+    [['destination', 'edit', 'nowhere', '--path', elsewhere], /No destination named "nowhere"/],
+  ] as const) {
+    const bad = await ws.run([...args]);
+    expectCode(bad, 2, args.join(' '));
+    assert.match(bad.stderr, pattern);
+  }
+});

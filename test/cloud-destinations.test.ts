@@ -237,6 +237,20 @@ test('an incremental chain kept only on S3 restores and verifies with each link 
   }
 });
 
+test('destination edit rotates an S3 secret: a wrong one fails `destination test` naming the credential, the right one works again', async () => {
+  await addS3(ws, 'rotating');
+  const wrong = `wrong-${randomBytes(6).toString('hex')}`;
+  expectCode(await ws.run(['destination', 'edit', 'rotating', '--secret-access-key-env', 'T_WRONG'], { ...secretEnv, ENCRYPTION_SECRET, T_WRONG: wrong }), 0, 'edit to a wrong secret');
+  const failed = await run(ws, ['destination', 'test', 'rotating', '--json'], 1);
+  assert.match(failed.stderr, /COFFRE_E_STORAGE_AUTH/);
+  assert.match(failed.stderr, /secretAccessKey/);
+  assert.ok(!failed.all.includes(wrong), 'the secret itself is never printed');
+  await run(ws, ['destination', 'edit', 'rotating', '--secret-access-key-env', 'T_S3_SECRET']);
+  await run(ws, ['destination', 'test', 'rotating']);
+  const listed = (await run(ws, ['destination', 'list', '--json'])).stdout;
+  assert.ok(!listed.includes(s3Creds.secretAccessKey) && !listed.includes(wrong), 'no secret in the listing');
+});
+
 test('reindex: a lost catalog is rebuilt from the S3 destination and a backup restores from it; orphans are not imported', async () => {
   await s3Admin.send(new PutObjectCommand({ Bucket: bucket, Key: 'p-s3/multi/stray-no-manifest.bin', Body: 'not a backup' }));
   const fresh = await workspace('coffre-cloud-reindex-');

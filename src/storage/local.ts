@@ -34,7 +34,7 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /** The destination's path names a file (saved before paths were checked, or replaced since). */
 function notAFolder(root: string): Error {
-  return conflict('DESTINATION_NOT_A_FOLDER', `Local destination path ${root} is not a folder: point the destination at a folder (PATCH /api/destinations/:id, or coffre destination remove and add).`, { path: root });
+  return conflict('DESTINATION_NOT_A_FOLDER', `Local destination path ${root} is not a folder: point the destination at a folder (coffre destination edit NAME --path DIR, or PATCH /api/destinations/:id).`, { path: root });
 }
 
 /** The nearest existing path at or above p, if it is not a folder (a destination there could never be written). */

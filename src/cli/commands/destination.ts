@@ -1,4 +1,4 @@
-// `coffre destination add|list|remove|test`: where artifacts are stored. Options after NAME other than
+// `coffre destination add|edit|list|remove|test`: where artifacts are stored. Options after NAME other than
 // --type are handed to the storage backend as its settings, kebab-case turned camelCase (--path DIR for
 // local; --bucket, --region, --prefix, --endpoint, --force-path-style, --storage-class, --sse,
 // --access-key-id, --secret-access-key for s3 …), so a new backend needs no change here.
@@ -9,7 +9,7 @@
 // and each provider's own variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) are read when
 // nothing is given. A secret given directly on the command line still works, with a warning.
 
-import { addDestination, listDestinations, removeDestination, testDestination } from '../../services/destinations.ts';
+import { addDestination, listDestinations, removeDestination, testDestination, updateDestination } from '../../services/destinations.ts';
 import { readFileSync } from 'node:fs';
 import { usageError } from '../../core/errors.ts';
 import { parse, positional } from '../args.ts';
@@ -24,6 +24,7 @@ coffre destination add NAME --type azure --container C [--prefix P] (--connectio
       [--endpoint URL] | --sas-url-env VAR)
       any setting X may come from --X-env VAR or --X-file PATH instead of the command line (secrets should);
       without credentials, the providers' environment variables are read (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*)
+coffre destination edit NAME [--name NEW] [SETTING ...]  change settings or credentials (same flags as add; the type stays)
 coffre destination list                                list destinations
 coffre destination remove NAME                         remove a destination no plan uses
 coffre destination test NAME                           check that it is reachable and writable`;
@@ -61,7 +62,7 @@ function settingsOf(args: string[], warn: (line: string) => void = () => {}): { 
       continue;
     }
     if (!a.startsWith('--')) {
-      if (name !== undefined) throw usageError('BAD_ARGUMENTS', `Unexpected argument "${a}" for \`coffre destination add\`.`);
+      if (name !== undefined) throw usageError('BAD_ARGUMENTS', `Unexpected argument "${a}" for \`coffre destination\`.`);
       name = a;
       continue;
     }
@@ -107,6 +108,15 @@ export async function run(args: string[], io: Io): Promise<number> {
       else io.out(`Destination ${d.name} added: ${d.type} ${describeConfig(d.config)}\n`);
       return 0;
     }
+    case 'edit': {
+      const { name, settings } = settingsOf(rest, (line) => io.err(`${line}\n`));
+      if (!name) throw usageError('MISSING_ARGUMENT', '`coffre destination edit` needs a NAME.');
+      if (Object.keys(settings).length === 0) throw usageError('MISSING_OPTION', '`coffre destination edit` needs at least one setting to change (see `coffre destination --help`).');
+      const d = await withContext(io, (ctx) => updateDestination(ctx, name, settings));
+      if (io.json) printJson(io, d);
+      else io.out(`Destination ${d.name} updated: ${d.type} ${describeConfig(d.config)}\n`);
+      return 0;
+    }
     case 'list': {
       parse('destination list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listDestinations(ctx));
@@ -136,6 +146,6 @@ export async function run(args: string[], io: Io): Promise<number> {
       return 0;
     }
     default:
-      throw usageError('UNKNOWN_COMMAND', `Unknown command "destination ${sub ?? ''}": use destination add, list, remove or test.`);
+      throw usageError('UNKNOWN_COMMAND', `Unknown command "destination ${sub ?? ''}": use destination add, edit, list, remove or test.`);
   }
 }

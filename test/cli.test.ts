@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { compressionNames } from '../src/core/types.ts';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { adminSql } from './support/mysql.ts';
 
 let ws: Workspace;
 let src: string;
@@ -325,5 +326,50 @@ test('destination edit changes settings in place; the type stays, and bad settin
     const bad = await ws.run([...args]);
     expectCode(bad, 2, args.join(' '));
     assert.match(bad.stderr, pattern);
+  }
+});
+
+test('a target password from --password-env/--password-file, never argv; target edit rotates it (real MariaDB user)', async () => {
+  const user = `coffre_rot_${randomBytes(4).toString('hex')}`;
+  const [first, second] = [`Rot1-${randomBytes(6).toString('hex')}@:/%`, `Rot2-${randomBytes(6).toString('hex')}#?&`];
+  const literal = (pw: string) => `'${pw.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  await adminSql(`CREATE USER '${user}'@'%' IDENTIFIED BY ${literal(first)}`);
+  const pwFile = path.join(ws.dir, 'pw.txt');
+  try {
+    const url = `mysql://${user}@127.0.0.1:3306/information_schema`;
+    const added = await ws.run(['target', 'add', 'rotating', '--url', url, '--password-env', 'T_DB_PW'], { T_DB_PW: first });
+    expectCode(added, 0, 'target add with --password-env');
+    assert.doesNotMatch(added.stderr, /warning/);
+    assert.match(added.stdout, new RegExp(`mysql://${user}:\\*\\*\\*@127\\.0\\.0\\.1:3306/information_schema`));
+    expectCode(await ws.run(['target', 'test', 'rotating']), 0, 'target test with the first password');
+
+    await adminSql(`ALTER USER '${user}'@'%' IDENTIFIED BY ${literal(second)}`);
+    const refused = await ws.run(['target', 'test', 'rotating', '--json']);
+    expectCode(refused, 1, 'target test after the password changed on the server');
+    assert.match(refused.stderr, /COFFRE_E_AUTH_FAILED/);
+    await writeFile(pwFile, `${second}\n`, { mode: 0o600 });
+    expectCode(await ws.run(['target', 'edit', 'rotating', '--url', url, '--password-file', pwFile]), 0, 'target edit --password-file');
+    expectCode(await ws.run(['target', 'test', 'rotating']), 0, 'target test with the rotated password');
+
+    const warned = await ws.run(['target', 'add', 'in-argv', '--url', `postgres://u:${encodeURIComponent(first)}@127.0.0.1:1/db`]);
+    expectCode(warned, 0, 'target add with a password in --url');
+    assert.match(warned.stderr, /warning: the password in --url is visible to other users/);
+    for (const [args, pattern] of [
+      [['target', 'add', 'x1', '--url', `mysql://${user}:pw@127.0.0.1/db`, '--password-env', 'T_DB_PW'], /already holds a password/],
+      [['target', 'add', 'x2', '--url', 'mysql://127.0.0.1/db', '--password-env', 'T_DB_PW'], /needs a user in the URL/],
+      [['target', 'add', 'x3', '--url', url, '--url-env', 'T_DB_PW'], /takes one of --url, --url-env, not several/],
+      [['target', 'add', 'x4', '--url', url, '--password-env', 'T_UNSET_VAR'], /T_UNSET_VAR, which is not set/],
+      [['target', 'add', 'x5', '--password-env', 'T_DB_PW'], /goes with --url/],
+      [['target', 'edit', 'rotating'], /needs --url .* or --name/],
+    ] as const) {
+      const r = await ws.run([...args], { T_DB_PW: first });
+      expectCode(r, 2, args.join(' '));
+      assert.match(r.stderr, pattern);
+    }
+    for (const text of ws.transcript) for (const pw of [first, second]) assert.equal(text.includes(pw), false, `output leaks a password:\n${text}`);
+    const catalog = await readFile(path.join(ws.dataDir, 'coffre.db'));
+    for (const pw of [first, second]) assert.equal(catalog.includes(Buffer.from(pw)), false, 'no password in clear in the catalog');
+  } finally {
+    await adminSql(`DROP USER IF EXISTS '${user}'@'%'`);
   }
 });

@@ -1,6 +1,7 @@
 // Argument parsing for every command, on node:util parseArgs: unknown options and missing values are
 // usage errors (exit 2) that name the option, never a crash.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from '../core/errors.ts';
 
@@ -44,4 +45,18 @@ export function positional(p: Parsed, index: number, what: string, command: stri
 export function optional(p: Parsed, name: string): string | undefined {
   const v = p.values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** The value of `flag` given as --X-env VAR (that variable, which must be set) or --X-file PATH (its content, trimmed). */
+export function fromEnvOrFile(flag: string, how: 'env' | 'file', ref: string): string {
+  if (how === 'env') {
+    const v = process.env[ref];
+    if (v === undefined || v === '') throw usageError('BAD_ARGUMENTS', `${flag} names the environment variable ${ref}, which is not set.`);
+    return v;
+  }
+  try {
+    return readFileSync(ref, 'utf8').trim();
+  } catch (err) {
+    throw usageError('BAD_ARGUMENTS', `${flag} names ${ref}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
 }

@@ -85,6 +85,22 @@ export function parseConnectionUrl(raw: string): Connection {
   };
 }
 
+/**
+ * The URL with `password` set in it (from an environment variable or a file, so that it never sits on a
+ * command line). The URL must name a user and carry no password of its own.
+ */
+export function withPassword(raw: string, password: string): string {
+  const conn = parseConnectionUrl(raw);
+  if (conn.engine === 'sqlite') throw usageError('BAD_URL', 'A SQLite target has no password.');
+  if (conn.password !== undefined) throw usageError('BAD_URL', 'The URL already holds a password: give it in the URL or separately, not both.');
+  if (!conn.user) throw usageError('BAD_URL', 'A separate password needs a user in the URL, as in postgres://user@host:5432/db.');
+  if (!password) throw usageError('BAD_URL', 'The password given is empty.');
+  registerSecret(password);
+  const url = new URL(conn.url);
+  url.password = encodeURIComponent(password);
+  return url.href;
+}
+
 function parseSqlite(text: string): Connection {
   // Accept sqlite:/abs/path, sqlite:///abs/path and sqlite://localhost/abs/path.
   let rest = text.slice('sqlite:'.length);

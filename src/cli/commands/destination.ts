@@ -10,9 +10,8 @@
 // nothing is given. A secret given directly on the command line still works, with a warning.
 
 import { addDestination, listDestinations, removeDestination, testDestination, updateDestination } from '../../services/destinations.ts';
-import { readFileSync } from 'node:fs';
 import { usageError } from '../../core/errors.ts';
-import { parse, positional } from '../args.ts';
+import { fromEnvOrFile, parse, positional } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
@@ -35,20 +34,6 @@ const aliases: Record<string, string> = { sse: 'serverSideEncryption', project: 
 const switches = new Set(['allowHttp', 'forcePathStyle']);
 /** Settings that are secrets: warned about when given on the command line. */
 const secretSettings = new Set(['secretAccessKey', 'sessionToken', 'accountKey', 'connectionString', 'sasUrl', 'credentials']);
-
-/** The value of --X-env VAR or --X-file PATH. */
-function indirect(flag: string, how: 'env' | 'file', ref: string): string {
-  if (how === 'env') {
-    const v = process.env[ref];
-    if (v === undefined || v === '') throw usageError('BAD_ARGUMENTS', `${flag} names the environment variable ${ref}, which is not set.`);
-    return v;
-  }
-  try {
-    return readFileSync(ref, 'utf8').trim();
-  } catch (err) {
-    throw usageError('BAD_ARGUMENTS', `${flag} names ${ref}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
-  }
-}
 
 /** --key value / --key=value pairs into camelCase settings; --json is the output switch. */
 function settingsOf(args: string[], warn: (line: string) => void = () => {}): { name?: string; settings: Record<string, unknown>; json: boolean } {
@@ -83,7 +68,7 @@ function settingsOf(args: string[], warn: (line: string) => void = () => {}): { 
       }
       i++;
     }
-    if (via) value = indirect(flag, via, value);
+    if (via) value = fromEnvOrFile(flag, via, value);
     else if (secretSettings.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
     settings[key] = value;
   }

@@ -1,27 +1,82 @@
-// `coffre target add|list|remove|test`: databases to back up.
+// `coffre target add|edit|list|remove|test`: databases to back up. A URL with its password on the command
+// line is visible to other users (ps) and kept in shell history, so the URL may come from --url-env VAR or
+// --url-file PATH, or the password alone from --password-env VAR or --password-file PATH; a password
+// given in --url still works, with a warning.
 
-import { addTarget, listTargets, removeTarget, testTarget } from '../../services/targets.ts';
+import { addTarget, listTargets, removeTarget, testTarget, updateTarget } from '../../services/targets.ts';
+import { parseConnectionUrl, withPassword } from '../../core/connection.ts';
 import { usageError } from '../../core/errors.ts';
-import { parse, positional, required } from '../args.ts';
+import { fromEnvOrFile, optional, parse, positional, type Parsed } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
 export const help = `coffre target add NAME --url URL     add a database (postgres://, mysql://, mariadb://, mongodb://, sqlite:/path)
+      the URL may come from --url-env VAR or --url-file PATH, the password alone from --password-env VAR or --password-file PATH
+coffre target edit NAME [--url URL] [--password-env VAR] [--name NEW]   change a target in place (a rotated password, a new host)
 coffre target list                   list targets (passwords are never shown)
 coffre target remove NAME            remove a target no plan uses
 coffre target test NAME              connect and report the server and client versions`;
+
+const urlFlags = {
+  url: { type: 'string' },
+  'url-env': { type: 'string' },
+  'url-file': { type: 'string' },
+  'password-env': { type: 'string' },
+  'password-file': { type: 'string' },
+} as const;
+
+/** One of two ways to give a value (or none): its value from env or file, or the direct one. */
+function oneOf(p: Parsed, command: string, flag: string): { value?: string; direct: boolean } {
+  const given = [flag, `${flag}-env`, `${flag}-file`].filter((f) => optional(p, f) !== undefined);
+  if (given.length > 1) throw usageError('BAD_ARGUMENTS', `\`coffre ${command}\` takes one of ${given.map((f) => `--${f}`).join(', ')}, not several.`);
+  const [f] = given;
+  if (!f) return { direct: false };
+  if (f === flag) return { value: optional(p, f), direct: true };
+  return { value: fromEnvOrFile(`--${f}`, f.endsWith('-env') ? 'env' : 'file', optional(p, f)!), direct: false };
+}
+
+/** The URL given by --url, --url-env or --url-file, with --password-env/--password-file set in it; warns about a password in argv. */
+function urlOf(p: Parsed, command: string, io: Io): string | undefined {
+  const url = oneOf(p, command, 'url');
+  const password = ['password-env', 'password-file'].filter((f) => optional(p, f) !== undefined);
+  if (password.length > 1) throw usageError('BAD_ARGUMENTS', `\`coffre ${command}\` takes --password-env or --password-file, not both.`);
+  if (url.value === undefined) {
+    if (password.length) throw usageError('MISSING_OPTION', `\`coffre ${command}\`: --${password[0]} goes with --url (the URL without its password).`, { field: 'url' });
+    return undefined;
+  }
+  if (password.length) {
+    const f = password[0];
+    return withPassword(url.value, fromEnvOrFile(`--${f}`, f === 'password-env' ? 'env' : 'file', optional(p, f)!));
+  }
+  if (url.direct && parseConnectionUrl(url.value).password !== undefined) {
+    io.err('warning: the password in --url is visible to other users (ps) and kept in shell history; prefer --password-env VAR or --url-env VAR.\n');
+  }
+  return url.value;
+}
 
 /** Runs a target subcommand. */
 export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'add': {
-      const p = parse('target add', rest, { url: { type: 'string' } }, 1);
+      const p = parse('target add', rest, urlFlags, 1);
       const name = positional(p, 0, 'a NAME', 'target add');
-      const url = required(p, 'url', 'target add', 'URL');
+      const url = urlOf(p, 'target add', io);
+      if (url === undefined) throw usageError('MISSING_OPTION', '`coffre target add` needs --url URL (or --url-env VAR, or --url-file PATH).', { field: 'url' });
       const t = await withContext(io, (ctx) => addTarget(ctx, { name, url }));
       if (io.json) printJson(io, t);
       else io.out(`Target ${t.name} added: ${t.engine}, ${t.url}\n`);
+      return 0;
+    }
+    case 'edit': {
+      const p = parse('target edit', rest, { ...urlFlags, name: { type: 'string' } }, 1);
+      const ref = positional(p, 0, 'a NAME', 'target edit');
+      const url = urlOf(p, 'target edit', io);
+      const newName = optional(p, 'name');
+      if (url === undefined && newName === undefined) throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file) or --name.');
+      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}) }));
+      if (io.json) printJson(io, t);
+      else io.out(`Target ${t.name} updated: ${t.engine}, ${t.url}\n`);
       return 0;
     }
     case 'list': {
@@ -46,6 +101,6 @@ export async function run(args: string[], io: Io): Promise<number> {
       return 0;
     }
     default:
-      throw usageError('UNKNOWN_COMMAND', `Unknown command "target ${sub ?? ''}": use target add, list, remove or test.`);
+      throw usageError('UNKNOWN_COMMAND', `Unknown command "target ${sub ?? ''}": use target add, edit, list, remove or test.`);
   }
 }

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { applyChain, createDeltaDecoder, createDeltaEncoder, type DeltaEncodeStats } from '../src/delta/index.ts';
-import type { IndexOptions } from '../src/delta/parent-index.ts';
+import { ParentIndex, type IndexOptions } from '../src/delta/parent-index.ts';
 
 let dir: string;
 before(() => {
@@ -270,5 +270,31 @@ describe('chains', () => {
     await assert.rejects(collect(applyChain({ basePath: paths[0], deltaPaths: [paths[1], file(damagedLiteral)] })), { code: 'COFFRE_E_DELTA_MISMATCH' });
     await assert.rejects(collect(applyChain({ basePath: paths[0], deltaPaths: [paths[1], file(damaged.subarray(0, 100))] })), { code: 'COFFRE_E_DELTA_CORRUPT', message: /truncated/ });
     await assert.rejects(collect(applyChain({ basePath: paths[0], baseSha256: sha(versions[1]), deltaPaths: [paths[1]] })), { code: 'COFFRE_E_DELTA_WRONG_PARENT' });
+  });
+});
+
+describe('parent index', () => {
+  test('anchors added in batches keep "the first window with a key wins", within a batch and across batches', () => {
+    const index = new ParentIndex(100_000_000);
+    index.add(0xdead0001, 10);
+    index.add(0xdead0001, 20); // same batch, later: ignored
+    for (let i = 0; i < (1 << 18) + 5; i++) index.add(((i * 2654435761) >>> 0) | 1, 1000 + i); // fills and flushes a batch
+    index.add(0xbeef0001, 30);
+    index.flush();
+    index.add(0xbeef0001, 40); // a later batch: ignored
+    index.flush();
+    assert.equal(index.lookup(0xdead0001), 10);
+    assert.equal(index.lookup(0xbeef0001), 30);
+    assert.equal(index.lookup(((7 * 2654435761) >>> 0) | 1), 1007);
+    assert.equal(index.lookup(0x12345679), -1);
+  });
+
+  test('offsets past 4 GiB keep their fifth byte (only a parent that large pays for it)', () => {
+    const big = new ParentIndex(6 * 2 ** 30);
+    big.add(0xabc00001, 5 * 2 ** 30 + 12345);
+    big.add(0xabc00003, 77);
+    big.flush();
+    assert.equal(big.lookup(0xabc00001), 5 * 2 ** 30 + 12345);
+    assert.equal(big.lookup(0xabc00003), 77);
   });
 });

@@ -19,6 +19,11 @@ export interface DeltaEncoderOptions {
   parentSha256?: string;
   /** Tuning for tests: the index's size limits. */
   index?: IndexOptions;
+  /**
+   * The sha256 (hex) of every byte written in, from a hasher upstream that has seen them all by the time
+   * the input ends (the backup pipeline's raw meter), so the encoder need not hash them a second time.
+   */
+  newSha256?: () => string;
 }
 
 export interface DeltaEncodeStats {
@@ -71,7 +76,7 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
       if (claimedSha !== undefined && claimedSha !== parentSha) {
         throw deltaWrongParent(`${options.parentPath} has sha256 ${parentSha}, not the recorded ${claimedSha}`, { expected: claimedSha, actual: parentSha });
       }
-      const state = new EncoderState(new ParentBlocks(parent.fd, parent.size), index.lookup.bind(index), index.mask);
+      const state = new EncoderState(new ParentBlocks(parent.fd, parent.size), index.lookup.bind(index), index.mask, options.newSha256 === undefined);
       yield encodeHeader(parent.size, parentSha);
       let deltaSize = 50;
       for await (const chunk of source) {
@@ -88,7 +93,7 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
         deltaSize += piece.length;
         yield piece;
       }
-      const newSha = state.sha.digest('hex');
+      const newSha = options.newSha256 ? normaliseSha256(options.newSha256(), 'newSha256') : state.sha!.digest('hex');
       const trailer = Buffer.alloc(1 + 9 + 32 + TRAILER_MAGIC.length);
       trailer[0] = TAG_END;
       let p = writeVarint(trailer, 1, state.total);
@@ -124,7 +129,8 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
 
 /** The matching state machine; positions named abs* are offsets in the new dump, others index `work`. */
 class EncoderState {
-  readonly sha = createHash('sha256');
+  /** Hashes the new bytes, unless the caller's upstream hasher does (DeltaEncoderOptions.newSha256). */
+  readonly sha: ReturnType<typeof createHash> | undefined;
   total = 0;
   copies = 0;
   copiedBytes = 0;
@@ -152,14 +158,15 @@ class EncoderState {
   private outPos = 0;
   private ready: Buffer[] = [];
 
-  constructor(parent: ParentBlocks, lookup: (key: number) => number, mask: number) {
+  constructor(parent: ParentBlocks, lookup: (key: number) => number, mask: number, hashNew: boolean) {
+    this.sha = hashNew ? createHash('sha256') : undefined;
     this.parent = parent;
     this.lookup = lookup;
     this.mask = mask;
   }
 
   feed(chunk: Buffer): void {
-    this.sha.update(chunk);
+    this.sha?.update(chunk);
     this.total += chunk.length;
     // Keep the pending literal and the last window's bytes; drop what was emitted or copied.
     const keepFrom = Math.max(this.base, Math.min(this.absLiteral, this.absScan - WINDOW));

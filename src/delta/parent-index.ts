@@ -7,8 +7,9 @@
 //
 // Memory bound: the stride doubles until the expected anchor count fits MAX_ENTRIES, and the table never
 // exceeds MAX_SLOTS slots of 9 bytes (4-byte key, 5-byte offset): 2^24 * 9 B = 151 MiB, whatever the
-// parent's size (a 10 GiB parent gets a 1 KiB stride). Inserts stop when the table is 3/4 full, so even
-// pathological data cannot grow it.
+// parent's size (a 10 GiB parent gets a 1 KiB stride), plus 6 MiB of batch arrays (anchors go into the
+// table a batch at a time, bucketed by slot: see ParentIndex.add). Inserts stop when the table is 3/4
+// full, so even pathological data cannot grow it. The 5th offset byte is kept only for parents of 4 GiB or more.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -36,10 +37,13 @@ export const GEAR: Int32Array = (() => {
   return table;
 })();
 
-/** Fingerprint of the 32-byte window at buf[start]: FNV-1a with a final avalanche; never 0 (0 marks an empty slot). */
+/**
+ * Fingerprint of the 32-byte window at buf[start]: FNV-1a over its eight little-endian 32-bit words, with a
+ * final avalanche; never 0 (0 marks an empty slot). In memory only (never written to a delta), so it may change.
+ */
 export function windowKey(buf: Buffer, start: number): number {
   let t = 0x811c9dc5;
-  for (let k = start; k < start + WINDOW; k++) t = Math.imul(t ^ buf[k], 0x01000193);
+  for (let k = start; k < start + WINDOW; k += 4) t = Math.imul(t ^ (buf[k] | (buf[k + 1] << 8) | (buf[k + 2] << 16) | (buf[k + 3] << 24)), 0x01000193);
   t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
   t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
   t = (t ^ (t >>> 16)) >>> 0;
@@ -58,6 +62,11 @@ export interface IndexOptions {
   minStrideBits?: number;
 }
 
+/** Anchors gathered before they go into the table together (see ParentIndex.add). */
+const BATCH = 1 << 18;
+/** Buckets of a batch, by the key's top bits: each covers 1/256 of the table. */
+const BUCKET_BITS = 8;
+
 export class ParentIndex {
   readonly strideBits: number;
   readonly mask: number;
@@ -69,7 +78,15 @@ export class ParentIndex {
   private readonly limit: number;
   /** Interleaved [key, offset low 32 bits] per slot. */
   private readonly table: Uint32Array;
-  private readonly high: Uint8Array;
+  /** Offset bits above 32, per slot; only for a parent of 4 GiB or more. */
+  private readonly high: Uint8Array | undefined;
+  /** The batch being gathered, and the scratch arrays it is bucketed into. */
+  private readonly batchKeys = new Uint32Array(BATCH);
+  private readonly batchOffsets = new Float64Array(BATCH);
+  private readonly sortedKeys = new Uint32Array(BATCH);
+  private readonly sortedOffsets = new Float64Array(BATCH);
+  private readonly bucketStarts = new Uint32Array((1 << BUCKET_BITS) + 1);
+  private pending = 0;
 
   constructor(parentSize: number, options: IndexOptions = {}) {
     const maxSlots = options.maxSlots ?? MAX_SLOTS;
@@ -83,10 +100,39 @@ export class ParentIndex {
     this.shift = 32 - Math.log2(slots);
     this.limit = Math.floor(slots * 0.75);
     this.table = new Uint32Array(slots * 2);
-    this.high = new Uint8Array(slots);
+    this.high = parentSize > 0xffffffff ? new Uint8Array(slots) : undefined;
   }
 
-  /** Records that the window with this key starts at parent `offset`; the first window with a key wins. */
+  /**
+   * Records that the window with this key starts at parent `offset`; the first window with a key wins.
+   * Anchors are gathered and go into the table a batch at a time, bucketed by slot so that the table is
+   * written one region after another rather than at random (the random writes, each a cache and TLB miss
+   * in a table of up to 151 MiB, were most of the indexing time). Call flush() after the last one.
+   */
+  add(key: number, offset: number): void {
+    this.batchKeys[this.pending] = key;
+    this.batchOffsets[this.pending] = offset;
+    if (++this.pending === BATCH) this.flush();
+  }
+
+  /** Puts the gathered anchors into the table, in their order within each bucket (so the first still wins). */
+  flush(): void {
+    const n = this.pending;
+    const keys = this.batchKeys;
+    const starts = this.bucketStarts.fill(0);
+    const top = 32 - BUCKET_BITS;
+    for (let i = 0; i < n; i++) starts[(keys[i] >>> top) + 1]++;
+    for (let b = 0; b < 1 << BUCKET_BITS; b++) starts[b + 1] += starts[b];
+    for (let i = 0; i < n; i++) {
+      const at = starts[keys[i] >>> top]++;
+      this.sortedKeys[at] = keys[i];
+      this.sortedOffsets[at] = this.batchOffsets[i];
+    }
+    for (let i = 0; i < n; i++) this.insert(this.sortedKeys[i], this.sortedOffsets[i]);
+    this.pending = 0;
+  }
+
+  /** Records one anchor in the table at once (add() and flush() do it in batches). */
   insert(key: number, offset: number): void {
     if (this.entries >= this.limit) {
       this.dropped++;
@@ -103,7 +149,7 @@ export class ParentIndex {
     }
     table[slot * 2] = key;
     table[slot * 2 + 1] = offset >>> 0;
-    this.high[slot] = Math.floor(offset / 0x100000000);
+    if (this.high) this.high[slot] = Math.floor(offset / 0x100000000);
     this.entries++;
   }
 
@@ -114,7 +160,7 @@ export class ParentIndex {
     let slot = key >>> this.shift;
     for (;;) {
       const k = table[slot * 2];
-      if (k === key) return this.high[slot] * 0x100000000 + table[slot * 2 + 1];
+      if (k === key) return (this.high ? this.high[slot] * 0x100000000 : 0) + table[slot * 2 + 1];
       if (k === 0) return -1;
       slot = (slot + 1) & mask;
     }
@@ -133,7 +179,7 @@ function indexChunk(index: ParentIndex, buf: Buffer, end: number, position: numb
   for (let i = WINDOW; i < end; i++) {
     h = ((h << 1) + gear[buf[i]]) | 0;
     if ((h & mask) !== 0 || i < first) continue;
-    index.insert(windowKey(buf, i - WINDOW + 1), position + i - 2 * WINDOW + 1);
+    index.add(windowKey(buf, i - WINDOW + 1), position + i - 2 * WINDOW + 1);
   }
   return h;
 }
@@ -161,5 +207,6 @@ export async function indexParent(fd: number, size: number, options: IndexOption
     if (++reads % 16 === 0) await yieldToLoop();
   }
   if (position !== size) throw deltaWrongParent(`the parent file shrank while being indexed (read ${position} of ${size} bytes)`);
+  index.flush();
   return { index, sha256: sha.digest('hex') };
 }

@@ -64,7 +64,8 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   const stored = createMeter();
   const middle: Transform[] = [];
   if (input.rawTap) middle.push(input.rawTap);
-  if (input.delta) middle.push(createDeltaEncoder({ parentPath: input.delta.parentPath, parentSha256: input.delta.parentSha256 }));
+  // The raw meter upstream has hashed every byte by the time the encoder's input ends: its digest goes in the delta's trailer.
+  if (input.delta) middle.push(createDeltaEncoder({ parentPath: input.delta.parentPath, parentSha256: input.delta.parentSha256, newSha256: () => raw.digest() }));
 
   let firstError: unknown;
   const fail = (err: unknown) => {

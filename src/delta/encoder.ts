@@ -2,8 +2,8 @@
 // parent-index.ts), then rolls the same gear hash over the new bytes; at each anchor it looks the window
 // up, confirms the bytes against the parent, extends the match forward (through later chunks too) and
 // backward into the pending literal, and emits COPY records for matches and LITERAL records for the rest.
-// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), a 16 MiB parent block cache, and a working buffer holding the
-// pending literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
+// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), a 16 MiB parent block cache, and a
+// working buffer holding the pending literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -359,7 +359,9 @@ export async function benchIncremental(): Promise<void> {
     console.log(`incremental time ${f.incSec.toFixed(2)} s = ${(f.incSec / f.fullSec).toFixed(2)}x the full [goal <= 1.3x: ${verdict(f.incSec <= 1.3 * f.fullSec)}]`);
     console.log(`incremental peak RSS ${mb(f.incRss)} [goal <= 512 MB: ${verdict(f.incRss <= 512 * 1024 * 1024)}]`);
     if (f.xdelta !== undefined) console.log(`xdelta3 -e -s (uncompressed VCDIFF): ${mb(f.xdelta)} = ${pct(f.xdelta, f.fullBytes)} of coffre's full`);
+    else console.log('xdelta3: not installed, no reference figure (Debian: apt-get install xdelta3)');
     if (f.restic !== undefined) console.log(`restic (compression auto), day 2 adds: ${mb(f.restic)} = ${pct(f.restic, f.fullBytes)} of coffre's full`);
+    else console.log('restic: not installed, no reference figure (Debian: apt-get install restic)');
     if (f.chain) {
       console.log(`restore of the 7th incremental of a chain: ${f.chain.chainSec.toFixed(2)} s vs the equivalent full ${f.chain.fullSec.toFixed(2)} s = ${(f.chain.chainSec / f.chain.fullSec).toFixed(2)}x [goal <= 1.5x: ${verdict(f.chain.chainSec <= 1.5 * f.chain.fullSec)}]; peak RSS ${mb(f.chain.chainRss)}`);
     }

@@ -159,7 +159,7 @@ test('POST /api/destinations/:id/reindex: 404 for an unknown destination, 401 wi
   assert.equal((await anonymous('POST', '/api/destinations/disk/reindex')).status, 401);
 });
 
-test('a local destination whose path is a file: refused on POST and PATCH (400); one that became a file since gives 409 on reindex', async () => {
+test('a local destination whose path is a file or unusable: refused on POST and PATCH (400); one that became a file since gives 409 on reindex', async () => {
   const file = path.join(s.dir, 'src.db');
   for (const p of [file, path.join(file, 'under')]) {
     const r = await call('POST', '/api/destinations', { name: 'on-a-file', type: 'local', path: p });
@@ -169,6 +169,11 @@ test('a local destination whose path is a file: refused on POST and PATCH (400);
   }
   const patched = await call('PATCH', '/api/destinations/disk', { path: '/etc/passwd' });
   assert.equal(patched.status, 400, patched.text);
+  for (const p of ['with\u0000nul', 'x'.repeat(300), 'y/'.repeat(2100)]) {
+    const r = await call('PATCH', '/api/destinations/disk', { path: p });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json().error.message, /usable folder path/);
+  }
   const folder = path.join(s.dir, 'was-a-folder');
   assert.equal((await call('POST', '/api/destinations', { name: 'gone', type: 'local', path: folder })).status, 201);
   await copyFile(file, folder); // the folder never existed; a file now takes its place

@@ -168,6 +168,9 @@ export const local = {
     if (given !== undefined && (typeof given !== 'string' || given.trim() === '')) {
       throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a folder path (or left out to use BACKUP_ROOT).', { field: 'path' });
     }
+    if (typeof given === 'string' && (/[\0-\x1f]/.test(given) || given.length > 4096 || given.split(/[\\/]/).some((part) => Buffer.byteLength(part) > 255))) {
+      throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a usable folder path: no control characters, at most 4096 characters, and 255 bytes a name.', { field: 'path' });
+    }
     const resolved = given ? path.resolve(given) : undefined;
     const blocker = resolved && fileInTheWay(resolved);
     if (blocker) {

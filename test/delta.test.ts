@@ -273,6 +273,31 @@ describe('chains', () => {
   });
 });
 
+test('with sparse anchors (a large parent\'s 1 KiB stride), small edits cost about their own size: the copy picks up right after each', async () => {
+  const rows = sqlRows(1, 40_000);
+  const parent = Buffer.from(rows.join(''));
+  const edited = [...rows];
+  let editedBytes = 0;
+  for (let i = 50; i < edited.length; i += 200) {
+    const kind = (i / 200) % 3 | 0;
+    if (kind === 0) {
+      edited[i] = edited[i].replace(/\t/, '\tX'); // one byte inserted
+      editedBytes += 1;
+    } else if (kind === 1) {
+      edited[i] = edited[i].slice(0, 5) + '#' + edited[i].slice(6); // one byte changed
+      editedBytes += 1;
+    } else {
+      edited[i] = `${i}\tinserted row ${i}\n${edited[i]}`; // a new line before this one
+      editedBytes += `${i}\tinserted row ${i}\n`.length;
+    }
+    if (i % 1000 === 450) edited[i + 1] = ''; // and some lines deleted
+  }
+  const next = Buffer.from(edited.join(''));
+  const { stats } = await roundTrip(parent, next, { minStrideBits: 10 });
+  assert.equal(stats.anchorStride, 1024);
+  assert.ok(stats.literalBytes <= 2 * editedBytes, `literal ${stats.literalBytes} bytes for ${editedBytes} edited bytes`);
+});
+
 describe('parent index', () => {
   test('anchors added in batches keep "the first window with a key wins", within a batch and across batches', () => {
     const index = new ParentIndex(100_000_000);

@@ -2,6 +2,8 @@
 // parent-index.ts), then rolls the same gear hash over the new bytes; at each anchor it looks the window
 // up, confirms the bytes against the parent, extends the match forward (through later chunks too) and
 // backward into the pending literal, and emits COPY records for matches and LITERAL records for the rest.
+// When a copy breaks on a small edit, resync() finds where it picks up again near both positions before
+// falling back to the next anchor (docs/delta-format.md, step 4).
 // Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), a 16 MiB parent block cache, and a
 // working buffer holding the pending literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
 
@@ -50,6 +52,14 @@ export type DeltaEncoder = Duplex & {
 const SLICE = 1 << 20; // input is processed in slices of at most this many bytes
 const LITERAL_FLUSH = 1 << 20; // a pending literal longer than this is emitted
 const OUT_SIZE = 1 << 18;
+/** Where a broken copy picks up again: `skip` new bytes go as literal, then `forward` bytes copy from parentAt. */
+interface Resync {
+  skip: number;
+  parentAt: number;
+  forward: number;
+}
+/** How far past a broken copy resync() looks for where it picks up again, on each side. */
+const RESYNC = 256;
 
 /**
  * Starts encoding: write the new raw dump into the returned duplex and read the delta from it. The parent
@@ -217,7 +227,19 @@ class EncoderState {
         this.absScan += m;
         this.absLiteral = this.absScan;
         if (this.absScan - base < end) {
+          const parentEnd = this.copyFrom + this.copyLength;
           this.endCopy();
+          const next = this.resync(this.absScan - base, end, parentEnd);
+          if (next) {
+            // The copy picks up again just past the edit: the edited new bytes become a literal.
+            this.emitLiteral(this.absScan + next.skip);
+            this.inCopy = true;
+            this.copyFrom = next.parentAt;
+            this.copyLength = next.forward;
+            this.absScan += next.skip + next.forward;
+            this.absLiteral = this.absScan;
+            continue;
+          }
           this.absHashFrom = this.absScan;
           this.h = 0;
         }
@@ -250,6 +272,49 @@ class EncoderState {
       this.absScan = base + end;
       if (this.absScan - this.absLiteral >= LITERAL_FLUSH) this.emitLiteral(this.absScan);
     }
+  }
+
+  /**
+   * Where the copy that just broke at new work[i] / parent `parentEnd` picks up again after a small edit,
+   * found by looking near both positions instead of waiting for the next anchor (anchors are up to 1 KiB
+   * apart in a large parent): a deletion (the new bytes at i are found a little further in the parent), a
+   * substitution (the same skip on both sides), or an insertion (the parent's bytes at parentEnd are found
+   * a little further in the new bytes). The candidate that leaves the fewest new bytes as literal wins;
+   * each must match at least WINDOW bytes. Undefined when none does (the scan then goes on by anchors).
+   */
+  private resync(i: number, end: number, parentEnd: number): Resync | undefined {
+    const work = this.work;
+    const parent = this.parent;
+    if (end - i < RESYNC + 2 * WINDOW || parentEnd >= parent.size) return undefined;
+    const found: { best?: Resync } = {};
+    // A candidate: the new bytes from i + skip match the parent from parentAt. It also takes back what it
+    // can of the skipped bytes (the parent bytes just before parentAt may equal them, as when an inserted
+    // line begins like the line after it), and the one leaving the fewest literal bytes wins.
+    const consider = (skip: number, parentAt: number): void => {
+      const forward = parent.matchForward(work, i + skip, end, parentAt);
+      if (forward < WINDOW) return;
+      const back = skip > 0 ? parent.matchBackward(work, i, i + skip, parentAt) : 0;
+      const c = { skip: skip - back, parentAt: parentAt - back, forward: forward + back };
+      const best = found.best;
+      if (!best || c.skip < best.skip || (c.skip === best.skip && c.forward > best.forward)) found.best = c;
+    };
+    // The parent bytes from parentEnd, read once: the three kinds of edit are looked for in them.
+    const ahead = parent.read(parentEnd, RESYNC + WINDOW + 1);
+    // Deletion: the new bytes at i go on a little further in the parent.
+    const deleted = ahead.subarray(1).indexOf(work.subarray(i, i + WINDOW));
+    if (deleted >= 0) consider(0, parentEnd + 1 + deleted);
+    if (found.best) return found.best;
+    // Insertion: the parent's bytes at parentEnd come a little further in the new bytes.
+    if (ahead.length >= WINDOW) {
+      const inserted = work.subarray(i + 1, i + 1 + RESYNC + WINDOW).indexOf(ahead.subarray(0, WINDOW));
+      if (inserted >= 0) consider(1 + inserted, parentEnd);
+    }
+    // Substitution: both sides skip the same few bytes.
+    const bound = (): number => Math.min(found.best?.skip ?? RESYNC, ahead.length); // (a call: consider() changes found.best)
+    for (let d = 1; d < bound(); d++) {
+      if (work[i + d] === ahead[d]) consider(d, parentEnd + d);
+    }
+    return found.best;
   }
 
   private endCopy(): void {

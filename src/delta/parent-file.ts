@@ -74,6 +74,20 @@ export class ParentBlocks {
     this.blockLength = this.lengths[slot];
   }
 
+  /** Copies parent bytes [offset, offset + length) (clipped at the parent's end) into a new buffer. */
+  read(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - offset)));
+    let n = 0;
+    while (n < out.length) {
+      this.block(offset + n);
+      const from = this.start + (offset + n - this.blockOffset);
+      const span = Math.min(this.blockLength - (offset + n - this.blockOffset), out.length - n);
+      this.buf.copy(out, n, from, from + span);
+      n += span;
+    }
+    return out;
+  }
+
   /**
    * Length of the common prefix of data[from, to) and the parent from `parentOffset`, stopping at the
    * parent's end.

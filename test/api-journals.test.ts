@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { inProcess, type InProcess } from './support/api.ts';
+import { inProcess, type InProcess, waitJob as waitJobOf } from './support/api.ts';
 import { listRestoreJournal } from '../src/services/restores.ts';
 import { RestoreRow } from '../src/api/schemas.ts';
 
@@ -29,15 +29,8 @@ async function anonymous(method: string, url: string) {
   return s.call(method, url);
 }
 
-async function waitJob(id: string): Promise<any> {
-  for (;;) {
-    const r = await call('GET', `/api/jobs/${id}`);
-    assert.equal(r.status, 200, r.text);
-    const job = r.json();
-    if (job.finishedAt) return job;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
+/** The job once finished. */
+const waitJob = (id: string): Promise<any> => waitJobOf(s, id, TOKEN);
 
 before(async () => {
   s = await inProcess({ API_TOKEN: TOKEN });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { inProcess, silentServer, type InProcess } from './support/api.ts';
+import { inProcess, silentServer, type InProcess, waitJob as waitJobOf } from './support/api.ts';
 import { workspace, expectCode } from './support/cli.ts';
 import { createToken, revokeToken } from '../src/services/tokens.ts';
 import { checkBindAddress } from '../src/api/server.ts';
@@ -33,15 +33,8 @@ function seedSqlite(file: string): void {
   db.close();
 }
 
-async function waitJob(id: string): Promise<any> {
-  for (;;) {
-    const r = await call('GET', `/api/jobs/${id}`);
-    assert.equal(r.status, 200, r.text);
-    const job = r.json();
-    if (job.finishedAt) return job;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
+/** The job once finished. */
+const waitJob = (id: string): Promise<any> => waitJobOf(s, id, TOKEN);
 
 before(async () => {
   silent = await silentServer();

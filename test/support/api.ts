@@ -66,6 +66,17 @@ export async function inProcess(env: Record<string, string> = {}, options: { req
   };
 }
 
+/** Polls GET /api/jobs/:id until the job has finished, and returns it (the test's own timeout bounds the wait). */
+export async function waitJob(s: InProcess, id: string, token: string): Promise<any> {
+  for (;;) {
+    const r = await s.call('GET', `/api/jobs/${id}`, { token });
+    if (r.status !== 200) throw new Error(`GET /api/jobs/${id} answered ${r.status}: ${r.text}`);
+    const job = r.json();
+    if (job.finishedAt) return job;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 /** A TCP server on 127.0.0.1 that accepts and holds connections without a byte. */
 export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();

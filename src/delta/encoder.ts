@@ -4,8 +4,9 @@
 // backward into the pending literal, and emits COPY records for matches and LITERAL records for the rest.
 // When a copy breaks on a small edit, resync() finds where it picks up again near both positions before
 // falling back to the next anchor (docs/delta-format.md, step 4).
-// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), a 16 MiB parent block cache, and a
-// working buffer holding the pending literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
+// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), up to 64 MiB of new input read ahead
+// while the parent is indexed, a 16 MiB parent block cache, and a working buffer holding the pending
+// literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -58,6 +59,8 @@ interface Resync {
   parentAt: number;
   forward: number;
 }
+/** New-dump bytes read ahead into memory while the parent is still being indexed. */
+const EARLY_BYTES = 64 << 20;
 /** How far past a broken copy resync() looks for where it picks up again, on each side. */
 const RESYNC = 256;
 
@@ -82,6 +85,32 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
 
   const duplex = Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     try {
+      // While the parent is indexed, keep reading the new dump (up to EARLY_BYTES, in memory), so that the
+      // dump tool goes on producing on the other core instead of waiting on a full pipe.
+      const input = source[Symbol.asyncIterator]();
+      const early: Buffer[] = [];
+      let earlyBytes = 0;
+      // Each pending read is also caught at once: if indexing fails while one is pending, its own failure
+      // must not become an unhandled rejection (the indexing error is the one reported).
+      const pull = (): Promise<IteratorResult<Buffer>> => {
+        const p = input.next();
+        p.catch(() => {});
+        return p;
+      };
+      let next = pull();
+      let ended = false;
+      const ready = indexing!.then(() => undefined, () => undefined);
+      while (earlyBytes < EARLY_BYTES) {
+        const got = await Promise.race([ready, next]);
+        if (got === undefined) break; // indexed (or failed: reported below)
+        if (got.done) {
+          ended = true;
+          break;
+        }
+        early.push(got.value);
+        earlyBytes += got.value.length;
+        next = pull();
+      }
       const { index, sha256: parentSha } = await indexing!;
       if (claimedSha !== undefined && claimedSha !== parentSha) {
         throw deltaWrongParent(`${options.parentPath} has sha256 ${parentSha}, not the recorded ${claimedSha}`, { expected: claimedSha, actual: parentSha });
@@ -89,7 +118,12 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
       const state = new EncoderState(new ParentBlocks(parent.fd, parent.size), index.lookup.bind(index), index.mask, options.newSha256 === undefined);
       yield encodeHeader(parent.size, parentSha);
       let deltaSize = 50;
-      for await (const chunk of source) {
+      const rest = async function* (): AsyncGenerator<Buffer> {
+        yield* early.splice(0);
+        if (ended) return;
+        for (let r = await next; !r.done; r = await input.next()) yield r.value;
+      };
+      for await (const chunk of rest()) {
         for (let at = 0; at < chunk.length; at += SLICE) {
           state.feed(chunk.subarray(at, Math.min(chunk.length, at + SLICE)));
           for (const piece of state.take()) {

@@ -167,7 +167,7 @@ export class ParentIndex {
   }
 }
 
-const READ_SIZE = 1 << 20;
+const READ_SIZE = 1 << 18;
 
 /** Rolls the gear hash over buf[WINDOW, end) (parent offset of buf[i] is position + i - WINDOW), inserting anchors; returns the hash. */
 function indexChunk(index: ParentIndex, buf: Buffer, end: number, position: number, hash: number): number {
@@ -204,7 +204,8 @@ export async function indexParent(fd: number, size: number, options: IndexOption
     h = indexChunk(index, buf, end, position, h);
     buf.copyWithin(0, got, got + WINDOW);
     position += got;
-    if (++reads % 16 === 0) await yieldToLoop();
+    // Often enough for the event loop to keep draining the new dump's pipe meanwhile (see the encoder).
+    if (++reads % 2 === 0) await yieldToLoop();
   }
   if (position !== size) throw deltaWrongParent(`the parent file shrank while being indexed (read ${position} of ${size} bytes)`);
   index.flush();

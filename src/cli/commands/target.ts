@@ -25,7 +25,7 @@ const urlFlags = {
   'password-file': { type: 'string' },
 } as const;
 
-/** One of two ways to give a value (or none): its value from env or file, or the direct one. */
+/** The value given by --X, --X-env VAR or --X-file PATH (at most one of them), and whether it came straight from argv. */
 function oneOf(p: Parsed, command: string, flag: string): { value?: string; direct: boolean } {
   const given = [flag, `${flag}-env`, `${flag}-file`].filter((f) => optional(p, f) !== undefined);
   if (given.length > 1) throw usageError('BAD_ARGUMENTS', `\`coffre ${command}\` takes one of ${given.map((f) => `--${f}`).join(', ')}, not several.`);

@@ -5,7 +5,6 @@
 // whole parent never sits in memory.
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { deltaMismatch, deltaWrongParent, normaliseSha256 } from './format.ts';
 import { openParent, readExact } from './parent-file.ts';
@@ -76,11 +75,7 @@ export function createDeltaDecoder(options: DeltaDecoderOptions): Duplex {
   const parentSha = options.parentSha256 === undefined ? undefined : normaliseSha256(options.parentSha256, 'parentSha256');
   const expected = options.expectedSha256 === undefined ? undefined : normaliseSha256(options.expectedSha256, 'expectedSha256');
   const parent = openParent(options.parentPath);
-  let closed = false;
-  const close = (): void => {
-    if (!closed) fs.closeSync(parent.fd);
-    closed = true;
-  };
+  const close = parent.close;
   const duplex = Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     try {
       let trailerSha: string | undefined;

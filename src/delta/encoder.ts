@@ -9,7 +9,6 @@
 // literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { Duplex } from 'node:stream';
 import { deltaWrongParent, encodeHeader, normaliseSha256, TAG_COPY, TAG_END, TAG_LITERAL, TRAILER_MAGIC, writeVarint, zigzag } from './format.ts';
 import { ParentBlocks, openParent } from './parent-file.ts';
@@ -77,11 +76,7 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
   let indexing: ReturnType<typeof indexParent> | undefined = indexParent(parent.fd, parent.size, options.index);
   indexing.catch(() => {}); // reported when the generator awaits it
   let stats: DeltaEncodeStats | undefined;
-  let closed = false;
-  const close = (): void => {
-    if (!closed) fs.closeSync(parent.fd);
-    closed = true;
-  };
+  const close = parent.close;
 
   const duplex = Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     try {

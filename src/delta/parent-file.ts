@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { asCoffreError, notFound } from '../core/errors.ts';
 import { deltaWrongParent } from './format.ts';
 
-/** Opens a parent file for reading; a missing one is a not_found error naming it. */
-export function openParent(parentPath: string): { fd: number; size: number } {
+/** Opens a parent file for reading; a missing one is a not_found error naming it. `close()` may be called more than once. */
+export function openParent(parentPath: string): { fd: number; size: number; close(): void } {
   let fd: number;
   try {
     fd = fs.openSync(parentPath, 'r');
@@ -21,7 +21,12 @@ export function openParent(parentPath: string): { fd: number; size: number } {
     fs.closeSync(fd);
     throw deltaWrongParent(`${parentPath} is not a regular file`);
   }
-  return { fd, size: stat.size };
+  let closed = false;
+  const close = (): void => {
+    if (!closed) fs.closeSync(fd);
+    closed = true;
+  };
+  return { fd, size: stat.size, close };
 }
 
 /** Reads exactly `length` bytes at `position` into buf[offset..]; a short file is a wrong parent. */

@@ -5,10 +5,13 @@
 import { loadConfig, type Config } from '../config.ts';
 import { openCatalog, type Catalog } from '../catalog/db.ts';
 import { recoverInterruptedRuns } from './recovery.ts';
+import { RunEvents } from '../core/run-events.ts';
 
 export interface ServiceContext {
   readonly config: Config;
   readonly catalog: Catalog;
+  /** This process's run event bus (src/core/run-events.ts). */
+  readonly events: RunEvents;
 }
 
 export interface OpenContextOptions {
@@ -21,7 +24,7 @@ export interface OpenContextOptions {
 export async function openContext(options: OpenContextOptions = {}): Promise<ServiceContext> {
   const config = options.config ?? loadConfig();
   const catalog = await openCatalog(config, { announce: options.announce });
-  const ctx = { config, catalog };
+  const ctx = { config, catalog, events: new RunEvents() };
   try {
     await recoverInterruptedRuns(ctx);
   } catch (err) {

@@ -1,7 +1,8 @@
 // The HTTP edge of coffre (Fastify). Builds the app from the route modules, and adds what every route
-// shares: CORS from CORS_ORIGINS, Bearer authentication on /api (API_TOKEN or catalog tokens), the one
-// error mapping, and a request log whose URLs are scrubbed of tokens. Routes stay thin: parse, one service
-// call, answer. Without any token configured the API is open, so it may then only listen on loopback.
+// shares: CORS from CORS_ORIGINS, Bearer authentication on every route not declared public (API_TOKEN or
+// catalog tokens), the Origin check of state-changing requests, the one error mapping, and a request log
+// whose URLs are scrubbed of tokens. Routes stay thin: parse, one service call, answer. Without any token
+// configured the API is open, so it may then only listen on loopback and answer loopback Host names.
 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CoffreError, usageError } from '../core/errors.ts';
@@ -75,11 +76,61 @@ function corsHook(origins: readonly string[]) {
   };
 }
 
+/** Whether a Host header names this machine only (localhost, 127.0.0.0/8, ::1), with or without a port. */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/i.exec(host.trim());
+  return m !== null && isLoopback(m[1]);
+}
+
+const stateChanging = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Whether the route that will run is open without a token (health checks, the documentation, preflights). */
+function isPublicRoute(request: FastifyRequest): boolean {
+  return (request.routeOptions.config as { public?: boolean } | undefined)?.public === true;
+}
+
+/**
+ * Refuses a state-changing request whose Origin is present and not allowed: a page of another site may send
+ * a body-less POST (no preflight) even when it cannot read the answer. Allowed: the origins of CORS_ORIGINS
+ * ("*" only while a token is required, since then the page would need one), and the server's own origin (the
+ * Host the request was sent to; in open mode the Host check below keeps that loopback).
+ */
+function originHook(ctx: ServiceContext, origins: readonly string[], requireToken: boolean) {
+  const listed = new Set(origins.filter((o) => o !== '*'));
+  const any = origins.includes('*');
+  return async (request: FastifyRequest) => {
+    const origin = request.headers.origin;
+    if (origin === undefined || !stateChanging.has(request.method)) return;
+    if (listed.has(origin)) return;
+    let own = false;
+    try {
+      const u = new URL(origin);
+      own = (u.protocol === 'http:' || u.protocol === 'https:') && u.host === request.headers.host?.toLowerCase();
+    } catch {
+      own = false; // "null" and other opaque origins are never ours
+    }
+    if (own) return;
+    if (any && (requireToken || (await tokensConfigured(ctx)))) return;
+    throw new CoffreError('ORIGIN_FORBIDDEN', `Requests from the web origin ${origin.slice(0, 100)} may not change anything here: add it to CORS_ORIGINS if it is yours.`, {
+      kind: 'forbidden',
+      details: { header: 'Origin' },
+    });
+  };
+}
+
+/**
+ * Bearer authentication, decided on the route that will run (request.routeOptions, set once the router has
+ * matched the decoded path), never on the raw URL: "/%61pi/plans" is the route /api/plans and needs the
+ * same token. Every route needs one but those declared public. With no token configured (open mode) the
+ * API answers only requests whose Host is a loopback name, so a DNS-rebound page cannot reach it.
+ */
 function authHook(ctx: ServiceContext, requireToken: boolean) {
   const unauthorized = (code: string, message: string) => new CoffreError(code, message, { kind: 'unauthorized' });
   return async (request: FastifyRequest) => {
-    if (request.method === 'OPTIONS' || !request.url.startsWith('/api')) return;
-    if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    if (isPublicRoute(request)) return;
+    // No route matched: the not-found handler answers, nothing else runs.
+    if (request.routeOptions.url === undefined) return;
     const header = request.headers.authorization;
     let token: string | undefined;
     if (header !== undefined) {
@@ -92,6 +143,12 @@ function authHook(ctx: ServiceContext, requireToken: boolean) {
     }
     if (token === undefined) {
       if (requireToken || (await tokensConfigured(ctx))) throw unauthorized('MISSING_TOKEN', 'This API needs "Authorization: Bearer <token>" (API_TOKEN, or a token from `coffre token create NAME`).');
+      if (!isLoopbackHostHeader(request.headers.host)) {
+        throw new CoffreError('HOST_FORBIDDEN', 'Without a token this API answers only requests sent to localhost, 127.0.0.1 or [::1]: set API_TOKEN or run `coffre token create NAME` to serve other names.', {
+          kind: 'forbidden',
+          details: { header: 'Host' },
+        });
+      }
       return;
     }
     await authenticate(ctx, token);
@@ -128,6 +185,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   );
 
   app.addHook('onRequest', corsHook(ctx.config.api.corsOrigins));
+  app.addHook('onRequest', originHook(ctx, ctx.config.api.corsOrigins, options.requireToken === true));
   app.addHook('onRequest', authHook(ctx, options.requireToken === true));
   app.setErrorHandler((err, request, reply) => {
     if ((err as CoffreError).kind === 'unauthorized') reply.header('www-authenticate', 'Bearer');
@@ -137,7 +195,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     reply.status(404).send({ error: { code: 'COFFRE_E_ROUTE_NOT_FOUND', message: `No route ${request.method} ${scrubUrl(request.url.split('?')[0]).slice(0, 200)}: see /api/docs.` } }),
   );
   // Preflight requests: the CORS hook has set the headers (or not, for an origin not allowed).
-  app.options('/*', (_request, reply) => reply.status(204).send());
+  app.options('/*', { config: { public: true } }, (_request, reply) => reply.status(204).send());
   if (options.logRequests) {
     app.addHook('onResponse', async (request, reply) => {
       log(`${request.method} ${scrubUrl(request.url)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);

@@ -55,6 +55,13 @@ fi
 # answers 403 for github.com/mongodb/mongo-tools at every version and no Debian package ships them, so
 # they cannot be installed here; that test runs only where both binaries are already on PATH.
 
+# The age CLI (Debian package `age`): the interop tests of the encryption stage decrypt coffre's artifacts
+# with it and restore files it encrypted.
+if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then
+  say "installing age"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq age; else sudo apt-get update -qq && sudo apt-get install -y -qq age; fi
+fi
+
 # Cloud storage protocol servers (azurite, fake-gcs-server, SeaweedFS S3).
 bash scripts/storage-servers.sh
 say "ready"

@@ -14,7 +14,8 @@ import { openContext, closeContext } from '../src/services/context.ts';
 import { addTarget } from '../src/services/targets.ts';
 import { addDestination } from '../src/services/destinations.ts';
 import { addPlan } from '../src/services/plans.ts';
-import { insertBackup, type BackupRecord } from '../src/catalog/journal.ts';
+import type { BackupRecord } from '../src/catalog/journal.ts';
+import { importBackup } from '../src/catalog/runs.ts';
 import { newId } from '../src/core/ids.ts';
 
 const rows = Number(process.env.BENCH_API_ROWS ?? 10_000);
@@ -70,7 +71,7 @@ async function seed(): Promise<string> {
           pid: null,
           host: 'bench',
         };
-        await insertBackup(trx, rec);
+        await importBackup({ catalog: { db: trx }, events: ctx.events }, rec);
       }
     });
     return plans[3].id;

@@ -1,7 +1,7 @@
-// The journals: one row per backup run (`backups`), one per upload of its artifact (`backup_copies`, so a
-// run sent to several destinations can say which copies landed), one per restore (`restores`). Rows are
-// inserted `running` before any byte moves and finished with their outcome; a crashed run is found later by
-// its pid and host.
+// The journals, read side: one row per backup run (`backups`), one per upload of its artifact (`backup_copies`,
+// so a run sent to several destinations can say which copies landed), one per restore (`restores`). Rows are
+// inserted `running` before any byte moves and finished with their outcome, all by catalog/runs.ts (the only
+// writer of a run's status); a crashed run is found later by its pid and host.
 
 import type { Kysely } from 'kysely';
 import type { BackupCopiesTable, BackupsTable, CatalogSchema, RestoresTable } from './schema.ts';
@@ -37,13 +37,13 @@ function snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-function rowToRecord<T>(row: object): T {
+export function rowToRecord<T>(row: object): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) out[camel(k)] = v;
   return out as T;
 }
 
-function recordToRow(rec: object): Record<string, unknown> {
+export function recordToRow(rec: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(rec)) {
     if (v === undefined) continue;
@@ -52,33 +52,14 @@ function recordToRow(rec: object): Record<string, unknown> {
   return out;
 }
 
-function toBackup(row: BackupsTable): BackupRecord {
+export function toBackup(row: BackupsTable): BackupRecord {
   return rowToRecord<BackupRecord>(row);
 }
 
-function toRestore(row: RestoresTable): RestoreRecord {
+export function toRestore(row: RestoresTable): RestoreRecord {
   const r = rowToRecord<RestoreRecord>(row);
   r.replace = Number(row.replace) === 1;
   return r;
-}
-
-/** Records a new backup run. */
-export async function insertBackup(db: Kysely<CatalogSchema>, rec: BackupRecord): Promise<void> {
-  await db.insertInto('backups').values(recordToRow(rec) as unknown as BackupsTable).execute();
-}
-
-/** Updates fields of a backup run. */
-export async function updateBackup(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupRecord>): Promise<void> {
-  await db.updateTable('backups').set(recordToRow(patch) as Partial<BackupsTable>).where('id', '=', id).execute();
-}
-
-/**
- * Finishes a run's row only if it is still `running`; false when another process finished it meanwhile
- * (the cluster's sweeper or a worker that took the run over), whose word then stands.
- */
-export async function finishBackupRow(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupRecord>): Promise<boolean> {
-  const r = await db.updateTable('backups').set(recordToRow(patch) as Partial<BackupsTable>).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
 }
 
 /** A backup run by full id or unique prefix (>= 6 characters); not_found when none. */
@@ -123,16 +104,6 @@ export async function runningBackups(db: Kysely<CatalogSchema>, host: string): P
   return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toBackup);
 }
 
-/** Records one upload of an artifact. */
-export async function insertCopy(db: Kysely<CatalogSchema>, rec: BackupCopyRecord): Promise<void> {
-  await db.insertInto('backup_copies').values(recordToRow(rec) as unknown as BackupCopiesTable).execute();
-}
-
-/** Updates fields of an upload's row. */
-export async function updateCopy(db: Kysely<CatalogSchema>, id: string, patch: Partial<BackupCopyRecord>): Promise<void> {
-  await db.updateTable('backup_copies').set(recordToRow(patch) as Partial<BackupCopiesTable>).where('id', '=', id).execute();
-}
-
 /** The uploads of one backup run. */
 export async function listCopies(db: Kysely<CatalogSchema>, backupId: string): Promise<BackupCopyRecord[]> {
   return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').orderBy('id').execute()).map((r) => rowToRecord<BackupCopyRecord>(r));
@@ -153,16 +124,6 @@ export async function listCopiesOf(db: Kysely<CatalogSchema>, backupIds: readonl
   return out;
 }
 
-/** Records a new restore run. */
-export async function insertRestore(db: Kysely<CatalogSchema>, rec: RestoreRecord): Promise<void> {
-  await db.insertInto('restores').values(recordToRow(rec) as unknown as RestoresTable).execute();
-}
-
-/** Updates fields of a restore run. */
-export async function updateRestore(db: Kysely<CatalogSchema>, id: string, patch: Partial<RestoreRecord>): Promise<void> {
-  await db.updateTable('restores').set(recordToRow(patch) as Partial<RestoresTable>).where('id', '=', id).execute();
-}
-
 /** A restore run by exact id. */
 export async function getRestore(db: Kysely<CatalogSchema>, id: string): Promise<RestoreRecord | undefined> {
   const row = await db.selectFrom('restores').selectAll().where('id', '=', id).executeTakeFirst();
@@ -180,4 +141,25 @@ export async function listRestores(db: Kysely<CatalogSchema>, q: { limit?: numbe
 /** Restore runs still marked running on the given host. */
 export async function runningRestores(db: Kysely<CatalogSchema>, host: string): Promise<RestoreRecord[]> {
   return (await db.selectFrom('restores').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toRestore);
+}
+
+/** The rows of a plan still marked `running` (by any process, on any host). */
+export async function runningBackupsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<Array<{ id: string; host: string | null; pid: number | null; jobId: string | null }>> {
+  const rows = await db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running').execute();
+  return rows.map((r) => ({ id: r.id, host: r.host, pid: r.pid, jobId: r.job_id ?? null }));
+}
+
+/** The rows of a cluster job (its attempts) still marked `running`. */
+export async function runningBackupsOfJob(db: Kysely<CatalogSchema>, jobId: string): Promise<BackupRecord[]> {
+  return (await db.selectFrom('backups').selectAll().where('job_id', '=', jobId).where('status', '=', 'running').execute()).map(toBackup);
+}
+
+/** Cluster rows still `running` whose heartbeat is older than `beforeIso`. */
+export async function staleBackups(db: Kysely<CatalogSchema>, beforeIso: string): Promise<BackupRecord[]> {
+  return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(toBackup);
+}
+
+/** A plan's backups whose artifact is complete somewhere (success or partial): what retention works on. */
+export async function restorableBackupsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<BackupRecord[]> {
+  return (await db.selectFrom('backups').selectAll().where('plan_id', '=', planId).where('status', 'in', [...restorableStatuses]).execute()).map(toBackup);
 }

@@ -2,8 +2,14 @@
 // run repository (the only code that changes a run's status) publishes each event once, right after its
 // guarded statement changed the row; the job runner publishes `progress`. Everything that reacts to runs
 // (the SSE stream, notifications, metrics, the dashboard) subscribes here; no subscriber writes a run's
-// status. The bus is per process: in a cluster each process sees the events of the runs it changed, so a
-// reaction that must happen once per run keys on the run's row in the catalog (its id), not on the process.
+// status. The bus is per process: in a cluster each process sees the events of the runs it changed. Since every
+// change is a guarded statement (finish only while `running`, …), exactly one process's statement changes the
+// row, and only that process publishes: each change of a run is published once in the whole cluster (at most
+// once: a process that dies between its statement and its publish loses the event; the journal row stays the
+// truth). `host` and `pid` say which process runs the run (the row's own columns).
+//
+// The bus also carries the job runner's job events (`job.queued` … `job.finished`, src/services/jobs.ts) on a
+// channel of their own: the SSE stream (/api/events) is one subscriber of both.
 
 import { EventEmitter } from 'node:events';
 
@@ -22,6 +28,9 @@ interface RunEventBase {
   targetId: string | null;
   /** ISO 8601 time of the change. */
   at: string;
+  /** The machine and process running the run, as its row says (null for a row made by `coffre reindex`). */
+  host?: string | null;
+  pid?: number | null;
 }
 
 export interface RunStartedEvent extends RunEventBase {
@@ -58,6 +67,15 @@ export type RunEvent = RunStartedEvent | RunProgressEvent | RunCopyEvent | RunFi
 /** Something that listens to run events. It must not throw; a listener that does is logged and ignored. */
 export type RunListener = (event: RunEvent) => void;
 
+export type JobEventType = 'job.queued' | 'job.started' | 'job.progress' | 'job.finished';
+
+/** A background job's change, published by the job runner; `seq` increases (the SSE event id), `job` is its view. */
+export interface JobEvent<J = unknown> {
+  seq: number;
+  type: JobEventType;
+  job: J;
+}
+
 /** The process's run event bus. */
 export class RunEvents {
   readonly #emitter = new EventEmitter();
@@ -81,5 +99,23 @@ export class RunEvents {
   subscribe(listener: RunListener): () => void {
     this.#emitter.on('event', listener);
     return () => this.#emitter.off('event', listener);
+  }
+
+  /** Publishes a job event (the job runner only), synchronously, as publish does. */
+  publishJob(event: JobEvent): void {
+    for (const listener of this.#emitter.listeners('job') as Array<(e: JobEvent) => void>) {
+      try {
+        listener(event);
+      } catch {
+        // as in publish
+      }
+    }
+  }
+
+  /** Subscribes to job events; the returned function unsubscribes. */
+  subscribeJobs<J>(listener: (event: JobEvent<J>) => void): () => void {
+    const l = listener as (e: JobEvent) => void;
+    this.#emitter.on('job', l);
+    return () => this.#emitter.off('job', l);
   }
 }

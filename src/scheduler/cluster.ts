@@ -18,22 +18,24 @@
 //
 // - A worker cut off from the database (alive, not dead) for more than a lease may still finish its artifact
 //   after another worker retried the run; but a run's row is finished only while it is still `running`
-//   (journal.finishBackupRow), so that worker then finds its row finished by another, removes its copies
+//   (catalog/runs.ts finishBackup), so that worker then finds its row finished by another, removes its copies
 //   and claims nothing (COFFRE_E_RUN_TAKEN_OVER): never two `success` rows for one tick.
 
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PgBoss, fromKysely, type Job } from 'pg-boss';
 import type { Kysely } from 'kysely';
-import { isoNow } from '../core/ids.ts';
 import { asCoffreError, failure, isCoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { CatalogSchema } from '../catalog/schema.ts';
 import { getPlan } from '../catalog/plans.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner, JobView } from '../services/jobs.ts';
-import { failRunningCopies, removeCopies } from '../services/copies.ts';
-import { claimTick, journalSkipped, runningRowOf, setTickOutcome, type Dispatcher } from './scheduler.ts';
+import { removeCopies } from '../services/copies.ts';
+import { runningBackupsOfJob, staleBackups, type BackupRecord } from '../catalog/journal.ts';
+import { heartbeatBackup, interruptBackup, takeOverBackup } from '../catalog/runs.ts';
+import { claimTick, queuedTicks, setTickOutcome } from '../catalog/ticks.ts';
+import { journalSkipped, runningRowOf, type Dispatcher } from './scheduler.ts';
 
 /** The pg-boss queue of scheduled backups. */
 export const BACKUP_QUEUE = 'coffre-scheduled-backup';
@@ -67,45 +69,30 @@ export function tickJobId(planId: string, tickAt: string): string {
 }
 
 /** Finishes a dead run's row as `interrupted` and removes its files; false if the row was no longer running. */
-async function finishDeadRun(ctx: ServiceContext, row: { id: string; artifact_key: string | null; destination_id: string | null; started_at: string; host: string | null; pid: number | null }, why: string): Promise<boolean> {
+async function finishDeadRun(ctx: ServiceContext, row: BackupRecord, why: string): Promise<boolean> {
   let cleanup = 'its partial files were removed';
-  if (row.artifact_key) {
+  if (row.artifactKey) {
     try {
-      await removeCopies(ctx, { id: row.id, destinationId: row.destination_id, artifactKey: row.artifact_key }); // every destination of the run
+      await removeCopies(ctx, row); // every destination of the run
     } catch (err) {
       cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
     }
   }
-  await failRunningCopies(ctx, row.id, 'The worker running this upload died before it finished.');
-  const finishedAt = isoNow();
-  const r = await ctx.catalog.db
-    .updateTable('backups')
-    .set({
-      status: 'interrupted',
-      finished_at: finishedAt,
-      duration_ms: Date.parse(finishedAt) - Date.parse(row.started_at),
-      message: `The worker running this backup (pid ${row.pid} on ${row.host}) ${why}; ${cleanup}.`,
-    })
-    .where('id', '=', row.id)
-    .where('status', '=', 'running')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+  const message = `The worker running this backup (pid ${row.pid} on ${row.host}) ${why}; ${cleanup}.`;
+  return interruptBackup(ctx, row, message, 'The worker running this upload died before it finished.');
 }
 
 /** Finishes the rows left `running` by earlier attempts of a cluster job (their worker missed its lease). */
 export async function recoverAttempts(ctx: ServiceContext, jobId: string): Promise<number> {
-  const rows = await ctx.catalog.db.selectFrom('backups').selectAll().where('job_id', '=', jobId).where('status', '=', 'running').execute();
   let n = 0;
-  for (const row of rows) if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
+  for (const row of await runningBackupsOfJob(ctx.catalog.db, jobId)) if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
   return n;
 }
 
 /** Finishes cluster rows whose heartbeat is older than `staleMs` (their job will not come back). */
 export async function sweepStaleRuns(ctx: ServiceContext, staleMs: number, now = Date.now()): Promise<number> {
-  const limit = new Date(now - staleMs).toISOString();
-  const rows = await ctx.catalog.db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', limit).execute();
   let n = 0;
-  for (const row of rows) if (await finishDeadRun(ctx, row, `sent no heartbeat since ${row.heartbeat_at}`)) n++;
+  for (const row of await staleBackups(ctx.catalog.db, new Date(now - staleMs).toISOString())) if (await finishDeadRun(ctx, row, `sent no heartbeat since ${row.heartbeatAt}`)) n++;
   return n;
 }
 
@@ -170,10 +157,8 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
       let tagged = false;
       const tag = async (journalId: string) => {
         tagged = true;
-        await db.updateTable('backups').set({ job_id: job.id, scheduled_for: tickAt, heartbeat_at: isoNow() }).where('id', '=', journalId).execute();
-        beat = setInterval(() => {
-          void db.updateTable('backups').set({ heartbeat_at: isoNow() }).where('id', '=', journalId).where('status', '=', 'running').execute().catch(() => {});
-        }, passSeconds * 1000);
+        await takeOverBackup(ctx, journalId, { jobId: job.id, scheduledFor: tickAt });
+        beat = setInterval(() => void heartbeatBackup(ctx, journalId).catch(() => {}), passSeconds * 1000);
         heartbeats.add(beat);
       };
       let current = view;
@@ -217,17 +202,20 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
     async dispatch(plan, tickAt) {
       const tickIso = tickAt.toISOString();
       const jobId = tickJobId(plan.id, tickIso);
-      return db.transaction().execute(async (trx) => {
-        if (!(await claimTick(trx, plan.id, tickAt, 'queued', jobId))) return 'taken';
+      let announce = () => {};
+      const outcome = await db.transaction().execute(async (trx) => {
+        if (!(await claimTick(trx, plan.id, tickAt, 'queued', jobId))) return 'taken' as const;
         const reason = await busyReason(trx, boss, plan.id, tickIso);
         if (reason) {
-          await journalSkipped(ctx, plan, tickAt, reason, trx);
+          announce = await journalSkipped(ctx, plan, tickAt, reason, trx);
           await setTickOutcome(trx, plan.id, tickAt, 'skipped');
-          return 'skipped';
+          return 'skipped' as const;
         }
         await boss.send(BACKUP_QUEUE, { planId: plan.id, tickAt: tickIso } satisfies TickJob, { id: jobId, group: { id: plan.targetId }, db: fromKysely(trx) });
-        return 'queued';
+        return 'queued' as const;
       });
+      announce(); // the skipped row's event, now that it is committed
+      return outcome;
     },
   };
 
@@ -252,13 +240,12 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
 async function busyReason(db: Kysely<CatalogSchema>, boss: PgBoss, planId: string, tickIso: string): Promise<string | null> {
   const row = await runningRowOf(db, planId);
   if (row) return `the previous run is still going (journal ${row.id}, pid ${row.pid} on ${row.host}).`;
-  const queued = await db.selectFrom('schedule_ticks').select(['tick_at', 'job_id']).where('plan_id', '=', planId).where('outcome', '=', 'queued').where('tick_at', '<>', tickIso).execute();
-  for (const t of queued) {
-    const job = t.job_id ? await boss.getJobById<TickJob>(BACKUP_QUEUE, t.job_id) : null;
+  for (const t of await queuedTicks(db, planId, tickIso)) {
+    const job = t.jobId ? await boss.getJobById<TickJob>(BACKUP_QUEUE, t.jobId) : null;
     if (job && (job.state === 'created' || job.state === 'retry' || job.state === 'active')) {
-      return `the run of the tick ${t.tick_at} is still ${job.state === 'active' ? 'going' : 'waiting for a worker'} (cluster job ${t.job_id}).`;
+      return `the run of the tick ${t.tickAt} is still ${job.state === 'active' ? 'going' : 'waiting for a worker'} (cluster job ${t.jobId}).`;
     }
-    await db.updateTable('schedule_ticks').set({ outcome: 'done' }).where('plan_id', '=', planId).where('tick_at', '=', t.tick_at).execute();
+    await setTickOutcome(db, planId, t.tickAt, 'done');
   }
   return null;
 }

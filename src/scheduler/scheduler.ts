@@ -19,6 +19,9 @@ import { redact } from '../core/redact.ts';
 import type { Kysely } from 'kysely';
 import type { CatalogSchema } from '../catalog/schema.ts';
 import { listPlans, type PlanRecord } from '../catalog/plans.ts';
+import { runningBackupsOfPlan } from '../catalog/journal.ts';
+import { markScheduled, skipBackup } from '../catalog/runs.ts';
+import { claimTick, lastClaimedTick, setTickOutcome } from '../catalog/ticks.ts';
 import { getTarget } from '../catalog/targets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
@@ -54,77 +57,55 @@ interface Entry {
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
-/** Claims a tick: true for the first caller only. */
-export async function claimTick(db: Kysely<CatalogSchema>, planId: string, tickAt: Date, outcome: string, jobId: string | null = null): Promise<boolean> {
-  const rows = await db
-    .insertInto('schedule_ticks')
-    .values({ plan_id: planId, tick_at: tickAt.toISOString(), outcome, job_id: jobId, created_at: isoNow() })
-    .onConflict((oc) => oc.columns(['plan_id', 'tick_at']).doNothing())
-    .returning('plan_id')
-    .execute();
-  return rows.length === 1;
-}
-
-/** Sets the outcome of a claimed tick. */
-export async function setTickOutcome(db: Kysely<CatalogSchema>, planId: string, tickAt: Date, outcome: string): Promise<void> {
-  await db.updateTable('schedule_ticks').set({ outcome }).where('plan_id', '=', planId).where('tick_at', '=', tickAt.toISOString()).execute();
-}
-
-/** The latest tick of a plan claimed by any worker, or null. */
-export async function lastClaimedTick(db: Kysely<CatalogSchema>, planId: string): Promise<Date | null> {
-  const row = await db.selectFrom('schedule_ticks').select((eb) => eb.fn.max('tick_at').as('last')).where('plan_id', '=', planId).executeTakeFirst();
-  return row?.last ? new Date(row.last) : null;
-}
-
 /** A run of the plan still marked `running` in the journal (by any process), if any. */
 export async function runningRowOf(db: Kysely<CatalogSchema>, planId: string, exceptJobId?: string): Promise<{ id: string; host: string | null; pid: number | null } | undefined> {
-  const q = db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running');
-  const rows = await q.execute();
-  return rows.find((r) => !exceptJobId || r.job_id !== exceptJobId);
+  return (await runningBackupsOfPlan(db, planId)).find((r) => !exceptJobId || r.jobId !== exceptJobId);
 }
 
-/** Journals a tick that did not run: a `skipped` row naming the tick and the reason. */
-export async function journalSkipped(ctx: ServiceContext, plan: PlanRecord, tickAt: Date, reason: string, db: Kysely<CatalogSchema> = ctx.catalog.db): Promise<string> {
-  const target = await getTarget(db, plan.targetId);
+/**
+ * Journals a tick that did not run: a `skipped` row naming the tick and the reason. Inside a transaction
+ * (`trx`), call the returned function once it committed: it publishes the run event.
+ */
+export async function journalSkipped(ctx: ServiceContext, plan: PlanRecord, tickAt: Date, reason: string, trx?: Kysely<CatalogSchema>): Promise<() => void> {
+  const target = await getTarget(trx ?? ctx.catalog.db, plan.targetId);
   const now = isoNow();
-  const id = newId();
-  await db
-    .insertInto('backups')
-    .values({
-      id,
-      plan_id: plan.id,
-      plan_name: plan.name,
-      target_id: plan.targetId,
-      target_name: target?.name ?? '(removed)',
+  return skipBackup(
+    ctx,
+    {
+      id: newId(),
+      planId: plan.id,
+      planName: plan.name,
+      targetId: plan.targetId,
+      targetName: target?.name ?? '(removed)',
       engine: target?.engine ?? '?',
       database: '-',
       kind: plan.kind,
-      requested_kind: plan.kind,
-      parent_id: null,
-      parent_sha256: null,
+      requestedKind: plan.kind,
+      parentId: null,
+      parentSha256: null,
       status: 'skipped',
       trigger: 'schedule',
       compression: plan.compression ?? ctx.config.defaultCompression,
-      raw_format: null,
-      started_at: now,
-      finished_at: now,
-      duration_ms: 0,
-      raw_size_bytes: null,
-      size_bytes: null,
+      rawFormat: null,
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 0,
+      rawSizeBytes: null,
+      sizeBytes: null,
       sha256: null,
-      raw_sha256: null,
-      destination_id: plan.destinationId,
-      artifact_key: null,
-      server_version: null,
-      client_version: null,
+      rawSha256: null,
+      destinationId: plan.destinationId,
+      artifactKey: null,
+      serverVersion: null,
+      clientVersion: null,
       tool: null,
       message: redact(`The run scheduled for ${tickAt.toISOString()} was skipped: ${reason}`),
       pid: process.pid,
       host: hostname(),
-      scheduled_for: tickAt.toISOString(),
-    })
-    .execute();
-  return id;
+      scheduledFor: tickAt.toISOString(),
+    },
+    trx,
+  );
 }
 
 /** Runs plans on their cron schedules; see the module header. */
@@ -272,7 +253,7 @@ export function localDispatcher(ctx: ServiceContext, runner: JobRunner): Dispatc
     const tick = pending.get(event.job.id);
     if (tick && event.job.journalId) {
       pending.delete(event.job.id);
-      void db.updateTable('backups').set({ scheduled_for: tick }).where('id', '=', event.job.journalId).execute().catch(() => {});
+      void markScheduled(ctx, event.job.journalId, tick).catch(() => {});
     }
   });
   return {
@@ -289,7 +270,7 @@ export function localDispatcher(ctx: ServiceContext, runner: JobRunner): Dispatc
       if (row) return skip(`the previous run is still going (journal ${row.id}, pid ${row.pid} on ${row.host}).`);
       try {
         const job = await runner.submitBackup({ plan: plan.id, trigger: 'schedule' });
-        if (job.journalId) await db.updateTable('backups').set({ scheduled_for: tickAt.toISOString() }).where('id', '=', job.journalId).execute();
+        if (job.journalId) await markScheduled(ctx, job.journalId, tickAt.toISOString());
         else pending.set(job.id, tickAt.toISOString());
         return 'started';
       } catch (err) {

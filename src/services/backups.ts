@@ -19,7 +19,8 @@ import { codecs } from '../codecs/index.ts';
 import { streamBackup } from '../pipeline/backup.ts';
 import { coffreVersion, manifestKey, writeManifest } from '../pipeline/manifest.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
-import { finishBackupRow, getBackup, insertBackup, insertCopy, listBackups, restorableStatuses, updateBackup, updateCopy, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
+import { getBackup, listBackups, restorableStatuses, runningBackupsOfPlan, type BackupRecord, type BackupStatus, type RunTrigger } from '../catalog/journal.ts';
+import { fallBackToFull, finishBackup, recordCopy, recordVerification, startBackup, type BackupFinish } from '../catalog/runs.ts';
 import { copyLocations, copyViewsOf, locateCopy, type CopyView } from './copies.ts';
 import { checkStoredArtifact } from '../pipeline/restore.ts';
 import type { FanTarget } from '../pipeline/fan-out.ts';
@@ -137,7 +138,7 @@ export interface RunOutcome<V> {
  * host does not count: it is finished as `interrupted` there and then.
  */
 export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; name: string }): Promise<void> {
-  const rows = await ctx.catalog.db.selectFrom('backups').select(['id', 'host', 'pid']).where('plan_id', '=', plan.id).where('status', '=', 'running').execute();
+  const rows = await runningBackupsOfPlan(ctx.catalog.db, plan.id);
   const busy = rows.find((r) => r.host !== hostname() || isAlive(r.pid));
   if (busy) {
     throw conflict('PLAN_RUNNING', `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish (coffre journal --plan ${plan.name}).`, { journalId: busy.id });
@@ -212,13 +213,14 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
   } catch {
     run.database = '?';
   }
-  await insertBackup(db, run);
   // One copy row per destination, `running` until its upload settles: a crash leaves them naming every
   // place a partial object might be, for the recovery to clean.
   const copyIds = destinations.map(() => newId());
-  for (let i = 0; i < destinations.length; i++) {
-    await insertCopy(db, { id: copyIds[i], backupId: id, destinationId: destinations[i].id, key, sizeBytes: null, checksum: null, status: 'running', message: null, createdAt: run.startedAt });
-  }
+  await startBackup(
+    ctx,
+    run,
+    destinations.map((d, i) => ({ id: copyIds[i], backupId: id, destinationId: d.id, key, sizeBytes: null, checksum: null, status: 'running', message: null, createdAt: run.startedAt })),
+  );
   const copyViews = (): CopyView[] => destinations.map((d, i) => ({ destination: d.name, destinationId: d.id, type: d.type, key, status: 'running', sizeBytes: null, checksum: null, message: null, ...copyState[i] }));
   const copyState: Array<Partial<CopyView>> = destinations.map(() => ({}));
   options.onStarted?.(describeBackup(run, copyViews()));
@@ -237,8 +239,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       kindNote = setup.note;
       key = keyFor(kind);
       Object.assign(run, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
-      await updateBackup(db, id, { kind, parentId: null, parentSha256: null, artifactKey: key, message: kindNote });
-      for (const copyId of copyIds) await updateCopy(db, copyId, { key });
+      await fallBackToFull(ctx, id, { artifactKey: key, message: kindNote });
     }
     const stream = (s: DeltaSetup) =>
       streamBackup({
@@ -312,7 +313,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
         ? { status: 'success', sizeBytes: put.size, checksum: put.checksum ?? (put.sha256 ? `sha256:${put.sha256}` : null), message: null }
         : { status: 'failed', message: redact(outcomes[i].error?.message ?? 'The upload failed.') };
       copyState[i] = state;
-      await updateCopy(db, copyIds[i], { status: state.status, sizeBytes: state.sizeBytes ?? null, checksum: state.checksum ?? null, message: state.message ?? null });
+      await recordCopy(ctx, run, { id: copyIds[i], destinationId: destinations[i].id }, { status: state.status as 'success' | 'failed', sizeBytes: state.sizeBytes ?? null, checksum: state.checksum ?? null, message: state.message ?? null });
     }
     const failedCopies = opened.map((t, i) => ({ t, o: outcomes[i] })).filter((x) => !x.o.put);
     // A failed upload leaves nothing visible, but one cut off may leave unfinished parts behind (S3): clear them
@@ -322,12 +323,12 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       ? `Reached ${landed} of ${opened.length} destinations: ${failedCopies.map((x) => `${x.t.name} failed (${redact(x.o.error?.message ?? 'unknown error')})`).join('; ')}. The other copies are complete and verified.`
       : null;
     const firstLanded = destinations[outcomes.findIndex((o) => o.put)];
-    const patch: Partial<BackupRecord> = {
+    const patch: BackupFinish = {
       status: failedCopies.length ? 'partial' : 'success',
       destinationId: firstLanded.id,
       message: [partialNote, kindNote].filter(Boolean).join(' ') || null,
       rawFormat: result.rawFormat,
-      finishedAt: manifest.finishedAt,
+      finishedAt: manifest.finishedAt!,
       durationMs: finished.getTime() - started.getTime(),
       rawSizeBytes: result.rawSizeBytes,
       sizeBytes: result.sizeBytes,
@@ -337,7 +338,7 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
       clientVersion: result.clientVersion,
       serverVersion: result.serverVersion,
     };
-    if (!(await finishBackupRow(db, id, patch))) {
+    if (!(await finishBackup(ctx, id, patch))) {
       throw failure(
         'RUN_TAKEN_OVER',
         `Another process finished the journal row of backup ${id} while it ran (a cluster worker that took the run over when this one stopped heartbeating): this run's copies were removed, and the row keeps what that process wrote.`,
@@ -357,17 +358,19 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
     const finished = new Date();
     const reason = typeof options.signal?.reason === 'string' ? ` (${options.signal.reason})` : '';
     const message = redact(interrupted ? `The backup was interrupted${reason}; its partial files were removed.` : error.message);
-    const patch: Partial<BackupRecord> = {
+    const patch: BackupFinish = {
       status: interrupted ? 'interrupted' : 'failed',
       finishedAt: isoNow(finished),
       durationMs: finished.getTime() - started.getTime(),
       message: kindNote ? `${message} ${kindNote}` : message,
     };
-    const ours = await finishBackupRow(db, id, patch);
+    // The copies first, so that whoever hears `finished` finds them final.
     for (let i = 0; i < copyIds.length; i++) {
-      copyState[i] = { status: 'failed', message: copyState[i].status === 'success' ? 'Removed: the run failed.' : patch.message ?? null, sizeBytes: null, checksum: null };
-      await updateCopy(db, copyIds[i], { status: 'failed', message: copyState[i].message, sizeBytes: null, checksum: null }).catch(() => {});
+      const message = copyState[i].status === 'success' ? 'Removed: the run failed.' : (patch.message ?? null);
+      copyState[i] = { status: 'failed', message, sizeBytes: null, checksum: null };
+      await recordCopy(ctx, run, { id: copyIds[i], destinationId: destinations[i].id }, { status: 'failed', message, sizeBytes: null, checksum: null }).catch(() => {});
     }
+    const ours = await finishBackup(ctx, id, patch);
     const row = ours ? { ...run, ...patch } : await getBackup(db, id);
     return { view: describeBackup(row, copyViews()), error: interrupted ? failure('INTERRUPTED', message) : error };
   }
@@ -454,7 +457,7 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
   outcome ??= { status: 'failed' as const, message: 'Nothing was verified.' };
   const verifiedAt = isoNow();
   const message = redact(outcome.message + from);
-  await updateBackup(ctx.catalog.db, run.id, { verifiedAt, verifyStatus: outcome.status, verifyMessage: message });
+  await recordVerification(ctx, run.id, { verifiedAt, verifyStatus: outcome.status, verifyMessage: message });
   const view: VerifyView = { ...base, status: outcome.status, message, verifiedAt, lastVerifiedAt: verifiedAt, lastVerifyStatus: outcome.status, lastVerifyMessage: message };
   return outcome.status === 'success' ? { view } : { view, error: failure('VERIFY_FAILED', view.message ?? 'Verification failed.') };
 }

@@ -126,8 +126,3 @@ export async function removeCopies(ctx: ServiceContext, run: Pick<BackupRecord, 
   }
   if (first !== undefined) throw first;
 }
-
-/** Marks the copies of a run that are still `running` as failed (the run died or was abandoned). */
-export async function failRunningCopies(ctx: ServiceContext, backupId: string, message: string): Promise<void> {
-  await ctx.catalog.db.updateTable('backup_copies').set({ status: 'failed', message }).where('backup_id', '=', backupId).where('status', '=', 'running').execute();
-}

@@ -1,17 +1,18 @@
 // Background runs for the server: the API (and the scheduler) submit backups and restores here and get a job
 // back at once, while the work goes on behind with at most MAX_CONCURRENT_JOBS at a time. One run per plan
 // (and one restore per target) at a time: a second submission is a conflict naming the running job, which the
-// scheduler journals as a skipped tick. Every change of a job is published as an event (queued, started,
-// progress with bytes and rate, finished with the journal row) for Server-Sent Events. On shutdown, queued
+// scheduler journals as a skipped tick. Every change of a job is published on the context's bus (ctx.events,
+// its job channel: queued, started, progress with bytes and rate, finished with the journal row), where the
+// Server-Sent Events route listens; a run's progress is published there too, as a run `progress` event. On shutdown, queued
 // jobs are dropped, running ones get a grace period, then are aborted so their rows end `interrupted`.
 // Jobs live in memory: the journal rows are what lasts.
 
-import { EventEmitter } from 'node:events';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, CoffreError, conflict, failure, notFound, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import type { JobEvent as BusJobEvent, JobEventType } from '../core/run-events.ts';
 import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './context.ts';
@@ -45,14 +46,10 @@ export interface JobView {
   error: { code: string; message: string } | null;
 }
 
-export type JobEventType = 'job.queued' | 'job.started' | 'job.progress' | 'job.finished';
+export type { JobEventType } from '../core/run-events.ts';
 
-export interface JobEvent {
-  /** Increasing number, usable as the SSE event id. */
-  seq: number;
-  type: JobEventType;
-  job: JobView;
-}
+/** A job's change on the bus; `seq` increases, usable as the SSE event id. */
+export type JobEvent = BusJobEvent<JobView>;
 
 export interface BackupRequest {
   /** Plan name, id or id prefix. */
@@ -96,7 +93,7 @@ interface Job {
   controller: AbortController;
   work: (job: Job) => Promise<RunOutcome<BackupView | RestoreView>>;
   /** Settles when the run is journaled, or fails before that. */
-  journaled: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void; waiting: boolean };
+  journaled: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   done: Promise<void>;
   startedMs: number;
   lastProgressMs: number;
@@ -110,7 +107,7 @@ function deferred(): Job['journaled'] {
     reject = rej;
   });
   promise.catch(() => {}); // a rejection nobody waits for is not an unhandled one
-  return { promise, resolve, reject, waiting: false };
+  return { promise, resolve, reject };
 }
 
 /**
@@ -146,7 +143,6 @@ export class JobRunner {
   readonly #jobs = new Map<string, Job>();
   readonly #queue: Job[] = [];
   readonly #running = new Set<Job>();
-  readonly #events = new EventEmitter();
   /** The last events, replayed to an event stream that reconnects with Last-Event-ID. */
   readonly #recent: JobEvent[] = [];
   #seq = 0;
@@ -155,7 +151,6 @@ export class JobRunner {
   constructor(ctx: ServiceContext, options: JobRunnerOptions) {
     this.#ctx = ctx;
     this.#options = { keepFinished: 1000, progressIntervalMs: 250, ...options };
-    this.#events.setMaxListeners(0);
   }
 
   /** Whether new jobs are taken (false once shutdown began). */
@@ -250,10 +245,11 @@ export class JobRunner {
     return this.#recent.filter((e) => e.seq > afterSeq);
   }
 
-  /** Listens to job events; returns the function that stops listening. */
+  /** Listens to this runner's job events (on ctx.events); returns the function that stops listening. */
   subscribe(listener: (event: JobEvent) => void): () => void {
-    this.#events.on('event', listener);
-    return () => this.#events.off('event', listener);
+    return this.#ctx.events.subscribeJobs<JobView>((e) => {
+      if (this.#jobs.has(e.job.id)) listener(e); // another runner's jobs may share the bus
+    });
   }
 
   /**
@@ -317,10 +313,8 @@ export class JobRunner {
     this.#jobs.set(job.view.id, job);
     this.#emit('job.queued', job);
     if (this.#running.size < this.#options.maxConcurrent) {
-      job.journaled.waiting = true;
       this.#start(job);
       await job.journaled.promise; // a refusal before journaling (a non-empty target, ...) reaches the caller
-      job.journaled.waiting = false;
     } else {
       this.#queue.push(job);
     }
@@ -368,6 +362,8 @@ export class JobRunner {
     job.view.rateBytesPerSecond = Math.round(bytes / Math.max((now - job.startedMs) / 1000, 0.001));
     if (now - job.lastProgressMs < this.#options.progressIntervalMs) return;
     job.lastProgressMs = now;
+    const v = job.view;
+    if (v.journalId) this.#ctx.events.publish({ type: 'progress', runType: v.type, runId: v.journalId, planId: v.planId, targetId: v.targetId, at: isoNow(new Date(now)), bytes });
     this.#emit('job.progress', job);
   }
 
@@ -396,6 +392,6 @@ export class JobRunner {
     const event: JobEvent = { seq: ++this.#seq, type, job: { ...job.view } };
     this.#recent.push(event);
     if (this.#recent.length > 500) this.#recent.shift();
-    this.#events.emit('event', event);
+    this.#ctx.events.publishJob(event);
   }
 }

@@ -5,12 +5,12 @@
 // Rows of other hosts are left to those hosts (or, later, to the cluster's lease timeout).
 
 import { hostname } from 'node:os';
-import { isoNow } from '../core/ids.ts';
 import { redact } from '../core/redact.ts';
 import { asCoffreError } from '../core/errors.ts';
-import { runningBackups, runningRestores, updateBackup, updateRestore } from '../catalog/journal.ts';
+import { runningBackups, runningRestores } from '../catalog/journal.ts';
+import { interruptBackup, interruptRestore } from '../catalog/runs.ts';
 import type { ServiceContext } from './context.ts';
-import { failRunningCopies, removeCopies } from './copies.ts';
+import { removeCopies } from './copies.ts';
 import { RawCache } from '../pipeline/raw-cache.ts';
 
 /** Whether a process with this pid exists on this machine. */
@@ -41,14 +41,8 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
         cleanup = `its partial files could not all be removed (${redact(asCoffreError(err).message)})`;
       }
     }
-    await failRunningCopies(ctx, run.id, 'The run stopped before this upload finished.');
-    const finishedAt = isoNow();
-    await updateBackup(ctx.catalog.db, run.id, {
-      status: 'interrupted',
-      finishedAt,
-      durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt),
-      message: `The process running this backup (pid ${run.pid} on ${host}) stopped before it finished; ${cleanup}.`,
-    });
+    const message = `The process running this backup (pid ${run.pid} on ${host}) stopped before it finished; ${cleanup}.`;
+    await interruptBackup(ctx, run, message, 'The run stopped before this upload finished.');
   }
   // Their partial raw-cache copies, and any temporary folder (a parent being rebuilt, a chain being
   // restored) whose process is gone.
@@ -56,13 +50,7 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
   for (const run of await runningRestores(ctx.catalog.db, host)) {
     if (isAlive(run.pid)) continue;
     count++;
-    const finishedAt = isoNow();
-    await updateRestore(ctx.catalog.db, run.id, {
-      status: 'interrupted',
-      finishedAt,
-      durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt),
-      message: `The process running this restore (pid ${run.pid} on ${host}) stopped before it finished: check the target database "${run.database}".`,
-    });
+    await interruptRestore(ctx, run, `The process running this restore (pid ${run.pid} on ${host}) stopped before it finished: check the target database "${run.database}".`);
   }
   return count;
 }

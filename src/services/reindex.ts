@@ -12,7 +12,8 @@ import { backupKinds, compressionNames, engineNames, type Manifest } from '../co
 import { asCoffreError } from '../core/errors.ts';
 import { newId, isoNow } from '../core/ids.ts';
 import { redact } from '../core/redact.ts';
-import { getBackup, insertBackup, insertCopy, listCopies, type BackupRecord } from '../catalog/journal.ts';
+import { getBackup, listCopies, type BackupRecord } from '../catalog/journal.ts';
+import { importBackup, linkCopy } from '../catalog/runs.ts';
 import { findPlan } from '../catalog/plans.ts';
 import { findTarget } from '../catalog/targets.ts';
 import { readManifest } from '../pipeline/manifest.ts';
@@ -112,7 +113,7 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       const copies = await listCopies(db, m.id);
       if (copies.some((c) => c.destinationId === dest.id && c.key === key && c.status === 'success')) report.skipped.push(item);
       else {
-        await insertCopy(db, copy);
+        await linkCopy(ctx, copy);
         report.linked.push(item);
       }
       continue;
@@ -153,8 +154,7 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       pid: null,
       host: null,
     };
-    await insertBackup(db, row);
-    await insertCopy(db, copy);
+    await importBackup(ctx, row, copy);
     report.imported.push(item);
   }
   return report;

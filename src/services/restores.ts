@@ -12,7 +12,8 @@ import { redact } from '../core/redact.ts';
 import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openInputPath, openStoredArtifact, streamRestore } from '../pipeline/restore.ts';
-import { getBackup, getRestore, insertRestore, listRestores, restorableStatuses, updateRestore, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
+import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
+import { getBackup, getRestore, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './context.ts';
 import type { RunOutcome } from './backups.ts';
@@ -134,7 +135,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     pid: process.pid,
     host: hostname(),
   };
-  await insertRestore(db, run);
+  await startRestore(ctx, run, backup?.planId ?? null);
   options.onStarted?.(describe(run, backup));
 
   let source: Readable | string | undefined;
@@ -153,7 +154,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     }
     const result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress });
     const finished = new Date();
-    const patch: Partial<RestoreRecord> = {
+    const patch: RestoreFinish = {
       status: 'success',
       finishedAt: isoNow(finished),
       durationMs: finished.getTime() - started.getTime(),
@@ -162,19 +163,19 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
       database: result.database,
       message: `Restored ${result.rawFormat}${result.layers.length ? ` (${result.layers.join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.`,
     };
-    await updateRestore(db, run.id, patch);
+    await finishRestore(ctx, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup) };
   } catch (err) {
     if (source && typeof source !== 'string') source.destroy();
     const error: CoffreError = options.signal?.aborted ? failure('INTERRUPTED', 'The restore was interrupted before it finished.') : asCoffreError(err, 'RESTORE_FAILED');
     const finished = new Date();
-    const patch: Partial<RestoreRecord> = {
+    const patch: RestoreFinish = {
       status: options.signal?.aborted ? 'interrupted' : 'failed',
       finishedAt: isoNow(finished),
       durationMs: finished.getTime() - started.getTime(),
       message: redact(error.message),
     };
-    await updateRestore(db, run.id, patch);
+    await finishRestore(ctx, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup), error };
   }
 }

@@ -4,7 +4,8 @@
 // a restore of that row is refused with a message saying it was pruned. A dry run lists what would go and
 // why, and touches nothing. Run on demand (CLI, API) and after each successful backup of a plan.
 
-import { isoNow } from '../core/ids.ts';
+import { restorableBackupsOfPlan } from '../catalog/journal.ts';
+import { pruneBackup } from '../catalog/runs.ts';
 import { asCoffreError, failure } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './context.ts';
@@ -56,19 +57,13 @@ export async function prunePlan(ctx: ServiceContext, ref: string, options: Prune
 }
 
 async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOptions): Promise<PruneReport> {
-  const db = ctx.catalog.db;
   const plan = await findPlanRecord(ctx, planId);
   const policy = checkRetention(plan.retention);
-  const rows = await db
-    .selectFrom('backups')
-    .select(['id', 'status', 'kind', 'parent_id', 'started_at', 'artifact_key', 'destination_id'])
-    .where('plan_id', '=', plan.id)
-    .where('status', 'in', ['success', 'partial'])
-    .execute();
+  const rows = await restorableBackupsOfPlan(ctx.catalog.db, plan.id);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const decision = computeRetention(
     // A partial backup is restorable: retention counts it like a success (and prunes its copies).
-    rows.map((r) => ({ id: r.id, status: 'success', kind: r.kind, parentId: r.parent_id, startedAt: r.started_at })),
+    rows.map((r) => ({ id: r.id, status: 'success', kind: r.kind, parentId: r.parentId, startedAt: r.startedAt })),
     policy,
     { now: options.now ?? new Date(), timezone: plan.timezone || ctx.config.scheduler.timezone },
   );
@@ -79,7 +74,7 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
     policy,
     rules: describePolicy(policy),
     kept: decision.keep,
-    removed: decision.remove.map((d) => ({ ...d, artifact: byId.get(d.id)?.artifact_key ?? null })),
+    removed: decision.remove.map((d) => ({ ...d, artifact: byId.get(d.id)?.artifactKey ?? null })),
     failed: 0,
   };
   if (report.dryRun) return report;
@@ -87,14 +82,13 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
   for (const item of report.removed) {
     const row = byId.get(item.id)!;
     try {
-      if (row.artifact_key) {
-        if (!row.destination_id) throw failure('DESTINATION_GONE', `Backup ${row.id} names no destination: its artifact ${row.artifact_key} cannot be reached.`);
+      if (row.artifactKey) {
+        if (!row.destinationId) throw failure('DESTINATION_GONE', `Backup ${row.id} names no destination: its artifact ${row.artifactKey} cannot be reached.`);
         // Every copy goes (each destination of the run); a failure on any leaves the row as it was.
-        await removeCopies(ctx, { id: row.id, destinationId: row.destination_id, artifactKey: row.artifact_key });
+        await removeCopies(ctx, row);
       }
       const reason = `Pruned by retention (${report.rules}): ${item.reasons.join('; ')}.`;
-      await db.updateTable('backups').set({ status: 'pruned', pruned_at: isoNow(), prune_reason: reason }).where('id', '=', row.id).where('status', 'in', ['success', 'partial']).execute();
-      await db.updateTable('backup_copies').set({ status: 'pruned' }).where('backup_id', '=', row.id).where('status', '=', 'success').execute();
+      await pruneBackup(ctx, row.id, reason);
     } catch (err) {
       const e = asCoffreError(err, 'PRUNE_FAILED');
       item.error = { code: e.code, message: redact(e.message) };

@@ -1,7 +1,8 @@
 // /api/jobs/:id and /api/events: following background runs. The event stream is Server-Sent Events:
 // `job.queued`, `job.started` (with the journal id), `job.progress` (bytes and rate), `job.finished` (with
 // the journal row). `?jobId=` narrows it to one job and starts with a `job.snapshot` of its current state,
-// so a client that connects late still learns how the job ended; Last-Event-ID replays what was missed.
+// so a client that connects late still learns how the job ended; Last-Event-ID replays what was missed. The
+// stream is one subscriber of the context's bus (ctx.events, the job runner's channel).
 
 import type { JobEvent, JobView } from '../../services/jobs.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
@@ -11,7 +12,7 @@ import { z } from 'zod';
 const HEARTBEAT_MS = 15_000;
 
 /** The job routes. */
-export function jobRoutes({ runner, streams }: ApiDeps): RouteDef[] {
+export function jobRoutes({ ctx, runner, streams }: ApiDeps): RouteDef[] {
   const tag = 'jobs';
   return [
     defineRoute({ method: 'GET', url: '/api/jobs', tag, summary: 'Jobs kept in memory, newest first', response: z.array(Job), handler: () => runner.list() }),
@@ -40,7 +41,7 @@ export function jobRoutes({ runner, streams }: ApiDeps): RouteDef[] {
         const lastId = Number(request.headers['last-event-id']);
         if (Number.isInteger(lastId) && lastId >= 0) for (const e of runner.eventsAfter(lastId)) send(e);
         else if (snapshot) write('job.snapshot', snapshot);
-        const unsubscribe = runner.subscribe(send);
+        const unsubscribe = ctx.events.subscribeJobs(send); // one subscriber of the bus
         const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
         const close = () => {
           clearInterval(heartbeat);

@@ -1,5 +1,6 @@
-// The OpenAPI 3.1 document, built from the same route declarations and zod schemas that check requests, and
-// a self-contained documentation page (no CDN: servers often have no Internet) that renders it.
+// The OpenAPI 3.1 document, built from the same route declarations and zod schemas that check requests.
+// /api/docs renders it with Swagger UI, whose assets coffre serves itself (api/web.ts; no CDN: servers
+// often have no Internet).
 
 import { z } from 'zod';
 import { defineRoute, type RouteDef } from './route.ts';
@@ -14,7 +15,7 @@ const statusText: Record<number, string> = {
   202: 'Accepted: the job runs in the background',
   400: 'Invalid input; `details.fields` names each bad field',
   401: 'Missing or invalid Bearer token',
-  403: 'Not allowed (a revoked token, a path outside RESTORE_ALLOWED_PATHS)',
+  403: 'Not allowed (a role that does not reach this route, a revoked token, a missing CSRF header, a path outside RESTORE_ALLOWED_PATHS)',
   404: 'Unknown id',
   409: 'Conflict with the current state (a name taken, a plan already running)',
   503: 'Shutting down, or the catalog is unreachable; try again later',
@@ -69,57 +70,17 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_TOKEN, or a token from `coffre token create NAME`' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_TOKEN, or a token from `coffre token create NAME`; the dashboard\'s session cookie works too (POST /api/session), with X-Coffre-CSRF on changes' } },
       schemas: { Error: schemaOf(ErrorResponse, 'output') },
     },
     paths,
   };
 }
 
-const page = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>coffre API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem 1.5rem;color:#1d1d1f}
-h1{margin-bottom:0}.op{border:1px solid #ddd;border-radius:6px;margin:.6rem 0}
-summary{cursor:pointer;padding:.5rem .7rem;display:flex;gap:.7rem;align-items:baseline}
-.m{font:600 12px monospace;padding:2px 6px;border-radius:4px;color:#fff;min-width:3.5rem;text-align:center}
-.GET{background:#2b7bb9}.POST{background:#2f9e44}.PATCH{background:#c77d0a}.DELETE{background:#c92a2a}
-code,pre{font:13px ui-monospace,monospace}pre{background:#f6f8fa;padding:.6rem;overflow:auto;margin:.3rem .7rem .7rem}
-h3{margin:.4rem .7rem;font-size:13px;color:#555}.tag{margin-top:1.5rem;text-transform:capitalize}
-</style></head><body>
-<h1>coffre API</h1><p id="info">Loading <a href="openapi.json">openapi.json</a>…</p><div id="ops"></div>
-<script>
-fetch('openapi.json').then(r => r.json()).then(doc => {
-  const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-  document.getElementById('info').innerHTML = esc(doc.info.description) + ' Version ' + esc(doc.info.version) + '. Raw document: <a href="openapi.json">openapi.json</a>.';
-  const byTag = {};
-  for (const [p, ops] of Object.entries(doc.paths)) for (const [m, op] of Object.entries(ops)) (byTag[op.tags[0]] ??= []).push([m.toUpperCase(), p, op]);
-  let html = '';
-  for (const [tag, list] of Object.entries(byTag)) {
-    html += '<h2 class="tag">' + esc(tag) + '</h2>';
-    for (const [m, p, op] of list) {
-      html += '<details class="op"><summary><span class="m ' + m + '">' + m + '</span><code>' + esc(p) + '</code><span>' + esc(op.summary) + (op.security && op.security.length === 0 ? ' (no token)' : '') + '</span></summary>';
-      if (op.parameters.length) html += '<h3>Parameters</h3><pre>' + esc(op.parameters.map(x => x.in + ' ' + x.name + (x.required ? ' (required)' : '') + ': ' + JSON.stringify(x.schema)).join('\\n')) + '</pre>';
-      if (op.requestBody) html += '<h3>Body</h3><pre>' + esc(JSON.stringify(op.requestBody.content['application/json'].schema, null, 2)) + '</pre>';
-      for (const [s, r] of Object.entries(op.responses)) {
-        const c = r.content && (r.content['application/json'] || r.content['text/event-stream'] || r.content['text/html']);
-        const schema = c && c.schema && !c.schema.$ref ? '<pre>' + esc(JSON.stringify(c.schema, null, 2)) + '</pre>' : '';
-        html += '<h3>' + esc(s) + ' ' + esc(r.description) + '</h3>' + schema;
-      }
-      html += '</details>';
-    }
-  }
-  document.getElementById('ops').innerHTML = html;
-});
-</script></body></html>
-`;
-
-/** The routes serving the document and the page (no token needed: they hold no data). */
+/** The route serving the document (no token needed: it holds no data). The page, /api/docs, is Swagger UI (api/web.ts). */
 export function docRoutes(all: () => readonly RouteDef[]): RouteDef[] {
   let cached: Json | undefined;
   return [
     defineRoute({ method: 'GET', url: '/api/openapi.json', tag: 'docs', public: true, summary: 'This OpenAPI document', handler: () => (cached ??= openApiDocument(all())) }),
-    defineRoute({ method: 'GET', url: '/api/docs', tag: 'docs', public: true, html: true, summary: 'Browsable documentation', handler: () => page }),
   ];
 }

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
+import type { Role } from '../services/tokens.ts';
 import { validationError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -44,6 +45,11 @@ export interface RouteDef {
   errors?: number[];
   /** Open without a token (health checks, the documentation). */
   public?: boolean;
+  /**
+   * The least role a caller needs (viewer < operator < admin). Undeclared means admin, so a route someone
+   * forgets to declare is closed rather than open. Checked on the matched route, never on the URL string.
+   */
+  role?: Role;
   /** The handler writes the reply itself (Server-Sent Events). */
   raw?: boolean;
   /** Produces text/html instead of JSON. */
@@ -66,6 +72,7 @@ export function defineRoute<P extends z.ZodType | undefined = undefined, Q exten
   status?: number;
   errors?: number[];
   public?: boolean;
+  role?: Role;
   raw?: boolean;
   html?: boolean;
   handler: (input: HandlerInput<Out<P>, Out<Q>, Out<B>>) => unknown;
@@ -86,7 +93,7 @@ export function mount(app: FastifyInstance, routes: readonly RouteDef[]): void {
     app.route({
       method: def.method,
       url: def.url,
-      config: { public: def.public === true },
+      config: { public: def.public === true, role: def.role ?? 'admin' },
       handler: async (request, reply) => {
         const params = check('params', def.params, request.params);
         const query = check('query', def.query, request.query);

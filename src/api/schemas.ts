@@ -99,6 +99,7 @@ export const RestoreAliasBody = z.object({ targetId: ref.optional(), options: Re
 export const JournalQuery = z.object({
   planId: ref.optional(),
   status: z.enum(journalStatuses).optional(),
+  kind: z.enum(kinds).optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),

@@ -9,9 +9,11 @@ import { CoffreError, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
-import { authenticate, tokensConfigured } from '../services/tokens.ts';
+import { authenticate, roleAllows, tokensConfigured, type Role } from '../services/tokens.ts';
+import { csrfMatches, findSession, SESSION_COOKIE } from '../services/sessions.ts';
 import { handleError, toHttpError } from './errors.ts';
 import { mount, type ApiDeps, type RouteDef } from './route.ts';
+import { setIdentity, type RequestIdentity } from './identity.ts';
 import { docRoutes } from './openapi.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetRoutes } from './routes/targets.ts';
@@ -21,6 +23,10 @@ import { journalRoutes } from './routes/journals.ts';
 import { runRoutes } from './routes/runs.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pruneRoutes } from './routes/prune.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { mountWeb } from './web.ts';
 
 export interface ServerOptions {
   ctx: ServiceContext;
@@ -31,6 +37,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Log one line per request. */
   logRequests?: boolean;
+  /** The built dashboard (default web/dist of the checkout). */
+  webDist?: string;
 }
 
 const BODY_LIMIT = 1 << 20;
@@ -119,11 +127,29 @@ function originHook(ctx: ServiceContext, origins: readonly string[], requireToke
   };
 }
 
+/** The value of one cookie in a Cookie header. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
  * Bearer authentication, decided on the route that will run (request.routeOptions, set once the router has
  * matched the decoded path), never on the raw URL: "/%61pi/plans" is the route /api/plans and needs the
  * same token. Every route needs one but those declared public. With no token configured (open mode) the
  * API answers only requests whose Host is a loopback name, so a DNS-rebound page cannot reach it.
+ *
+ * It then checks the matched route's declared role. A Bearer token (or ?access_token= on /api/events, for
+ * EventSource) wins over a session cookie. A cookie-authenticated request that changes state must carry the
+ * session's CSRF token in X-Coffre-CSRF: SameSite=Strict already keeps the cookie off cross-site requests,
+ * and the header is a second lock a cross-site page cannot open (it can neither read the token nor set a
+ * custom header without a CORS preflight, which never carries the cookie).
  */
 function authHook(ctx: ServiceContext, requireToken: boolean) {
   const unauthorized = (code: string, message: string) => new CoffreError(code, message, { kind: 'unauthorized' });
@@ -131,6 +157,7 @@ function authHook(ctx: ServiceContext, requireToken: boolean) {
     if (isPublicRoute(request)) return;
     // No route matched: the not-found handler answers, nothing else runs.
     if (request.routeOptions.url === undefined) return;
+    const config = request.routeOptions.config as { role?: Role } | undefined;
     const header = request.headers.authorization;
     let token: string | undefined;
     if (header !== undefined) {
@@ -141,7 +168,18 @@ function authHook(ctx: ServiceContext, requireToken: boolean) {
       const q = (request.query as Record<string, unknown> | undefined)?.access_token;
       if (typeof q === 'string' && q) token = q;
     }
-    if (token === undefined) {
+    let identity: RequestIdentity;
+    const cookie = token === undefined ? cookieValue(request.headers.cookie, SESSION_COOKIE) : undefined;
+    if (token !== undefined) {
+      const who = await authenticate(ctx, token);
+      identity = { name: who.name, role: who.role, via: 'token' };
+    } else if (cookie) {
+      const session = await findSession(ctx, cookie);
+      if (!SAFE_METHODS.has(request.method) && !csrfMatches(cookie, request.headers['x-coffre-csrf'])) {
+        throw new CoffreError('CSRF_TOKEN', 'A request made with the session cookie that changes something needs the X-Coffre-CSRF header from GET /api/session.', { kind: 'forbidden' });
+      }
+      identity = { name: session.name, role: session.role, via: 'session', sessionSecret: cookie };
+    } else {
       if (requireToken || (await tokensConfigured(ctx))) throw unauthorized('MISSING_TOKEN', 'This API needs "Authorization: Bearer <token>" (API_TOKEN, or a token from `coffre token create NAME`).');
       if (!isLoopbackHostHeader(request.headers.host)) {
         throw new CoffreError('HOST_FORBIDDEN', 'Without a token this API answers only requests sent to localhost, 127.0.0.1 or [::1]: set API_TOKEN or run `coffre token create NAME` to serve other names.', {
@@ -149,9 +187,13 @@ function authHook(ctx: ServiceContext, requireToken: boolean) {
           details: { header: 'Host' },
         });
       }
-      return;
+      identity = { name: 'open', role: 'admin', via: 'open' };
     }
-    await authenticate(ctx, token);
+    setIdentity(request, identity);
+    const need = config?.role ?? 'admin';
+    if (!roleAllows(identity.role, need)) {
+      throw new CoffreError('ROLE_REQUIRED', `This needs the ${need} role; "${identity.name}" has the ${identity.role} role (see \`coffre token create NAME --role ${need}\`).`, { kind: 'forbidden', details: { need, role: identity.role } });
+    }
   };
 }
 
@@ -181,6 +223,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...runRoutes(deps),
     ...jobRoutes(deps),
     ...pruneRoutes(deps),
+    ...sessionRoutes(deps),
+    ...tokenRoutes(deps),
+    ...dashboardRoutes(deps),
     ...docRoutes(() => routes),
   );
 
@@ -205,5 +250,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     for (const close of [...deps.streams]) close();
   });
   mount(app, routes);
+  await mountWeb(app, { dist: options.webDist });
   return app;
 }

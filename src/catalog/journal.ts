@@ -79,6 +79,7 @@ export interface BackupQuery {
   planId?: string;
   planName?: string;
   status?: BackupStatus;
+  kind?: string;
   /** ISO times, inclusive. */
   from?: string;
   to?: string;
@@ -92,6 +93,7 @@ export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}
   if (q.planId) query = query.where('plan_id', '=', q.planId);
   if (q.planName) query = query.where('plan_name', '=', q.planName);
   if (q.status) query = query.where('status', '=', q.status);
+  if (q.kind) query = query.where('kind', '=', q.kind);
   if (q.from) query = query.where('started_at', '>=', q.from);
   if (q.to) query = query.where('started_at', '<=', q.to);
   query = query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50);

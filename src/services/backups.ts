@@ -380,6 +380,7 @@ export interface JournalQuery {
   /** Plan name, id or id prefix; a removed plan's name still finds its rows. */
   plan?: string;
   status?: BackupStatus;
+  kind?: BackupKind;
   from?: string;
   to?: string;
   limit?: number;
@@ -398,7 +399,7 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
     if (plan) planId = plan.id;
     else planName = q.plan;
   }
-  const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
+  const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, kind: q.kind, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
   if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see \`coffre plan list\`.`);
   return describeWithCopies(ctx, rows);
 }

@@ -1,12 +1,13 @@
 // API tokens: the credentials of `coffre serve`. A token is shown once, when made; the catalog keeps only
 // its sha256 (a token is 256 random bits, so no slow hash is needed) and a short hint to tell tokens apart.
 // Revoking keeps the row, so the listing shows what existed and when it stopped working. API_TOKEN from the
-// environment is accepted beside them and compared in constant time.
+// environment is accepted beside them and compared in constant time. Each token has a role (viewer <
+// operator < admin); tokens made before roles existed, and API_TOKEN, are admin.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { newId, isoNow } from '../core/ids.ts';
-import { CoffreError, conflict, notFound } from '../core/errors.ts';
+import { CoffreError, conflict, notFound, usageError } from '../core/errors.ts';
 import { isIdPrefix } from '../catalog/lookup.ts';
 import type { CatalogSchema } from '../catalog/schema.ts';
 import type { ServiceContext } from './context.ts';
@@ -20,6 +21,23 @@ interface ApiTokensTable {
   created_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
+  role: string;
+}
+
+/** What a token may do: `viewer` reads, `operator` also runs backups, restores and verifies, `admin` also changes configuration and tokens. */
+export type Role = 'viewer' | 'operator' | 'admin';
+export const roles: readonly Role[] = ['viewer', 'operator', 'admin'];
+
+/** Whether `have` includes everything `need` may do. */
+export function roleAllows(have: Role, need: Role): boolean {
+  return roles.indexOf(have) >= roles.indexOf(need);
+}
+
+/** A role name, or a usage error listing the roles. */
+export function checkRole(role: unknown): Role {
+  if (role === undefined) return 'admin';
+  if (typeof role === 'string' && (roles as readonly string[]).includes(role)) return role as Role;
+  throw usageError('BAD_ROLE', `The role must be one of ${roles.join(', ')} (got "${String(role).slice(0, 40)}").`, { field: 'role' });
 }
 
 type TokenDb = Kysely<CatalogSchema & { api_tokens: ApiTokensTable }>;
@@ -30,6 +48,7 @@ export interface TokenView {
   name: string;
   /** The token's first characters, to recognise it. */
   hint: string;
+  role: Role;
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
@@ -43,6 +62,9 @@ export interface TokenIdentity {
   /** `env` for API_TOKEN, else the token's id. */
   id: string;
   name: string;
+  role: Role;
+  /** sha256 of the token, to tie a session to it. */
+  tokenHash: string;
 }
 
 const PREFIX = 'coffre_';
@@ -51,19 +73,21 @@ function db(ctx: ServiceContext): TokenDb {
   return ctx.catalog.db.withTables<{ api_tokens: ApiTokensTable }>();
 }
 
-function hash(token: string): string {
+/** sha256 hex of a secret (tokens and session secrets are 256 random bits: no slow hash needed). */
+export function hash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 function view(r: ApiTokensTable): TokenView {
-  return { id: r.id, name: r.name, hint: r.hint, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+  return { id: r.id, name: r.name, hint: r.hint, role: checkRole(r.role ?? 'admin'), createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
 }
 
-/** Makes a new token named `name` (names may repeat: a rotated token keeps its name). */
-export async function createToken(ctx: ServiceContext, name: unknown): Promise<CreatedToken> {
+/** Makes a new token named `name` (names may repeat: a rotated token keeps its name) with a role (default admin). */
+export async function createToken(ctx: ServiceContext, name: unknown, role?: unknown): Promise<CreatedToken> {
   const checked = checkName('token', name);
+  const checkedRole = checkRole(role);
   const token = `${PREFIX}${randomBytes(32).toString('base64url')}`;
-  const row: ApiTokensTable = { id: newId(), name: checked, token_hash: hash(token), hint: `${token.slice(0, PREFIX.length + 4)}…`, created_at: isoNow(), last_used_at: null, revoked_at: null };
+  const row: ApiTokensTable = { id: newId(), name: checked, token_hash: hash(token), hint: `${token.slice(0, PREFIX.length + 4)}…`, created_at: isoNow(), last_used_at: null, revoked_at: null, role: checkedRole };
   await db(ctx).insertInto('api_tokens').values(row).execute();
   return { ...view(row), token };
 }
@@ -107,7 +131,7 @@ function sameSecret(a: string, b: string): boolean {
  * minute). Throws `unauthorized` for an unknown token and `forbidden` for a revoked one.
  */
 export async function authenticate(ctx: ServiceContext, token: string): Promise<TokenIdentity> {
-  if (ctx.config.api.token && sameSecret(token, ctx.config.api.token)) return { id: 'env', name: 'API_TOKEN' };
+  if (ctx.config.api.token && sameSecret(token, ctx.config.api.token)) return { id: 'env', name: 'API_TOKEN', role: 'admin', tokenHash: hash(token) };
   const row = token.startsWith(PREFIX) && token.length < 200 ? await db(ctx).selectFrom('api_tokens').selectAll().where('token_hash', '=', hash(token)).executeTakeFirst() : undefined;
   if (!row) throw new CoffreError('BAD_TOKEN', 'The Bearer token is not valid: make one with `coffre token create NAME`.', { kind: 'unauthorized' });
   if (row.revoked_at) throw new CoffreError('TOKEN_REVOKED', `This token ("${row.name}") was revoked on ${row.revoked_at}.`, { kind: 'forbidden' });
@@ -115,5 +139,5 @@ export async function authenticate(ctx: ServiceContext, token: string): Promise<
   if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > 60_000) {
     await db(ctx).updateTable('api_tokens').set({ last_used_at: isoNow(now) }).where('id', '=', row.id).execute();
   }
-  return { id: row.id, name: row.name };
+  return { id: row.id, name: row.name, role: checkRole(row.role ?? 'admin'), tokenHash: row.token_hash };
 }

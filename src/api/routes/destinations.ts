@@ -14,14 +14,15 @@ import { Destination, DestinationCreate, DestinationPatch, DestinationTest, IdPa
 export function destinationRoutes({ ctx }: ApiDeps): RouteDef[] {
   const tag = 'destinations';
   return [
-    defineRoute({ method: 'GET', url: '/api/destinations', tag, summary: 'List destinations', response: z.array(Destination), handler: () => listDestinations(ctx) }),
-    defineRoute({ method: 'POST', url: '/api/destinations', tag, summary: 'Add a destination {name, type, path, ...}', body: DestinationCreate, status: 201, errors: [400, 409], response: Destination, handler: ({ body }) => addDestination(ctx, body) }),
-    defineRoute({ method: 'GET', url: '/api/destinations/:id', tag, summary: 'One destination (by id or name)', params: IdParams, errors: [404], response: Destination, handler: ({ params }) => getDestination(ctx, params.id) }),
-    defineRoute({ method: 'PATCH', url: '/api/destinations/:id', tag, summary: 'Rename a destination or change its settings', params: IdParams, body: DestinationPatch, errors: [400, 404, 409], response: Destination, handler: ({ params, body }) => updateDestination(ctx, params.id, body) }),
-    defineRoute({ method: 'DELETE', url: '/api/destinations/:id', tag, summary: 'Remove a destination no plan uses', params: IdParams, errors: [404, 409], response: Destination, handler: ({ params }) => removeDestination(ctx, params.id) }),
+    defineRoute({ method: 'GET', url: '/api/destinations', role: 'viewer', tag, summary: 'List destinations', response: z.array(Destination), handler: () => listDestinations(ctx) }),
+    defineRoute({ method: 'POST', url: '/api/destinations', role: 'admin', tag, summary: 'Add a destination {name, type, path, ...}', body: DestinationCreate, status: 201, errors: [400, 409], response: Destination, handler: ({ body }) => addDestination(ctx, body) }),
+    defineRoute({ method: 'GET', url: '/api/destinations/:id', role: 'viewer', tag, summary: 'One destination (by id or name)', params: IdParams, errors: [404], response: Destination, handler: ({ params }) => getDestination(ctx, params.id) }),
+    defineRoute({ method: 'PATCH', url: '/api/destinations/:id', role: 'admin', tag, summary: 'Rename a destination or change its settings', params: IdParams, body: DestinationPatch, errors: [400, 404, 409], response: Destination, handler: ({ params, body }) => updateDestination(ctx, params.id, body) }),
+    defineRoute({ method: 'DELETE', url: '/api/destinations/:id', role: 'admin', tag, summary: 'Remove a destination no plan uses', params: IdParams, errors: [404, 409], response: Destination, handler: ({ params }) => removeDestination(ctx, params.id) }),
     defineRoute({
       method: 'POST',
       url: '/api/destinations/:id/test',
+      role: 'operator',
       tag,
       summary: 'Check that a destination is reachable and writable ({ok: false, error} when not)',
       params: IdParams,
@@ -41,6 +42,7 @@ export function destinationRoutes({ ctx }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'POST',
       url: '/api/destinations/:id/reindex',
+      role: 'admin',
       tag,
       summary: 'Journal the backups whose manifests are in this destination (after a lost catalog); objects without a manifest are listed as orphans, never imported',
       params: IdParams,

@@ -15,11 +15,12 @@ const HEARTBEAT_MS = 15_000;
 export function jobRoutes({ ctx, runner, streams }: ApiDeps): RouteDef[] {
   const tag = 'jobs';
   return [
-    defineRoute({ method: 'GET', url: '/api/jobs', tag, summary: 'Jobs kept in memory, newest first', response: z.array(Job), handler: () => runner.list() }),
-    defineRoute({ method: 'GET', url: '/api/jobs/:id', tag, summary: 'One job: status, bytes, rate, journal id and, once finished, the journal row', params: IdParams, errors: [404], response: Job, handler: ({ params }) => runner.get(params.id) }),
+    defineRoute({ method: 'GET', url: '/api/jobs', role: 'viewer', tag, summary: 'Jobs kept in memory, newest first', response: z.array(Job), handler: () => runner.list() }),
+    defineRoute({ method: 'GET', url: '/api/jobs/:id', role: 'viewer', tag, summary: 'One job: status, bytes, rate, journal id and, once finished, the journal row', params: IdParams, errors: [404], response: Job, handler: ({ params }) => runner.get(params.id) }),
     defineRoute({
       method: 'GET',
       url: '/api/events',
+      role: 'viewer',
       tag,
       summary: 'Server-Sent Events: job.queued, job.started, job.progress, job.finished (data: the job). ?jobId= for one job; ?access_token= for EventSource',
       query: EventsQuery,

@@ -22,18 +22,20 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'GET',
       url: '/api/journals',
+      role: 'viewer',
       tag,
-      summary: 'Backup runs, newest first; filters planId (id or name), status, from, to (ISO times on startedAt); limit and offset',
+      summary: 'Backup runs, newest first; filters planId (id or name), status, kind, from, to (ISO times on startedAt); limit and offset',
       query: JournalQuery,
       errors: [400, 404],
       response: JournalPage,
       handler: async ({ query }) => {
-        return page(await listJournal(ctx, { plan: query.planId, status: query.status, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset }), query);
+        return page(await listJournal(ctx, { plan: query.planId, status: query.status, kind: query.kind as never, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset }), query);
       },
     }),
     defineRoute({
       method: 'GET',
       url: '/api/restores',
+      role: 'viewer',
       tag,
       summary: 'Restore runs, newest first; limit and offset',
       query: RestoreQuery,
@@ -46,6 +48,7 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'GET',
       url: '/api/journals/:id',
+      role: 'viewer',
       tag,
       summary: 'One backup run (id or unique prefix), or a restore run by its id',
       params: IdParams,

@@ -10,10 +10,11 @@ import { accepted } from './runs.ts';
 export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
   const tag = 'plans';
   return [
-    defineRoute({ method: 'GET', url: '/api/plans', tag, summary: 'List plans', response: z.array(Plan), handler: () => listPlans(ctx) }),
+    defineRoute({ method: 'GET', url: '/api/plans', role: 'viewer', tag, summary: 'List plans', response: z.array(Plan), handler: () => listPlans(ctx) }),
     defineRoute({
       method: 'POST',
       url: '/api/plans',
+      role: 'admin',
       tag,
       summary: 'Add a plan {name, targetId, destinationId | destinationIds, kind, compression, cron}',
       body: PlanCreate,
@@ -22,10 +23,11 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       response: Plan,
       handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds }),
     }),
-    defineRoute({ method: 'GET', url: '/api/plans/:id', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
+    defineRoute({ method: 'GET', url: '/api/plans/:id', role: 'viewer', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
     defineRoute({
       method: 'PATCH',
       url: '/api/plans/:id',
+      role: 'admin',
       tag,
       summary: 'Change fields of a plan',
       params: IdParams,
@@ -37,10 +39,11 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
         return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationIds ?? destinationId });
       },
     }),
-    defineRoute({ method: 'DELETE', url: '/api/plans/:id', tag, summary: 'Remove a plan (its journal and artifacts stay)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => removePlan(ctx, params.id) }),
+    defineRoute({ method: 'DELETE', url: '/api/plans/:id', role: 'admin', tag, summary: 'Remove a plan (its journal and artifacts stay)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => removePlan(ctx, params.id) }),
     defineRoute({
       method: 'POST',
       url: '/api/plans/:id/execute',
+      role: 'operator',
       tag,
       summary: 'Back up a plan now, in the background: 202 with the job and journal ids',
       params: IdParams,

@@ -25,6 +25,7 @@ export function pruneRoutes({ ctx }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'POST',
       url: '/api/plans/:id/prune',
+      role: 'operator',
       tag: 'plans',
       summary: "Apply the plan's retention policy now ({dryRun: true}: only list what would go and why)",
       params: IdParams,

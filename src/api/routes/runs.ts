@@ -20,6 +20,7 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'POST',
       url: '/api/backups',
+      role: 'operator',
       tag,
       summary: 'Start a backup {planId, options: {variant, compressionFormat}}',
       body: BackupCreate,
@@ -31,6 +32,7 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'POST',
       url: '/api/restores',
+      role: 'operator',
       tag,
       summary: 'Start a restore {journalId | path, targetId?, options: {compressionFormat?, replace?}}; a path must lie under RESTORE_ALLOWED_PATHS',
       body: RestoreCreate,
@@ -43,6 +45,7 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
     defineRoute({
       method: 'POST',
       url: '/api/restore/:id',
+      role: 'operator',
       tag,
       summary: 'Restore the backup with this journal id (historical alias of POST /api/restores)',
       params: IdParams,

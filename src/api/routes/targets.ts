@@ -12,14 +12,15 @@ import { z } from 'zod';
 export function targetRoutes({ ctx }: ApiDeps): RouteDef[] {
   const tag = 'targets';
   return [
-    defineRoute({ method: 'GET', url: '/api/sgbd-targets', tag, summary: 'List targets', response: z.array(Target), handler: () => listTargets(ctx) }),
-    defineRoute({ method: 'POST', url: '/api/sgbd-targets', tag, summary: 'Add a target {name, url}', body: TargetCreate, status: 201, errors: [400, 409], response: Target, handler: ({ body }) => addTarget(ctx, body) }),
-    defineRoute({ method: 'GET', url: '/api/sgbd-targets/:id', tag, summary: 'One target (by id or name)', params: IdParams, errors: [404], response: Target, handler: ({ params }) => getTarget(ctx, params.id) }),
-    defineRoute({ method: 'PATCH', url: '/api/sgbd-targets/:id', tag, summary: 'Rename a target or change its URL', params: IdParams, body: TargetPatch, errors: [400, 404, 409], response: Target, handler: ({ params, body }) => updateTarget(ctx, params.id, body) }),
-    defineRoute({ method: 'DELETE', url: '/api/sgbd-targets/:id', tag, summary: 'Remove a target no plan uses', params: IdParams, errors: [404, 409], response: Target, handler: ({ params }) => removeTarget(ctx, params.id) }),
+    defineRoute({ method: 'GET', url: '/api/sgbd-targets', role: 'viewer', tag, summary: 'List targets', response: z.array(Target), handler: () => listTargets(ctx) }),
+    defineRoute({ method: 'POST', url: '/api/sgbd-targets', role: 'admin', tag, summary: 'Add a target {name, url}', body: TargetCreate, status: 201, errors: [400, 409], response: Target, handler: ({ body }) => addTarget(ctx, body) }),
+    defineRoute({ method: 'GET', url: '/api/sgbd-targets/:id', role: 'viewer', tag, summary: 'One target (by id or name)', params: IdParams, errors: [404], response: Target, handler: ({ params }) => getTarget(ctx, params.id) }),
+    defineRoute({ method: 'PATCH', url: '/api/sgbd-targets/:id', role: 'admin', tag, summary: 'Rename a target or change its URL', params: IdParams, body: TargetPatch, errors: [400, 404, 409], response: Target, handler: ({ params, body }) => updateTarget(ctx, params.id, body) }),
+    defineRoute({ method: 'DELETE', url: '/api/sgbd-targets/:id', role: 'admin', tag, summary: 'Remove a target no plan uses', params: IdParams, errors: [404, 409], response: Target, handler: ({ params }) => removeTarget(ctx, params.id) }),
     defineRoute({
       method: 'POST',
       url: '/api/sgbd-targets/:id/test',
+      role: 'operator',
       tag,
       summary: 'Connect to a target: server version and the client tool that fits ({ok: false, error} when it cannot)',
       params: IdParams,

@@ -3,11 +3,11 @@
 
 import { createToken, listTokens, revokeToken } from '../../services/tokens.ts';
 import { usageError } from '../../core/errors.ts';
-import { parse, positional } from '../args.ts';
+import { optional, parse, positional } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
-export const help = `coffre token create NAME               make an API token (shown once)
+export const help = `coffre token create NAME [--role R]    make an API token (shown once); R: admin (default), operator, viewer
 coffre token list                      list tokens (never their secret)
 coffre token revoke NAME|ID            revoke a token`;
 
@@ -16,10 +16,10 @@ export async function run(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'create': {
-      const p = parse('token create', rest, {}, 1);
-      const t = await withContext(io, (ctx) => createToken(ctx, positional(p, 0, 'a NAME', 'token create')));
+      const p = parse('token create', rest, { role: { type: 'string' } }, 1);
+      const t = await withContext(io, (ctx) => createToken(ctx, positional(p, 0, 'a NAME', 'token create'), optional(p, 'role')));
       if (io.json) printJson(io, t);
-      else io.out(`Token ${t.name} created (id ${t.id}):\n\n  ${t.token}\n\nKeep it now: it is not shown again. Use it as "Authorization: Bearer <token>".\n`);
+      else io.out(`Token ${t.name} (${t.role}) created (id ${t.id}):\n\n  ${t.token}\n\nKeep it now: it is not shown again. Use it as "Authorization: Bearer <token>".\n`);
       return 0;
     }
     case 'list': {
@@ -30,7 +30,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['id', (r: Row) => r.id], ['hint', (r: Row) => r.hint], ['created', (r: Row) => r.createdAt], ['last used', (r: Row) => r.lastUsedAt], ['revoked', (r: Row) => r.revokedAt]],
+          [['name', (r: Row) => r.name], ['role', (r: Row) => r.role], ['id', (r: Row) => r.id], ['hint', (r: Row) => r.hint], ['created', (r: Row) => r.createdAt], ['last used', (r: Row) => r.lastUsedAt], ['revoked', (r: Row) => r.revokedAt]],
           rows,
           'No tokens yet: make one with `coffre token create NAME`.',
         );

@@ -130,3 +130,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deltaCacheMaxBytes: e.DELTA_CACHE_MAX_BYTES,
   };
 }
+
+// The few settings read where no Config reaches, at each call (tests change them between calls): still read
+// here only, so this file stays the one reader of process.env.
+
+/** The variable a `--X-env VAR` flag names (the CLI reads secrets this way), or undefined. */
+export function namedVariable(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** Where client programs are looked for: a pinned folder per engine (COFFRE_PG_BIN_DIR, COFFRE_MYSQL_BIN_DIR), then PATH. */
+export function clientToolDirs(): { pgBinDir?: string; mysqlBinDir?: string; path: string[] } {
+  return {
+    pgBinDir: process.env.COFFRE_PG_BIN_DIR || undefined,
+    mysqlBinDir: process.env.COFFRE_MYSQL_BIN_DIR || undefined,
+    path: (process.env.PATH ?? '').split(path.delimiter).filter(Boolean),
+  };
+}
+
+/** COFFRE_DEBUG=1: the CLI prints an error's stack (redacted) below its message. */
+export function debugStacks(): boolean {
+  return process.env.COFFRE_DEBUG === '1';
+}
+
+/** The variables of coffre's own environment whose name `inherit` accepts: what a child may be given (pipeline/process.ts). */
+export function inheritedEnvironment(inherit: (name: string) => boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && inherit(k)) out[k] = v;
+  return out;
+}

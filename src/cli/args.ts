@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from '../core/errors.ts';
+import { namedVariable } from '../config.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -50,7 +51,7 @@ export function optional(p: Parsed, name: string): string | undefined {
 /** The value of `flag` given as --X-env VAR (that variable, which must be set) or --X-file PATH (its content, trimmed). */
 export function fromEnvOrFile(flag: string, how: 'env' | 'file', ref: string): string {
   if (how === 'env') {
-    const v = process.env[ref];
+    const v = namedVariable(ref);
     if (v === undefined || v === '') throw usageError('BAD_ARGUMENTS', `${flag} names the environment variable ${ref}, which is not set.`);
     return v;
   }

@@ -3,6 +3,7 @@
 
 import { asCoffreError, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import { debugStacks } from '../config.ts';
 
 export interface Io {
   out(text: string): void;
@@ -98,7 +99,7 @@ export function reportError(io: Io, thrown: unknown): number {
   const unexpected = !(thrown instanceof Error && thrown.name === 'CoffreError');
   if (io.json) io.err(`${JSON.stringify({ error: { code: err.code, message, ...(err.details ? { details: err.details } : {}) } })}\n`);
   else io.err(`error: ${message}\n`);
-  if (process.env.COFFRE_DEBUG === '1') {
+  if (debugStacks()) {
     const stack = (thrown as Error | undefined)?.stack ?? (err.cause as Error | undefined)?.stack;
     if (stack) io.err(`${redact(stack)}\n`);
   } else if (unexpected && err.code === 'COFFRE_E_INTERNAL') {

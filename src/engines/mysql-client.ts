@@ -12,6 +12,7 @@ import type { Connection } from '../core/connection.ts';
 import { failure, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { runTool, withSecretFile, type ToolCommand } from '../pipeline/process.ts';
+import { clientToolDirs } from '../config.ts';
 
 export interface MysqlClients {
   /** Path of mariadb-dump or mysqldump. */
@@ -36,12 +37,11 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-// The bin-folder override is read here rather than in config.ts: it is a per-call lookup hint for this
-// engine alone, and a test changes it between calls.
+// The bin-folder override is read at each call (a test changes it between calls), through config.ts.
 function searchDirs(): { dirs: string[]; where: string } {
-  const pinned = process.env.COFFRE_MYSQL_BIN_DIR;
-  if (pinned) return { dirs: [pinned], where: `COFFRE_MYSQL_BIN_DIR (${pinned})` };
-  return { dirs: (process.env.PATH ?? '').split(path.delimiter).filter(Boolean), where: 'PATH' };
+  const tools = clientToolDirs();
+  if (tools.mysqlBinDir) return { dirs: [tools.mysqlBinDir], where: `COFFRE_MYSQL_BIN_DIR (${tools.mysqlBinDir})` };
+  return { dirs: tools.path, where: 'PATH' };
 }
 
 async function findProgram(names: readonly string[], dirs: readonly string[]): Promise<string | undefined> {

@@ -18,6 +18,7 @@ import type { Connection } from '../core/connection.ts';
 import { CoffreError, failure } from '../core/errors.ts';
 import { redact, tail } from '../core/redact.ts';
 import { createSecretFile, runTool } from '../pipeline/process.ts';
+import { clientToolDirs, inheritedEnvironment } from '../config.ts';
 
 export interface ServerVersion {
   /** As the server says it, first word only: "15.20". */
@@ -38,7 +39,7 @@ export interface PgClient {
 
 /** The user the server sees: the URL's, else libpq's default (PGUSER, then the OS user). */
 export function userOf(conn: Connection): string {
-  return conn.user ?? process.env.PGUSER ?? userInfo().username;
+  return conn.user ?? inheritedEnvironment((name) => name === 'PGUSER').PGUSER ?? userInfo().username;
 }
 
 function where(conn: Connection): string {
@@ -226,8 +227,8 @@ async function clientIn(dir: string): Promise<PgClient | undefined> {
 
 /** Folders that may hold a client: COFFRE_PG_BIN_DIR alone when set, else the versioned Debian folders, then PATH. */
 async function candidateDirs(): Promise<string[]> {
-  const override = process.env.COFFRE_PG_BIN_DIR;
-  if (override) return [path.resolve(override)];
+  const tools = clientToolDirs();
+  if (tools.pgBinDir) return [path.resolve(tools.pgBinDir)];
   const dirs: string[] = [];
   try {
     const versions = await readdir('/usr/lib/postgresql');
@@ -235,7 +236,7 @@ async function candidateDirs(): Promise<string[]> {
   } catch {
     // not a Debian-style layout
   }
-  for (const d of (process.env.PATH ?? '').split(path.delimiter)) if (d && !dirs.includes(d)) dirs.push(d);
+  for (const d of tools.path) if (!dirs.includes(d)) dirs.push(d);
   return dirs;
 }
 
@@ -247,7 +248,7 @@ export async function chooseClient(server: ServerVersion): Promise<PgClient> {
   const dirs = await candidateDirs();
   const found = (await Promise.all(dirs.map(clientIn))).filter((c): c is PgClient => c !== undefined);
   const wanted = majorText(server.num);
-  const looked = process.env.COFFRE_PG_BIN_DIR ? `COFFRE_PG_BIN_DIR (${dirs[0]})` : '/usr/lib/postgresql/*/bin and PATH';
+  const looked = clientToolDirs().pgBinDir ? `COFFRE_PG_BIN_DIR (${dirs[0]})` : '/usr/lib/postgresql/*/bin and PATH';
   if (found.length === 0) {
     throw failure('PG_CLIENT_NOT_FOUND', `No PostgreSQL client (pg_dump) was found in ${looked}: install postgresql-client-${wanted} or newer, or set COFFRE_PG_BIN_DIR to the folder holding pg_dump, psql and pg_restore.`);
   }
@@ -280,12 +281,18 @@ export interface ToolAuth {
   remove(): Promise<void>;
 }
 
+/** libpq variables a child may inherit from coffre's environment: where and how to connect, never a password. */
+const LIBPQ_INHERITED = /^PG(HOST|HOSTADDR|PORT|USER|PASSFILE|SSL[A-Z]*|GSSENCMODE|KRBSRVNAME|REQUIREAUTH|CHANNELBINDING|SYSCONFDIR|TARGETSESSIONATTRS)$/;
+
 /** Prepares the child's credentials: a private 0600 PGPASSFILE that exists only while the child runs. */
 export async function toolAuth(conn: Connection): Promise<ToolAuth> {
   const env: Record<string, string | undefined> = {
+    // libpq's settings of coffre's environment that the tool may honour (never PGPASSWORD, which coffre
+    // replaces by its own 0600 file): the children's environment is otherwise an allow-list (process.ts).
+    ...inheritedEnvironment((name) => LIBPQ_INHERITED.test(name)),
     PGCONNECT_TIMEOUT: conn.params.connect_timeout ?? '15',
     PGAPPNAME: 'coffre',
-    PGSSLMODE: conn.params.sslmode ?? process.env.PGSSLMODE,
+    ...(conn.params.sslmode ? { PGSSLMODE: conn.params.sslmode } : {}),
     // A service file or dbname in the environment must not redirect the child elsewhere.
     PGSERVICE: undefined,
     PGDATABASE: undefined,

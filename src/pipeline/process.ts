@@ -1,5 +1,5 @@
 // Safe subprocesses. Every child is spawned from an argv array with `shell: false`, an environment built
-// for it alone (secrets only there or in a 0600 file, never in argv), and its exit code checked: a dump
+// for it alone from an allow-list (secrets only there or in a 0600 file, never in argv), and its exit code checked: a dump
 // stream ends cleanly only when the child exited 0; anything else becomes a coded error carrying the
 // redacted tail of its stderr.
 
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { failure, CoffreError } from '../core/errors.ts';
 import { tail } from '../core/redact.ts';
+import { inheritedEnvironment } from '../config.ts';
 
 export interface ToolCommand {
   /** Program path or name looked up in PATH. */
@@ -26,13 +27,17 @@ export interface ToolCommand {
 
 const STDERR_KEEP = 16 * 1024;
 
-/** Environment passed to every child: the parent's minus anything that could carry coffre's own secrets. */
+/**
+ * What every child inherits from coffre's own environment: the basics of a process, never a credential.
+ * Anything else a tool needs comes through ToolCommand.env from its engine (libpq's PGSSL* and the
+ * PGPASSFILE coffre writes, src/engines/postgres-client.ts); coffre's own secrets (ENCRYPTION_SECRET,
+ * API_TOKEN, DATABASE_URL) and the cloud SDKs' (AWS_*, AZURE_*, GOOGLE_*) never reach a child.
+ */
+export const INHERITED_ENV = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR)$/;
+
+/** Environment for one child: the allow-listed basics, then the command's own (undefined removes). */
 function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(ENCRYPTION_SECRET|API_TOKEN|DATABASE_URL|AWS_SECRET_ACCESS_KEY|AZURE_STORAGE_CONNECTION_STRING|PGPASSWORD|MYSQL_PWD)$/.test(k)) continue;
-    env[k] = v;
-  }
+  const env: NodeJS.ProcessEnv = inheritedEnvironment((name) => INHERITED_ENV.test(name));
   env.LC_ALL = env.LC_ALL ?? 'C.UTF-8';
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

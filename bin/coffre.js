@@ -6,5 +6,5 @@ if (major < 24) {
   process.stderr.write(`error: coffre needs Node >= 24 (this is Node ${process.versions.node}). From a checkout, run it with \`npx coffre\` after \`npm ci\`.\n`);
   process.exit(2);
 }
-const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const { runCommand } = await import('../src/cli/main.ts');
+await runCommand(process.argv.slice(2));

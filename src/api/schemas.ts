@@ -4,11 +4,13 @@
 // can make the server do unbounded work.
 
 import { z } from 'zod';
-import { backupKinds, compressionNames, engineNames } from '../core/types.ts';
+import { backupKinds, canonicalCompression, compressionNames, engineNames } from '../core/types.ts';
 import { backupStatuses } from '../catalog/journal.ts';
 
 const kinds = backupKinds as unknown as [string, ...string[]];
 const compressions = compressionNames as unknown as [string, ...string[]];
+/** A compression named in a request: an alias (`tar.gz`) is read as its canonical name. */
+const compressionInput = z.preprocess(canonicalCompression, z.enum(compressions));
 const statuses = ['running', 'success', 'failed', 'interrupted'] as const;
 const journalStatuses = backupStatuses;
 
@@ -61,7 +63,7 @@ export const PlanCreate = z.object({
   destinationId: ref.optional().describe('one destination; or give destinationIds for several'),
   destinationIds: destinationIds.optional(),
   kind: z.enum(kinds).optional(),
-  compression: z.enum(compressions).nullable().optional(),
+  compression: compressionInput.nullable().optional(),
   cron: z.string().max(200).nullable().optional(),
   timezone: z.string().max(100).nullable().optional(),
   ...scheduleFields,
@@ -74,7 +76,7 @@ export const PlanPatch = z
     destinationId: ref.optional(),
     destinationIds: destinationIds.optional(),
     kind: z.enum(kinds).optional(),
-    compression: z.enum(compressions).nullable().optional(),
+    compression: compressionInput.nullable().optional(),
     cron: z.string().max(200).nullable().optional(),
     timezone: z.string().max(100).nullable().optional(),
     enabled: z.boolean().optional(),
@@ -82,13 +84,13 @@ export const PlanPatch = z
   })
   .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
 
-const BackupOptions = z.object({ variant: z.enum(kinds).optional(), compressionFormat: z.enum(compressions).optional() });
+const BackupOptions = z.object({ variant: z.enum(kinds).optional(), compressionFormat: compressionInput.optional() });
 export const BackupCreate = z.object({ planId: ref, options: BackupOptions.optional() });
 export const ExecuteBody = z.object({ options: BackupOptions.optional() }).optional();
 
 const RestoreOptions = z.object({
   /** Accepted for compatibility: the format is always sniffed from the bytes. */
-  compressionFormat: z.enum(compressions).optional(),
+  compressionFormat: compressionInput.optional(),
   replace: z.boolean().optional(),
 });
 export const RestoreCreate = z

@@ -15,6 +15,7 @@ import { handleError, toHttpError } from './errors.ts';
 import { mount, type ApiDeps, type RouteDef } from './route.ts';
 import { setIdentity, type RequestIdentity } from './identity.ts';
 import { docRoutes } from './openapi.ts';
+import { acceptEmptyJsonBodies } from './body.ts';
 import { healthRoutes } from './routes/health.ts';
 import { targetRoutes } from './routes/targets.ts';
 import { destinationRoutes } from './routes/destinations.ts';
@@ -212,6 +213,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       void (reply as FastifyReply).status(status < 500 ? status : 400).send(body);
     },
   });
+  acceptEmptyJsonBodies(app);
   const deps: ApiDeps = { ctx, runner, streams: new Set() };
   const routes: RouteDef[] = [];
   routes.push(

@@ -74,6 +74,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+/**
+ * main() for a process of its own (bin/coffre.js, `node src/cli/main.ts`): a last guard turns anything
+ * that escaped every handler (an 'error' event nobody listened to, a rejected promise nobody awaited)
+ * into one coded line on stderr and exit 1, never a stack trace. Finding one is a bug to fix where it
+ * started; the guard only keeps the user's terminal (or --json reader) clean meanwhile.
+ */
+export async function runCommand(argv: string[]): Promise<void> {
+  const io = processIo(argv.includes('--json'));
+  const escaped = (err: unknown) => {
+    process.exitCode = Math.max(reportError(io, err), 1);
+    process.exit();
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
+  process.exitCode = await main(argv);
 }
+
+if (import.meta.main) await runCommand(process.argv.slice(2));

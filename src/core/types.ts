@@ -13,6 +13,12 @@ export const backupKinds: readonly BackupKind[] = ['full', 'differential', 'incr
 
 export type CompressionName = 'gzip' | 'zstd' | 'zip' | 'targz' | 'none';
 export const compressionNames: readonly CompressionName[] = ['gzip', 'zstd', 'zip', 'targz', 'none'];
+/** Other spellings accepted wherever a compression is named: `tar.gz` is the original API's own word for targz. */
+export const compressionAliases: Readonly<Record<string, CompressionName>> = { 'tar.gz': 'targz' };
+/** The canonical name for an alias (`tar.gz` -> `targz`); any other value as it is, for the caller to check. */
+export function canonicalCompression(value: unknown): unknown {
+  return typeof value === 'string' && Object.hasOwn(compressionAliases, value) ? compressionAliases[value] : value;
+}
 
 /**
  * What a raw (uncompressed) dump is, as told by its bytes:

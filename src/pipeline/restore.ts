@@ -9,7 +9,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
 import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, Storage, CompressionName } from '../core/types.ts';
-import { asCoffreError, failure, notFound, usageError } from '../core/errors.ts';
+import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
 import { createMeter } from './meter.ts';
 
@@ -118,9 +118,39 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     );
   }
   const raw = createMeter();
-  opened.stream.on('error', (err) => raw.destroy(err));
-  const result = await engine.restore(input.conn, opened.stream.pipe(raw), opened.format, { replace: input.replace, signal: input.signal, onProgress: input.onProgress });
-  return { ...result, rawFormat: opened.format, layers: opened.layers, rawSizeBytes: raw.bytes };
+  // Every stream of the pipeline gets a listener before anything can fail: an engine that refuses the
+  // target before reading (TARGET_NOT_EMPTY) leaves the input unread, and a layer that breaks later
+  // (an archive's second entry) must then become this run's error, never an unhandled 'error' event.
+  let streamError: unknown;
+  const note = (err: unknown) => {
+    streamError ??= err;
+  };
+  opened.stream.on('error', (err) => {
+    note(err);
+    raw.destroy(err);
+  });
+  raw.on('error', note);
+  try {
+    const result = await engine.restore(input.conn, opened.stream.pipe(raw), opened.format, { replace: input.replace, signal: input.signal, onProgress: input.onProgress });
+    if (streamError !== undefined) throw streamError;
+    return { ...result, rawFormat: opened.format, layers: opened.layers, rawSizeBytes: raw.bytes };
+  } catch (err) {
+    throw preferStreamError(err, streamError);
+  } finally {
+    raw.destroy();
+    opened.stream.destroy();
+    source.destroy();
+  }
+}
+
+/**
+ * The error a failed restore reports: the engine's own when it refused or failed for its reasons, the
+ * input's when the input broke first (a tool that exits 1 on a cut input says less than the layer that cut it).
+ */
+function preferStreamError(engineError: unknown, streamError: unknown): unknown {
+  if (streamError === undefined || engineError === streamError) return engineError;
+  if (isCoffreError(engineError) && engineError.kind !== 'failed') return engineError;
+  return isCoffreError(streamError) ? streamError : engineError;
 }
 
 function formatMismatch(engine: Engine, format: RawFormat): Error {

@@ -3,7 +3,7 @@
 
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
-import { backupKinds, type BackupKind, type CompressionName } from '../core/types.ts';
+import { backupKinds, canonicalCompression, type BackupKind, type CompressionName } from '../core/types.ts';
 import { codecs } from '../codecs/index.ts';
 import * as repo from '../catalog/plans.ts';
 import type { PlanRecord } from '../catalog/plans.ts';
@@ -158,9 +158,10 @@ export function checkKind(kind: unknown): BackupKind {
 }
 
 /** Checks a compression name against the codec registry. */
-export function checkCompression(name: unknown): CompressionName {
+export function checkCompression(given: unknown): CompressionName {
+  const name = canonicalCompression(given);
   if (typeof name !== 'string' || !codecs.has(name)) {
-    throw usageError('BAD_COMPRESSION', `Unknown compression ${JSON.stringify(name)}: use one of ${codecs.names().join(', ')}.`, { field: 'compression' });
+    throw usageError('BAD_COMPRESSION', `Unknown compression ${JSON.stringify(name)}: use one of ${codecs.names().join(', ')} (or tar.gz).`, { field: 'compression' });
   }
   return name as CompressionName;
 }

@@ -31,6 +31,12 @@ if ! port_open 127.0.0.1 3306; then
   wait_port 127.0.0.1 3306 MariaDB
 fi
 
+# The sqlite3 CLI: the SQL corpus test loads SQLite scripts with it, as a user would.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  say "installing sqlite3"
+  { apt-get update -qq && apt-get install -y -qq sqlite3; } >/dev/null || say "could not install sqlite3"
+fi
+
 # FerretDB (MongoDB wire protocol) with its SQLite handler, from the Go module proxy.
 FERRET_VERSION=v1.24.2
 if ! command -v ferretdb >/dev/null 2>&1 || ! ferretdb --version >/dev/null 2>&1; then

@@ -186,10 +186,10 @@ test('bad input exits 2 with a clear message and no stack trace', async () => {
 
 test('a dump of a MySQL target restored into a SQLite target is refused before anything is written', async () => {
   const dump = path.join(ws.dir, 'dump.sql');
-  await writeFile(dump, 'CREATE TABLE t (id INT);\n');
+  await writeFile(dump, '-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB\nCREATE TABLE t (id INT);\n');
   const r = await ws.run(['restore', '--file', dump, '--to', 'copy']);
-  expectCode(r, 2, 'sql into sqlite');
-  assert.match(r.stderr, /sql format, which a sqlite target cannot restore/);
+  expectCode(r, 2, 'mysql sql into sqlite');
+  assert.match(r.stderr, /mysqldump\/mariadb-dump SQL, which a sqlite target cannot run/);
 });
 
 test('a corrupted artifact fails verify and is refused by restore before the target is touched', async () => {

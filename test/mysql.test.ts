@@ -10,9 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import fc from 'fast-check';
 import { mysql } from '../src/engines/mysql.ts';
-import { unnameAlterDatabase } from '../src/engines/mysql-dump-rewrite.ts';
 import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
 import { engineContract, collect } from './support/engine-contract.ts';
 import { adminSql, connectionFor, dropDatabase, fingerprint, hostileName, q, seed } from './support/mysql.ts';
@@ -232,37 +230,3 @@ test('mysql: a restore refuses formats it cannot read', async () => {
   await assert.rejects(mysql.restore(connectionFor(freshName()), sqlStream(''), 'pg-custom', { replace: false }), coded('COFFRE_E_MYSQL_BAD_FORMAT'));
 });
 
-async function rewrite(input: Buffer, cuts: number[]): Promise<Buffer> {
-  const t = unnameAlterDatabase();
-  const out = collect(t);
-  let last = 0;
-  for (const cut of [...new Set(cuts)].filter((c) => c < input.length).sort((a, b) => a - b)) {
-    t.write(input.subarray(last, cut));
-    last = cut;
-  }
-  t.end(input.subarray(last));
-  return out;
-}
-
-test('mysql: the dump rewrite drops only the database name of ALTER DATABASE lines, however the bytes are cut', async () => {
-  const text = [
-    'x',
-    'ALTER DATABASE `-a``b c=d` CHARACTER SET latin1 COLLATE latin1_swedish_ci ;',
-    'ALTER DATABASE `q` nope;',
-    'ALTER',
-    "INSERT INTO t VALUES ('ALTER DATABASE `x` CHARACTER SET latin1 COLLATE latin1_bin ;');",
-    'ALTER DATABASE `z` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci ;',
-  ].join('\n');
-  const want = text.replace('ALTER DATABASE `-a``b c=d` CHARACTER', 'ALTER DATABASE CHARACTER');
-  // The last line has no newline: it is passed through as it is.
-  await fc.assert(
-    fc.asyncProperty(fc.array(fc.nat(text.length), { maxLength: 20 }), async (cuts) => (await rewrite(Buffer.from(text), cuts)).toString() === want),
-    { numRuns: 200 },
-  );
-  await fc.assert(
-    fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(2000), { maxLength: 10 }), async (bytes, cuts) =>
-      Buffer.from(bytes).equals(await rewrite(Buffer.from(bytes), cuts)),
-    ),
-    { numRuns: 200 },
-  );
-});

@@ -189,11 +189,11 @@ test('postgres: an input cut mid-way commits nothing, even though psql would com
   assert.deepEqual(await postgres.inspect(target), { exists: true, empty: true });
 });
 
-test('postgres: a script that quits before its end is not taken as a complete restore', async () => {
+test('postgres: a script that would quit psql before its end (\\q) is refused, not taken as a complete restore', async () => {
   const target = fresh();
   const filler = Buffer.alloc(64 * 1024, '-');
   const chunks = [Buffer.from('CREATE TABLE t (a int);\n\\q\n'), ...Array.from({ length: 48 }, () => filler)];
-  await assert.rejects(postgres.restore(target, Readable.from(chunks), 'sql', { replace: false }), hasCode('COFFRE_E_PG_RESTORE_INCOMPLETE'));
+  await assert.rejects(postgres.restore(target, Readable.from(chunks), 'sql', { replace: false }), hasCode('COFFRE_E_SQL_CLIENT_COMMAND'));
   assert.equal(await databaseExists(target), false, 'the database made for it is dropped again');
 });
 

@@ -92,6 +92,10 @@ const RestoreOptions = z.object({
   /** Accepted for compatibility: the format is always sniffed from the bytes. */
   compressionFormat: compressionInput.optional(),
   replace: z.boolean().optional(),
+  /** SQL dumps holding several databases: the one to restore. */
+  database: z.string().min(1).max(255).optional(),
+  /** SQL dumps: let COPY ... FROM/TO PROGRAM in the file run on the database server. */
+  allowProgram: z.boolean().optional(),
 });
 export const RestoreCreate = z
   .object({ journalId: ref.optional(), path: z.string().min(1).max(4096).optional(), targetId: ref.optional(), options: RestoreOptions.optional() })

@@ -27,14 +27,22 @@ export interface OpenedDump {
   layers: CompressionName[];
   /** For SQL text: whose dialect its first lines show, when they show it (pg_dump's or mysqldump's header). */
   sqlDialect?: SqlDialect;
+  /** For SQL text: the major version of the pg_dump that wrote it, from its header ("Dumped by pg_dump version 17.0"). */
+  pgDumpMajor?: number;
 }
 
-export type SqlDialect = 'postgres' | 'mysql';
+function pgDumpMajorOf(head: Buffer): number | undefined {
+  const m = /^-- Dumped by pg_dump version (\d+)/m.exec(head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES)));
+  return m ? Number(m[1]) : undefined;
+}
+
+export type SqlDialect = 'postgres' | 'mysql' | 'sqlite';
 
 /** The dialect of a SQL dump from the marks its tool leaves in the first few KiB, or undefined. */
 export function sqlDialectOf(head: Buffer): SqlDialect | undefined {
   const text = head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES));
   if (/^-- (MySQL|MariaDB) dump/m.test(text) || /^\/\*M?!\d{5,6}/m.test(text)) return 'mysql';
+  if (/^PRAGMA foreign_keys=OFF;\r?\nBEGIN TRANSACTION;/.test(text)) return 'sqlite'; // sqlite3 .dump
   if (/^-- PostgreSQL database dump/m.test(text) || /^SELECT pg_catalog\.set_config\(/m.test(text) || /^\\restrict /m.test(text)) return 'postgres';
   return undefined;
 }
@@ -151,7 +159,7 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
     const wrapper = wrapperOf(head);
     if (wrapper === null) {
       const format = rawFormatOf(head, layers, acceptDelta);
-      return format === 'sql' ? { format, stream, layers, sqlDialect: sqlDialectOf(head) } : { format, stream, layers };
+      return format === 'sql' ? { format, stream, layers, sqlDialect: sqlDialectOf(head), pgDumpMajor: pgDumpMajorOf(head) } : { format, stream, layers };
     }
     if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
     if (depth >= MAX_LAYERS) {

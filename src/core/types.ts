@@ -61,11 +61,24 @@ export interface RestoreOptions {
   /** Allow overwriting a database (or file) that already holds data. Without it, such a target is refused. */
   replace: boolean;
   onProgress?: ProgressListener;
+  /** SQL text restores: what the statement filter (src/sql/filter.ts) lets through. */
+  sql?: SqlRestoreOptions;
+}
+
+export interface SqlRestoreOptions {
+  /** The one database of a dump holding several to restore (`--database NAME`). */
+  database?: string;
+  /** Let COPY ... FROM/TO PROGRAM in the dump run (`--allow-program`). */
+  allowProgram?: boolean;
+  /** The newest pg_dump major version that wrote one of the SQL inputs, from their headers. */
+  pgDumpMajor?: number;
 }
 
 export interface RestoreResult extends ToolInfo {
   /** The database (or SQLite file) that now holds the data. */
   database: string;
+  /** What the restore changed in the dump on its way (statements dropped or rewritten), for the journal. */
+  notes?: string[];
 }
 
 export interface TargetState {

@@ -6,9 +6,11 @@
 // dump has no CREATE DATABASE or USE and restores into any name. No dump date, so equal data gives
 // equal bytes.
 //
-// Restore: the client reads the dump on stdin with the target as its default database (after a
-// streaming rewrite of the one statement in which the dump tools name the source database, see
-// mysql-dump-rewrite.ts).
+// Restore: the client reads the dump on stdin with the target as its default database, in binary mode
+// (no client command but DELIMITER runs) and without LOCAL INFILE (a dump cannot make the client read this
+// host's files), after the restore filter (src/sql/filter.ts): USE, CREATE/DROP DATABASE and the like are
+// dropped, and `ALTER DATABASE \`source\` CHARACTER SET ...`, which the dump tools write around routines
+// created under another collation, loses its name so that it applies to the target.
 // - A missing target is created (utf8mb4) and dropped again if the restore fails.
 // - An existing empty target is restored into directly; on failure it is dropped and re-created empty
 //   with its former character set and collation (privileges on a database outlive DROP DATABASE).
@@ -34,7 +36,7 @@ import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '.
 import { withDatabase, type Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
-import { unnameAlterDatabase } from './mysql-dump-rewrite.ts';
+import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
 
 const MAX_PACKET = '--max-allowed-packet=1073741824';
@@ -125,11 +127,19 @@ function isPipeClosed(err: unknown): boolean {
  * the client exited 0. If the input fails first, the client is killed (so no truncated input looks
  * complete) and the input's error is thrown; if the client fails, its explained error is.
  */
-async function load(clients: MysqlClients, conn: Connection, source: Readable, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<void> {
+async function load(
+  clients: MysqlClients,
+  conn: Connection,
+  input: Readable,
+  signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
+  sql?: RestoreOptions['sql'],
+): Promise<string[]> {
+  const source = input instanceof FilteredSqlStream ? input : filterSql([input], { dialect: 'mysql', select: sql?.database, allowProgram: sql?.allowProgram });
   await withOptionFile(conn, async (file) => {
     const sink = spawnSink({
       command: clients.client,
-      args: [`--defaults-extra-file=${file}`, '--default-character-set=utf8mb4', '--binary-mode', MAX_PACKET, '--', conn.database],
+      args: [`--defaults-extra-file=${file}`, '--default-character-set=utf8mb4', '--binary-mode', '--local-infile=0', MAX_PACKET, '--', conn.database],
       label: 'MYSQL_RESTORE',
       signal,
       explain: explainFor(conn),
@@ -143,7 +153,7 @@ async function load(clients: MysqlClients, conn: Connection, source: Readable, s
       },
     });
     let inputError: unknown;
-    const feeding = pipeline(source, counter, unnameAlterDatabase(), sink.stdin, signal ? { signal } : {}).catch((err: unknown) => {
+    const feeding = pipeline(source, counter, sink.stdin, signal ? { signal } : {}).catch((err: unknown) => {
       inputError = err;
       if (!isPipeClosed(err)) sink.kill();
     });
@@ -158,6 +168,7 @@ async function load(clients: MysqlClients, conn: Connection, source: Readable, s
       throw failure('MYSQL_RESTORE_FAILED', 'The mysql client stopped reading the dump before its end although it reported success; nothing guarantees the data is complete.');
     }
   });
+  return source.sqlFilter.notes();
 }
 
 function inputStream(input: Readable | string): Readable {
@@ -203,8 +214,9 @@ export const mysql = {
 
     if (!state.exists || state.empty) {
       if (!state.exists) await createDatabase(clients, conn, name, 'utf8mb4', undefined, signal);
+      let notes: string[];
       try {
-        await load(clients, conn, source, signal, onProgress);
+        notes = await load(clients, conn, source, signal, onProgress, options.sql);
       } catch (err) {
         // Leave the target as it was: absent, or present and empty.
         await dropDatabase(clients, conn, name)
@@ -212,14 +224,15 @@ export const mysql = {
           .catch(() => {}); // the restore's own error is the one to report
         throw err;
       }
-      return { ...info, database: name };
+      return { ...info, database: name, notes };
     }
 
     const side = `coffre_restore_${randomBytes(6).toString('hex')}`;
     const sideConn = withDatabase(conn, side);
     await createDatabase(clients, conn, side, state.charset, state.collation, signal);
+    let notes: string[];
     try {
-      await load(clients, sideConn, source, signal, onProgress);
+      notes = await load(clients, sideConn, source, signal, onProgress, options.sql);
     } catch (err) {
       await dropDatabase(clients, conn, side).catch(() => {}); // the target was not touched; report the restore's error
       throw err;
@@ -237,6 +250,6 @@ export const mysql = {
       );
     }
     await dropDatabase(clients, conn, side).catch(() => {}); // the restore is complete; a leftover side copy is only clutter
-    return { ...info, database: name };
+    return { ...info, database: name, notes };
   },
 } satisfies Engine;

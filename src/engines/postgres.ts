@@ -27,7 +27,8 @@ import { withDatabase } from '../core/connection.ts';
 import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { conflict, failure, isCoffreError, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { spawnSink, spawnSource, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
+import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
+import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import {
   chooseClient,
   connectionArgs,
@@ -170,7 +171,7 @@ function drained(stdin: Writable): Promise<void> {
  * Writes input into the child's stdin with back-pressure. If the input fails, the child is killed
  * before its stdin is closed, so it never mistakes a cut input for a complete one.
  */
-async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: number) => void): Promise<void> {
+async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: number) => void, inputBytes?: () => number): Promise<void> {
   let exited = false;
   const exit = sink.done.then(
     () => void (exited = true),
@@ -185,7 +186,7 @@ async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: num
         break;
       }
       bytes += (chunk as Buffer).length;
-      onProgress?.(bytes);
+      onProgress?.(inputBytes ? inputBytes() : bytes);
       if (!sink.stdin.write(chunk)) await drained(sink.stdin);
     }
   } catch (err) {
@@ -200,40 +201,80 @@ async function feed(input: Readable, sink: SinkProcess, onProgress?: (bytes: num
   }
 }
 
-/** Restores into an existing, empty database with the fitting tool; all or nothing. */
-async function restoreInto(conn: Connection, database: string, input: Readable | string, format: RawFormat, client: PgClient, options: RestoreOptions): Promise<string> {
+/** psql takes `\restrict` from 13.22, 14.19, 15.14, 16.10 and 17.6 on. */
+export function psqlHasRestrict(num: number): boolean {
+  const major = Math.floor(num / 10000);
+  const minor = num % 10000;
+  const since: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+  return major >= 18 || (since[major] !== undefined && minor >= since[major]);
+}
+
+/** The SQL stream of a dump, through the restore filter (pg_restore writes the script of -Fc/-Ft/-Fd dumps). */
+function scriptOf(
+  input: Readable | string,
+  format: RawFormat,
+  client: PgClient,
+  options: RestoreOptions,
+  common: Omit<ToolCommand, 'command' | 'args' | 'label'>,
+  counted: { bytes: number },
+): FilteredSqlStream {
+  const filterOptions = { dialect: 'postgres' as const, select: options.sql?.database, allowProgram: options.sql?.allowProgram };
+  if (format === 'sql') {
+    const stream = typeof input === 'string' ? createReadStream(input) : input;
+    return stream instanceof FilteredSqlStream ? stream : filterSql([stream], filterOptions);
+  }
+  // pg_restore writes the archive's SQL (its table of contents carries statements as text) rather than
+  // running it, so the same filter sees every statement, and psql runs them in one transaction.
+  const fmt = format === 'pg-custom' ? 'custom' : format === 'pg-tar' ? 'tar' : 'directory';
+  const args = ['--no-owner', '--no-privileges', `--format=${fmt}`, '--file=-'];
+  const cmd: ToolCommand = { command: client.bin('pg_restore'), args, label: 'PG_RESTORE', ...common };
+  let script: Readable;
+  if (format === 'pg-directory') script = spawnSource({ ...cmd, args: [...args, path.resolve(input as string)] });
+  else {
+    const archive = typeof input === 'string' ? createReadStream(input) : input;
+    archive.on('data', (chunk: Buffer) => (counted.bytes += chunk.length));
+    script = spawnTransform(cmd, archive);
+  }
+  return filterSql([script], filterOptions);
+}
+
+/** Restores into an existing, empty database with psql; all or nothing. */
+async function restoreInto(
+  conn: Connection,
+  database: string,
+  input: Readable | string,
+  format: RawFormat,
+  client: PgClient,
+  options: RestoreOptions,
+): Promise<{ tool: string; notes: string[] }> {
   const auth = await toolAuth(conn);
   const common = { env: auth.env, signal: options.signal, explain: explainFor(conn) };
-  let cmd: ToolCommand;
-  let tool: string;
-  if (format === 'sql') {
-    tool = 'psql';
-    const args = ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', '--output=/dev/null', ...connectionArgs(conn, database), '--file=-'];
-    cmd = { command: client.bin('psql'), args, label: 'PSQL', ...common };
-  } else {
-    tool = 'pg_restore';
-    const fmt = format === 'pg-custom' ? 'custom' : format === 'pg-tar' ? 'tar' : 'directory';
-    const args = ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', `--format=${fmt}`, ...connectionArgs(conn, database)];
-    if (format === 'pg-directory') args.push(path.resolve(input as string));
-    cmd = { command: client.bin('pg_restore'), args, label: 'PG_RESTORE', ...common };
-  }
+  const tool = format === 'sql' ? 'psql' : 'pg_restore';
+  const args = ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', '--output=/dev/null', ...connectionArgs(conn, database), '--file=-'];
+  const cmd: ToolCommand = { command: client.bin('psql'), args, label: 'PSQL', ...common };
+  let script: FilteredSqlStream | undefined;
   try {
+    const counted = { bytes: 0 };
+    script = scriptOf(input, format, client, options, common, counted);
+    const filter = script.sqlFilter;
+    // Progress counts the dump's own bytes: those of the archive for pg_restore, else those read by the filter.
+    const inputBytes = format === 'sql' ? () => filter.report.bytesIn : () => counted.bytes;
     const sink = spawnSink(cmd);
-    if (format === 'pg-directory') sink.stdin.end();
-    else {
-      const stream = typeof input === 'string' ? createReadStream(input) : input;
-      try {
-        await feed(stream, sink, options.onProgress);
-      } catch (err) {
-        if (isCoffreError(err)) throw err;
-        throw failure('RESTORE_INPUT_FAILED', `Reading the dump failed, so nothing was restored: ${redact(String((err as Error)?.message ?? err))}`, { cause: err });
-      }
+    // No meta-command of the dump may run: psql refuses every one after `\restrict` with a key the file
+    // cannot know (the filter also drops or refuses them, for clients without \restrict).
+    if (psqlHasRestrict(client.num)) sink.stdin.write(`\\restrict ${randomBytes(24).toString('hex')}\n`);
+    try {
+      await feed(script, sink, options.onProgress, inputBytes);
+    } catch (err) {
+      if (isCoffreError(err)) throw err;
+      throw failure('RESTORE_INPUT_FAILED', `Reading the dump failed, so nothing was restored: ${redact(String((err as Error)?.message ?? err))}`, { cause: err });
     }
     await sink.done;
   } finally {
+    script?.destroy();
     await auth.remove();
   }
-  return tool;
+  return { tool, notes: script.sqlFilter.notes() };
 }
 
 async function restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult> {
@@ -246,8 +287,17 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   const database = conn.database;
   const signal = options.signal;
   const { server, exists } = await withMaintenance(conn, [database], async (c) => ({ server: await serverVersion(c), exists: await databaseExists(c, database) }), signal);
+  const dumpMajor = options.sql?.pgDumpMajor;
+  if (format === 'sql' && dumpMajor !== undefined && dumpMajor * 10000 > server.num) {
+    if (typeof input !== 'string') input.destroy();
+    throw usageError(
+      'PG_DUMP_TOO_NEW',
+      `The dump was written by pg_dump ${dumpMajor}, newer than this PostgreSQL server (${server.text}): its SQL uses settings and syntax that server does not know. Restore it into a PostgreSQL ${dumpMajor} (or later) server, or dump the source again with the pg_dump of version ${Math.floor(server.num / 10000)}.`,
+      { dumpVersion: dumpMajor, serverVersion: server.text },
+    );
+  }
   const client = await chooseClient(server);
-  const info = (tool: string): RestoreResult => ({ tool, clientVersion: client.version, serverVersion: server.text, database });
+  const info = (r: { tool: string; notes: string[] }): RestoreResult => ({ tool: r.tool, clientVersion: client.version, serverVersion: server.text, database, notes: r.notes });
 
   if (!exists) {
     await withMaintenance(conn, [database], (c) => c.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0`), signal);
@@ -270,7 +320,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   const old = copyName(database, 'old_');
   const avoid = [database, side, old];
   await withMaintenance(conn, avoid, async (c) => c.query(`CREATE DATABASE ${quoteIdent(side)} TEMPLATE template0 ${await optionsLike(c, database)}`), signal);
-  let tool: string;
+  let tool: { tool: string; notes: string[] };
   try {
     tool = await restoreInto(withDatabase(conn, side), side, input, format, client, options);
     signal?.throwIfAborted();

@@ -3,6 +3,9 @@
 // copies a consistent snapshot even while other connections write, which copying the file would not.
 // A restore writes the incoming file beside the target, runs PRAGMA integrity_check on it, and only then
 // renames it over the target (atomic on one filesystem); a target with content is replaced only on request.
+// SQL text (`sqlite3 .dump` output, or a script) is run the same way: statement by statement, through the
+// restore filter (no ATTACH, no dot-command), in one transaction into a new file beside the target, which
+// then takes the target's place only once it is complete and passes the integrity check.
 
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
@@ -15,6 +18,8 @@ import { backup, DatabaseSync } from 'node:sqlite';
 import type { Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
+import { sqlStatements } from '../sql/split.ts';
 
 const clientVersion = process.versions.sqlite ?? 'unknown';
 
@@ -55,9 +60,37 @@ function notADatabase(file: string, err: unknown) {
   return failure('SQLITE_INVALID', `${file} is not a readable SQLite database: ${(err as Error).message}`, { cause: err });
 }
 
+/** Runs a SQL script into the new, empty database file `side` in one transaction; returns the filter's notes. */
+async function runScript(side: string, input: Readable, options: RestoreOptions): Promise<string[]> {
+  const script = input instanceof FilteredSqlStream ? input : filterSql([input], { dialect: 'sqlite', select: options.sql?.database });
+  const db = new DatabaseSync(side);
+  let n = 0;
+  try {
+    db.exec('BEGIN');
+    for await (const statement of sqlStatements(script, 'sqlite')) {
+      options.signal?.throwIfAborted();
+      n++;
+      try {
+        db.exec(statement);
+      } catch (err) {
+        throw failure('SQLITE_RESTORE_FAILED', `SQLite refused statement ${n} of the SQL file: ${(err as Error).message} (${statement.trim().slice(0, 120)}). Nothing was restored.`, { cause: err });
+      }
+      options.onProgress?.(script.sqlFilter.report.bytesIn);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  } finally {
+    db.close();
+    script.destroy();
+  }
+  return script.sqlFilter.notes();
+}
+
 export const sqlite = {
   name: 'sqlite',
-  restores: ['sqlite'] as RawFormat[],
+  restores: ['sqlite', 'sql'] as RawFormat[],
   extension: 'sqlite',
 
   async probe(conn: Connection): Promise<ToolInfo> {
@@ -110,8 +143,8 @@ export const sqlite = {
   },
 
   async restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions) {
-    if (format !== 'sqlite' || typeof input === 'string') {
-      throw usageError('FORMAT_MISMATCH', `A SQLite target restores SQLite database files only, not "${format}".`);
+    if ((format !== 'sqlite' && format !== 'sql') || typeof input === 'string') {
+      throw usageError('FORMAT_MISMATCH', `A SQLite target restores SQLite database files and SQL text (sqlite3 .dump), not "${format}".`);
     }
     const file = filePath(conn);
     const state = await this.inspect(conn);
@@ -122,17 +155,23 @@ export const sqlite = {
     // Write beside the target so that the final rename stays on one filesystem (atomic).
     const side = `${file}.coffre-restore-${randomBytes(6).toString('hex')}`;
     let committed = false;
+    let notes: string[] | undefined;
     try {
       const fh = await open(side, 'wx', 0o600);
-      let bytes = 0;
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          options.onProgress?.((bytes += chunk.length));
-          cb(null, chunk);
-        },
-      });
-      // flush: fsync before close; the stream owns and closes fh.
-      await pipeline(input, count, fh.createWriteStream({ flush: true }), { signal: options.signal });
+      if (format === 'sql') {
+        await fh.close();
+        notes = await runScript(side, input, options);
+      } else {
+        let bytes = 0;
+        const count = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            options.onProgress?.((bytes += chunk.length));
+            cb(null, chunk);
+          },
+        });
+        // flush: fsync before close; the stream owns and closes fh.
+        await pipeline(input, count, fh.createWriteStream({ flush: true }), { signal: options.signal });
+      }
       let version: string;
       const db = new DatabaseSync(side);
       try {
@@ -162,7 +201,7 @@ export const sqlite = {
       await rm(`${file}-shm`, { force: true });
       const dirHandle = await open(path.dirname(file), 'r');
       await dirHandle.sync().finally(() => dirHandle.close());
-      return { database: file, tool: 'node:sqlite', clientVersion, serverVersion: version };
+      return { database: file, tool: 'node:sqlite', clientVersion, serverVersion: version, notes };
     } catch (err) {
       throw asCoffreError(err, 'SQLITE_RESTORE_FAILED');
     } finally {

@@ -121,6 +121,40 @@ export function spawnSource(cmd: ToolCommand): Readable {
   return out;
 }
 
+/**
+ * Runs a child that turns `input` (on its stdin) into its stdout, e.g. pg_restore writing a script. The
+ * returned stream behaves as spawnSource's; an input error kills the child and errors the stream with it.
+ */
+export function spawnTransform(cmd: ToolCommand, input: Readable): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const child = launch(cmd, ['pipe', 'pipe', 'pipe']);
+  const stderr = collectStderr(child);
+  let stdoutDone = false;
+  child.stdin!.on('error', () => {}); // a child that stops reading explains itself by its exit code
+  input.on('error', (err) => {
+    out.destroy(err);
+    child.kill('SIGKILL');
+  });
+  input.pipe(child.stdin!);
+  child.stdout!.on('end', () => (stdoutDone = true));
+  child.stdout!.on('error', (err) => out.destroy(err));
+  child.stdout!.pipe(out, { end: false });
+  out.on('close', () => {
+    input.destroy();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  void waitExit(child).then(({ code, signal, error }) => {
+    if (out.destroyed) return;
+    if (!error && code === 0 && signal === null) {
+      if (stdoutDone) out.end();
+      else child.stdout!.once('end', () => out.end());
+    } else {
+      out.destroy(childError(cmd, code, signal, stderr(), error));
+    }
+  });
+  return out;
+}
+
 export interface SinkProcess {
   /** The child's stdin. */
   stdin: Writable;

@@ -5,17 +5,18 @@
 
 import { stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { Writable, type Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
-import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, Storage, CompressionName } from '../core/types.ts';
+import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, SqlRestoreOptions, Storage, CompressionName } from '../core/types.ts';
 import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
 import { createMeter } from './meter.ts';
+import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';
 
 /** Which engines write each raw format: for an error message when a file does not fit the target. */
 const formatEngines: Record<RawFormat, EngineName[]> = {
-  sql: ['postgres', 'mysql'],
+  sql: ['postgres', 'mysql', 'sqlite'],
   'pg-custom': ['postgres'],
   'pg-tar': ['postgres'],
   'pg-directory': ['postgres'],
@@ -74,14 +75,20 @@ export async function openInputPath(file: string): Promise<Readable | string> {
   return createReadStream(file, { highWaterMark: 1 << 20 });
 }
 
+/** A restore input named by the user: a path (a file or a pg_dump -Fd folder), or a stream read once (stdin). */
+export type RestoreInput = { path: string } | { stream: Readable; name: string };
+
 export interface RestoreStreamInput {
   engine: Engine;
   conn: Connection;
   /** The bytes of an artifact or dump file (any compression), or a pg_dump -Fd folder. */
-  source: Readable | string;
+  source?: Readable | string;
+  /** Or inputs named by the user, restored in order as one run (several only for plain SQL). */
+  inputs?: RestoreInput[];
   replace: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  sql?: SqlRestoreOptions;
 }
 
 export interface RestoreStreamResult extends RestoreResult {
@@ -91,33 +98,74 @@ export interface RestoreStreamResult extends RestoreResult {
   rawSizeBytes: number;
 }
 
-/** Sniffs the input, checks the target's engine can take it, and restores it. */
+interface OpenedInput {
+  name: string;
+  format: RawFormat;
+  layers: CompressionName[];
+  /** The raw dump; undefined for a folder. */
+  stream?: Readable;
+  folder?: string;
+  sqlDialect?: string;
+  pgDumpMajor?: number;
+}
+
+function inputName(input: RestoreInput): string {
+  return 'path' in input ? input.path : input.name;
+}
+
+async function openInput(input: RestoreInput | Readable | string): Promise<OpenedInput> {
+  const source = typeof input === 'string' || input instanceof Readable ? input : 'path' in input ? await openInputPath(input.path) : input.stream;
+  const name = typeof input === 'string' ? input : input instanceof Readable ? 'the artifact' : inputName(input);
+  if (typeof source === 'string') return { name, format: 'pg-directory', layers: [], folder: source };
+  const opened = await openDump(source);
+  return { name, format: opened.format, layers: opened.layers, stream: opened.stream, sqlDialect: opened.sqlDialect, pgDumpMajor: opened.pgDumpMajor };
+}
+
+/** Refuses an input the target's engine cannot take, before the target is touched. */
+function checkFits(engine: Engine, o: OpenedInput): void {
+  if (!engine.restores.includes(o.format)) throw formatMismatch(engine, o.format);
+  if (o.sqlDialect && o.sqlDialect !== engine.name) {
+    // Caught here, before the target is touched, rather than as a syntax error halfway through psql.
+    const tool = o.sqlDialect === 'mysql' ? 'mysqldump/mariadb-dump' : o.sqlDialect === 'sqlite' ? 'sqlite3 .dump' : 'pg_dump';
+    throw usageError('FORMAT_MISMATCH', `The dump ${o.name === 'the artifact' ? '' : `${o.name} `}is ${tool} SQL, which a ${engine.name} target cannot run: restore it into a ${o.sqlDialect} target.`, {
+      format: o.format,
+      dialect: o.sqlDialect,
+      engine: engine.name,
+    });
+  }
+}
+
+/**
+ * Sniffs the input(s), checks the target's engine can take them, and restores them. SQL text goes through
+ * the restore filter (src/sql/filter.ts); inputs given by path are read a first time for what they hold
+ * (databases, refused commands), so that such a refusal comes before anything runs.
+ */
 export async function streamRestore(input: RestoreStreamInput): Promise<RestoreStreamResult> {
   const { engine } = input;
-  if (typeof input.source === 'string') {
-    if (!engine.restores.includes('pg-directory')) throw formatMismatch(engine, 'pg-directory');
-    const result = await input.engine.restore(input.conn, input.source, 'pg-directory', { replace: input.replace, signal: input.signal, onProgress: input.onProgress });
-    return { ...result, rawFormat: 'pg-directory', layers: [], rawSizeBytes: 0 };
+  const specs: (RestoreInput | Readable | string)[] = input.inputs ?? (input.source !== undefined ? [input.source] : []);
+  if (specs.length === 0) throw usageError('RESTORE_SOURCE', 'Nothing to restore: give a journal id or --file PATH.');
+  const options = { replace: input.replace, signal: input.signal, onProgress: input.onProgress, sql: input.sql };
+  const opened: OpenedInput[] = [];
+  const destroyAll = () => {
+    for (const o of opened) o.stream?.destroy();
+    for (const s of specs) if (s instanceof Readable) s.destroy();
+    for (const s of specs) if (typeof s === 'object' && !(s instanceof Readable) && 'stream' in s) s.stream.destroy();
+  };
+  try {
+    for (const spec of specs) {
+      const o = await openInput(spec);
+      opened.push(o);
+      checkFits(engine, o);
+    }
+    if (opened.length > 1 && opened.some((o) => o.format !== 'sql')) {
+      const other = opened.find((o) => o.format !== 'sql')!;
+      throw usageError('SEVERAL_FILES', `Several --file inputs are restored as one SQL script, so each must be plain SQL; ${other.name} is a ${other.format} dump: restore it alone.`);
+    }
+  } catch (err) {
+    destroyAll();
+    throw err;
   }
-  const source = input.source;
-  const opened = await openDump(source);
-  if (!engine.restores.includes(opened.format)) {
-    opened.stream.destroy();
-    source.destroy();
-    throw formatMismatch(engine, opened.format);
-  }
-  if (opened.sqlDialect && opened.sqlDialect !== engine.name) {
-    // Caught here, before the target is touched, rather than as a syntax error halfway through psql.
-    opened.stream.destroy();
-    source.destroy();
-    const tool = opened.sqlDialect === 'mysql' ? 'mysqldump/mariadb-dump' : 'pg_dump';
-    throw usageError(
-      'FORMAT_MISMATCH',
-      `The dump is ${tool} SQL, which a ${engine.name} target cannot run: restore it into a ${opened.sqlDialect} target.`,
-      { format: opened.format, dialect: opened.sqlDialect, engine: engine.name },
-    );
-  }
-  const raw = createMeter();
+
   // Every stream of the pipeline gets a listener before anything can fail: an engine that refuses the
   // target before reading (TARGET_NOT_EMPTY) leaves the input unread, and a layer that breaks later
   // (an archive's second entry) must then become this run's error, never an unhandled 'error' event.
@@ -125,21 +173,69 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   const note = (err: unknown) => {
     streamError ??= err;
   };
-  opened.stream.on('error', (err) => {
-    note(err);
-    raw.destroy(err);
-  });
-  raw.on('error', note);
+  for (const o of opened) o.stream?.on('error', note);
+  const first = opened[0];
+  if (first.format !== 'sql') {
+    if (first.folder !== undefined) {
+      const result = await engine.restore(input.conn, first.folder, 'pg-directory', options);
+      return { ...result, rawFormat: 'pg-directory', layers: [], rawSizeBytes: 0 };
+    }
+    const raw = createMeter();
+    first.stream!.on('error', (err) => raw.destroy(err));
+    raw.on('error', note);
+    try {
+      const result = await engine.restore(input.conn, first.stream!.pipe(raw), first.format, options);
+      if (streamError !== undefined) throw streamError;
+      return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: raw.bytes };
+    } catch (err) {
+      throw preferStreamError(err, streamError);
+    } finally {
+      raw.destroy();
+      destroyAll();
+    }
+  }
+
+  const dialect = engine.name as SqlDialect;
+  const filterOptions = { dialect, select: input.sql?.database, allowProgram: input.sql?.allowProgram };
+  const names = opened.map((o) => o.name);
+  const rereadable = specs.every((s) => typeof s === 'object' && !(s instanceof Readable) && 'path' in s);
+  let streams: (Readable | (() => Promise<Readable>))[];
+  if (rereadable) {
+    // First pass: what the files hold. Then each is opened again, one at a time, for the restore.
+    try {
+      const report = await scanSql(
+        opened.map((o) => async () => o.stream!),
+        filterOptions,
+        names,
+      );
+      if (filterOptions.select === undefined && report.databases.length > 1) throw severalDatabases(dialect, report.databases, true);
+      if (filterOptions.select !== undefined && !report.databases.includes(filterOptions.select)) throw notInDump(dialect, filterOptions.select, report.databases);
+    } catch (err) {
+      destroyAll();
+      throw err;
+    }
+    streams = specs.map((spec) => async () => {
+      const again = await openInput(spec as RestoreInput);
+      if (again.format !== 'sql' || !again.stream) throw failure('INPUT_CHANGED', `${again.name} changed while it was being restored: nothing was restored.`);
+      return again.stream;
+    });
+  } else {
+    streams = opened.map((o) => o.stream!);
+  }
+  const filtered = filterSql(streams, filterOptions, names);
+  const majors = opened.map((o) => o.pgDumpMajor ?? 0);
+  const pgDumpMajor = Math.max(...majors) || undefined;
+  filtered.on('error', note);
   try {
-    const result = await engine.restore(input.conn, opened.stream.pipe(raw), opened.format, { replace: input.replace, signal: input.signal, onProgress: input.onProgress });
+    const result = await engine.restore(input.conn, filtered, 'sql', { ...options, sql: { ...options.sql, pgDumpMajor } });
     if (streamError !== undefined) throw streamError;
-    return { ...result, rawFormat: opened.format, layers: opened.layers, rawSizeBytes: raw.bytes };
+    const layers = [...new Set(opened.flatMap((o) => o.layers))];
+    return { ...result, rawFormat: 'sql', layers, rawSizeBytes: filtered.sqlFilter.report.bytesIn };
   } catch (err) {
     throw preferStreamError(err, streamError);
   } finally {
-    raw.destroy();
-    opened.stream.destroy();
-    source.destroy();
+    filtered.destroy();
+    destroyAll();
   }
 }
 

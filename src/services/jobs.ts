@@ -67,6 +67,10 @@ export interface RestoreRequest {
   /** Target name or id; default: the backup's plan target. */
   target?: string;
   replace?: boolean;
+  /** SQL dumps holding several databases: the one to restore. */
+  database?: string;
+  /** SQL dumps: let COPY ... FROM/TO PROGRAM run. */
+  allowProgram?: boolean;
   trigger?: RunTrigger;
 }
 
@@ -214,6 +218,8 @@ export class JobRunner {
         file,
         to: targetId,
         replace: request.replace === true,
+        database: request.database,
+        allowProgram: request.allowProgram === true,
         trigger,
         signal: job.controller.signal,
         onStarted: (run) => this.#started(job, run.id),

@@ -6,12 +6,13 @@
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, failure, usageError, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts';
 import { engines } from '../engines/index.ts';
-import { checkStoredArtifact, openInputPath, openStoredArtifact, streamRestore } from '../pipeline/restore.ts';
+import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInput } from '../pipeline/restore.ts';
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
 import { getBackup, getRestore, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
@@ -73,6 +74,14 @@ export interface RunRestoreOptions {
   backup?: string;
   /** A dump file (any compression) or a pg_dump -Fd folder. */
   file?: string;
+  /** Several files restored in order as one run (plain SQL); `-` is `stdin`. Instead of `file`. */
+  files?: string[];
+  /** What `-` in `files` reads (the CLI's standard input). */
+  stdin?: Readable;
+  /** SQL dumps: the one database of a dump holding several to restore. */
+  database?: string;
+  /** SQL dumps: let COPY ... FROM/TO PROGRAM in the file run. */
+  allowProgram?: boolean;
   /** Target name, id or prefix; default: the backup's plan target. Required with `file`. */
   to?: string;
   replace?: boolean;
@@ -89,7 +98,10 @@ export interface RunRestoreOptions {
  */
 export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions): Promise<RunOutcome<RestoreView>> {
   const db = ctx.catalog.db;
-  if (!options.backup === !options.file) throw usageError('RESTORE_SOURCE', 'Give either a journal id or --file PATH to restore from (not both).');
+  const files = options.files ?? (options.file !== undefined ? [options.file] : []);
+  if (!options.backup === (files.length === 0)) throw usageError('RESTORE_SOURCE', 'Give either a journal id or --file PATH to restore from (not both).');
+  if (files.filter((f) => f === '-').length > 1) throw usageError('RESTORE_SOURCE', '--file - (standard input) can be given only once.');
+  if (files.includes('-') && !options.stdin) throw usageError('RESTORE_SOURCE', '--file - reads standard input, which only the command line has: give a path.');
   let backup: BackupRecord | undefined;
   let target: TargetRecord;
   if (options.backup) {
@@ -112,7 +124,8 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   }
   const engine = engines.get(target.engine);
   const conn = connectionOf(ctx, target);
-  const sourcePath = options.file ? path.resolve(options.file) : null;
+  const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
+  const sourcePath = files.length ? inputs.map((i) => ('path' in i ? i.path : '-')).join(' + ') : null;
 
   const started = new Date();
   const run: RestoreRecord = {
@@ -141,6 +154,8 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   let source: Readable | string | undefined;
   try {
     let sizeBytes: number | null = null;
+    const sql = { database: options.database, allowProgram: options.allowProgram === true };
+    let result;
     if (backup) {
       if (backup.parentId) {
         // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
@@ -149,19 +164,21 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
         source = await openVerifiedCopy(ctx, backup, options.signal);
       }
       sizeBytes = backup.sizeBytes;
+      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql });
     } else {
-      source = await openInputPath(sourcePath!);
+      result = await streamRestore({ engine, conn, inputs, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql });
     }
-    const result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress });
     const finished = new Date();
     const patch: RestoreFinish = {
       status: 'success',
       finishedAt: isoNow(finished),
       durationMs: finished.getTime() - started.getTime(),
-      sizeBytes: sizeBytes ?? (typeof source === 'string' ? null : ((source as { bytesRead?: number }).bytesRead ?? null)),
+      sizeBytes: sizeBytes ?? (await inputSize(inputs)),
       rawSizeBytes: result.rawSizeBytes || null,
       database: result.database,
-      message: `Restored ${result.rawFormat}${result.layers.length ? ` (${result.layers.join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.`,
+      message: `Restored ${result.rawFormat}${result.layers.length ? ` (${result.layers.join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.${
+        result.notes?.length ? ` The restore ${result.notes.join('; ')}.` : ''
+      }`,
     };
     await finishRestore(ctx, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup) };
@@ -178,6 +195,18 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     await finishRestore(ctx, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup), error };
   }
+}
+
+/** Bytes of the files given (as stored, before decompression); null for a folder or standard input. */
+async function inputSize(inputs: RestoreInput[]): Promise<number | null> {
+  let total = 0;
+  for (const input of inputs) {
+    if (!('path' in input)) return null;
+    const info = await stat(input.path).catch(() => undefined);
+    if (!info?.isFile()) return null;
+    total += info.size;
+  }
+  return total;
 }
 
 /**

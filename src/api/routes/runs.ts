@@ -34,13 +34,23 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
       url: '/api/restores',
       role: 'operator',
       tag,
-      summary: 'Start a restore {journalId | path, targetId?, options: {compressionFormat?, replace?}}; a path must lie under RESTORE_ALLOWED_PATHS',
+      summary: 'Start a restore {journalId | path, targetId?, options: {replace?, database?, allowProgram?}}; a path must lie under RESTORE_ALLOWED_PATHS',
       body: RestoreCreate,
       status: 202,
       errors: [400, 403, 404, 409, 503],
       response: Accepted,
       handler: async ({ body, reply }) =>
-        accepted(reply, await runner.submitRestore({ journalId: body.journalId, path: body.path, target: body.targetId, replace: body.options?.replace })),
+        accepted(
+          reply,
+          await runner.submitRestore({
+            journalId: body.journalId,
+            path: body.path,
+            target: body.targetId,
+            replace: body.options?.replace,
+            database: body.options?.database,
+            allowProgram: body.options?.allowProgram,
+          }),
+        ),
     }),
     defineRoute({
       method: 'POST',
@@ -53,7 +63,16 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
       status: 202,
       errors: [400, 404, 409, 503],
       response: Accepted,
-      handler: async ({ params, body, reply }) => accepted(reply, await runner.submitRestore({ journalId: params.id, target: body?.targetId, replace: body?.options?.replace })),
+      handler: async ({ params, body, reply }) => accepted(
+          reply,
+          await runner.submitRestore({
+            journalId: params.id,
+            target: body?.targetId,
+            replace: body?.options?.replace,
+            database: body?.options?.database,
+            allowProgram: body?.options?.allowProgram,
+          }),
+        ),
     }),
   ];
 }

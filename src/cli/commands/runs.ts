@@ -12,7 +12,8 @@ import { formatBytes, formatDuration, formatTime, printJson, printTable, progres
 
 export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
-coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder
+coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder (--file - reads stdin;
+        [--file PATH2 ...] [--database NAME] [--allow-program]  several --file: one SQL run, in order)
 coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first
 coffre journal --restores [--limit N]                    list restore runs, newest first
 coffre verify JOURNAL_ID                                 re-hash and decompress a stored backup`;
@@ -63,14 +64,32 @@ export async function backup(args: string[], io: Io): Promise<number> {
 
 /** `coffre restore JOURNAL_ID | --file PATH`. */
 export async function restore(args: string[], io: Io): Promise<number> {
-  const p = parse('restore', args, { to: { type: 'string' }, file: { type: 'string' }, replace: { type: 'boolean' } }, 1);
+  const p = parse(
+    'restore',
+    args,
+    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' } },
+    1,
+  );
   const backupRef = p.positionals[0];
-  const file = optional(p, 'file');
-  if (!backupRef && !file) throw usageError('MISSING_ARGUMENT', '`coffre restore` needs a JOURNAL_ID, or --file PATH --to TARGET.');
-  if (backupRef && file) throw usageError('BAD_ARGUMENTS', '`coffre restore` takes a JOURNAL_ID or --file PATH, not both.');
+  const files = (p.values.file as string[] | undefined) ?? [];
+  if (!backupRef && files.length === 0) throw usageError('MISSING_ARGUMENT', '`coffre restore` needs a JOURNAL_ID, or --file PATH --to TARGET.');
+  if (backupRef && files.length > 0) throw usageError('BAD_ARGUMENTS', '`coffre restore` takes a JOURNAL_ID or --file PATH, not both.');
   const progress = progressLine(io, 'restored');
   const outcome = await withContext(io, (ctx) =>
-    withInterrupt((signal) => runRestore(ctx, { backup: backupRef, file, to: optional(p, 'to'), replace: p.values.replace === true, trigger: 'cli', signal, onProgress: progress.update })),
+    withInterrupt((signal) =>
+      runRestore(ctx, {
+        backup: backupRef,
+        files,
+        stdin: files.includes('-') ? process.stdin : undefined,
+        database: optional(p, 'database'),
+        allowProgram: p.values['allow-program'] === true,
+        to: optional(p, 'to'),
+        replace: p.values.replace === true,
+        trigger: 'cli',
+        signal,
+        onProgress: progress.update,
+      }),
+    ),
   );
   progress.done();
   const r: RestoreView = outcome.view;

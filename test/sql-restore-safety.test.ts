@@ -1,0 +1,90 @@
+// Issue 9 finding 2 through the real CLI and the real psql: no client command in a restored file ever
+// runs (the marker files a command would make never appear), and COPY ... PROGRAM runs on the server only
+// with --allow-program. Each refusal is exit 2 with a coded error, and the target is left as it was.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { adminUrl, connectionTo, databaseExists, dropDatabase, uniqueName, withClient } from './support/postgres.ts';
+
+let ws: Workspace;
+const made: string[] = [];
+
+before(async () => {
+  ws = await workspace('coffre-sql-safety-');
+});
+
+after(async () => {
+  for (const name of made) await dropDatabase(connectionTo(name)).catch(() => {});
+  await ws.cleanup();
+});
+
+async function pgTarget(): Promise<{ name: string; db: string }> {
+  const db = uniqueName('coffre_safety');
+  made.push(db);
+  const name = `t_${randomBytes(3).toString('hex')}`;
+  expectCode(await ws.run(['target', 'add', name, '--url', `${adminUrl.replace(/\/[^/]*$/, '')}/${db}`]), 0, 'target add');
+  return { name, db };
+}
+
+/** A marker path under /tmp that a command in the file would create. */
+function marker(): string {
+  return path.join('/tmp', `coffre-marker-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+test('restore --file: a psql meta-command in the file never runs; the restore is refused (exit 2) and the target is not created', async () => {
+  const cases = (m: string) => [
+    `\\! touch ${m}`,
+    `\\o |touch ${m}`,
+    `\\copy (select 1) to program 'touch ${m}'`,
+    `SELECT 1 \\g |touch ${m}`,
+    `\\setenv PAGER 'touch ${m}'`,
+    `\\i ${m}.sql`,
+    `\\ir ${m}.sql`,
+    `\\w ${m}`,
+  ];
+  for (const line of cases('X')) {
+    const m = marker();
+    const text = line.replace(/X/g, m);
+    const file = path.join(ws.dir, `meta-${randomBytes(3).toString('hex')}.sql`);
+    // \i would read this file, which creates the marker if it ever runs
+    await writeFile(`${m}.sql`, `\\! touch ${m}\n`);
+    await writeFile(file, `CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n${text}\nSELECT 2;\n`);
+    const { name, db } = await pgTarget();
+    const r = await ws.run(['restore', '--file', file, '--to', name, '--json']);
+    assert.equal(r.code, 2, `${text}: ${r.all}`);
+    assert.match(r.all, /COFFRE_E_SQL_CLIENT_COMMAND/, text);
+    assert.equal(existsSync(m), false, `${text} must not have run`);
+    assert.equal(await databaseExists(connectionTo(db)), false, `${text}: nothing written`);
+    await rm(`${m}.sql`, { force: true });
+  }
+});
+
+test('restore --file: COPY ... TO PROGRAM runs on the server only with --allow-program', async () => {
+  const m = marker();
+  const file = path.join(ws.dir, 'program.sql');
+  await writeFile(file, `CREATE TABLE t (a int);\nCOPY (SELECT 1) TO PROGRAM 'touch ${m}';\n`);
+  const { name, db } = await pgTarget();
+  const refused = await ws.run(['restore', '--file', file, '--to', name, '--json']);
+  assert.equal(refused.code, 2, refused.all);
+  assert.match(refused.all, /COFFRE_E_SQL_COPY_PROGRAM/);
+  assert.match(refused.all, /--allow-program/);
+  assert.equal(existsSync(m), false);
+  assert.equal(await databaseExists(connectionTo(db)), false);
+  const allowed = await ws.run(['restore', '--file', file, '--to', name, '--allow-program', '--json']);
+  expectCode(allowed, 0, 'restore --allow-program');
+  assert.equal(existsSync(m), true, 'with --allow-program the server ran the program');
+  await rm(m, { force: true });
+});
+
+test('restore of a pg_dump 15.14+ file: its own \\restrict lines are dropped and coffre puts its own first', async () => {
+  const file = path.join(ws.dir, 'restrict.sql');
+  await writeFile(file, '\\restrict aBcD\nCREATE TABLE t (a int);\nINSERT INTO t VALUES (7);\n\\unrestrict aBcD\n');
+  const { name, db } = await pgTarget();
+  expectCode(await ws.run(['restore', '--file', file, '--to', name]), 0, 'restore');
+  assert.equal(await withClient(connectionTo(db), async (c) => (await c.query('SELECT a FROM t')).rows[0].a), 7);
+});

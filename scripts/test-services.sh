@@ -68,6 +68,13 @@ if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; 
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq age; else sudo apt-get update -qq && sudo apt-get install -y -qq age; fi
 fi
 
+# Chromium (Debian package `chromium`): the dashboard's browser tests drive it through playwright-core,
+# which downloads no browser of its own.
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing chromium"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+fi
+
 # Cloud storage protocol servers (azurite, fake-gcs-server, SeaweedFS S3).
 bash scripts/storage-servers.sh
 say "ready"

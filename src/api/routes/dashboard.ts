@@ -1,12 +1,15 @@
 // What the dashboard needs beyond the CRUD routes, documented like every other route: GET /api/overview
 // (each plan's health, red first, with sparkline points), GET /api/plans/:id/history (chart points), and
-// POST /api/restores/preflight (what a restore would meet, changing nothing).
+// POST /api/restores/preflight (what a restore would meet, changing nothing), POST /api/journals/:id/verify
+// (what `coffre verify` does, answered when done).
 
 import { z } from 'zod';
 import { planHistory, planOverview } from '../../services/overview.ts';
 import { restorePreflight } from '../../services/restore-preflight.ts';
+import { verifyBackup } from '../../services/backups.ts';
+import { errorBody } from '../errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { IdParams, Plan } from '../schemas.ts';
+import { ErrorResponse, IdParams, JournalRow, Plan } from '../schemas.ts';
 
 const RunPoint = z.object({
   id: z.string(),
@@ -113,6 +116,24 @@ export function dashboardRoutes({ ctx }: ApiDeps): RouteDef[] {
           if (!reply.raw.writableFinished) ac.abort();
         });
         return restorePreflight(ctx, body.journalId, body.targetId, ac.signal);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/journals/:id/verify',
+      tag: 'journals',
+      role: 'operator',
+      summary: 'Verify a backup now (re-hash, then decompress end to end, as `coffre verify`); answers when done, {ok: false, error} when it does not check out',
+      params: IdParams,
+      errors: [400, 404],
+      response: z.object({ ok: z.boolean(), backup: JournalRow.extend({ verifiedAt: z.string() }), error: ErrorResponse.shape.error.optional() }),
+      handler: async ({ params, reply }) => {
+        const ac = new AbortController();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) ac.abort();
+        });
+        const { view, error } = await verifyBackup(ctx, params.id, ac.signal);
+        return error ? { ok: false, backup: view, error: errorBody(error).error } : { ok: true, backup: view };
       },
     }),
   ];

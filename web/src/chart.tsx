@@ -37,7 +37,8 @@ export function RunChart({ title, points, format }: { title: string; points: Poi
         { label: 'failed', stroke: '#d63939', width: 0, points: { show: true, size: 9, fill: '#d63939' }, value: (_u: uPlot, v: number | null) => (v === null ? '' : 'failed') },
       ],
       axes: [axis, { ...axis, size: 70, values: (_u, vals) => vals.map((v) => format(v)) }],
-      scales: { x: { time: true } },
+      // One run alone would get a range of years around it: give it an hour either side instead.
+      scales: { x: { time: true, range: (_u, min, max) => (max - min < 60 ? [min - 3600, max + 3600] : [min, max]) } },
       legend: { live: true },
     };
     const plot = new uPlot(opts, data, el);

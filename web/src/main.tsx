@@ -61,7 +61,7 @@ function App() {
   else if (parts[0] === 'plans') page = <Plans session={session} />;
   else if (parts[0] === 'journal') page = <Journal params={params} />;
   else if (parts[0] === 'runs' && parts[1]) page = <RunPage id={decodeURIComponent(parts[1])} session={session} />;
-  else if (parts[0] === 'restore') page = <RestoreWizard session={session} backupId={params.get('backup') ?? undefined} />;
+  else if (parts[0] === 'restore') page = <RestoreWizard key={hash} session={session} backupId={params.get('backup') ?? undefined} />;
   else if (parts[0] === 'targets') page = <Targets session={session} />;
   else if (parts[0] === 'destinations') page = <Destinations session={session} />;
   else if (parts[0] === 'tokens') page = <Tokens session={session} />;

@@ -35,6 +35,15 @@ const schema = z.object({
   MAX_CONCURRENT_PER_TARGET: z.coerce.number().int().min(1).max(64).default(1),
   // Local cache of raw dumps used as delta parents (differential and incremental backups).
   DELTA_CACHE_MAX_BYTES: z.coerce.number().int().min(0).default(2 * 1024 ** 3),
+  // Notifications, RPO checks and metrics (issue 12).
+  NOTIFY_REMIND_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(24),
+  NOTIFY_CHECK_SECONDS: z.coerce.number().min(0.2).max(86400).default(60),
+  NOTIFY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
+  NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(0).max(600000).default(2000),
+  NOTIFY_FLUSH_SECONDS: z.coerce.number().min(0).max(3600).default(30),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  PUBLIC_URL: z.string().url('must be a URL such as https://coffre.example.com').optional(),
 });
 
 /** Whether `tz` is a time zone this Node knows (IANA name, or UTC). */
@@ -61,6 +70,27 @@ export interface Config {
   scheduler: SchedulerConfig;
   /** Largest total size of the raw-dump cache under $DATA_DIR/cache (DELTA_CACHE_MAX_BYTES; 0 disables it). */
   deltaCacheMaxBytes?: number;
+  /** Notifications, RPO checks and metrics (issue 12). */
+  notify: NotifyConfig;
+}
+
+export interface NotifyConfig {
+  /** NOTIFY_REMIND_HOURS: a plan still failing or stale is announced again at most this often, in ms. */
+  remindMs: number;
+  /** NOTIFY_CHECK_SECONDS: how often `coffre serve` checks RPOs and takes up pending deliveries, in ms. */
+  checkMs: number;
+  /** NOTIFY_TIMEOUT_SECONDS: one delivery attempt's limit, in ms. */
+  timeoutMs: number;
+  /** NOTIFY_ATTEMPTS: attempts per delivery (retries on network errors, timeouts and 5xx only). */
+  attempts: number;
+  /** NOTIFY_RETRY_BASE_MS: the first backoff, doubled at each retry. */
+  retryBaseMs: number;
+  /** NOTIFY_FLUSH_SECONDS: how long a CLI command waits for its deliveries before it exits, in ms. */
+  flushMs: number;
+  /** METRICS_TOKEN: a bearer token that opens /metrics only (besides the API's tokens). */
+  metricsToken?: string;
+  /** PUBLIC_URL: where users reach this server, for links in messages. */
+  publicUrl?: string;
 }
 
 export interface SchedulerConfig {
@@ -128,6 +158,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentPerTarget: e.MAX_CONCURRENT_PER_TARGET,
     },
     deltaCacheMaxBytes: e.DELTA_CACHE_MAX_BYTES,
+    notify: {
+      remindMs: e.NOTIFY_REMIND_HOURS * 3600 * 1000,
+      checkMs: e.NOTIFY_CHECK_SECONDS * 1000,
+      timeoutMs: e.NOTIFY_TIMEOUT_SECONDS * 1000,
+      attempts: e.NOTIFY_ATTEMPTS,
+      retryBaseMs: e.NOTIFY_RETRY_BASE_MS,
+      flushMs: e.NOTIFY_FLUSH_SECONDS * 1000,
+      metricsToken: e.METRICS_TOKEN,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    },
   };
 }
 

@@ -56,6 +56,14 @@ const scheduleFields = {
   missedGraceSeconds: z.number().int().min(0).max(31 * 86400).nullable().optional(),
 };
 
+/** A plan's notification rules, RPO and dead man's switch (issue 12). */
+const alertingFields = {
+  notify: z.array(ref).max(32).optional().describe('notifier names or ids the plan notifies; [] to use the default set'),
+  notifyOn: z.array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success'])).min(1).max(5).optional().describe('events of the rules given in notify (default failure, partial, rpo, drill)'),
+  rpo: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('e.g. "26h", or seconds; null removes it'),
+  pingUrl: z.string().max(4096).nullable().optional().describe('dead man\'s switch URL (/start, the URL, /fail are pinged); write-only'),
+};
+
 const destinationIds = z.array(ref).min(1).max(16).describe('every destination the plan uploads to (ids or names), in order; the first is destinationId');
 export const PlanCreate = z.object({
   name,
@@ -67,6 +75,7 @@ export const PlanCreate = z.object({
   cron: z.string().max(200).nullable().optional(),
   timezone: z.string().max(100).nullable().optional(),
   ...scheduleFields,
+  ...alertingFields,
 }).refine((v) => v.destinationId !== undefined || v.destinationIds !== undefined, { message: 'give destinationId or destinationIds', path: ['destinationId'] })
   .refine((v) => v.destinationId === undefined || v.destinationIds === undefined || v.destinationIds[0] === v.destinationId, { message: 'destinationId must be the first of destinationIds (or give only one of them)', path: ['destinationIds'] });
 export const PlanPatch = z
@@ -81,6 +90,7 @@ export const PlanPatch = z
     timezone: z.string().max(100).nullable().optional(),
     enabled: z.boolean().optional(),
     ...scheduleFields,
+    ...alertingFields,
   })
   .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
 
@@ -149,6 +159,11 @@ export const Plan = z.object({
   missedRuns: z.enum(['run-once', 'skip']),
   missedGraceSeconds: z.number(),
   nextRuns: z.array(z.string()).describe('next scheduled run times (ISO), in the plan time zone or SCHEDULER_TIMEZONE'),
+  alerting: z.object({
+    notify: z.array(z.object({ notifier: z.string(), events: z.array(z.string()) })).describe('the plan\'s rules; empty: the default set'),
+    rpoSeconds: z.number().nullable(),
+    pingUrl: z.string().nullable().describe('origin only'),
+  }),
 });
 const nullableNumber = z.number().nullable();
 export const CopyRow = z.object({
@@ -245,3 +260,60 @@ export const Job = z.object({
 });
 export const Accepted = z.object({ jobId: z.string(), journalId: z.string().nullable(), status: z.string(), job: Job });
 export const Health = z.object({ status: z.string() });
+
+// Notifications, status and metrics (issue 12).
+const notifierSetting = z.union([z.string().max(8192), z.number(), z.boolean(), z.null()]);
+const ruleEvents = z.array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success'])).min(1).max(5);
+/** A notifier: name, type, default-set membership and the channel's settings (url, secret, token, host, …). */
+export const NotifierCreate = z.object({ name, type: z.string().min(1).max(32), default: z.boolean().optional(), events: ruleEvents.optional() }).catchall(notifierSetting);
+export const NotifierPatch = z
+  .object({ name: name.optional(), type: z.string().min(1).max(32).optional(), default: z.boolean().optional(), events: ruleEvents.nullable().optional() })
+  .catchall(notifierSetting)
+  .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
+export const Delivery = z.object({
+  id: z.string(),
+  notifier: z.string(),
+  channel: z.string(),
+  event: z.string(),
+  plan: z.string().nullable(),
+  journalId: z.string().nullable(),
+  status: z.enum(['pending', 'sending', 'sent', 'failed']),
+  attempts: z.number(),
+  lastError: z.string().nullable(),
+  response: z.string().nullable(),
+  createdAt: z.string(),
+  sentAt: z.string().nullable(),
+});
+export const Notifier = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.string(),
+  target: z.string().describe('where messages go, without secrets'),
+  config: z.record(z.string(), z.unknown()),
+  default: z.boolean(),
+  defaultEvents: z.array(z.string()),
+  plans: z.array(z.string()),
+  lastDelivery: Delivery.nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const NotifierTest = z.object({ notifier: z.string(), type: z.string(), status: z.enum(['sent', 'failed']), attempts: z.number(), answer: z.string() });
+export const NotificationQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50), notifier: ref.optional() });
+export const PlanHealth = z.object({
+  plan: z.string(),
+  planId: z.string(),
+  health: z.enum(['ok', 'failing', 'stale', 'never']),
+  enabled: z.boolean(),
+  rpoSeconds: z.number().nullable(),
+  rpoBreached: z.boolean(),
+  lastSuccessAt: z.string().nullable(),
+  lastSuccessAgeSeconds: z.number().nullable(),
+  lastSuccessId: z.string().nullable(),
+  lastRunStatus: z.string().nullable(),
+  lastRunAt: z.string().nullable(),
+  lastFailureAt: z.string().nullable(),
+  lastFailureId: z.string().nullable(),
+  lastFailureMessage: z.string().nullable(),
+  nextRun: z.string().nullable(),
+});
+export const StatusReport = z.object({ ok: z.boolean().describe('every plan is ok'), checkedAt: z.string(), plans: z.array(PlanHealth) });

@@ -28,6 +28,8 @@ import { sessionRoutes } from './routes/session.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { mountWeb } from './web.ts';
+import { notifierRoutes } from './routes/notifiers.ts';
+import { statusRoutes } from './routes/status.ts';
 
 export interface ServerOptions {
   ctx: ServiceContext;
@@ -228,6 +230,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...sessionRoutes(deps),
     ...tokenRoutes(deps),
     ...dashboardRoutes(deps),
+    ...notifierRoutes(deps),
+    ...statusRoutes(deps),
     ...docRoutes(() => routes),
   );
 

@@ -137,6 +137,78 @@ export interface SettingsTable {
   value: string;
 }
 
+/** Notification channels (migration 0009); secrets sealed in secrets_enc. */
+export interface NotifiersTable {
+  id: string;
+  name: string;
+  type: string;
+  config: string;
+  secrets_enc: string | null;
+  is_default: number;
+  default_events: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Which channels a plan notifies, on which events (comma-separated). */
+export interface PlanNotifiersTable {
+  plan_id: string;
+  notifier_id: string;
+  events: string;
+}
+
+/** A plan's RPO and dead man's switch URL (sealed). */
+export interface PlanAlertingTable {
+  plan_id: string;
+  rpo_seconds: number | null;
+  ping_url_enc: string | null;
+  ping_url_display: string | null;
+  updated_at: string;
+}
+
+/** What has been announced about a plan; changed by compare-and-set on version. */
+export interface PlanAlertStateTable {
+  plan_id: string;
+  version: number;
+  failing_since: string | null;
+  failing_status: string | null;
+  failing_alert_at: string | null;
+  stale_since: string | null;
+  stale_alert_at: string | null;
+  updated_at: string;
+}
+
+/** One row per announced event; event_key is the cluster-wide claim. */
+export interface NotifyEventsTable {
+  id: string;
+  event_key: string;
+  event: string;
+  plan_id: string | null;
+  plan_name: string | null;
+  run_id: string | null;
+  payload: string;
+  created_at: string;
+}
+
+/** The notification journal: one row per event and channel. */
+export interface NotifyDeliveriesTable {
+  id: string;
+  event_id: string;
+  channel_key: string;
+  notifier_id: string | null;
+  notifier_name: string;
+  channel: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  response: string | null;
+  next_attempt_at: string;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+  sent_at: string | null;
+}
+
 export interface CatalogSchema {
   targets: TargetsTable;
   destinations: DestinationsTable;
@@ -147,4 +219,10 @@ export interface CatalogSchema {
   restores: RestoresTable;
   settings: SettingsTable;
   schedule_ticks: ScheduleTicksTable;
+  notifiers: NotifiersTable;
+  plan_notifiers: PlanNotifiersTable;
+  plan_alerting: PlanAlertingTable;
+  plan_alert_state: PlanAlertStateTable;
+  notify_events: NotifyEventsTable;
+  notify_deliveries: NotifyDeliveriesTable;
 }

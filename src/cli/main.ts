@@ -18,6 +18,8 @@ const modules = {
   token: () => import('./commands/token.ts'),
   prune: () => import('./commands/prune.ts'),
   reindex: () => import('./commands/reindex.ts'),
+  notify: () => import('./commands/notify.ts'),
+  status: () => import('./commands/status.ts'),
 };
 
 type Handler = (args: string[], io: Io) => Promise<number>;
@@ -34,6 +36,8 @@ const commands: Record<string, () => Promise<Handler>> = {
   token: async () => (await modules.token()).run,
   prune: async () => (await modules.prune()).run,
   reindex: async () => (await modules.reindex()).run,
+  notify: async () => (await modules.notify()).run,
+  status: async () => (await modules.status()).run,
 };
 
 async function usage(): Promise<string> {

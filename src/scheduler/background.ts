@@ -7,6 +7,7 @@ import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
 import { localDispatcher, pruneAfterSuccess, Scheduler } from './scheduler.ts';
 import { startCluster, type Cluster } from './cluster.ts';
+import { Notifications } from '../services/notifications.ts';
 
 export interface Background {
   /** 'embedded' (one process) or 'cluster' (pg-boss). */
@@ -23,6 +24,8 @@ export interface Background {
 export async function startBackground(ctx: ServiceContext, runner: JobRunner, log: (line: string) => void): Promise<Background> {
   const settings = ctx.config.scheduler;
   const unprune = pruneAfterSuccess(ctx, runner, log);
+  // Notifications of this process's runs, and (every NOTIFY_CHECK_SECONDS) the RPO check and pending deliveries.
+  const notifications = new Notifications(ctx, { log }).attach().startChecks();
   let cluster: Cluster | undefined;
   let scheduler: Scheduler | undefined;
   try {
@@ -45,6 +48,7 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
     }
   } catch (err) {
     unprune();
+    notifications.stop();
     await scheduler?.stop();
     await cluster?.close();
     throw err;
@@ -60,6 +64,8 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
     },
     async close() {
       unprune();
+      notifications.stop();
+      await notifications.flush();
       await cluster?.close();
     },
   };

@@ -15,6 +15,7 @@ import { findTargetRecord } from './targets.ts';
 import { findDestinationRecord } from './destinations.ts';
 import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf } from '../scheduler/cron.ts';
 import { checkRetention, type RetentionPolicy } from '../scheduler/retention.ts';
+import { checkAlerting, planAlerting, type PlanAlertingInput, type PlanAlertingView } from './notifiers.ts';
 
 /** What the scheduler does about a tick missed while no server ran. */
 export type MissedRunPolicy = 'run-once' | 'skip';
@@ -48,6 +49,8 @@ export interface PlanView {
   missedGraceSeconds: number;
   /** The next scheduled run times (ISO, up to 3), in the plan's or the default time zone; empty without cron. */
   nextRuns: string[];
+  /** Notification rules, RPO and dead man's switch (services/notifiers.ts). */
+  alerting: PlanAlertingView;
 }
 
 export interface PlanInput {
@@ -65,6 +68,8 @@ export interface PlanInput {
   missedRuns?: unknown;
   /** Seconds (default 3600). */
   missedGraceSeconds?: unknown;
+  /** Notification rules, RPO and ping URL (issue 12). */
+  alerting?: PlanAlertingInput;
 }
 
 /** Names of targets and destinations by id, when a listing has loaded them all at once. */
@@ -98,6 +103,7 @@ async function view(ctx: ServiceContext, r: PlanRecord, names?: Names): Promise<
     missedRuns: (r.missedRuns as MissedRunPolicy | null | undefined) ?? 'run-once',
     missedGraceSeconds: r.missedGraceSeconds ?? DEFAULT_MISSED_GRACE_SECONDS,
     nextRuns: upcoming(ctx, r),
+    alerting: await planAlerting(ctx, r.id),
   };
 }
 
@@ -200,6 +206,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   const missedGraceSeconds = checkGrace(input.missedGraceSeconds);
   const target = await findTargetRecord(ctx, input.target);
   const destinationIds = await resolveDestinations(ctx, input.destination);
+  const saveAlerting = await checkAlerting(ctx, input.alerting ?? {});
   if (await repo.findPlan(ctx.catalog.db, name)) throw conflict('PLAN_EXISTS', `A plan named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: PlanRecord = {
@@ -220,6 +227,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
     updatedAt: now,
   };
   await repo.insertPlan(ctx.catalog.db, rec);
+  await saveAlerting(rec.id);
   notifyPlanChange(rec.id);
   return view(ctx, rec);
 }
@@ -282,7 +290,9 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
     if (typeof input.enabled !== 'boolean') throw usageError('BAD_ENABLED', '"enabled" must be true or false.', { field: 'enabled' });
     next.enabled = input.enabled;
   }
+  const saveAlerting = await checkAlerting(ctx, input.alerting ?? {});
   await repo.updatePlan(ctx.catalog.db, rec.id, next);
+  await saveAlerting(rec.id);
   notifyPlanChange(rec.id);
   return view(ctx, next);
 }

@@ -6,6 +6,11 @@ import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
 import { Accepted, ExecuteBody, IdParams, Plan, PlanCreate, PlanPatch } from '../schemas.ts';
 import { accepted } from './runs.ts';
 
+/** The alerting fields of a plan body (issue 12), as the service takes them. */
+function alertingOf(b: { notify?: string[]; notifyOn?: string[]; rpo?: string | number | null; pingUrl?: string | null }) {
+  return { notify: b.notify, notifyOn: b.notifyOn, rpo: b.rpo, pingUrl: b.pingUrl };
+}
+
 /** The plan routes. */
 export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
   const tag = 'plans';
@@ -21,7 +26,8 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       status: 201,
       errors: [400, 404, 409],
       response: Plan,
-      handler: ({ body }) => addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds }),
+      handler: ({ body }) =>
+        addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds, alerting: alertingOf(body) }),
     }),
     defineRoute({ method: 'GET', url: '/api/plans/:id', role: 'viewer', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
     defineRoute({
@@ -35,8 +41,8 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       errors: [400, 404, 409],
       response: Plan,
       handler: ({ params, body }) => {
-        const { targetId, destinationId, destinationIds, ...rest } = body;
-        return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationIds ?? destinationId });
+        const { targetId, destinationId, destinationIds, notify, notifyOn, rpo, pingUrl, ...rest } = body;
+        return updatePlan(ctx, params.id, { ...rest, target: targetId, destination: destinationIds ?? destinationId, alerting: alertingOf({ notify, notifyOn, rpo, pingUrl }) });
       },
     }),
     defineRoute({ method: 'DELETE', url: '/api/plans/:id', role: 'admin', tag, summary: 'Remove a plan (its journal and artifacts stay)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => removePlan(ctx, params.id) }),

@@ -2,15 +2,17 @@
 
 import { addPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
 import { usageError } from '../../core/errors.ts';
-import { optional, parse, positional, required } from '../args.ts';
+import { fromEnvOrFile, optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
 export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
       [--missed-runs run-once|skip] [--missed-grace SECONDS]
+      [--notify NOTIFIER ... [--notify-on failure,partial,rpo,drill,success]] [--rpo DURATION] [--ping-url URL | --ping-url-env VAR | --ping-url-file PATH]
 coffre plan edit NAME [--name NEW] [--target T] [--destination D ...] [--kind K] [--compression FMT] [--cron EXPR | --no-cron] [--timezone TZ]
       [--keep-* N ... | --no-retention] [--missed-runs P] [--missed-grace S] [--enable | --disable]
+      [--notify N ... [--notify-on EVENTS] | --no-notify] [--rpo 26h | --no-rpo] [--ping-url URL | --no-ping-url]
                                      change a plan in place (its journal and chains stay); --keep-* replace the whole policy
 coffre plan list                     list plans
 coffre plan remove NAME              remove a plan (its journal and artifacts stay)`;
@@ -44,6 +46,42 @@ function retentionOf(p: ReturnType<typeof parse>): Record<string, number> | unde
   return Object.keys(out).length ? out : undefined;
 }
 
+const alertingFlags = {
+  notify: { type: 'string', multiple: true },
+  'notify-on': { type: 'string' },
+  rpo: { type: 'string' },
+  'ping-url': { type: 'string' },
+  'ping-url-env': { type: 'string' },
+  'ping-url-file': { type: 'string' },
+} as const;
+const alertingOffFlags = { 'no-notify': { type: 'boolean' }, 'no-rpo': { type: 'boolean' }, 'no-ping-url': { type: 'boolean' } } as const;
+
+/** The notification rules, RPO and ping URL flags (issue 12); the ping URL's token may come from --ping-url-env/-file. */
+function alertingOf(p: ReturnType<typeof parse>, io: Io): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  const pair = (on: string, off: string) => {
+    if (p.values[on] !== undefined && p.values[off] !== undefined) throw usageError('BAD_ARGUMENTS', `\`coffre plan\` takes --${on} or --${off}, not both.`);
+  };
+  pair('notify', 'no-notify');
+  pair('rpo', 'no-rpo');
+  pair('ping-url', 'no-ping-url');
+  if (p.values.notify !== undefined) out.notify = p.values.notify;
+  if (p.values['no-notify']) out.notify = [];
+  if (p.values['notify-on'] !== undefined) out.notifyOn = p.values['notify-on'];
+  if (p.values.rpo !== undefined) out.rpo = p.values.rpo;
+  if (p.values['no-rpo']) out.rpo = null;
+  const given = ['ping-url', 'ping-url-env', 'ping-url-file'].filter((f) => p.values[f] !== undefined);
+  if (given.length > 1) throw usageError('BAD_ARGUMENTS', '`coffre plan` takes one of --ping-url, --ping-url-env and --ping-url-file.');
+  if (p.values['ping-url'] !== undefined) {
+    io.err('warning: --ping-url on the command line is visible to other users (ps) and kept in shell history; prefer --ping-url-env VAR or --ping-url-file PATH.\n');
+    out.pingUrl = p.values['ping-url'];
+  }
+  if (p.values['ping-url-env'] !== undefined) out.pingUrl = fromEnvOrFile('--ping-url-env', 'env', String(p.values['ping-url-env']));
+  if (p.values['ping-url-file'] !== undefined) out.pingUrl = fromEnvOrFile('--ping-url-file', 'file', String(p.values['ping-url-file']));
+  if (p.values['no-ping-url']) out.pingUrl = null;
+  return Object.keys(out).length ? out : undefined;
+}
+
 /** Every --destination given (repeatable: the plan uploads to each), or a usage error when none. */
 function destinationsOf(p: ReturnType<typeof parse>): string[] {
   const v = p.values.destination;
@@ -70,6 +108,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           ...retentionFlags,
           'missed-runs': { type: 'string' },
           'missed-grace': { type: 'string' },
+          ...alertingFlags,
         },
         1,
       );
@@ -84,6 +123,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         retention: retentionOf(p),
         missedRuns: optional(p, 'missed-runs'),
         missedGraceSeconds: optional(p, 'missed-grace'),
+        alerting: alertingOf(p, io),
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
@@ -109,6 +149,8 @@ export async function run(args: string[], io: Io): Promise<number> {
           'missed-grace': { type: 'string' },
           enable: { type: 'boolean' },
           disable: { type: 'boolean' },
+          ...alertingFlags,
+          ...alertingOffFlags,
         },
         1,
       );
@@ -132,6 +174,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         missedRuns: optional(p, 'missed-runs'),
         missedGraceSeconds: optional(p, 'missed-grace'),
         enabled: p.values.enable ? true : p.values.disable ? false : undefined,
+        alerting: alertingOf(p, io),
       };
       for (const k of Object.keys(input) as Array<keyof typeof input>) if (input[k] === undefined) delete input[k];
       if (Object.keys(input).length === 0) throw usageError('MISSING_OPTION', '`coffre plan edit` needs at least one change (see `coffre plan --help`).');

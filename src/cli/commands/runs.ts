@@ -4,6 +4,7 @@
 import { listJournal, runBackup, verifyBackup, type BackupView } from '../../services/backups.ts';
 import { listRestoreJournal, runRestore, type RestoreView } from '../../services/restores.ts';
 import { pruneAfterBackup } from '../../services/retention.ts';
+import { withNotifications } from '../../services/notifications.ts';
 import { usageError } from '../../core/errors.ts';
 import { backupStatuses } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
@@ -35,13 +36,17 @@ export async function backup(args: string[], io: Io): Promise<number> {
   const p = parse('backup', args, { compression: { type: 'string' }, kind: { type: 'string' } }, 1);
   const plan = positional(p, 0, 'a PLAN', 'backup');
   const progress = progressLine(io, 'dumped');
+  // A backup from the command line (a system crontab, say) notifies as one inside `coffre serve` does; its
+  // deliveries are flushed, bounded by NOTIFY_FLUSH_SECONDS, before the command exits.
   const outcome = await withContext(io, (ctx) =>
-    withInterrupt(async (signal) => {
-      const result = await runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update });
-      // The plan's retention runs after each successful backup; a failed prune is only reported.
-      if (result.view.status === 'success') await pruneAfterBackup(ctx, plan, (line) => io.err(`${line}\n`));
-      return result;
-    }),
+    withNotifications(ctx, () =>
+      withInterrupt(async (signal) => {
+        const result = await runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update });
+        // The plan's retention runs after each successful backup; a failed prune is only reported.
+        if (result.view.status === 'success') await pruneAfterBackup(ctx, plan, (line) => io.err(`${line}\n`));
+        return result;
+      }),
+    (line) => io.err(`${line}\n`)),
   );
   progress.done();
   const b = outcome.view;

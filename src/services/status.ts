@@ -1,0 +1,154 @@
+// Plan health for the person on call (`coffre status`, GET /api/status) and for Prometheus (GET /metrics), both
+// computed from the catalog alone, so any process, any worker of a cluster, answers for all of them.
+//
+// Health of a plan: `failing` when its latest finished run did not succeed (failed, partial, interrupted);
+// `never` when it has no successful backup at all; `stale` when its latest success is older than its RPO;
+// `ok` otherwise.
+
+import { isoNow } from '../core/ids.ts';
+import { listPlans } from '../catalog/plans.ts';
+import { backupRunCounts, latestBackups, restoreRunCounts } from '../catalog/health.ts';
+import { deliveryCounts, listAlerting } from '../catalog/notifications.ts';
+import { nextRuns, scheduleOf } from '../scheduler/cron.ts';
+import { redact } from '../core/redact.ts';
+import type { ServiceContext } from './context.ts';
+import { finishedStatuses, rpoReference } from './notifications.ts';
+
+export type Health = 'ok' | 'failing' | 'stale' | 'never';
+
+export interface PlanStatus {
+  plan: string;
+  planId: string;
+  health: Health;
+  enabled: boolean;
+  rpoSeconds: number | null;
+  /** Whether the RPO is breached now (no successful backup younger than it). */
+  rpoBreached: boolean;
+  lastSuccessAt: string | null;
+  /** Seconds since the latest success finished. */
+  lastSuccessAgeSeconds: number | null;
+  lastSuccessId: string | null;
+  lastRunStatus: string | null;
+  lastRunAt: string | null;
+  lastFailureAt: string | null;
+  lastFailureId: string | null;
+  lastFailureMessage: string | null;
+  nextRun: string | null;
+}
+
+export interface StatusReport {
+  /** True when every plan is `ok` (the CLI's exit code 0). */
+  ok: boolean;
+  checkedAt: string;
+  plans: PlanStatus[];
+}
+
+/** Every plan's health. */
+export async function planStatuses(ctx: ServiceContext, now = new Date()): Promise<StatusReport> {
+  const db = ctx.catalog.db;
+  const [plans, alerting, success, finished, failures] = await Promise.all([
+    listPlans(db),
+    listAlerting(db),
+    latestBackups(db, ['success']),
+    latestBackups(db, finishedStatuses),
+    latestBackups(db, ['failed', 'partial', 'interrupted']),
+  ]);
+  const rows = plans.map((p): PlanStatus => {
+    const good = success.get(p.id);
+    const last = finished.get(p.id);
+    const bad = failures.get(p.id);
+    const rpo = alerting.get(p.id)?.rpoSeconds ?? null;
+    const ref = rpoReference(p, good);
+    const breached = rpo !== null && now.getTime() - Date.parse(ref) > rpo * 1000;
+    const health: Health = last && last.status !== 'success' ? 'failing' : !good ? 'never' : breached ? 'stale' : 'ok';
+    const goodAt = good ? (good.finishedAt ?? good.startedAt) : null;
+    let nextRun: string | null = null;
+    const schedule = p.enabled ? scheduleOf(p, ctx.config.scheduler.timezone) : null;
+    if (schedule) {
+      try {
+        nextRun = nextRuns(schedule, now, 1)[0]?.toISOString() ?? null;
+      } catch {
+        nextRun = null;
+      }
+    }
+    return {
+      plan: p.name,
+      planId: p.id,
+      health,
+      enabled: p.enabled,
+      rpoSeconds: rpo,
+      rpoBreached: breached,
+      lastSuccessAt: goodAt,
+      lastSuccessAgeSeconds: goodAt ? Math.max(0, Math.round((now.getTime() - Date.parse(goodAt)) / 1000)) : null,
+      lastSuccessId: good?.id ?? null,
+      lastRunStatus: last?.status ?? null,
+      lastRunAt: last ? (last.finishedAt ?? last.startedAt) : null,
+      lastFailureAt: bad ? (bad.finishedAt ?? bad.startedAt) : null,
+      lastFailureId: bad?.id ?? null,
+      lastFailureMessage: bad?.message ? redact(bad.message) : null,
+      nextRun,
+    };
+  });
+  return { ok: rows.every((r) => r.health === 'ok'), checkedAt: isoNow(now), plans: rows };
+}
+
+// --- Prometheus ----------------------------------------------------------------------------------------------
+
+type PromClient = typeof import('prom-client');
+let processRegistry: import('prom-client').Registry | undefined;
+
+/** The process's default metrics (CPU, memory, event loop, GC), registered once. */
+async function processMetrics(prom: PromClient): Promise<import('prom-client').Registry> {
+  if (!processRegistry) {
+    processRegistry = new prom.Registry();
+    prom.collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** GET /metrics: the catalog's metrics (every plan of the cluster) and this process's defaults, in the text format. */
+export async function metricsText(ctx: ServiceContext, now = new Date()): Promise<{ contentType: string; body: string }> {
+  const prom = await import('prom-client'); // loaded only by the server's /metrics
+  const db = ctx.catalog.db;
+  const reg = new prom.Registry();
+  const gauge = (name: string, help: string, labelNames: string[]) => new prom.Gauge({ name, help, labelNames, registers: [reg] });
+  const counter = (name: string, help: string, labelNames: string[]) => new prom.Counter({ name, help, labelNames, registers: [reg] });
+  const [status, plans, byKind, counts, restores, deliveries] = await Promise.all([
+    planStatuses(ctx, now),
+    listPlans(db),
+    latestBackups(db, finishedStatuses, true),
+    backupRunCounts(db),
+    restoreRunCounts(db),
+    deliveryCounts(db),
+  ]);
+  const lastSuccess = gauge('coffre_backup_last_success_timestamp_seconds', 'Unix time the latest successful backup of the plan finished.', ['plan']);
+  const lastStatus = gauge('coffre_backup_last_status', "1 for the status of the plan's latest finished backup, 0 for the others.", ['plan', 'status']);
+  const rpoSeconds = gauge('coffre_plan_rpo_seconds', "The plan's RPO (--rpo) in seconds; absent for plans without one.", ['plan']);
+  const rpoBreached = gauge('coffre_plan_rpo_breached', '1 when the plan has no successful backup younger than its RPO, else 0.', ['plan']);
+  for (const s of status.plans) {
+    if (s.lastSuccessAt) lastSuccess.set({ plan: s.plan }, Date.parse(s.lastSuccessAt) / 1000);
+    if (s.lastRunStatus) for (const st of finishedStatuses) lastStatus.set({ plan: s.plan, status: st }, s.lastRunStatus === st ? 1 : 0);
+    if (s.rpoSeconds !== null) {
+      rpoSeconds.set({ plan: s.plan }, s.rpoSeconds);
+      rpoBreached.set({ plan: s.plan }, s.rpoBreached ? 1 : 0);
+    }
+  }
+  const runs = counter('coffre_backup_runs_total', 'Finished backup runs in the journal, by plan, kind and status (skipped ticks included).', ['plan', 'kind', 'status']);
+  for (const c of counts) runs.inc({ plan: c.plan, kind: c.kind, status: c.status }, c.count);
+  const duration = gauge('coffre_backup_duration_seconds', 'Duration of the latest finished backup of the plan and kind.', ['plan', 'kind']);
+  const size = gauge('coffre_backup_size_bytes', 'Stored size of the latest finished backup of the plan and kind.', ['plan', 'kind']);
+  const rawSize = gauge('coffre_backup_raw_size_bytes', 'Raw (uncompressed dump) size of the latest finished backup of the plan and kind.', ['plan', 'kind']);
+  const names = new Map(plans.map((p) => [p.id, p.name]));
+  for (const r of byKind.values()) {
+    const labels = { plan: names.get(r.planId!) ?? r.planName, kind: r.kind };
+    if (r.durationMs !== null) duration.set(labels, r.durationMs / 1000);
+    if (r.sizeBytes !== null) size.set(labels, r.sizeBytes);
+    if (r.rawSizeBytes !== null) rawSize.set(labels, r.rawSizeBytes);
+  }
+  const restoreRuns = counter('coffre_restore_runs_total', 'Finished restore runs in the journal, by status.', ['status']);
+  for (const c of restores) restoreRuns.inc({ status: c.status }, c.count);
+  const notifications = counter('coffre_notifications_total', 'Notification deliveries in the notification journal, by notifier and status (sent, failed, pending, sending).', ['notifier', 'status']);
+  for (const d of deliveries) notifications.inc({ notifier: d.notifier, status: d.status }, d.count);
+  const merged = prom.Registry.merge([await processMetrics(prom), reg]);
+  return { contentType: merged.contentType, body: await merged.metrics() };
+}

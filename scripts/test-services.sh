@@ -75,6 +75,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 fi
 
+# The openssl CLI: the notification tests make the SMTP server's self-signed certificate with it.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing openssl"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl; else sudo apt-get update -qq && sudo apt-get install -y -qq openssl; fi
+fi
+
 # Cloud storage protocol servers (azurite, fake-gcs-server, SeaweedFS S3).
 bash scripts/storage-servers.sh
 say "ready"

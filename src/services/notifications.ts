@@ -343,13 +343,21 @@ function backupTransition(s: AlertState, event: 'success' | 'partial' | 'failure
   return { next: cur, out: { announce: false, reminder: false, recovered: false } };
 }
 
-/** Applies a state change by compare-and-set, recomputing it from the fresh state when another writer won. */
-async function transition(ctx: ServiceContext, planId: string, step: (s: AlertState, now: string) => { next: Omit<AlertState, 'version'>; out: TransitionOut }): Promise<TransitionOut> {
+/**
+ * Applies a state change by compare-and-set, recomputing it from the fresh state when another writer won. The
+ * step reads what it needs from the journal after the state was read: a run finished after that read changes
+ * the version before this write lands (its own transition), so a decision made on stale facts never sticks.
+ */
+async function transition(
+  ctx: ServiceContext,
+  planId: string,
+  step: (s: AlertState, now: string) => { next: Omit<AlertState, 'version'>; out: TransitionOut } | Promise<{ next: Omit<AlertState, 'version'>; out: TransitionOut }>,
+): Promise<TransitionOut> {
   const db = ctx.catalog.db;
   for (let i = 0; i < 20; i++) {
     const now = isoNow();
     const s = await repo.alertState(db, planId, now);
-    const { next, out } = step(s, now);
+    const { next, out } = await step(s, now);
     if (!out.announce && !out.recovered && sameState(s, next)) return out;
     if (await repo.compareAndSetState(db, planId, s.version, next, now)) return out;
   }
@@ -361,9 +369,9 @@ function sameState(s: AlertState, next: Omit<AlertState, 'version'>): boolean {
 }
 
 /** The latest successful backup and the latest finished run of each plan. */
-async function lastRuns(ctx: ServiceContext): Promise<{ success: Map<string, BackupRecord>; finished: Map<string, BackupRecord> }> {
+async function lastRuns(ctx: ServiceContext, planId?: string): Promise<{ success: Map<string, BackupRecord>; finished: Map<string, BackupRecord> }> {
   const db = ctx.catalog.db;
-  const [success, finished] = await Promise.all([latestBackups(db, ['success']), latestBackups(db, finishedStatuses)]);
+  const [success, finished] = await Promise.all([latestBackups(db, ['success'], false, planId), latestBackups(db, finishedStatuses, false, planId)]);
   return { success, finished };
 }
 
@@ -383,20 +391,28 @@ export function rpoReference(plan: PlanRecord, lastSuccess: BackupRecord | undef
  */
 export async function checkPlans(ctx: ServiceContext, now: Date, announce: (a: Announcement) => Promise<void>): Promise<void> {
   const db = ctx.catalog.db;
-  const [plans, alerting, runs] = await Promise.all([listPlans(db), repo.listAlerting(db), lastRuns(ctx)]);
+  const [plans, alerting, states] = await Promise.all([listPlans(db), repo.listAlerting(db), repo.alertStates(db)]);
   const remindMs = ctx.config.notify.remindMs;
   const at = isoNow(now);
   for (const plan of plans) {
     if (!plan.enabled) continue;
     const rpo = alerting.get(plan.id)?.rpoSeconds ?? null;
-    const good = runs.success.get(plan.id);
-    const last = runs.finished.get(plan.id);
-    const ref = rpoReference(plan, good);
-    const stale = rpo !== null && now.getTime() - Date.parse(ref) > rpo * 1000;
+    // Nothing to look at: no RPO and nothing announced.
+    const known = states.get(plan.id);
+    if (rpo === null && !known?.failing_since && !known?.stale_since) continue;
     let kind: 'rpo' | 'rpo-remind' | 'recovered' | 'fail-remind' | null = null;
-    const out = await transition(ctx, plan.id, (s, nowIso) => {
+    let good: BackupRecord | undefined;
+    let last: BackupRecord | undefined;
+    let ref = plan.createdAt;
+    let stale = false;
+    const out = await transition(ctx, plan.id, async (s, nowIso) => {
       const { version: _v, ...cur } = s;
       kind = null;
+      const runs = await lastRuns(ctx, plan.id);
+      good = runs.success.get(plan.id);
+      last = runs.finished.get(plan.id);
+      ref = rpoReference(plan, good);
+      stale = rpo !== null && Date.parse(nowIso) - Date.parse(ref) > rpo * 1000;
       if (stale && cur.stale_since === null) {
         kind = 'rpo';
         return { next: { ...cur, stale_since: nowIso, stale_alert_at: nowIso }, out: { announce: true, reminder: false, recovered: false } };

@@ -43,7 +43,7 @@ const order: Record<Health, number> = { failing: 0, stale: 1, never: 2, ok: 3 };
 const finished = (r: RunPoint) => r.status !== 'running';
 
 function rpoOf(plan: PlanView): number | null {
-  const own = (plan as PlanView & { rpo?: unknown; rpoSeconds?: unknown }).rpoSeconds ?? (plan as { rpo?: unknown }).rpo;
+  const own = plan.alerting?.rpoSeconds; // the plan's --rpo (services/notifiers.ts)
   if (typeof own === 'number' && own > 0) return own;
   if (plan.nextRuns.length >= 2) return (2 * (Date.parse(plan.nextRuns[1]) - Date.parse(plan.nextRuns[0]))) / 1000;
   return null;

@@ -62,7 +62,6 @@ async function seed(): Promise<string> {
           sizeBytes: ok ? 250_000 + i : null,
           sha256: ok ? 'ab'.repeat(32) : null,
           rawSha256: ok ? 'cd'.repeat(32) : null,
-          destinationId: dest.id,
           artifactKey: `${plan.name}/${startedAt.toISOString()}-full.sqlite.zst`,
           serverVersion: '3.45.0',
           clientVersion: '3.45.0',

@@ -115,7 +115,7 @@ test('a run still marked running by another process (a CLI backup) also makes th
   const runner = new JobRunner(ctx, { maxConcurrent: 2, allowedPaths: [dir] });
   await ctx.catalog.db
     .insertInto('backups')
-    .values({ id: '01890000-0000-7000-8000-000000000001', plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite', database: 'app', kind: 'full', requested_kind: 'full', parent_id: null, parent_sha256: null, status: 'running', trigger: 'cli', compression: 'gzip', raw_format: null, started_at: new Date().toISOString(), finished_at: null, duration_ms: null, raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, destination_id: plan.destinationId, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: process.pid, host: 'elsewhere' })
+    .values({ id: '01890000-0000-7000-8000-000000000001', plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite', database: 'app', kind: 'full', requested_kind: 'full', parent_id: null, parent_sha256: null, status: 'running', trigger: 'cli', compression: 'gzip', raw_format: null, started_at: new Date().toISOString(), finished_at: null, duration_ms: null, raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: process.pid, host: 'elsewhere' })
     .execute();
   try {
     assert.equal(await localDispatcher(ctx, runner).dispatch(plan, new Date('2026-05-01T11:00:00Z'), false), 'skipped');
@@ -224,7 +224,7 @@ test('cluster sweeper: a run whose heartbeat is older than the limit is finished
   const row = (n: number, heartbeat: string | null) => ({
     id: `01890000-0000-7000-8000-00000000010${n}`, plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite' as const, database: 'app', kind: 'full' as const, requested_kind: 'full' as const,
     parent_id: null, parent_sha256: null, status: 'running' as const, trigger: 'schedule' as const, compression: 'gzip', raw_format: null, started_at: new Date(now - 3_600_000).toISOString(), finished_at: null, duration_ms: null,
-    raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, destination_id: plan.destinationId, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: 1, host: 'gone-worker', heartbeat_at: heartbeat,
+    raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: 1, host: 'gone-worker', heartbeat_at: heartbeat,
   });
   await ctx.catalog.db.insertInto('backups').values([row(1, new Date(now - 10 * 60_000).toISOString()), row(2, new Date(now - 5_000).toISOString()), row(3, null)]).execute();
   try {

@@ -1,5 +1,5 @@
-// The plans table: what to back up (a target), where (one or more destinations, in `plan_destinations`;
-// `destination_id` keeps the first), how (kind, compression) and when (cron, run by src/scheduler).
+// The plans table: what to back up (a target), where (one or more destinations, in order, in
+// `plan_destinations`), how (kind, compression) and when (cron, run by src/scheduler).
 
 import type { Kysely } from 'kysely';
 import type { CatalogSchema, PlansTable } from './schema.ts';
@@ -9,8 +9,6 @@ export interface PlanRecord {
   id: string;
   name: string;
   targetId: string;
-  /** The first destination (the same as destinationIds[0]). */
-  destinationId: string;
   /** Every destination the plan uploads to, in order; at least one. */
   destinationIds: string[];
   kind: string;
@@ -32,8 +30,7 @@ function toRecord(r: PlansTable, links: Map<string, string[]>): PlanRecord {
     id: r.id,
     name: r.name,
     targetId: r.target_id,
-    destinationId: r.destination_id,
-    destinationIds: links.get(r.id) ?? [r.destination_id],
+    destinationIds: links.get(r.id) ?? [],
     kind: r.kind,
     compression: r.compression,
     cron: r.cron,
@@ -67,9 +64,8 @@ async function toRecords(db: Kysely<CatalogSchema>, rows: PlansTable[]): Promise
 
 /** Replaces the destination list of a plan. */
 async function writeLinks(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
-  const ids = p.destinationIds.length ? p.destinationIds : [p.destinationId];
   await db.deleteFrom('plan_destinations').where('plan_id', '=', p.id).execute();
-  await db.insertInto('plan_destinations').values(ids.map((destination_id, position) => ({ plan_id: p.id, destination_id, position }))).execute();
+  await db.insertInto('plan_destinations').values(p.destinationIds.map((destination_id, position) => ({ plan_id: p.id, destination_id, position }))).execute();
 }
 
 /** The columns a plan's insert and update both write. */
@@ -77,7 +73,6 @@ function planColumns(p: PlanRecord) {
   return {
     name: p.name,
     target_id: p.targetId,
-    destination_id: p.destinationId,
     kind: p.kind,
     compression: p.compression,
     cron: p.cron,
@@ -127,7 +122,7 @@ export async function plansUsing(db: Kysely<CatalogSchema>, ref: { targetId?: st
   if (ref.targetId) q = q.where('target_id', '=', ref.targetId);
   const destinationId = ref.destinationId;
   if (destinationId) {
-    q = q.where((eb) => eb.or([eb('destination_id', '=', destinationId), eb('id', 'in', eb.selectFrom('plan_destinations').select('plan_id').where('destination_id', '=', destinationId))]));
+    q = q.where((eb) => eb('id', 'in', eb.selectFrom('plan_destinations').select('plan_id').where('destination_id', '=', destinationId)));
   }
   return (await q.orderBy('name').execute()).map((r) => r.name);
 }

@@ -25,7 +25,6 @@ export interface PlansTable {
   id: string;
   name: string;
   target_id: string;
-  destination_id: string;
   kind: string;
   compression: string | null;
   cron: string | null;
@@ -62,7 +61,6 @@ export interface BackupsTable {
   size_bytes: number | null;
   sha256: string | null;
   raw_sha256: string | null;
-  destination_id: string | null;
   artifact_key: string | null;
   server_version: string | null;
   client_version: string | null;

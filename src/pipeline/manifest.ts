@@ -4,7 +4,7 @@
 
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
-import type { Manifest, Storage } from '../core/types.ts';
+import type { BackupKind, CompressionName, EngineName, Manifest, Storage } from '../core/types.ts';
 import { failure } from '../core/errors.ts';
 
 /** The manifest's key for an artifact key. */
@@ -24,6 +24,70 @@ export function coffreVersion(): string {
     }
   }
   return version;
+}
+
+/**
+ * Removes an artifact and its manifest from one storage: the one place a run's files are deleted (a failed
+ * or interrupted run, a failed copy, retention, a dead run's recovery). Missing files are no error.
+ */
+export async function removeArtifact(storage: Storage, key: string): Promise<void> {
+  await storage.delete(key);
+  await storage.delete(manifestKey(key));
+}
+
+/** What a run knows of itself when its artifact is stored (the journal row's fields). */
+export interface ManifestRun {
+  id: string;
+  planName: string;
+  targetName: string;
+  engine: EngineName;
+  database: string;
+  kind: string;
+  compression: string;
+  artifactKey: string | null;
+  startedAt: string;
+  finishedAt: string;
+  parent?: { id: string; sha256: string; key: string };
+}
+
+/** What the pipeline measured of the stored artifact. */
+export interface ManifestResult {
+  rawFormat: Manifest['rawFormat'];
+  sizeBytes: number;
+  rawSizeBytes: number;
+  sha256: string;
+  rawSha256: string;
+  tool: string;
+  clientVersion: string;
+  serverVersion: string;
+}
+
+/** The manifest of a stored artifact. */
+export function buildManifest(run: ManifestRun, r: ManifestResult): Manifest {
+  return {
+    format: 'coffre-manifest',
+    version: 1,
+    id: run.id,
+    plan: run.planName,
+    target: run.targetName,
+    engine: run.engine,
+    database: run.database,
+    kind: run.kind as BackupKind,
+    ...(run.parent ? { parent: { id: run.parent.id, sha256: run.parent.sha256, artifact: run.parent.key } } : {}),
+    compression: run.compression as CompressionName,
+    rawFormat: r.rawFormat,
+    artifact: run.artifactKey!,
+    sizeBytes: r.sizeBytes,
+    rawSizeBytes: r.rawSizeBytes,
+    sha256: r.sha256,
+    rawSha256: r.rawSha256,
+    tool: r.tool,
+    clientVersion: r.clientVersion,
+    serverVersion: r.serverVersion,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    coffreVersion: coffreVersion(),
+  };
 }
 
 /** Stores the manifest beside its artifact. */

@@ -1,13 +1,16 @@
 // What `coffre serve` (with or without its API) runs beside the HTTP server: the scheduler, with its
 // dispatcher chosen by the catalog (the local JobRunner on SQLite; pg-boss shared by every worker on
-// PostgreSQL), and retention applied after each successful backup. SCHEDULER_ENABLED=false leaves only
+// PostgreSQL); retention after each successful backup is the JobRunner's (its pruneLog option). SCHEDULER_ENABLED=false leaves only
 // retention and, in cluster mode, the worker that takes queued runs (so a node can be a pure worker).
 
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
-import { localDispatcher, pruneAfterSuccess, Scheduler } from './scheduler.ts';
+import { localDispatcher, Scheduler } from './scheduler.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { Notifications } from '../services/notifications.ts';
+import { recoverInterruptedRuns } from '../services/recovery.ts';
+import { asCoffreError } from '../core/errors.ts';
+import { redact } from '../core/redact.ts';
 
 export interface Background {
   /** 'embedded' (one process) or 'cluster' (pg-boss). */
@@ -23,7 +26,6 @@ export interface Background {
 /** Starts scheduling and retention for a server; see the module header. */
 export async function startBackground(ctx: ServiceContext, runner: JobRunner, log: (line: string) => void): Promise<Background> {
   const settings = ctx.config.scheduler;
-  const unprune = pruneAfterSuccess(ctx, runner, log);
   // Notifications of this process's runs, and (every NOTIFY_CHECK_SECONDS) the RPO check and pending deliveries.
   const notifications = new Notifications(ctx, { log }).attach().startChecks();
   let cluster: Cluster | undefined;
@@ -47,23 +49,31 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
       await scheduler.start();
     }
   } catch (err) {
-    unprune();
     notifications.stop();
     await scheduler?.stop();
     await cluster?.close();
     throw err;
   }
   const mode = cluster ? 'cluster' : 'embedded';
+  // Runs of this machine whose process died while the server runs (a killed `coffre backup`): the sweeper
+  // finishes them, as the start-up recovery does (a cluster's worker also sweeps stale heartbeats).
+  const sweeper = setInterval(() => {
+    void recoverInterruptedRuns(ctx)
+      .then((n) => n && log(`recovery: finished ${n} run(s) whose process stopped`))
+      .catch((err) => log(`recovery: sweep failed: ${redact(asCoffreError(err).message)}`));
+  }, settings.leaseSeconds * 1000);
+  sweeper.unref();
   log(`scheduler: ${settings.enabled ? `on (${scheduler!.upcoming().length} scheduled plan(s), default time zone ${settings.timezone})` : 'off (SCHEDULER_ENABLED=false)'}, ${mode} mode`);
   return {
     mode,
     scheduler,
     async stop() {
+      clearInterval(sweeper);
       await scheduler?.stop();
       await cluster?.stopTaking();
     },
     async close() {
-      unprune();
+      clearInterval(sweeper);
       notifications.stop();
       await notifications.flush();
       await cluster?.close();

@@ -26,7 +26,6 @@ import { getTarget } from '../catalog/targets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
 import { DEFAULT_MISSED_GRACE_SECONDS, onPlanChange } from '../services/plans.ts';
-import { pruneAfterBackup } from '../services/retention.ts';
 import { lastRunBefore, nextRun, scheduleOf, type Schedule } from './cron.ts';
 
 /** Starts (or skips) one claimed tick of a plan. */
@@ -94,7 +93,6 @@ export async function journalSkipped(ctx: ServiceContext, plan: PlanRecord, tick
       sizeBytes: null,
       sha256: null,
       rawSha256: null,
-      destinationId: plan.destinationId,
       artifactKey: null,
       serverVersion: null,
       clientVersion: null,
@@ -279,13 +277,4 @@ export function localDispatcher(ctx: ServiceContext, runner: JobRunner): Dispatc
       }
     },
   };
-}
-
-/** Applies a plan's retention after each successful backup run by this runner. Returns the unsubscriber. */
-export function pruneAfterSuccess(ctx: ServiceContext, runner: JobRunner, log: (line: string) => void): () => void {
-  return runner.subscribe((event) => {
-    if (event.type === 'job.finished' && event.job.type === 'backup' && event.job.status === 'success' && event.job.planId) {
-      void pruneAfterBackup(ctx, event.job.planId, log);
-    }
-  });
 }

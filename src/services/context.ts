@@ -3,16 +3,12 @@
 // both start from a truthful journal.
 
 import { loadConfig, type Config } from '../config.ts';
-import { openCatalog, type Catalog } from '../catalog/db.ts';
+import { openCatalog } from '../catalog/db.ts';
 import { recoverInterruptedRuns } from './recovery.ts';
 import { RunEvents } from '../core/run-events.ts';
+import type { ServiceContext } from './service-context.ts';
 
-export interface ServiceContext {
-  readonly config: Config;
-  readonly catalog: Catalog;
-  /** This process's run event bus (src/core/run-events.ts). */
-  readonly events: RunEvents;
-}
+export type { ServiceContext } from './service-context.ts';
 
 export interface OpenContextOptions {
   config?: Config;

@@ -1,15 +1,15 @@
 // The copies of a backup: one artifact uploaded to each of its plan's destinations, each upload journaled in
 // `backup_copies`. Reading a backup (restore, verify, a delta's chain) uses any copy that landed, local ones
 // first (no egress, no latency), falling back to the next when one is missing or of the wrong size; removing
-// a backup (retention, a dead run) removes it from every destination that may hold it. Rows made before
-// copies were journaled (or whose copies were lost) fall back to the row's own destination.
+// a backup (retention, a dead run) removes it from every destination that may hold it (migration 0006 gave
+// rows made before copies were journaled the copy row they stood for).
 
 import type { Storage } from '../core/types.ts';
 import { failure } from '../core/errors.ts';
 import { listCopies, listCopiesOf, type BackupCopyRecord, type BackupRecord } from '../catalog/journal.ts';
 import { getDestination, type DestinationRecord } from '../catalog/destinations.ts';
-import { manifestKey } from '../pipeline/manifest.ts';
-import type { ServiceContext } from './context.ts';
+import { removeArtifact } from '../pipeline/manifest.ts';
+import type { ServiceContext } from './service-context.ts';
 import { storageOf } from './destinations.ts';
 
 /** One copy as shown to users (journal views, CLI --json, API). */
@@ -49,12 +49,10 @@ export interface CopyLocation {
   key: string;
 }
 
-/** Where a run's artifact may be: its landed copies (local first), else the row's own destination. */
+/** Where a run's artifact may be: its landed copies. */
 async function candidates(ctx: ServiceContext, run: BackupRecord, copies?: BackupCopyRecord[]): Promise<Array<{ destinationId: string; key: string }>> {
   const landed = (copies ?? (await listCopies(ctx.catalog.db, run.id))).filter((c) => c.status === 'success');
-  const list = landed.map((c) => ({ destinationId: c.destinationId, key: c.key }));
-  if (list.length === 0 && run.destinationId && run.artifactKey) list.push({ destinationId: run.destinationId, key: run.artifactKey });
-  return list;
+  return landed.map((c) => ({ destinationId: c.destinationId, key: c.key }));
 }
 
 /**
@@ -101,25 +99,21 @@ export async function locateCopy(ctx: ServiceContext, run: BackupRecord, options
 }
 
 /**
- * Removes a run's artifact and manifest from every destination that holds or may hold it (its copies, or
- * the row's destination). Throws the first failure after trying them all; a destination no longer in the
- * catalog is an error naming the key to remove by hand.
+ * Removes a run's artifact and manifest from every destination that holds or may hold it (its copies).
+ * Throws the first failure after trying them all; a destination no longer in the catalog is an error naming
+ * the key to remove by hand, and so is a run that names no copy at all.
  */
-export async function removeCopies(ctx: ServiceContext, run: Pick<BackupRecord, 'id' | 'destinationId' | 'artifactKey'>): Promise<void> {
+export async function removeCopies(ctx: ServiceContext, run: Pick<BackupRecord, 'id' | 'artifactKey'>): Promise<void> {
+  const all = await listCopies(ctx.catalog.db, run.id);
+  if (all.length === 0 && run.artifactKey) throw failure('DESTINATION_GONE', `Backup ${run.id} names no destination: its artifact ${run.artifactKey} cannot be reached.`);
   // A failed upload left nothing (the put contract), so only landed or unfinished copies are visited.
-  const copies = (await listCopies(ctx.catalog.db, run.id)).filter((c) => c.status !== 'failed' && c.status !== 'pruned');
-  const places = new Map<string, string>();
-  for (const c of copies) places.set(`${c.destinationId}\n${c.key}`, c.destinationId);
-  if (run.destinationId && run.artifactKey) places.set(`${run.destinationId}\n${run.artifactKey}`, run.destinationId);
+  const copies = all.filter((c) => c.status !== 'failed' && c.status !== 'pruned');
   let first: unknown;
-  for (const [place, destinationId] of places) {
-    const key = place.slice(place.indexOf('\n') + 1);
+  for (const c of copies) {
     try {
-      const rec = await getDestination(ctx.catalog.db, destinationId);
-      if (!rec) throw failure('DESTINATION_GONE', `A destination of backup ${run.id} was removed from the catalog: remove ${key} from it by hand, or add the destination back.`);
-      const storage = await storageOf(ctx, rec);
-      await storage.delete(key);
-      await storage.delete(manifestKey(key));
+      const rec = await getDestination(ctx.catalog.db, c.destinationId);
+      if (!rec) throw failure('DESTINATION_GONE', `A destination of backup ${run.id} was removed from the catalog: remove ${c.key} from it by hand, or add the destination back.`);
+      await removeArtifact(await storageOf(ctx, rec), c.key);
     } catch (err) {
       first ??= err;
     }

@@ -9,7 +9,7 @@ import { configureStorage, loadBackend, openStorage, storageTypes } from '../sto
 import * as repo from '../catalog/destinations.ts';
 import { plansUsing } from '../catalog/plans.ts';
 import type { DestinationRecord } from '../catalog/destinations.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 
 /** A destination as shown to users: settings without secrets. */

@@ -15,8 +15,8 @@ import { redact } from '../core/redact.ts';
 import type { JobEvent as BusJobEvent, JobEventType } from '../core/run-events.ts';
 import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
-import type { ServiceContext } from './context.ts';
-import { ensurePlanIdle, runBackup, type BackupView, type RunOutcome } from './backups.ts';
+import type { ServiceContext } from './service-context.ts';
+import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
 import { runRestore, type RestoreView } from './restores.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { findTargetRecord } from './targets.ts';
@@ -82,6 +82,8 @@ export interface JobRunnerOptions {
   keepFinished?: number;
   /** Least time between two progress events of one job. */
   progressIntervalMs?: number;
+  /** When given, a backup job applies its plan's retention after it succeeded (runBackupThenPrune), reporting here. */
+  pruneLog?: (line: string) => void;
 }
 
 export interface ShutdownSummary {
@@ -143,7 +145,7 @@ export async function checkRestorePath(given: string, allowed: readonly string[]
 /** Runs backups and restores in the background; see the module header. */
 export class JobRunner {
   readonly #ctx: ServiceContext;
-  readonly #options: Required<JobRunnerOptions>;
+  readonly #options: Required<Omit<JobRunnerOptions, 'pruneLog'>> & Pick<JobRunnerOptions, 'pruneLog'>;
   readonly #jobs = new Map<string, Job>();
   readonly #queue: Job[] = [];
   readonly #running = new Set<Job>();
@@ -174,17 +176,19 @@ export class JobRunner {
     const compression = request.compression === undefined ? undefined : checkCompression(request.compression);
     const trigger = request.trigger ?? 'api';
     if (!this.#active(`plan:${plan.id}`)) await ensurePlanIdle(this.#ctx, plan); // running in another process: 409 now
-    return this.#submit({ type: 'backup', planId: plan.id, plan: plan.name, targetId: plan.targetId, trigger }, `plan:${plan.id}`, `plan "${plan.name}"`, (job) =>
-      runBackup(this.#ctx, {
+    const pruneLog = this.#options.pruneLog;
+    return this.#submit({ type: 'backup', planId: plan.id, plan: plan.name, targetId: plan.targetId, trigger }, `plan:${plan.id}`, `plan "${plan.name}"`, (job) => {
+      const run: RunBackupOptions = {
         plan: plan.id,
         kind,
         compression,
         trigger,
         signal: job.controller.signal,
-        onStarted: (run) => this.#started(job, run.id),
+        onStarted: (view) => this.#started(job, view.id),
         onProgress: (bytes) => this.#progress(job, bytes),
-      }),
-    );
+      };
+      return pruneLog ? runBackupThenPrune(this.#ctx, run, pruneLog) : runBackup(this.#ctx, run);
+    });
   }
 
   /**

@@ -8,7 +8,7 @@
 // interval between its next two runs (one missed run is allowed, two are not); an unscheduled plan with no
 // RPO is never stale.
 
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { getPlan, listPlans, type PlanView } from './plans.ts';
 import { lastSuccess, recentRuns, type RunPoint } from '../catalog/plan-history.ts';
 

@@ -9,7 +9,7 @@ import * as repo from '../catalog/plans.ts';
 import type { PlanRecord } from '../catalog/plans.ts';
 import { getTarget as findTarget, listTargets as listTargetRecords } from '../catalog/targets.ts';
 import { getDestination as findDestinationById, listDestinations as listDestinationRecords } from '../catalog/destinations.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 import { findTargetRecord } from './targets.ts';
 import { findDestinationRecord } from './destinations.ts';
@@ -89,7 +89,7 @@ async function view(ctx: ServiceContext, r: PlanRecord, names?: Names): Promise<
     target: targetName ?? '(removed)',
     targetId: r.targetId,
     destination: destinations[0] ?? '(removed)',
-    destinationId: r.destinationId,
+    destinationId: r.destinationIds[0] ?? '',
     destinations,
     destinationIds: r.destinationIds,
     kind: r.kind as BackupKind,
@@ -213,7 +213,6 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
     id: newId(),
     name,
     targetId: target.id,
-    destinationId: destinationIds[0],
     destinationIds,
     kind,
     compression,
@@ -276,7 +275,6 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
   }
   if (input.destination !== undefined) {
     next.destinationIds = await resolveDestinations(ctx, input.destination);
-    next.destinationId = next.destinationIds[0];
   }
   if (input.kind !== undefined) next.kind = checkKind(input.kind);
   if (input.compression !== undefined) next.compression = input.compression === null ? null : checkCompression(input.compression);

@@ -9,7 +9,7 @@ import { redact } from '../core/redact.ts';
 import { asCoffreError } from '../core/errors.ts';
 import { runningBackups, runningRestores } from '../catalog/journal.ts';
 import { interruptBackup, interruptRestore } from '../catalog/runs.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { removeCopies } from './copies.ts';
 import { RawCache } from '../pipeline/raw-cache.ts';
 

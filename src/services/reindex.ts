@@ -17,7 +17,7 @@ import { importBackup, linkCopy } from '../catalog/runs.ts';
 import { findPlan } from '../catalog/plans.ts';
 import { findTarget } from '../catalog/targets.ts';
 import { readManifest } from '../pipeline/manifest.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { findDestinationRecord, storageOf } from './destinations.ts';
 
 const MANIFEST_SUFFIX = '.manifest.json';
@@ -145,7 +145,6 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       sizeBytes: m.sizeBytes,
       sha256: m.sha256,
       rawSha256: m.rawSha256,
-      destinationId: dest.id,
       artifactKey: key,
       serverVersion: m.serverVersion,
       clientVersion: m.clientVersion,

@@ -8,7 +8,7 @@ import { asCoffreError, usageError } from '../core/errors.ts';
 import { engines } from '../engines/index.ts';
 import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import { getTarget as targetById } from '../catalog/targets.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { chainOf } from './chains.ts';
 

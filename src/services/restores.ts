@@ -16,7 +16,7 @@ import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInp
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
 import { getBackup, getRestore, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import type { RunOutcome } from './backups.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { copyLocations } from './copies.ts';

@@ -8,7 +8,7 @@ import { restorableBackupsOfPlan } from '../catalog/journal.ts';
 import { pruneBackup } from '../catalog/runs.ts';
 import { asCoffreError, failure } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { findPlanRecord } from './plans.ts';
 import { removeCopies } from './copies.ts';
 import { checkRetention, computeRetention, describePolicy, type RetentionDecision, type RetentionPolicy } from '../scheduler/retention.ts';
@@ -83,7 +83,6 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
     const row = byId.get(item.id)!;
     try {
       if (row.artifactKey) {
-        if (!row.destinationId) throw failure('DESTINATION_GONE', `Backup ${row.id} names no destination: its artifact ${row.artifactKey} cannot be reached.`);
         // Every copy goes (each destination of the run); a failure on any leaves the row as it was.
         await removeCopies(ctx, row);
       }

@@ -11,7 +11,7 @@ import type { Kysely } from 'kysely';
 import { newId, isoNow } from '../core/ids.ts';
 import { CoffreError } from '../core/errors.ts';
 import type { CatalogSchema } from '../catalog/schema.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { authenticate, checkRole, hash, type Role } from './tokens.ts';
 
 interface ApiSessionsTable {

@@ -10,7 +10,7 @@ import { engines } from '../engines/index.ts';
 import * as repo from '../catalog/targets.ts';
 import { plansUsing } from '../catalog/plans.ts';
 import type { TargetRecord } from '../catalog/targets.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 
 /** A target as shown to users: never the password. */

@@ -10,7 +10,7 @@ import { newId, isoNow } from '../core/ids.ts';
 import { CoffreError, conflict, notFound, usageError } from '../core/errors.ts';
 import { isIdPrefix } from '../catalog/lookup.ts';
 import type { CatalogSchema } from '../catalog/schema.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 
 interface ApiTokensTable {

@@ -7,6 +7,7 @@ import * as m0002 from './0002-api-tokens.ts';
 import * as m0003 from './0003-scheduling.ts';
 import * as m0004 from './0004-plan-destinations.ts';
 import * as m0005 from './0005-verification.ts';
+import * as m0006 from './0006-drop-old-destination-columns.ts';
 import * as m0011 from './0011-token-roles-sessions.ts';
 import * as m0009 from './0009-notifications.ts';
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0003-scheduling': m0003,
   '0004-plan-destinations': m0004,
   '0005-verification': m0005,
+  '0006-drop-old-destination-columns': m0006,
   '0011-token-roles-sessions': m0011,
   '0009-notifications': m0009,
 };

@@ -1,9 +1,8 @@
 // `coffre backup`, `restore`, `journal` and `verify`: the runs and their journal. With --json, backup,
 // restore and verify print one object and journal an array, with the same field names as the API.
 
-import { listJournal, runBackup, verifyBackup, type BackupView } from '../../services/backups.ts';
+import { listJournal, runBackupThenPrune, verifyBackup, type BackupView } from '../../services/backups.ts';
 import { listRestoreJournal, runRestore, type RestoreView } from '../../services/restores.ts';
-import { pruneAfterBackup } from '../../services/retention.ts';
 import { withNotifications } from '../../services/notifications.ts';
 import { usageError } from '../../core/errors.ts';
 import { backupStatuses } from '../../catalog/journal.ts';
@@ -41,10 +40,8 @@ export async function backup(args: string[], io: Io): Promise<number> {
   const outcome = await withContext(io, (ctx) =>
     withNotifications(ctx, () =>
       withInterrupt(async (signal) => {
-        const result = await runBackup(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update });
         // The plan's retention runs after each successful backup; a failed prune is only reported.
-        if (result.view.status === 'success') await pruneAfterBackup(ctx, plan, (line) => io.err(`${line}\n`));
-        return result;
+        return runBackupThenPrune(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update }, (line) => io.err(`${line}\n`));
       }),
     (line) => io.err(`${line}\n`)),
   );

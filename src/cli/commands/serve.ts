@@ -30,7 +30,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   try {
     if (port > 65535) throw usageError('BAD_PORT', `--port must be at most 65535 (got ${port}).`);
     if (!noApi) await checkBindAddress(ctx, host);
-    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: api.restoreAllowedPaths });
+    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: api.restoreAllowedPaths, pruneLog: log });
     runner.subscribe((e) => {
       if (e.type === 'job.finished') log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
     });

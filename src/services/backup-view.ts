@@ -1,0 +1,82 @@
+// How a backup run is shown to users (CLI --json, API): one view of a journal row with its copies, and the
+// outcome of a run (its finished view, with the error when it did not succeed).
+
+import type { CoffreError } from '../core/errors.ts';
+import type { BackupKind, CompressionName, EngineName, RawFormat } from '../core/types.ts';
+import type { BackupRecord, BackupStatus, RunTrigger } from '../catalog/journal.ts';
+import type { CopyView } from './copies.ts';
+
+/** A backup run as shown to users (CLI --json, API): the same fields in both. */
+export interface BackupView {
+  id: string;
+  status: BackupStatus;
+  kind: BackupKind;
+  requestedKind: BackupKind;
+  plan: string;
+  target: string;
+  engine: EngineName;
+  database: string;
+  compression: CompressionName;
+  rawFormat: RawFormat | null;
+  sizeBytes: number | null;
+  rawSizeBytes: number | null;
+  sha256: string | null;
+  rawSha256: string | null;
+  artifact: string | null;
+  parentId: string | null;
+  trigger: RunTrigger;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  tool: string | null;
+  clientVersion: string | null;
+  serverVersion: string | null;
+  message: string | null;
+  /** One entry per destination the artifact was sent to, with that upload's outcome. */
+  copies: CopyView[];
+  /** The latest `coffre verify` of this backup: when, its outcome and message (null until verified). */
+  lastVerifiedAt: string | null;
+  lastVerifyStatus: 'success' | 'failed' | null;
+  lastVerifyMessage: string | null;
+}
+
+/** The public view of a journal row (with its copies when given). */
+export function describeBackup(r: BackupRecord, copies: CopyView[] = []): BackupView {
+  return {
+    id: r.id,
+    status: r.status,
+    kind: r.kind as BackupKind,
+    requestedKind: r.requestedKind as BackupKind,
+    plan: r.planName,
+    target: r.targetName,
+    engine: r.engine as EngineName,
+    database: r.database,
+    compression: r.compression as CompressionName,
+    rawFormat: r.rawFormat as RawFormat | null,
+    sizeBytes: r.sizeBytes,
+    rawSizeBytes: r.rawSizeBytes,
+    sha256: r.sha256,
+    rawSha256: r.rawSha256,
+    artifact: r.artifactKey,
+    parentId: r.parentId,
+    trigger: r.trigger,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    durationMs: r.durationMs,
+    tool: r.tool,
+    clientVersion: r.clientVersion,
+    serverVersion: r.serverVersion,
+    message: r.message,
+    copies,
+    lastVerifiedAt: r.verifiedAt ?? null,
+    lastVerifyStatus: (r.verifyStatus as 'success' | 'failed' | null | undefined) ?? null,
+    lastVerifyMessage: r.verifyMessage ?? null,
+  };
+}
+
+export interface RunOutcome<V> {
+  view: V;
+  /** Set when the run did not succeed. */
+  error?: CoffreError;
+}
+

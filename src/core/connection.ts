@@ -5,7 +5,7 @@
 // or an `=` cannot be read as a flag or a connection string (see each engine).
 
 import path from 'node:path';
-import type { EngineName } from './types.ts';
+import { engineNames, engineUrls, type EngineName } from './engine-names.ts';
 import { usageError } from './errors.ts';
 import { registerSecret } from './redact.ts';
 
@@ -27,20 +27,13 @@ export interface Connection {
   params: Record<string, string>;
 }
 
-const schemes: Record<string, EngineName> = {
-  'postgres:': 'postgres',
-  'postgresql:': 'postgres',
-  'mysql:': 'mysql',
-  'mariadb:': 'mysql',
-  'mongodb:': 'mongodb',
-  'mongodb+srv:': 'mongodb',
-  'sqlite:': 'sqlite',
-};
+const schemes: Record<string, EngineName> = Object.fromEntries(
+  engineNames.flatMap((name) => engineUrls[name].schemes.map((scheme) => [scheme, name] as const)),
+);
 
-const defaultPorts: Partial<Record<EngineName, number>> = { postgres: 5432, mysql: 3306, mongodb: 27017 };
+const defaultPorts: Partial<Record<EngineName, number>> = Object.fromEntries(engineNames.map((name) => [name, engineUrls[name].defaultPort]));
 
-const example =
-  'Use postgres://user:pass@host:5432/db, mysql://user:pass@host:3306/db, mongodb://user:pass@host:27017/db or sqlite:/absolute/path.db.';
+const example = `Use ${engineNames.map((name) => engineUrls[name].example).join(', ').replace(/, ([^,]*)$/, ' or $1')}.`;
 
 /** Parses a target URL; throws a usage error naming what is wrong. */
 export function parseConnectionUrl(raw: string): Connection {

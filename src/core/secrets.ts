@@ -7,7 +7,13 @@ import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { failure, usageError } from './errors.ts';
-import type { Config } from '../config.ts';
+
+/** What the key needs of the configuration (config.ts's Config is one). */
+export interface SecretKeySettings {
+  encryptionSecret?: string;
+  dataDir: string;
+  catalog: { kind: 'sqlite' | 'postgres' };
+}
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -33,7 +39,7 @@ export function deriveKey(secret: string): SecretKey {
  * file in DATA_DIR, created (random, 0600, folder 0700) on first use, with one notice through `announce`.
  * A PostgreSQL catalog without ENCRYPTION_SECRET is refused: its several servers must share one key.
  */
-export async function loadSecretKey(config: Config, announce: (message: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<SecretKey> {
+export async function loadSecretKey(config: SecretKeySettings, announce: (message: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<SecretKey> {
   if (config.encryptionSecret) return deriveKey(config.encryptionSecret);
   if (config.catalog.kind === 'postgres') {
     throw usageError('SECRET_REQUIRED', 'ENCRYPTION_SECRET must be set when the catalog is PostgreSQL (DATABASE_URL): set it to a long random value, the same on every coffre server.');

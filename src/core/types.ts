@@ -4,9 +4,9 @@
 
 import type { Readable } from 'node:stream';
 import type { Connection } from './connection.ts';
+import type { EngineName } from './engine-names.ts';
 
-export type EngineName = 'postgres' | 'mysql' | 'mongodb' | 'sqlite';
-export const engineNames: readonly EngineName[] = ['postgres', 'mysql', 'mongodb', 'sqlite'];
+export { engineNames, type EngineName } from './engine-names.ts';
 
 export type BackupKind = 'full' | 'differential' | 'incremental';
 export const backupKinds: readonly BackupKind[] = ['full', 'differential', 'incremental'];

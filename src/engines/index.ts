@@ -1,7 +1,7 @@
 // Engine registry: engine name -> implementation. Adding an engine is its file, one line here, and its test.
 
 import { Registry } from '../core/registry.ts';
-import type { Engine, EngineName } from '../core/types.ts';
+import type { Engine } from '../core/types.ts';
 import { postgres } from './postgres.ts';
 import { mysql } from './mysql.ts';
 import { mongodb } from './mongodb.ts';
@@ -12,7 +12,3 @@ export const engines = new Registry<Engine>('engine')
   .register('mysql', mysql)
   .register('mongodb', mongodb)
   .register('sqlite', sqlite);
-
-export function engineFor(name: EngineName): Engine {
-  return engines.get(name);
-}

@@ -26,7 +26,7 @@ import { getTarget } from '../catalog/targets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
 import { DEFAULT_MISSED_GRACE_SECONDS, onPlanChange } from '../services/plans.ts';
-import { lastRunBefore, nextRun, scheduleOf, type Schedule } from './cron.ts';
+import { lastRunBefore, nextRun, scheduleOf, type Schedule } from '../core/cron.ts';
 
 /** Starts (or skips) one claimed tick of a plan. */
 export interface Dispatcher {

@@ -73,12 +73,6 @@ export async function storageOf(ctx: ServiceContext, rec: DestinationRecord): Pr
   return openStorage(rec.type, { config: rec.config, secrets });
 }
 
-/** Opens the storage of a destination id, or undefined when that destination was removed. */
-export async function storageById(ctx: ServiceContext, id: string): Promise<Storage | undefined> {
-  const rec = await repo.getDestination(ctx.catalog.db, id);
-  return rec ? await storageOf(ctx, rec) : undefined;
-}
-
 /** Removes a destination no plan uses. Artifacts already stored there stay where they are. */
 export async function removeDestination(ctx: ServiceContext, ref: string): Promise<DestinationView> {
   const rec = await findDestinationRecord(ctx, ref);

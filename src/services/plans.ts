@@ -13,8 +13,8 @@ import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 import { findTargetRecord } from './targets.ts';
 import { findDestinationRecord } from './destinations.ts';
-import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf } from '../scheduler/cron.ts';
-import { checkRetention, type RetentionPolicy } from '../scheduler/retention.ts';
+import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf } from '../core/cron.ts';
+import { checkRetention, type RetentionPolicy } from '../core/retention-policy.ts';
 import { checkAlerting, planAlerting, type PlanAlertingInput, type PlanAlertingView } from './notifiers.ts';
 
 /** What the scheduler does about a tick missed while no server ran. */

@@ -1,4 +1,4 @@
-// Prune: applies a plan's retention policy (src/scheduler/retention.ts decides) to its stored backups. Each
+// Prune: applies a plan's retention policy (src/core/retention-policy.ts decides) to its stored backups. Each
 // backup that goes loses its artifact and manifest on every destination holding a copy first; only then is its journal row marked
 // `pruned` with the time and the reason, so the journal never claims a deletion that did not happen, and
 // a restore of that row is refused with a message saying it was pruned. A dry run lists what would go and
@@ -11,7 +11,7 @@ import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './service-context.ts';
 import { findPlanRecord } from './plans.ts';
 import { removeCopies } from './copies.ts';
-import { checkRetention, computeRetention, describePolicy, type RetentionDecision, type RetentionPolicy } from '../scheduler/retention.ts';
+import { checkRetention, computeRetention, describePolicy, type RetentionDecision, type RetentionPolicy } from '../core/retention-policy.ts';
 
 export interface PrunedItem extends RetentionDecision {
   artifact: string | null;

@@ -15,6 +15,8 @@
 // absolute paths), encrypted entries, compression methods other than stored and deflate, and entries the
 // central directory marks as symlinks. The central directory comes after the data, so such a
 // refusal may arrive after bytes were emitted; the stream then errors and never ends cleanly.
+// Every length read from the archive is bounded or skipped without being kept (at most 64 KiB of a name
+// or an extra field is held at once), so memory stays bounded whatever the records claim.
 
 import { PassThrough } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
@@ -53,6 +55,17 @@ async function readExact(reader: ByteReader, n: number, what: string): Promise<B
   if (buf.length < n) throw truncated(what);
   return buf;
 }
+
+/**
+ * Skips n bytes the archive claims a record holds, without keeping them: a length read from the input is the
+ * attacker's, and the bytes behind it may be a decompressed stream of any size (a gzip-wrapped zip).
+ */
+async function skipExact(reader: ByteReader, n: number, what: string): Promise<void> {
+  if ((await reader.skip(n)) < n) throw truncated(what);
+}
+
+/** Largest ZIP64 end record accepted: 56 bytes plus an "extensible data sector" nobody writes. */
+const MAX_ZIP64_END_RECORD = 64 * 1024;
 
 function decodeName(raw: Buffer, flags: number): string {
   return raw.toString(flags & 0x0800 ? 'utf8' : 'latin1');
@@ -218,7 +231,7 @@ async function readCentralDirectory(reader: ByteReader, emitted: string[]): Prom
       const madeBy = fixed.readUInt16LE(0) >> 8;
       const flags = fixed.readUInt16LE(4);
       const name = decodeName(await readExact(reader, fixed.readUInt16LE(24), 'the central directory'), flags);
-      await readExact(reader, fixed.readUInt16LE(26) + fixed.readUInt16LE(28), 'the central directory');
+      await skipExact(reader, fixed.readUInt16LE(26) + fixed.readUInt16LE(28), 'the central directory');
       checkEntryPath(LAYER, name);
       // Only symlinks are refused by type: Info-ZIP records a FIFO type for data it read from a pipe,
       // and every extractor writes such an entry as a regular file.
@@ -227,16 +240,18 @@ async function readCentralDirectory(reader: ByteReader, emitted: string[]): Prom
         throw unsupportedArchive(LAYER, `the entry ${JSON.stringify(name)} is a symbolic link`);
       }
       if (!name.endsWith('/') && unixType !== 0o040000) files.push(name);
+      if (files.length > 1) throw tooMany(files); // at once: a directory of a million entries is never kept
     } else if (signature === ZIP64_END_OF_CENTRAL) {
-      const size = await readExact(reader, 8, 'the ZIP64 end record');
-      await readExact(reader, Number(size.readBigUInt64LE(0)), 'the ZIP64 end record');
+      const size = (await readExact(reader, 8, 'the ZIP64 end record')).readBigUInt64LE(0);
+      if (size > BigInt(MAX_ZIP64_END_RECORD)) throw corruptArtifact(LAYER, `the ZIP64 end record claims ${size} bytes (at most ${MAX_ZIP64_END_RECORD} are plausible)`);
+      await skipExact(reader, Number(size), 'the ZIP64 end record');
     } else if (signature === ZIP64_LOCATOR) {
       await readExact(reader, 16, 'the ZIP64 locator');
     } else if (signature === DIGITAL_SIGNATURE) {
-      await readExact(reader, (await readExact(reader, 2, 'the central directory')).readUInt16LE(0), 'the central directory');
+      await skipExact(reader, (await readExact(reader, 2, 'the central directory')).readUInt16LE(0), 'the central directory');
     } else if (signature === END_OF_CENTRAL) {
       const fixed = await readExact(reader, 18, 'the end of central directory record');
-      await readExact(reader, fixed.readUInt16LE(16), 'the archive comment');
+      await skipExact(reader, fixed.readUInt16LE(16), 'the archive comment');
       break;
     } else {
       throw corruptArtifact(LAYER, `unexpected record 0x${signature.toString(16)} in the central directory`);
@@ -273,7 +288,7 @@ async function* unzip(reader: ByteReader): AsyncGenerator<Buffer> {
     signature = (await readExact(reader, 4, 'the archive')).readUInt32LE(0);
   }
   if (signature === ARCHIVE_EXTRA_DATA) {
-    await readExact(reader, (await readExact(reader, 4, 'the archive')).readUInt32LE(0), 'the archive');
+    await skipExact(reader, (await readExact(reader, 4, 'the archive')).readUInt32LE(0), 'the archive extra data record');
     signature = (await readExact(reader, 4, 'the archive')).readUInt32LE(0);
   }
   if (!KNOWN_SIGNATURES.has(signature) || signature === LOCAL_HEADER) throw corruptArtifact(LAYER, `unexpected record 0x${signature.toString(16)} after the entries`);

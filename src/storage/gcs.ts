@@ -24,7 +24,7 @@ interface GcsConfig {
   apiEndpoint?: string;
 }
 
-/** Parses a service-account (or other) credentials JSON and registers its secret parts for redaction. */
+/** Parses a service-account or authorized-user credentials JSON (nothing else) and registers its secret parts for redaction. */
 function parseCredentials(text: string, from: string): Record<string, unknown> {
   registerSecret(text);
   let parsed: unknown;
@@ -35,6 +35,16 @@ function parseCredentials(text: string, from: string): Record<string, unknown> {
   }
   if (!parsed || typeof parsed !== 'object') throw usageError('BAD_DESTINATION', `The gcs credentials ${from} must be a JSON object.`, { field: 'credentials' });
   const obj = parsed as Record<string, unknown>;
+  // Other credential types make the Google library read a file or fetch a URL named in the JSON and post
+  // what it got to a token URL also named there (external_account, impersonated_service_account, ...): a
+  // destination's settings would then reach this host's files and network. Only key files are accepted.
+  if (obj.type !== 'service_account' && obj.type !== 'authorized_user') {
+    const given = typeof obj.type === 'string' ? `"${obj.type.slice(0, 60)}"` : 'missing';
+    throw usageError('BAD_GCS_CREDENTIALS', `The gcs credentials ${from} are of type ${given}: coffre accepts only a service account key file (type "service_account") or an authorized user file (type "authorized_user"); create a service account key for the bucket.`, { field: 'credentials' });
+  }
+  const required = obj.type === 'service_account' ? ['client_email', 'private_key'] : ['client_id', 'client_secret', 'refresh_token'];
+  const missing = required.filter((f) => typeof obj[f] !== 'string' || !obj[f]);
+  if (missing.length) throw usageError('BAD_GCS_CREDENTIALS', `The gcs credentials ${from} (type "${obj.type}") lack ${missing.join(', ')}: give the key file as Google made it.`, { field: 'credentials' });
   for (const field of ['private_key', 'client_secret', 'refresh_token', 'private_key_id']) {
     if (typeof obj[field] === 'string') registerSecret(obj[field] as string);
   }

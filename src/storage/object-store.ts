@@ -6,7 +6,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CoffreError, failure, notFound, usageError } from '../core/errors.ts';
-import { redact } from '../core/redact.ts';
 
 /** A string setting from the user's input, else from the first set environment variable, else undefined. */
 export function settingString(input: Record<string, unknown>, field: string, envNames: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -220,17 +219,29 @@ export function isTransient(err: unknown): boolean {
   return TRANSIENT_TEXT.test(message);
 }
 
+const CODE_SHAPE = /^[A-Za-z][A-Za-z0-9_.]{0,39}$/;
+
+/** A short code for a far-side error: the first code shaped like an identifier (never free text), else the HTTP status. */
+function farSideCode(status: number | undefined, codes: readonly string[]): string {
+  const found = codes.find((c) => CODE_SHAPE.test(c));
+  if (found) return found;
+  return status !== undefined ? `HTTP ${status}` : 'error';
+}
+
 /**
  * Turns any provider or network error into a CoffreError: authentication (never retried, naming the
  * credential), a missing bucket, a missing key (kind not_found), a bad range, transient failures (retryable),
- * and the rest. A CoffreError passes through unchanged. Messages are redacted.
+ * and the rest. A CoffreError passes through unchanged. Messages carry the status and a short code, never
+ * the far side's body or message.
  */
 export function toStorageError(err: unknown, ctx: ErrorContext): CoffreError {
   if (err instanceof CoffreError) return err;
   const { status, codes, message } = collectClues(err);
-  const code = codes[0] ?? (status !== undefined ? `HTTP ${status}` : 'error');
+  const code = farSideCode(status, codes);
   const what = ctx.key ? `${ctx.op} of "${ctx.key}"` : ctx.op;
-  const detail = redact(message || code).slice(0, 500);
+  // Never the far side's words: an endpoint may be any service this host reaches, and its body (or an SDK
+  // message quoting it) would hand that service's answer to whoever set the endpoint. Status and code only.
+  const detail = status !== undefined ? `HTTP ${status}` : 'no HTTP answer';
   const has = (set: Set<string>) => codes.find((c) => set.has(c));
 
   if ((codes.includes('AbortError') || codes.includes('ABORT_ERR')) && !isTransient(err)) {

@@ -29,8 +29,8 @@ for (const k of ['DATABASE_URL', 'BACKUP_ROOT', 'ENCRYPTION_SECRET']) delete env
 async function seed(): Promise<string> {
   const ctx = await openContext({ config: loadConfig(env), announce: () => {} });
   try {
-    const target = await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` });
-    const dest = await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') });
+    const target = await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
+    const dest = await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
     const plans: Array<Awaited<ReturnType<typeof addPlan>>> = [];
     for (let i = 0; i < 20; i++) plans.push(await addPlan(ctx, { name: `plan-${String(i).padStart(2, '0')}`, target: target.id, destination: dest.id, compression: 'zstd', cron: '0 3 * * *' }));
     const start = Date.now() - rows * 60_000;

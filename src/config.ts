@@ -23,6 +23,8 @@ const schema = z.object({
   CORS_ORIGINS: z.string().optional(),
   MAX_CONCURRENT_JOBS: z.coerce.number().int().min(1).max(64).default(2),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(86400).default(30),
+  ALLOWED_PATHS: z.string().optional(),
+  // Deprecated alias of ALLOWED_PATHS (it bounded only restore paths), read when ALLOWED_PATHS is unset.
   RESTORE_ALLOWED_PATHS: z.string().optional(),
   // The scheduler and cluster mode (issue 4).
   SCHEDULER_ENABLED: z.enum(['true', 'false', '1', '0']).default('true'),
@@ -68,6 +70,13 @@ export interface Config {
   api: ApiConfig;
   /** The scheduler's and cluster mode's settings. */
   scheduler: SchedulerConfig;
+  /**
+   * Folders every path the API names must resolve under (ALLOWED_PATHS, or the deprecated
+   * RESTORE_ALLOWED_PATHS; BACKUP_ROOT always first). See services/reach.ts.
+   */
+  allowedPaths: string[];
+  /** Notices about the settings (a deprecated variable), for the commands to print once. */
+  warnings: string[];
   /** Largest total size of the raw-dump cache under $DATA_DIR/cache (DELTA_CACHE_MAX_BYTES; 0 disables it). */
   deltaCacheMaxBytes?: number;
   /** Notifications, RPO checks and metrics (issue 12). */
@@ -115,7 +124,7 @@ export interface ApiConfig {
   corsOrigins: string[];
   maxConcurrentJobs: number;
   shutdownGraceSeconds: number;
-  /** Folders a restore from a custom path may read under (RESTORE_ALLOWED_PATHS, comma-separated). */
+  /** The same list as Config.allowedPaths (kept for callers of the older name). */
   restoreAllowedPaths: string[];
 }
 
@@ -134,6 +143,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     : { kind: 'sqlite', path: e.DATABASE_URL ? path.resolve(e.DATABASE_URL.replace(/^sqlite:(\/\/)?/, '')) : path.join(dataDir, 'coffre.db') };
   const backupRoot = path.resolve(e.BACKUP_ROOT ?? path.join(dataDir, 'backups'));
   const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const warnings: string[] = [];
+  if (e.RESTORE_ALLOWED_PATHS !== undefined) {
+    warnings.push(
+      e.ALLOWED_PATHS !== undefined
+        ? 'RESTORE_ALLOWED_PATHS is ignored: ALLOWED_PATHS is set, and bounds every path the API names.'
+        : 'RESTORE_ALLOWED_PATHS is deprecated: rename it ALLOWED_PATHS, which now bounds every path the API names (SQLite targets, local destinations, restore files).',
+    );
+  }
+  const allowedPaths = [...new Set([backupRoot, ...list(e.ALLOWED_PATHS ?? e.RESTORE_ALLOWED_PATHS).map((p) => path.resolve(p))])];
   return {
     dataDir,
     backupRoot,
@@ -148,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       corsOrigins: list(e.CORS_ORIGINS),
       maxConcurrentJobs: e.MAX_CONCURRENT_JOBS,
       shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
-      restoreAllowedPaths: e.RESTORE_ALLOWED_PATHS ? list(e.RESTORE_ALLOWED_PATHS).map((p) => path.resolve(p)) : [backupRoot],
+      restoreAllowedPaths: allowedPaths,
     },
     scheduler: {
       enabled: e.SCHEDULER_ENABLED === 'true' || e.SCHEDULER_ENABLED === '1',
@@ -168,6 +186,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.METRICS_TOKEN,
       publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     },
+    allowedPaths,
+    warnings,
   };
 }
 

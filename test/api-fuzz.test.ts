@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 import fc from 'fast-check';
 import { inProcess, type InProcess } from './support/api.ts';
@@ -16,7 +17,7 @@ let refs: string[] = [];
 const cwd = process.cwd();
 
 before(async () => {
-  s = await inProcess({ API_TOKEN: TOKEN });
+  s = await inProcess({ API_TOKEN: TOKEN, ALLOWED_PATHS: tmpdir() }); // the fuzzed paths are under /tmp
   process.chdir(s.dir); // relative paths a fuzzed destination may take land in the test's own folder
   const file = path.join(s.dir, 'lite.db');
   const db = new DatabaseSync(file);

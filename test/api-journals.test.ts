@@ -130,7 +130,7 @@ test('POST /api/destinations/:id/reindex: a known backup is skipped, an artifact
 });
 
 test('POST /api/destinations/:id/reindex imports into a fresh catalog what its manifests describe', async () => {
-  const fresh = await inProcess();
+  const fresh = await inProcess({ ALLOWED_PATHS: s.dir });
   try {
     assert.equal((await fresh.call('POST', '/api/destinations', { body: { name: 'found', type: 'local', path: path.join(s.dir, 'backups') } })).status, 201);
     const r = await fresh.call('POST', '/api/destinations/found/reindex');

@@ -187,7 +187,7 @@ test('targets, destinations and plans: create, read, patch, delete, 404 and 409,
   assert.equal((await call('PATCH', `/api/plans/nightly`, { enabled: true })).json().enabled, true);
   assert.equal((await call('DELETE', `/api/sgbd-targets/${t.id}`)).status, 409, 'a target a plan uses stays');
   assert.equal((await call('DELETE', '/api/destinations/disk')).status, 409);
-  const gone = await call('POST', '/api/sgbd-targets', { name: 'tmp', url: 'sqlite:/tmp/nothing.db' });
+  const gone = await call('POST', '/api/sgbd-targets', { name: 'tmp', url: `sqlite:${path.join(s.dir, 'nothing.db')}` });
   assert.equal((await call('DELETE', `/api/sgbd-targets/${gone.json().id}`)).status, 200);
   assert.equal((await call('GET', `/api/sgbd-targets/${gone.json().id}`)).status, 404);
   const probe = await call('POST', `/api/sgbd-targets/lite/test`);
@@ -242,7 +242,7 @@ test('a backup answers 202 with job and journal ids; journal rows match `coffre 
   }
 });
 
-test('restores: journal id, the alias route, and a custom path only under RESTORE_ALLOWED_PATHS (symlinks resolved)', async () => {
+test('restores: journal id, the alias route, and a custom path only under ALLOWED_PATHS (symlinks resolved)', async () => {
   const journalId = (await call('GET', '/api/journals?planId=nightly&limit=1')).json().items[0].id;
   const copy = (await call('POST', '/api/sgbd-targets', { name: 'copy', url: `sqlite:${path.join(s.dir, 'copy.db')}` })).json();
   const r = await call('POST', '/api/restores', { journalId, targetId: copy.id, options: { compressionFormat: 'none' } });
@@ -274,7 +274,7 @@ test('restores: journal id, the alias route, and a custom path only under RESTOR
   await symlink('/etc', path.join(root, 'etc-link'));
   assert.equal((await call('POST', '/api/restores', { path: path.join(root, 'escape.sql'), targetId: 'copy' })).status, 403);
   assert.equal((await call('POST', '/api/restores', { path: path.join(root, 'etc-link', 'passwd'), targetId: 'copy' })).status, 403);
-  assert.equal((await call('POST', '/api/restores', { path: path.join(root, '..', '..', 'src.db'), targetId: 'copy' })).status, 403);
+  assert.equal((await call('POST', '/api/restores', { path: path.join(s.dir, '..', 'src.db'), targetId: 'copy' })).status, 403);
   assert.equal((await call('POST', '/api/restores', { path: path.join(root, 'missing.sql'), targetId: 'copy' })).status, 404);
   await writeFile(path.join(root, 'inside.sql'), 'not a dump');
   const inside = await call('POST', '/api/restores', { path: path.join(root, 'inside.sql'), targetId: 'copy', options: { replace: true } });

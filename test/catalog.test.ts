@@ -33,7 +33,7 @@ async function exercise(env: NodeJS.ProcessEnv): Promise<void> {
     const t = await addTarget(ctx, { name: 'db-1', url: `postgres://app:${PASSWORD}@127.0.0.1:5432/shop` });
     assert.equal(t.url.includes(PASSWORD), false);
     assert.match(t.url, /app:\*\*\*@/);
-    await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(await tempDir(), 'b') });
+    await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(await tempDir(), 'b') }, { via: 'cli' });
     const plan = await addPlan(ctx, { name: 'nightly', target: 'db-1', destination: 'disk', compression: 'zstd', cron: '0 3 * * *' });
     assert.equal(plan.kind, 'full');
     assert.equal(plan.target, 'db-1');

@@ -131,8 +131,8 @@ test('prune on a real catalog: dry run lists and changes nothing; a real run del
   sqlite.close();
   const ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
   try {
-    await addTarget(ctx, { name: 'app', url: `sqlite:${dbFile}` });
-    await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') });
+    await addTarget(ctx, { name: 'app', url: `sqlite:${dbFile}` }, { via: 'cli' });
+    await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
     await addPlan(ctx, { name: 'p', target: 'app', destination: 'disk', compression: 'none' });
     const runs: BackupView[] = [];
     for (let i = 0; i < 4; i++) runs.push((await runBackup(ctx, { plan: 'p' })).view);

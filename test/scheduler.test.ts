@@ -42,9 +42,9 @@ before(async () => {
   });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as { port: number }).port;
-  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` });
+  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
   await addTarget(ctx, { name: 'stuck', url: `postgres://u:p@127.0.0.1:${port}/stuck` });
-  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') });
+  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
 });
 
 after(async () => {

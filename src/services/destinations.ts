@@ -11,6 +11,12 @@ import { plansUsing } from '../catalog/plans.ts';
 import type { DestinationRecord } from '../catalog/destinations.ts';
 import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
+import { apiReach, checkNotOwn, checkReach, type Reach } from './reach.ts';
+
+/** The folder of a local destination's settings (BACKUP_ROOT when none is given). */
+function localFolder(ctx: ServiceContext, config: Record<string, unknown>): string {
+  return typeof config.path === 'string' ? config.path : ctx.config.backupRoot;
+}
 
 /** A destination as shown to users: settings without secrets. */
 export interface DestinationView {
@@ -26,8 +32,11 @@ function view(r: DestinationRecord): DestinationView {
   return { id: r.id, name: r.name, type: r.type, config: r.config, createdAt: r.createdAt, updatedAt: r.updatedAt };
 }
 
-/** Validates (through the backend) and stores a new destination. Other input fields are the backend's settings. */
-export async function addDestination(ctx: ServiceContext, input: { name: unknown; type: unknown } & Record<string, unknown>): Promise<DestinationView> {
+/**
+ * Validates (through the backend) and stores a new destination. Other input fields are the backend's
+ * settings. A local destination's folder must be within `reach` (services/reach.ts; the API's by default).
+ */
+export async function addDestination(ctx: ServiceContext, input: { name: unknown; type: unknown } & Record<string, unknown>, reach: Reach = apiReach): Promise<DestinationView> {
   const name = checkName('destination', input.name);
   if (typeof input.type !== 'string' || !input.type) {
     throw usageError('MISSING_TYPE', `A destination needs a type (--type): one of ${storageTypes().join(', ')}.`, { field: 'type' });
@@ -35,6 +44,7 @@ export async function addDestination(ctx: ServiceContext, input: { name: unknown
   const backend = await loadBackend(input.type);
   const { name: _n, type: _t, ...settings } = input;
   const configured = await backend.configure(settings);
+  if (backend.type === 'local') checkReach(ctx.config, localFolder(ctx, configured.config), 'local-destination', reach);
   if (await repo.findDestination(ctx.catalog.db, name)) throw conflict('DESTINATION_EXISTS', `A destination named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: DestinationRecord = {
@@ -67,8 +77,12 @@ export async function getDestination(ctx: ServiceContext, ref: string): Promise<
   return view(await findDestinationRecord(ctx, ref));
 }
 
-/** Opens a destination's storage (secrets unsealed here), wrapped in the retry policy. */
+/**
+ * Opens a destination's storage (secrets unsealed here), wrapped in the retry policy. A local destination
+ * on coffre's own files (saved before paths were checked) is refused here, whoever asks.
+ */
 export async function storageOf(ctx: ServiceContext, rec: DestinationRecord): Promise<Storage> {
+  if (rec.type === 'local') checkNotOwn(ctx.config, localFolder(ctx, rec.config), 'local-destination');
   const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
   return openStorage(rec.type, { config: rec.config, secrets });
 }
@@ -93,7 +107,7 @@ export async function testDestination(ctx: ServiceContext, ref: string): Promise
  * Renames a destination and/or changes its settings (the API's PATCH). Settings given are merged over the
  * stored ones (secrets included) and checked again by the backend; the type cannot change.
  */
-export async function updateDestination(ctx: ServiceContext, ref: string, input: { name?: unknown; type?: unknown } & Record<string, unknown>): Promise<DestinationView> {
+export async function updateDestination(ctx: ServiceContext, ref: string, input: { name?: unknown; type?: unknown } & Record<string, unknown>, reach: Reach = apiReach): Promise<DestinationView> {
   const rec = await findDestinationRecord(ctx, ref);
   const next: DestinationRecord = { ...rec, updatedAt: isoNow() };
   const { name, type, ...settings } = input;
@@ -107,6 +121,7 @@ export async function updateDestination(ctx: ServiceContext, ref: string, input:
     const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
     const configured = await configureStorage(rec.type, { ...rec.config, ...secrets, ...settings });
     next.config = configured.config;
+    if (rec.type === 'local') checkReach(ctx.config, localFolder(ctx, configured.config), 'local-destination', reach);
     next.secretsEnc = Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null;
   }
   await repo.updateDestination(ctx.catalog.db, rec.id, next);

@@ -19,7 +19,8 @@ import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
 import { runRestore, type RestoreView } from './restores.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
-import { findTargetRecord } from './targets.ts';
+import { checkTargetWritable, findTargetRecord } from './targets.ts';
+import { checkNotOwn } from './reach.ts';
 
 export type JobType = 'backup' | 'restore';
 export type JobStatus = 'queued' | 'running' | 'success' | 'failed' | 'interrupted';
@@ -128,7 +129,7 @@ export async function checkRestorePath(given: string, allowed: readonly string[]
   const roots = await Promise.all(allowed.map((r) => realpath(r).catch(() => path.resolve(r))));
   const inside = (p: string) => roots.some((root) => p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep));
   const refuse = () =>
-    new CoffreError('RESTORE_PATH_FORBIDDEN', 'The restore path is outside the folders this server may restore from (RESTORE_ALLOWED_PATHS).', { kind: 'forbidden', details: { field: 'path' } });
+    new CoffreError('RESTORE_PATH_FORBIDDEN', 'The restore path is outside the folders this server may name (ALLOWED_PATHS).', { kind: 'forbidden', details: { field: 'path' } });
   let real: string;
   try {
     real = await realpath(given);
@@ -213,8 +214,11 @@ export class JobRunner {
     } else {
       if (!request.target) throw usageError('MISSING_TARGET', 'Restoring from a path needs a targetId.', { field: 'targetId' });
       file = await checkRestorePath(request.path!, this.#options.allowedPaths);
+      checkNotOwn(this.#ctx.config, file, 'restore-source');
       targetId = (await findTargetRecord(this.#ctx, request.target)).id;
     }
+    // The API restores only into files it could have named: not into a SQLite target the CLI made elsewhere.
+    checkTargetWritable(this.#ctx, await findTargetRecord(this.#ctx, targetId));
     const trigger = request.trigger ?? 'api';
     return this.#submit({ type: 'restore', planId, plan: planName, targetId, trigger }, `target:${targetId}`, 'its target', (job) =>
       runRestore(this.#ctx, {

@@ -20,6 +20,7 @@ import type { ServiceContext } from './service-context.ts';
 import type { RunOutcome } from './backups.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { copyLocations } from './copies.ts';
+import { checkNotOwn } from './reach.ts';
 import { openChainForRestore } from './chains.ts';
 
 /** A restore run as shown to users; `id` is the restore's own journal id. */
@@ -120,6 +121,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     }
   } else {
     if (!options.to) throw usageError('MISSING_TARGET', 'Restoring from --file needs a target: add --to TARGET.');
+    checkNotOwn(ctx.config, options.file!, 'restore-source');
     target = await findTargetRecord(ctx, options.to);
   }
   const engine = engines.get(target.engine);

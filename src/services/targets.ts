@@ -12,6 +12,8 @@ import { plansUsing } from '../catalog/plans.ts';
 import type { TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
+import { apiReach, checkNotOwn, checkReach, type Reach } from './reach.ts';
+import { checkMongoUrlOptions } from '../engines/mongo-url-options.ts';
 
 /** A target as shown to users: never the password. */
 export interface TargetView {
@@ -27,12 +29,23 @@ function view(r: TargetRecord): TargetView {
   return { id: r.id, name: r.name, engine: r.engine as EngineName, url: r.urlDisplay, createdAt: r.createdAt, updatedAt: r.updatedAt };
 }
 
-/** Validates and stores a new target. */
-export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown }): Promise<TargetView> {
+/**
+ * What a target's URL may reach, checked when it is saved: a SQLite file under ALLOWED_PATHS and never
+ * coffre's own (services/reach.ts), MongoDB options from the safe set (engines/mongo-url-options.ts). The
+ * API is refused beyond that; the CLI is warned about paths and may give any MongoDB option.
+ */
+function checkTargetReach(ctx: ServiceContext, conn: Connection, reach: Reach): void {
+  if (conn.engine === 'sqlite' && conn.path) checkReach(ctx.config, conn.path, 'sqlite-target', reach);
+  if (conn.engine === 'mongodb' && reach.via === 'api') checkMongoUrlOptions(conn.params);
+}
+
+/** Validates and stores a new target (bounded by what `reach` may name; the API's reach by default). */
+export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown }, reach: Reach = apiReach): Promise<TargetView> {
   const name = checkName('target', input.name);
   if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
   const conn = parseConnectionUrl(input.url);
   if (await repo.findTarget(ctx.catalog.db, name)) throw conflict('TARGET_EXISTS', `A target named "${name}" already exists: choose another name or remove it first.`);
+  checkTargetReach(ctx, conn, reach);
   const now = isoNow();
   const rec: TargetRecord = { id: newId(), name, engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url), createdAt: now, updatedAt: now };
   await repo.insertTarget(ctx.catalog.db, rec);
@@ -56,9 +69,20 @@ export async function getTarget(ctx: ServiceContext, ref: string): Promise<Targe
   return view(await findTargetRecord(ctx, ref));
 }
 
-/** Opens a target's sealed URL into a Connection (its password is registered for redaction). */
+/**
+ * Opens a target's sealed URL into a Connection (its password is registered for redaction). A SQLite target
+ * on coffre's own files (saved before paths were checked) is refused here, whoever asks.
+ */
 export function connectionOf(ctx: ServiceContext, rec: TargetRecord): Connection {
-  return parseConnectionUrl(decryptSecret(ctx.catalog.key, rec.urlEnc, `target "${rec.name}"`));
+  const conn = parseConnectionUrl(decryptSecret(ctx.catalog.key, rec.urlEnc, `target "${rec.name}"`));
+  if (conn.engine === 'sqlite' && conn.path) checkNotOwn(ctx.config, conn.path, 'sqlite-target');
+  return conn;
+}
+
+/** Refuses, for the API, a restore into a SQLite target outside ALLOWED_PATHS (one the CLI made there). */
+export function checkTargetWritable(ctx: ServiceContext, rec: TargetRecord, reach: Reach = apiReach): void {
+  const conn = connectionOf(ctx, rec);
+  if (conn.engine === 'sqlite' && conn.path) checkReach(ctx.config, conn.path, 'sqlite-target', reach);
 }
 
 /** Removes a target no plan uses. */
@@ -78,7 +102,7 @@ export async function testTarget(ctx: ServiceContext, ref: string, signal?: Abor
 }
 
 /** Renames a target and/or changes its URL (the API's PATCH). A new engine is refused while plans use it. */
-export async function updateTarget(ctx: ServiceContext, ref: string, input: { name?: unknown; url?: unknown }): Promise<TargetView> {
+export async function updateTarget(ctx: ServiceContext, ref: string, input: { name?: unknown; url?: unknown }, reach: Reach = apiReach): Promise<TargetView> {
   const rec = await findTargetRecord(ctx, ref);
   const next: TargetRecord = { ...rec, updatedAt: isoNow() };
   if (input.name !== undefined) {
@@ -89,6 +113,7 @@ export async function updateTarget(ctx: ServiceContext, ref: string, input: { na
   if (input.url !== undefined) {
     if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL, e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
     const conn = parseConnectionUrl(input.url);
+    checkTargetReach(ctx, conn, reach);
     if (conn.engine !== rec.engine) {
       const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
       if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is a ${rec.engine} database used by plan(s) ${users.join(', ')}: it cannot become ${conn.engine}.`, { plans: users });

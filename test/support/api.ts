@@ -32,12 +32,13 @@ export interface Reply {
   json<T = any>(): T;
 }
 
-/** An in-process server on a fresh DATA_DIR (SQLite catalog); env adds settings such as API_TOKEN. */
+/** An in-process server on a fresh DATA_DIR (SQLite catalog; ALLOWED_PATHS: its folder); env adds settings such as API_TOKEN. */
 export async function inProcess(env: Record<string, string> = {}, options: { requireToken?: boolean } = {}): Promise<InProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'coffre-api-'));
-  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), ...env });
+  // The API may name paths in the test's own folder (ALLOWED_PATHS); DATA_DIR inside it stays out of reach.
+  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), ALLOWED_PATHS: dir, ...env });
   const ctx = await openContext({ config, announce: () => {} });
-  const runner = new JobRunner(ctx, { maxConcurrent: config.api.maxConcurrentJobs, allowedPaths: config.api.restoreAllowedPaths, progressIntervalMs: 0 });
+  const runner = new JobRunner(ctx, { maxConcurrent: config.api.maxConcurrentJobs, allowedPaths: config.allowedPaths, progressIntervalMs: 0 });
   const app = await buildServer({ ctx, runner, requireToken: options.requireToken });
   await app.ready();
   const call: InProcess['call'] = async (method, url, o = {}) => {
@@ -107,9 +108,9 @@ export interface Served {
   exited: Promise<number | null>;
 }
 
-/** Starts `coffre serve` in the workspace on a free port and waits for its "listening" line. */
+/** Starts `coffre serve` in the workspace on a free port (ALLOWED_PATHS: the workspace) and waits for its "listening" line. */
 export async function serve(ws: Workspace, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = ws.start(['serve'], { PORT: '0', HOST: '127.0.0.1', ...env });
+  const child = ws.start(['serve'], { PORT: '0', HOST: '127.0.0.1', ALLOWED_PATHS: ws.dir, ...env });
   let out = '';
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));

@@ -61,7 +61,7 @@ export function incrementalScenario(fx: ChainFixture, options: { compression?: s
   const freshTarget = async (): Promise<{ name: string; conn: Connection }> => {
     const conn = await fresh();
     const target = `restore-${++targets}`;
-    await addTarget(ctx, { name: target, url: fx.url(conn) });
+    await addTarget(ctx, { name: target, url: fx.url(conn) }, { via: 'cli' });
     return { name: target, conn };
   };
   const backup = async (kind?: string): Promise<BackupView> => {
@@ -77,8 +77,8 @@ export function incrementalScenario(fx: ChainFixture, options: { compression?: s
     ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
     source = await fresh();
     await fx.seed(source);
-    await addTarget(ctx, { name: 'source', url: fx.url(source) });
-    await addDestination(ctx, { name: 'disk', type: 'local', path: backups });
+    await addTarget(ctx, { name: 'source', url: fx.url(source) }, { via: 'cli' });
+    await addDestination(ctx, { name: 'disk', type: 'local', path: backups }, { via: 'cli' });
     await addPlan(ctx, { name: 'chain', target: 'source', destination: 'disk', kind: 'incremental', compression: options.compression ?? 'zstd' });
   });
   after(async () => {

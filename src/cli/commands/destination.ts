@@ -88,7 +88,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const { name, settings } = settingsOf(rest, (line) => io.err(`${line}\n`));
       if (!name) throw usageError('MISSING_ARGUMENT', '`coffre destination add` needs a NAME.');
       if (settings.type === undefined) throw usageError('MISSING_OPTION', '`coffre destination add` needs --type (local, s3, gcs or azure).', { field: 'type' });
-      const d = await withContext(io, (ctx) => addDestination(ctx, { ...settings, name, type: settings.type }));
+      const d = await withContext(io, (ctx) => addDestination(ctx, { ...settings, name, type: settings.type }, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, d);
       else io.out(`Destination ${d.name} added: ${d.type} ${describeConfig(d.config)}\n`);
       return 0;
@@ -97,7 +97,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const { name, settings } = settingsOf(rest, (line) => io.err(`${line}\n`));
       if (!name) throw usageError('MISSING_ARGUMENT', '`coffre destination edit` needs a NAME.');
       if (Object.keys(settings).length === 0) throw usageError('MISSING_OPTION', '`coffre destination edit` needs at least one setting to change (see `coffre destination --help`).');
-      const d = await withContext(io, (ctx) => updateDestination(ctx, name, settings));
+      const d = await withContext(io, (ctx) => updateDestination(ctx, name, settings, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, d);
       else io.out(`Destination ${d.name} updated: ${d.type} ${describeConfig(d.config)}\n`);
       return 0;

@@ -25,12 +25,13 @@ export async function run(args: string[], io: Io): Promise<number> {
   const port = portText === undefined ? api.port : Number(portText);
   const host = optional(p, 'host') ?? api.host;
   const log = (line: string) => io.err(`${new Date().toISOString()} ${line}\n`);
+  for (const w of ctx.config.warnings) io.err(`warning: ${w}\n`);
   let runner: JobRunner | undefined;
   let background: Background | undefined;
   try {
     if (port > 65535) throw usageError('BAD_PORT', `--port must be at most 65535 (got ${port}).`);
     if (!noApi) await checkBindAddress(ctx, host);
-    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: api.restoreAllowedPaths, pruneLog: log });
+    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: ctx.config.allowedPaths, pruneLog: log });
     runner.subscribe((e) => {
       if (e.type === 'job.finished') log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
     });

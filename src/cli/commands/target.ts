@@ -63,7 +63,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const name = positional(p, 0, 'a NAME', 'target add');
       const url = urlOf(p, 'target add', io);
       if (url === undefined) throw usageError('MISSING_OPTION', '`coffre target add` needs --url URL (or --url-env VAR, or --url-file PATH).', { field: 'url' });
-      const t = await withContext(io, (ctx) => addTarget(ctx, { name, url }));
+      const t = await withContext(io, (ctx) => addTarget(ctx, { name, url }, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, t);
       else io.out(`Target ${t.name} added: ${t.engine}, ${t.url}\n`);
       return 0;
@@ -74,7 +74,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       const url = urlOf(p, 'target edit', io);
       const newName = optional(p, 'name');
       if (url === undefined && newName === undefined) throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file) or --name.');
-      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}) }));
+      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}) }, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, t);
       else io.out(`Target ${t.name} updated: ${t.engine}, ${t.url}\n`);
       return 0;

@@ -121,7 +121,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     }
   } else {
     if (!options.to) throw usageError('MISSING_TARGET', 'Restoring from --file needs a target: add --to TARGET.');
-    checkNotOwn(ctx.config, options.file!, 'restore-source');
+    for (const f of files) if (f !== '-') checkNotOwn(ctx.config, f, 'restore-source');
     target = await findTargetRecord(ctx, options.to);
   }
   const engine = engines.get(target.engine);

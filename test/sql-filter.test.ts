@@ -199,6 +199,19 @@ test('filter: MySQL USE, CREATE/DROP DATABASE|SCHEMA (also in executable comment
   }
 });
 
+test('filter: MySQL names qualified with the dump\'s own database lose the qualifier, however cut', async () => {
+  const doc = "USE sakila;\nCREATE VIEW v AS SELECT f.title FROM sakila.film f JOIN `sakila`.`actor` a WHERE f.x = 'sakila.y' AND other.t.c = 1;\nSELECT sakila\n;";
+  const want = "\nCREATE VIEW v AS SELECT f.title FROM film f JOIN `actor` a WHERE f.x = 'sakila.y' AND other.t.c = 1;\nSELECT sakila\n;";
+  await fc.assert(
+    fc.asyncProperty(cutsFor(doc), async (cuts) => {
+      const r = await run('mysql', doc, cuts);
+      assert.equal(r.out, want);
+      return true;
+    }),
+    { numRuns: 200 },
+  );
+});
+
 test('filter: client commands never pass; the harmless ones are dropped, the rest refused naming them', async () => {
   for (const line of ['\\! touch /tmp/m', '\\o |cat', '\\copy t from program \'id\'', 'SELECT 1 \\g |cat', '\\i /etc/passwd', '\\ir x.sql', '\\setenv A b', '\\w /tmp/x', '\\gexec']) {
     const r = await run('postgres', `SELECT 0;\n${line}\nSELECT 2;\n`);

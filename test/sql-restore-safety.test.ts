@@ -88,3 +88,33 @@ test('restore of a pg_dump 15.14+ file: its own \\restrict lines are dropped and
   expectCode(await ws.run(['restore', '--file', file, '--to', name]), 0, 'restore');
   assert.equal(await withClient(connectionTo(db), async (c) => (await c.query('SELECT a FROM t')).rows[0].a), 7);
 });
+
+test('restore --file into MariaDB: client commands and LOCAL INFILE never reach this host', async () => {
+  const db = `coffre_safety_my_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const name = `m_${randomBytes(3).toString('hex')}`;
+  expectCode(await ws.run(['target', 'add', name, '--url', `mysql://root@127.0.0.1:3306/${db}`]), 0, 'target add');
+  try {
+    const m = marker();
+    const cases: Array<[string, RegExp]> = [
+      [`CREATE TABLE t (a TEXT);\n\\! touch ${m}\n`, /COFFRE_E_SQL_CLIENT_COMMAND/],
+      // without --binary-mode the client would run these; with it they reach the server as SQL and fail
+      [`CREATE TABLE t (a TEXT);\nsystem touch ${m}\n`, /MYSQL_RESTORE_FAILED|syntax/],
+      [`CREATE TABLE t (a TEXT);\nsource ${m}.sql\n`, /MYSQL_RESTORE_FAILED|syntax/],
+      [`CREATE TABLE t (a TEXT);\nLOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t;\n`, /MYSQL_RESTORE_FAILED|LOAD DATA LOCAL|not allowed|disabled/i],
+    ];
+    await writeFile(`${m}.sql`, `CREATE TABLE leaked (a int);\n`);
+    for (const [text, expected] of cases) {
+      const file = path.join(ws.dir, `my-${randomBytes(3).toString('hex')}.sql`);
+      await writeFile(file, text);
+      const r = await ws.run(['restore', '--file', file, '--to', name, '--json']);
+      assert.notEqual(r.code, 0, `${text}: ${r.all}`);
+      assert.match(r.all, expected, text);
+      assert.equal(existsSync(m), false, `${text} ran nothing here`);
+      const left = await import('./support/mysql.ts').then((s) => s.adminSql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}';`));
+      assert.equal(left[0][0], '0', `${text}: the target is not left behind`);
+    }
+    await rm(`${m}.sql`, { force: true });
+  } finally {
+    await import('./support/mysql.ts').then((s) => s.dropDatabase(db)).catch(() => {});
+  }
+});

@@ -63,7 +63,10 @@ function notADatabase(file: string, err: unknown) {
 /** Runs a SQL script into the new, empty database file `side` in one transaction; returns the filter's notes. */
 async function runScript(side: string, input: Readable, options: RestoreOptions): Promise<string[]> {
   const script = input instanceof FilteredSqlStream ? input : filterSql([input], { dialect: 'sqlite', select: options.sql?.database });
-  const db = new DatabaseSync(side);
+  // Foreign keys off, as in the sqlite3 shell that .dump output is written for: its tables come in name
+  // order, so a row may name a table created further down (the dump's own PRAGMA foreign_keys=OFF would
+  // be a no-op inside the transaction).
+  const db = new DatabaseSync(side, { enableForeignKeyConstraints: false });
   let n = 0;
   try {
     db.exec('BEGIN');

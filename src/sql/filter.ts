@@ -48,6 +48,8 @@ export interface SqlFilterReport {
   commands: Map<string, number>;
   /** Statements of other databases (or outside any) left out because `select` picked one. */
   skipped: number;
+  /** MySQL names qualified with the dump's own database whose qualifier was removed. */
+  qualified: number;
   /** Bytes read. */
   bytesIn: number;
 }
@@ -70,7 +72,7 @@ const HARMLESS_PSQL = new Set(['restrict', 'unrestrict', 'set', 'unset', 'echo',
 const ALTER_NO_NAME = new Set(['CHARACTER', 'CHARSET', 'DEFAULT', 'COLLATE', 'READ', 'ENCRYPTION', 'COMMENT']);
 
 export class SqlFilter {
-  readonly report: SqlFilterReport = { databases: [], dropped: new Map(), rewritten: 0, commands: new Map(), skipped: 0, bytesIn: 0 };
+  readonly report: SqlFilterReport = { databases: [], dropped: new Map(), rewritten: 0, commands: new Map(), skipped: 0, qualified: 0, bytesIn: 0 };
   readonly #options: SqlFilterOptions;
   readonly #lexer: SqlLexer;
 
@@ -96,6 +98,7 @@ export class SqlFilter {
       token: (t) => this.#token(t),
       statementEnd: (info) => this.#statementEnd(info),
       commandStart: (pos) => this.#hold(pos),
+      qualifier: (t, dotEnd) => this.#qualifier(t, dotEnd),
       command: (cmd) => this.#command(cmd),
       copyStart: (pos) => {
         if (this.#copyDecision === 'drop') this.#drops.push({ start: pos, end: Infinity });
@@ -148,6 +151,18 @@ export class SqlFilter {
     this.#tokens = [];
     this.#decided = null;
     this.#hold(pos);
+  }
+
+  /**
+   * MySQL: `db.table` naming the dump's own database (Sakila's views say `sakila.film`) becomes `table`,
+   * which the server resolves in the session's database: the target.
+   */
+  #qualifier(t: Token, dotEnd: number): void {
+    if (this.#options.dialect !== 'mysql' || this.#stmtDropped) return;
+    const own = this.#current ?? (this.report.databases.length === 1 ? this.report.databases[0] : undefined);
+    if (own === undefined || nameOf('mysql', t) !== own) return;
+    this.#drops.push({ start: t.start, end: dotEnd });
+    this.report.qualified++;
   }
 
   #hold(pos: number): void {
@@ -270,17 +285,18 @@ export class SqlFilter {
       if (err instanceof SqlLexError) throw usageError(`SQL_${err.reason.toUpperCase().replace(/-/g, '_')}`, `${err.message} (at byte ${err.position - this.#synthetic}).`);
       throw err;
     }
-    if (this.#holdStart !== null && this.#lexer.scanned - this.#holdStart > MAX_HOLD) {
+    const heldFrom = Math.min(this.#holdStart ?? Infinity, this.#lexer.settled);
+    if (this.#lexer.scanned - heldFrom > MAX_HOLD) {
       throw usageError(
         'SQL_STATEMENT_TOO_LONG',
-        `A statement or client command at byte ${this.#holdStart} runs over ${MAX_HOLD} bytes before coffre can tell what it does (it may name a database): split it, or check the file.`,
+        `A statement, name or client command at byte ${heldFrom - this.#synthetic} runs over ${MAX_HOLD} bytes before coffre can tell what it does (it may name a database): split it, or check the file.`,
       );
     }
   }
 
   #flush(): Buffer[] {
     if (this.#options.inspect) return [];
-    const limit = Math.min(this.#lexer.scanned, this.#holdStart ?? Infinity);
+    const limit = Math.min(this.#options.dialect === 'mysql' ? this.#lexer.settled : this.#lexer.scanned, this.#holdStart ?? Infinity);
     while (this.#resolved < limit) {
       let cut = limit;
       let skipTo = -1;
@@ -521,6 +537,7 @@ function describe(r: SqlFilterReport, options: SqlFilterOptions): string[] {
     notes.push(`dropped the dump's own database statements${named} (${list(r.dropped)}), so it went into the target`);
   }
   if (r.rewritten > 0) notes.push(`rewrote ${r.rewritten} ALTER DATABASE statement${r.rewritten > 1 ? 's' : ''} to apply to the target`);
+  if (r.qualified > 0) notes.push(`removed the dump's database name from ${r.qualified} qualified name${r.qualified > 1 ? 's' : ''} (\`db\`.\`table\` became \`table\`, in the target)`);
   if (r.commands.size > 0) notes.push(`dropped client commands (${list(r.commands)})`);
   return notes;
 }

@@ -68,6 +68,8 @@ export interface ScanListener {
   token?(token: Token): void;
   statementEnd(info: StatementInfo): void;
   command(cmd: ClientCommand): void;
+  /** A name directly followed by `.` (a qualified name's first part); dotEnd is the position after the dot. */
+  qualifier?(token: Token, dotEnd: number): void;
   /** A client command begins at pos (its bytes follow up to the end of the line). */
   commandStart?(pos: number): void;
   /** A COPY data block begins at pos. */
@@ -184,6 +186,17 @@ export class SqlLexer {
     return this.#base;
   }
 
+  /**
+   * The first position whose bytes a later event may still drop: the start of a word or quoted name not
+   * yet known to be followed by `.` (see ScanListener.qualifier), else `scanned`.
+   */
+  get settled(): number {
+    if (this.#tokStart >= 0 && (this.#tokKind === 'word' || this.#tokKind === 'ident')) return this.#tokStart;
+    const last = this.#last;
+    if (last && last.end === this.#base && (last.kind === 'word' || last.kind === 'ident')) return last.start;
+    return this.#base;
+  }
+
   /** Whether the lexer is between statements (not in a statement, quote, comment, command or data). */
   get atBoundary(): boolean {
     return this.#state === 'gap' && this.#pendingCopies === 0 && !this.#inExec;
@@ -238,6 +251,7 @@ export class SqlLexer {
     if (this.#state === 'command') this.#finishCommand(this.#base);
     else if (this.#state === 'line-comment') this.#state = this.#commentReturn;
     this.#lineStart = true;
+    this.#last = null;
   }
 
   /** Whether the lexer is in plain statement text (not in a quote, comment, command or data). */
@@ -259,6 +273,7 @@ export class SqlLexer {
       this.#state = 'gap';
     }
     if (this.#stmtStart >= 0) this.#endStatement(this.#base, false);
+    this.#last = null;
   }
 
   // --- tokens and statements
@@ -283,10 +298,15 @@ export class SqlLexer {
     this.#tokKind = kind;
     this.#tokBytes = [];
     this.#tokLen = 0;
+    // Past the first tokens only names matter (a qualified name's first part); strings and numbers of a
+    // long INSERT are not copied.
+    this.#wantText = this.#tokens.length < MAX_TOKENS || kind === 'word' || kind === 'ident';
   }
 
+  #wantText = true;
+
   #appendText(buf: Buffer, from: number, to: number): void {
-    if (this.#tokLen >= MAX_TOKEN_TEXT || to <= from) return;
+    if (!this.#wantText || this.#tokLen >= MAX_TOKEN_TEXT || to <= from) return;
     const piece = buf.subarray(from, Math.min(to, from + MAX_TOKEN_TEXT - this.#tokLen));
     this.#tokBytes.push(Buffer.from(piece));
     this.#tokLen += piece.length;
@@ -294,7 +314,8 @@ export class SqlLexer {
 
   /** The current token's text so far. */
   get #tokText(): string {
-    return Buffer.concat(this.#tokBytes, this.#tokLen).toString('utf8');
+    if (this.#tokBytes.length === 0) return '';
+    return (this.#tokBytes.length === 1 ? this.#tokBytes[0] : Buffer.concat(this.#tokBytes, this.#tokLen)).toString('utf8');
   }
 
   #endToken(end: number): void {
@@ -313,6 +334,7 @@ export class SqlLexer {
   }
 
   #addToken(token: Token): void {
+    this.#last = token;
     this.#tokenCount++;
     if (this.#tokens.length < MAX_TOKENS) {
       this.#tokens.push(token);
@@ -610,6 +632,8 @@ export class SqlLexer {
             this.#startToken('number', base + i);
             continue;
           } else {
+            const last = this.#last;
+            if (b === 0x2e && last && last.end === base + i && (last.kind === 'word' || last.kind === 'ident')) this.#listener.qualifier?.(last, base + i + 1);
             if (b === 0x28) this.#depth++;
             if (b === 0x29 && this.#depth > 0) this.#depth--;
             this.#addToken({ kind: 'punct', text: String.fromCharCode(b), raw: String.fromCharCode(b), start: base + i, end: base + i + 1, depth: b === 0x28 ? this.#depth - 1 : this.#depth });
@@ -768,6 +792,7 @@ export class SqlLexer {
   }
 
   #midLine = false;
+  #last: Token | null = null;
 
   /** A newline was read outside quotes and comments; COPY data starts after the COPY statement's line. */
   #newline(pos: number, inStmt: boolean): void {

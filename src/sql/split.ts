@@ -24,22 +24,23 @@ export async function* sqlStatements(input: Readable, dialect: SqlDialect, maxBy
     },
     command: () => {}, // the restore filter has refused or dropped every client command already
   });
-  const slice = (start: number, end: number): string => {
-    const all = Buffer.concat(parts, held);
-    return all.toString('utf8', start - partsStart, end - partsStart);
+  const joined = (): Buffer => {
+    if (parts.length > 1) parts = [Buffer.concat(parts, held)];
+    return parts[0] ?? Buffer.alloc(0);
   };
   const trim = () => {
     // Keep only the bytes from the current statement's start (or from what the lexer has not read yet).
     const keepFrom = current >= 0 ? current : lexer.scanned;
     if (keepFrom <= partsStart) return;
-    const all = Buffer.concat(parts, held);
-    const rest = all.subarray(keepFrom - partsStart);
+    const rest = joined().subarray(keepFrom - partsStart);
     parts = rest.length ? [Buffer.from(rest)] : [];
     held = rest.length;
     partsStart = keepFrom;
   };
   const drain = function* (): Generator<string> {
-    for (const info of ended.splice(0)) yield slice(info.start, info.end);
+    if (ended.length === 0) return;
+    const all = joined();
+    for (const info of ended.splice(0)) yield all.toString('utf8', info.start - partsStart, info.end - partsStart);
   };
   for await (const chunk of input) {
     parts.push(chunk as Buffer);

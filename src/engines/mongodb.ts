@@ -160,9 +160,15 @@ async function userCollections(db: Db): Promise<Document[]> {
   return all.filter((c) => isUserCollection(String(c.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function uuidHex(info: unknown): string | undefined {
-  const u = (info as { uuid?: unknown } | undefined)?.uuid;
-  if (u instanceof BSON.Binary) return Buffer.from(u.buffer).toString('hex');
+/**
+ * The collection's UUID as mongodump writes it (32 hex digits). Checked by shape, not `instanceof`: the
+ * driver hands back Binary objects of its own (CommonJS) copy of bson, never of the ESM copy imported here.
+ */
+export function uuidHex(info: unknown): string | undefined {
+  const u = (info as { uuid?: unknown } | undefined)?.uuid as { _bsontype?: unknown; sub_type?: unknown; buffer?: unknown } | string | undefined;
+  if (u && typeof u === 'object' && u._bsontype === 'Binary' && u.sub_type === 4 && u.buffer instanceof Uint8Array && u.buffer.length === 16) {
+    return Buffer.from(u.buffer).toString('hex');
+  }
   if (typeof u === 'string' && /^[0-9a-f-]{32,36}$/i.test(u)) return u.replace(/-/g, '').toLowerCase();
   return undefined;
 }
@@ -320,30 +326,72 @@ async function rename(client: MongoClient, dbName: string, from: string, to: str
 }
 
 /**
+ * FerretDB refuses any rename whose source or target name holds a dot ("Invalid namespace"), though the
+ * name itself is legal and the collection can be created: a collection such as `a.b` is therefore moved by
+ * a copy (options, documents in bounded batches, indexes) instead of a rename, on every server alike.
+ */
+const movedByCopy = (name: string) => name.includes('.');
+
+/** Copies a collection under a new name: its options, its documents (batch by batch) and its indexes. */
+async function cloneCollection(client: MongoClient, dbName: string, from: string, to: string): Promise<void> {
+  const db = client.db(dbName);
+  const [info] = await db.listCollections({ name: from }, { nameOnly: false }).toArray();
+  const { autoIndexId: _a, idIndex: _i, ...options } = (info?.options as Document | undefined) ?? {};
+  await db.command({ create: to, ...options });
+  const target = db.collection(to);
+  let batch: Document[] = [];
+  let bytes = 0;
+  for await (const raw of db.collection(from).find({}, { raw: true, batchSize: BATCH_DOCS }) as unknown as AsyncIterable<Uint8Array>) {
+    batch.push(deserializeInOrder(Buffer.from(raw)));
+    bytes += raw.length;
+    if (batch.length >= BATCH_DOCS || bytes >= BATCH_BYTES) {
+      await target.insertMany(batch, { ordered: true, bypassDocumentValidation: true });
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length > 0) await target.insertMany(batch, { ordered: true, bypassDocumentValidation: true });
+  const specs = indexSpecs(await db.collection(from).listIndexes().toArray());
+  if (specs.length > 0) await db.command({ createIndexes: to, indexes: specs });
+}
+
+/** Moves a collection to a new name: a rename, or a copy and a drop for a dotted name (movedByCopy). */
+async function move(client: MongoClient, dbName: string, from: string, to: string): Promise<void> {
+  if (!movedByCopy(from) && !movedByCopy(to)) return rename(client, dbName, from, to);
+  await cloneCollection(client, dbName, from, to);
+  await client.db(dbName).collection(from).drop();
+}
+
+/**
  * Puts the restored collections in place of the old ones, all or nothing when an error strikes: the old
- * collections that will be replaced are first renamed aside, then the temporary ones take the real names,
- * and only then are the set-aside and the other old collections dropped. A failure before the drops renames
- * everything back, so the target is as it was. (Renames only: FerretDB has no dropTarget, and no rename
- * across databases.) A crash in the middle leaves every collection under its own name or an aside name
- * (`coffre_old_<tag>_<name>`), never lost.
+ * collections that will be replaced are first moved aside, then the temporary ones take the real names,
+ * and only then are the set-aside and the other old collections dropped. A failure before the drops moves
+ * everything back, so the target is as it was. (Renames, or copies for dotted names: FerretDB has no
+ * dropTarget, no rename across databases and no rename of a dotted name.) A crash in the middle leaves
+ * every collection under its own name or an aside name (`coffre_old_<tag>_<name>`, `coffre_old_<tag>_<n>`
+ * for a dotted name), never lost.
  */
 export async function switchCollections(client: MongoClient, dbName: string, tag: string, collections: Array<Pick<Planned, 'name' | 'temp'>>, existing: Set<string>): Promise<void> {
   const aside: Array<[name: string, asideName: string]> = [];
   const placed: Array<Pick<Planned, 'name' | 'temp'>> = [];
   try {
-    for (const p of collections) {
+    for (const [i, p] of collections.entries()) {
       if (!existing.has(p.name)) continue;
-      const asideName = `coffre_old_${tag}_${p.name}`;
-      await rename(client, dbName, p.name, asideName);
+      const asideName = movedByCopy(p.name) ? `coffre_old_${tag}_${i}` : `coffre_old_${tag}_${p.name}`;
+      await move(client, dbName, p.name, asideName);
       aside.push([p.name, asideName]);
     }
     for (const p of collections) {
-      await rename(client, dbName, p.temp, p.name);
+      await move(client, dbName, p.temp, p.name);
       placed.push(p);
     }
   } catch (err) {
-    for (const p of placed.reverse()) await rename(client, dbName, p.name, p.temp).catch(() => {});
-    for (const [name, asideName] of aside.reverse()) await rename(client, dbName, asideName, name).catch(() => {});
+    for (const p of placed.reverse()) await move(client, dbName, p.name, p.temp).catch(() => {});
+    for (const [name, asideName] of aside.reverse()) {
+      // A half-made copy under the real name goes first, or the way back would collide with it.
+      if (movedByCopy(name)) await client.db(dbName).collection(name).drop().catch(() => {});
+      await move(client, dbName, asideName, name).catch(() => {});
+    }
     throw err;
   }
   const db = client.db(dbName);
@@ -402,7 +450,8 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
             if (type === 'timeseries') {
               throw failure('MONGO_UNSUPPORTED', `The archive holds the time-series collection "${entry.collection}", which coffre cannot restore: use mongorestore for it.`);
             }
-            const p: Planned = { entry, name: entry.collection, temp: `coffre_tmp_${tag}_${entry.collection}`, type, options: meta.options, indexes: meta.indexes };
+            const temp = movedByCopy(entry.collection) ? `coffre_tmp_${tag}_${planned.size}` : `coffre_tmp_${tag}_${entry.collection}`;
+            const p: Planned = { entry, name: entry.collection, temp, type, options: meta.options, indexes: meta.indexes };
             planned.set(`${entry.db}.${entry.collection}`, p);
             if (type !== 'collection') continue;
             const { autoIndexId: _a, idIndex: _i, ...createOptions } = p.options;

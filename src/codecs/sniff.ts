@@ -17,6 +17,8 @@ import { layerErrors } from './archive-rules.ts';
 import { zstd } from './zstd.ts';
 import { zip } from './zip.ts';
 import { untar } from './targz.ts';
+import { firstTarFile, firstZipFile, isTreeMember, type TreeKind } from './archive-tree.ts';
+import { looksLikeBson } from '../engines/mongo-archive.ts';
 
 export interface OpenedDump {
   /** What the raw bytes are, once every compression layer is peeled. */
@@ -29,6 +31,17 @@ export interface OpenedDump {
   sqlDialect?: SqlDialect;
   /** For SQL text: the major version of the pg_dump that wrote it, from its header ("Dumped by pg_dump version 17.0"). */
   pgDumpMajor?: number;
+  /**
+   * Set (only when openDump was asked for trees) when the input is a tar, tar.gz or zip of a dump folder:
+   * `stream` is then the archive's bytes (gunzipped for tar.gz), to unpack with extractTree, and `format`
+   * what the first entry shows (pg-directory or mongo-directory; the unpacked folder's layout decides).
+   */
+  tree?: TreeKind;
+}
+
+export interface OpenOptions {
+  /** Recognise archives of dump folders (see archive-tree.ts) instead of refusing their second file. */
+  trees?: boolean;
 }
 
 function pgDumpMajorOf(head: Buffer): number | undefined {
@@ -70,6 +83,21 @@ function isTar(head: Buffer): boolean {
   return head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar';
 }
 
+/**
+ * A tar of a dump folder: its first file is a member of a dump folder's layout, except a pg_dump -Ft archive
+ * (its own toc.dat first, uncompressed: -Ft never compresses, where a -Fd folder's toc.dat says gzip).
+ */
+function isTreeTar(head: Buffer): boolean {
+  const first = firstTarFile(head);
+  if (!first || !isTreeMember(first)) return false;
+  return !(isPgTar(head) && head.length > 523 && head.toString('latin1', 512, 517) === 'PGDMP' && head[523] === 0);
+}
+
+/** What a tree's first entry suggests it holds (the unpacked layout decides). */
+function treeFormat(firstFile: string): RawFormat {
+  return /\.(bson|json)(\.gz)?$/.test(firstFile) ? 'mongo-directory' : 'pg-directory';
+}
+
 /** pg_dump -Ft writes toc.dat as the tar's first entry. */
 function isPgTar(head: Buffer): boolean {
   const end = head.indexOf(0, 0);
@@ -100,12 +128,31 @@ function rawFormatOf(head: Buffer, layers: readonly CompressionName[], acceptDel
       { layers },
     );
   }
-  if (head.toString('latin1', 0, 5) === 'PGDMP') return 'pg-custom';
+  if (head.toString('latin1', 0, 5) === 'PGDMP') {
+    // Byte 10 is the archive format: 1 for -Fc. Anything else alone is the toc.dat of a -Fd folder.
+    if (head.length > 10 && head[10] !== 1) {
+      throw usageError(
+        'PG_TOC_ALONE',
+        `The input${layers.length > 0 ? ` (inside ${layers.join(' + ')})` : ''} is the toc.dat of a pg_dump directory-format (-Fd) dump, which cannot be restored without its data files: give the whole folder, or a tar or zip of it.`,
+        { layers },
+      );
+    }
+    return 'pg-custom';
+  }
   if (head.toString('latin1', 0, 16) === 'SQLite format 3\0') return 'sqlite';
   if (startsWith(head, [0x6d, 0xe2, 0x99, 0x81])) return 'mongo-archive';
+  if (looksLikeBson(head)) return 'mongo-bson';
   const inside = layers.length > 0 ? ` (inside ${layers.join(' + ')})` : '';
   const foreign = FOREIGN.find((f) => startsWith(head, f.magic));
   if (foreign) throw usageError('UNKNOWN_FORMAT', `The input${inside} is ${foreign.name} data, which coffre does not read: ${RECOGNISED}.`, { layers });
+  const text = head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES)).trimStart();
+  if (text.startsWith('{') && /^\{\s*"(indexes|options|collectionName|uuid|ServerVersion)"\s*:/.test(text)) {
+    throw usageError(
+      'MONGO_METADATA_ONLY',
+      `The input${inside} is mongodump JSON (a <collection>.metadata.json or prelude.json), not a dump: it holds no documents. Give the .bson file beside it, or the whole mongodump folder.`,
+      { layers },
+    );
+  }
   if (head.subarray(0, PEEK_BYTES).includes(0)) {
     throw usageError('UNKNOWN_FORMAT', `The input${inside} is binary data in no format coffre knows (it is not SQL text): ${RECOGNISED}.`, { layers });
   }
@@ -118,8 +165,8 @@ function rawFormatOf(head: Buffer, layers: readonly CompressionName[], acceptDel
  * COFFRE_E_UNKNOWN_FORMAT for binary data in no known format, and with COFFRE_E_CORRUPT_ARTIFACT when a
  * layer is already broken within its first bytes. Later damage makes the returned stream error.
  */
-export async function openDump(input: Readable): Promise<OpenedDump> {
-  return (await open(input, false)) as OpenedDump;
+export async function openDump(input: Readable, options: OpenOptions = {}): Promise<OpenedDump> {
+  return (await open(input, false, options.trees === true)) as OpenedDump;
 }
 
 /**
@@ -136,11 +183,11 @@ export async function openDelta(input: Readable): Promise<{ stream: Readable; la
   return { stream: opened.stream, layers: opened.layers };
 }
 
-async function open(input: Readable, acceptDelta: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
+async function open(input: Readable, acceptDelta: boolean, trees = false): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
   const layers: CompressionName[] = [];
   let stream: Readable = input;
   try {
-    return await peel(input, layers, (s) => (stream = s), acceptDelta);
+    return await peel(input, layers, (s) => (stream = s), acceptDelta, trees);
   } catch (err) {
     stream.destroy();
     input.destroy();
@@ -148,7 +195,7 @@ async function open(input: Readable, acceptDelta: boolean): Promise<Omit<OpenedD
   }
 }
 
-async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void, acceptDelta: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
+async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void, acceptDelta: boolean, trees: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
   let { head, stream } = await peek(input, PEEK_BYTES);
   for (let depth = 0; ; depth++) {
     track(stream);
@@ -161,7 +208,12 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       const format = rawFormatOf(head, layers, acceptDelta);
       return format === 'sql' ? { format, stream, layers, sqlDialect: sqlDialectOf(head), pgDumpMajor: pgDumpMajorOf(head) } : { format, stream, layers };
     }
+    if (wrapper === 'tar' && trees && isTreeTar(head)) return { format: treeFormat(firstTarFile(head)!), stream, layers, tree: 'tar' };
     if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
+    if (wrapper === 'zip' && trees && isTreeMember(firstZipFile(head) ?? '')) {
+      layers.push('zip');
+      return { format: treeFormat(firstZipFile(head)!), stream, layers, tree: 'zip' };
+    }
     if (depth >= MAX_LAYERS) {
       throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });
     }
@@ -170,6 +222,10 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       let layer = 'gzip';
       const gunzip = joinStages([createGunzip()], (err) => layerErrors(layer)(err));
       ({ head, stream } = await peek(through(stream, gunzip), PEEK_BYTES));
+      if (trees && isTar(head) && isTreeTar(head)) {
+        layers.push('targz');
+        return { format: treeFormat(firstTarFile(head)!), stream, layers, tree: 'tar.gz' };
+      }
       if (isTar(head) && !isPgTar(head)) {
         layer = 'tar.gz';
         stream = through(stream, untar('tar.gz'));

@@ -105,7 +105,7 @@ function tarWriter(entryName: string, chunkSize: number): Transform {
   });
 }
 
-const typeNames: Record<string, string> = {
+export const typeNames: Record<string, string> = {
   link: 'a hard link',
   symlink: 'a symbolic link',
   'character-device': 'a character device',

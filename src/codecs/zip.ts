@@ -222,7 +222,7 @@ async function* entryData(reader: ByteReader, entry: LocalEntry): AsyncGenerator
 const tooMany = (names: string[]) => unsupportedArchive(LAYER, `it holds more than one file (${names.map((n) => JSON.stringify(n)).join(', ')})`);
 
 /** Reads the central directory (its first signature consumed) to its end, checking what the local headers could not say. */
-async function readCentralDirectory(reader: ByteReader, emitted: string[]): Promise<void> {
+async function readCentralDirectory(reader: ByteReader, emitted: string[], many = false): Promise<void> {
   const files: string[] = [];
   let signature = CENTRAL_HEADER;
   for (;;) {
@@ -258,14 +258,20 @@ async function readCentralDirectory(reader: ByteReader, emitted: string[]): Prom
     }
     signature = (await readExact(reader, 4, 'the central directory')).readUInt32LE(0);
   }
-  if (files.length > 1) throw tooMany(files);
-  if (files.length !== emitted.length || files[0] !== emitted[0]) {
+  if (files.length > 1 && !many) throw tooMany(files);
+  if (files.length !== emitted.length || files.some((f, i) => f !== emitted[i])) {
     throw corruptArtifact(LAYER, `the central directory lists ${JSON.stringify(files)} but the archive holds ${JSON.stringify(emitted)}`);
   }
 }
 
-/** The zip reader: the one file entry's bytes, checked. */
-async function* unzip(reader: ByteReader): AsyncGenerator<Buffer> {
+/** An entry of a zip read as a tree: its name and its bytes (read them to the end before the next entry). */
+export type ZipFileHandler = (name: string, data: AsyncIterable<Buffer>) => Promise<void>;
+
+/**
+ * The zip reader: the one file entry's bytes, checked. Given `each`, every file entry goes to it instead
+ * (a zip of a dump folder), by the same rules, and nothing is yielded.
+ */
+async function* unzip(reader: ByteReader, each?: ZipFileHandler): AsyncGenerator<Buffer> {
   const files: string[] = [];
   const first = await reader.exact(4);
   if (first.length === 0) throw corruptArtifact(LAYER, 'the archive is empty');
@@ -281,9 +287,10 @@ async function* unzip(reader: ByteReader): AsyncGenerator<Buffer> {
         if (chunk.length > 0) throw corruptArtifact(LAYER, `the directory entry ${JSON.stringify(entry.name)} holds data`);
       }
     } else {
-      if (files.length > 0) throw tooMany([...files, entry.name]);
+      if (files.length > 0 && !each) throw tooMany([...files, entry.name]);
       files.push(entry.name);
-      yield* entryData(reader, entry);
+      if (each) await each(entry.name, entryData(reader, entry));
+      else yield* entryData(reader, entry);
     }
     signature = (await readExact(reader, 4, 'the archive')).readUInt32LE(0);
   }
@@ -293,7 +300,23 @@ async function* unzip(reader: ByteReader): AsyncGenerator<Buffer> {
   }
   if (!KNOWN_SIGNATURES.has(signature) || signature === LOCAL_HEADER) throw corruptArtifact(LAYER, `unexpected record 0x${signature.toString(16)} after the entries`);
   if (files.length === 0) throw unsupportedArchive(LAYER, 'it holds no file');
-  await readCentralDirectory(reader, files);
+  await readCentralDirectory(reader, files, each !== undefined);
+}
+
+/** Reads a whole zip, handing each file entry to `each` (checked as unzip checks its one entry). */
+export async function unzipEach(input: AsyncIterable<Buffer>, each: ZipFileHandler): Promise<void> {
+  const it = input[Symbol.asyncIterator]();
+  const reader = new ByteReader(async () => {
+    const r = await it.next();
+    return r.done ? null : Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+  });
+  try {
+    for await (const _ of unzip(reader, each));
+  } catch (err) {
+    throw layerErrors(LAYER)(err);
+  } finally {
+    await it.return?.();
+  }
 }
 
 /** Options of the zip writer. */

@@ -27,9 +27,11 @@ export function canonicalCompression(value: unknown): unknown {
  * - `pg-tar`: pg_dump -Ft (a tar whose first entry is toc.dat)
  * - `pg-directory`: pg_dump -Fd (a folder holding toc.dat; only from --file)
  * - `mongo-archive`: mongodump --archive format (magic 0x8199e26d)
+ * - `mongo-directory`: mongodump's default output, a folder of `<db>/<coll>.bson` + `.metadata.json` (a path)
+ * - `mongo-bson`: one collection's `.bson` file (consecutive BSON documents; the collection named by the file)
  * - `sqlite`: a SQLite database file ("SQLite format 3\0")
  */
-export type RawFormat = 'sql' | 'pg-custom' | 'pg-tar' | 'pg-directory' | 'mongo-archive' | 'sqlite';
+export type RawFormat = 'sql' | 'pg-custom' | 'pg-tar' | 'pg-directory' | 'mongo-archive' | 'mongo-directory' | 'mongo-bson' | 'sqlite';
 
 /** Set on progress callbacks: bytes so far of the raw dump (or of the restore input). */
 export type ProgressListener = (bytes: number) => void;
@@ -63,6 +65,10 @@ export interface RestoreOptions {
   onProgress?: ProgressListener;
   /** SQL text restores: what the statement filter (src/sql/filter.ts) lets through. */
   sql?: SqlRestoreOptions;
+  /** Which database of a dump that holds several to restore (`--database NAME`), for non-SQL dumps (mongodump). */
+  database?: string;
+  /** The input's file name, for formats whose bytes do not carry a name (a lone `.bson`: its collection). */
+  sourceName?: string;
 }
 
 export interface SqlRestoreOptions {
@@ -77,7 +83,7 @@ export interface SqlRestoreOptions {
 export interface RestoreResult extends ToolInfo {
   /** The database (or SQLite file) that now holds the data. */
   database: string;
-  /** What the restore changed in the dump on its way (statements dropped or rewritten), for the journal. */
+  /** What the restore changed or skipped on its way (statements dropped or rewritten, server collections, oplog entries not replayed), for the journal. */
   notes?: string[];
 }
 

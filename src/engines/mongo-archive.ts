@@ -375,3 +375,38 @@ export async function* readArchive(input: AsyncIterable<unknown>): AsyncGenerato
     await src.close();
   }
 }
+
+/**
+ * Reads a plain file of consecutive BSON documents (mongodump's `<coll>.bson`, `oplog.bson`), yielding each
+ * as raw bytes. `where` names the file in errors. Empty input yields nothing; a cut or malformed document
+ * fails with COFFRE_E_ARCHIVE_TRUNCATED or COFFRE_E_ARCHIVE_CORRUPT.
+ */
+export async function* readBsonDocuments(input: AsyncIterable<unknown>, where: string): AsyncGenerator<Buffer> {
+  const src = new ByteSource(input);
+  try {
+    for (;;) {
+      const b = await readBsonOrTerminator(src, `in ${where}`);
+      if (!b) return;
+      if (b.terminator) throw corrupt(`${where} holds 0xffffffff where a document should start (byte ${src.position - 4})`);
+      yield b.doc;
+    }
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Whether bytes start like a BSON document (a plausible length, a known element type, a NUL-terminated
+ * name, and the document's last byte zero when it lies within `head`): how a lone `.bson` file is told from text.
+ */
+export function looksLikeBson(head: Buffer): boolean {
+  if (head.length < MIN_BSON) return false;
+  const size = head.readUInt32LE(0);
+  if (size < MIN_BSON || size > MAX_BSON) return false;
+  if (size <= head.length && head[size - 1] !== 0) return false;
+  if (size === MIN_BSON) return head[4] === 0;
+  const type = head[4];
+  if (!((type >= 0x01 && type <= 0x13) || type === 0x7f || type === 0xff)) return false;
+  const nameEnd = head.indexOf(0, 5);
+  return nameEnd > 5 && nameEnd < Math.min(size, head.length) && !head.subarray(5, nameEnd).includes(0x0a);
+}

@@ -23,6 +23,8 @@
 
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BSON } from 'bson';
@@ -33,7 +35,8 @@ import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, Targ
 import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { deserializeInOrder } from './mongo-order.ts';
-import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
+import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, readBsonDocuments, type ArchiveItem, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
+import { countBsonDocuments, folderItems, readMetadataFile, scanDumpFolder } from './mongo-folder.ts';
 
 const TOOL = 'coffre-mongo';
 const driverVersion: string = (createRequire(import.meta.url)('mongodb/package.json') as { version: string }).version;
@@ -400,10 +403,78 @@ export async function switchCollections(client: MongoClient, dbName: string, tag
   for (const name of existing) if (!replaced.has(name)) await db.collection(name).drop();
 }
 
-async function restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult> {
-  if (format !== 'mongo-archive' || typeof input === 'string') {
-    throw usageError('WRONG_FORMAT', `The MongoDB engine restores mongodump archives only, not "${format}" input: pick a MongoDB backup or a file made by mongodump --archive.`);
+/** The collection a lone `.bson` file restores into: its file name without `.bson` (and `.gz`), percent-decoded. */
+export function collectionFromFileName(sourceName: string | undefined): string | undefined {
+  const base = sourceName ? path.basename(sourceName) : '';
+  const m = /^(.+?)\.bson(\.gz|\.zst)?$/i.exec(base);
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return m[1];
   }
+}
+
+async function restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult> {
+  const notes: string[] = [];
+  let items: () => AsyncIterable<ArchiveItem>;
+  if (format === 'mongo-archive' && typeof input !== 'string') {
+    items = () => readArchive(plainArchiveBytes(input, options.onProgress));
+  } else if (format === 'mongo-directory' && typeof input === 'string') {
+    const folder = await scanDumpFolder(input);
+    if (!folder) throw usageError('UNKNOWN_FORMAT', `The folder ${input} holds no mongodump output (no <db>/<collection>.bson or .metadata.json files).`);
+    if (folder.ignored.length > 0) notes.push(`ignored ${folder.ignored.length} file(s) that belong to no collection: ${folder.ignored.slice(0, 10).join(', ')}${folder.ignored.length > 10 ? ', …' : ''}`);
+    if (folder.oplog) {
+      const n = await countBsonDocuments(folder.oplog);
+      if (n > 0) notes.push(oplogNote(n));
+    }
+    items = () => folderItems(folder);
+  } else if (format === 'mongo-bson' && typeof input !== 'string') {
+    const collection = collectionFromFileName(options.sourceName);
+    if (!collection) {
+      input.destroy();
+      throw usageError(
+        'MONGO_COLLECTION_NAME',
+        'The input is a lone BSON file (mongodump\'s <collection>.bson): its bytes do not name the collection, which coffre takes from the file name. Give it as a file named <collection>.bson (not on standard input).',
+      );
+    }
+    const metadata = options.sourceName ? await siblingMetadata(options.sourceName) : '';
+    items = () => singleCollectionItems(conn.database, collection, metadata, input, options.sourceName ?? 'the input');
+  } else {
+    throw usageError('WRONG_FORMAT', `The MongoDB engine restores mongodump output (an archive, a dump folder or a .bson file), not "${format}" input.`);
+  }
+  return restoreItems(conn, items, options, notes);
+}
+
+function oplogNote(entries: number): string {
+  return `${entries} oplog entr${entries === 1 ? 'y was' : 'ies were'} not replayed (coffre restores the collections as dumped; mongorestore --oplogReplay replays them)`;
+}
+
+/** The `<stem>.metadata.json(.gz)` beside a lone `<stem>.bson(.gz)`, as mongorestore reads it, or ''. */
+async function siblingMetadata(file: string): Promise<string> {
+  const stem = file.replace(/\.bson(\.gz|\.zst)?$/i, '');
+  for (const candidate of [`${stem}.metadata.json`, `${stem}.metadata.json.gz`]) {
+    const info = await stat(candidate).catch(() => undefined);
+    if (info?.isFile()) {
+      const text = await readMetadataFile(candidate);
+      try {
+        BSON.EJSON.parse(text, { relaxed: false });
+      } catch {
+        throw failure('ARCHIVE_CORRUPT', `${candidate} is not valid Extended JSON: fix or remove it.`);
+      }
+      return text;
+    }
+  }
+  return '';
+}
+
+async function* singleCollectionItems(db: string, collection: string, metadata: string, input: Readable, where: string): AsyncGenerator<ArchiveItem> {
+  yield { kind: 'prelude', header: { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: '', toolVersion: 'bson file' }, collections: [{ db, collection, metadata, size: 0 }] };
+  for await (const bson of readBsonDocuments(input, where)) yield { kind: 'document', db, collection, bson };
+  yield { kind: 'end', db, collection };
+}
+
+async function restoreItems(conn: Connection, items: () => AsyncIterable<ArchiveItem>, options: RestoreOptions, notes: string[]): Promise<RestoreResult> {
   const { signal } = options;
   return withClient(conn, signal, async (client) => {
     const versions = await serverVersions(client);
@@ -418,6 +489,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
     }
     const tag = randomBytes(4).toString('hex');
     const planned = new Map<string, Planned>();
+    let oplogEntries = 0;
     const created: string[] = [];
     try {
       let batch: Document[] = [];
@@ -436,13 +508,29 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
         batch = [];
         batchBytes = 0;
       };
-      for await (const item of readArchive(plainArchiveBytes(input, options.onProgress))) {
+      for await (const item of items()) {
         if (signal?.aborted) throw failure('INTERRUPTED', 'The MongoDB restore was interrupted.');
         if (item.kind === 'prelude') {
-          const wanted = item.collections.filter((c) => !SERVER_DATABASES.has(c.db) && isUserCollection(c.collection));
-          const dbs = [...new Set(wanted.map((c) => c.db))];
-          if (dbs.length > 1) {
-            throw usageError('MONGO_MANY_DATABASES', `The archive holds ${dbs.length} databases (${dbs.join(', ')}); coffre restores one database per target: dump them one by one.`);
+          const skipped = item.collections.filter((c) => SERVER_DATABASES.has(c.db) || !isUserCollection(c.collection));
+          const shown = skipped.filter((c) => !isOplog(c)).map((c) => `${c.db}.${c.collection}`);
+          if (shown.length > 0) notes.push(`skipped server collections ${shown.join(', ')}`);
+          let wanted = item.collections.filter((c) => !skipped.includes(c));
+          const dbs = [...new Set(wanted.map((c) => c.db))].sort();
+          if (options.database !== undefined) {
+            if (!dbs.includes(options.database)) {
+              throw usageError('DATABASE_NOT_IN_DUMP', `The dump holds no database "${options.database}": it holds ${dbs.length ? dbs.join(', ') : 'no user database'}. Pick one of them with --database.`, { databases: dbs });
+            }
+            wanted = wanted.filter((c) => c.db === options.database);
+            if (dbs.length > 1) notes.push(`restored database ${options.database} of ${dbs.join(', ')}`);
+          } else if (dbs.length > 1) {
+            throw usageError(
+              'MONGO_MANY_DATABASES',
+              `The dump holds ${dbs.length} databases (${dbs.join(', ')}) and a target is one database: pick one with --database NAME (run once per database).`,
+              { databases: dbs },
+            );
+          }
+          if (wanted.length === 0 && item.collections.length > 0 && skipped.length === item.collections.length) {
+            throw usageError('MONGO_NOTHING_TO_RESTORE', `The dump holds only server collections (${shown.join(', ') || 'an oplog'}), which coffre never restores into a user database: nothing to restore.`);
           }
           for (const entry of wanted) {
             const meta = parseMetadata(entry);
@@ -464,8 +552,12 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
           }
           continue;
         }
+        if (isOplog(item)) {
+          if (item.kind === 'document') oplogEntries++;
+          continue;
+        }
         const p = planned.get(`${item.db}.${item.collection}`);
-        if (!p || p.type !== 'collection') continue; // server collections, oplog, views' (empty) namespaces
+        if (!p || p.type !== 'collection') continue; // server collections, other databases, views' (empty) namespaces
         if (item.kind === 'document') {
           if (batchFor !== p) {
             await flush();
@@ -486,6 +578,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
           }
         }
       }
+      if (oplogEntries > 0) notes.push(oplogNote(oplogEntries));
       // The whole archive was read and checked: put the new collections in place.
       const collections = [...planned.values()].filter((p) => p.type === 'collection');
       const incoming = new Set(collections.map((p) => p.name));
@@ -506,13 +599,16 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
       for (const temp of created) await db.collection(temp).drop().catch(() => {});
       throw err;
     }
-    return { tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, database: conn.database };
+    return { tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, database: conn.database, notes };
   });
 }
 
+/** The oplog of a `mongodump --oplog --archive` (namespace ".oplog"): counted and reported, not replayed. */
+const isOplog = (c: { db: string; collection: string }) => c.db === '' && c.collection === 'oplog';
+
 export const mongodb = {
   name: 'mongodb',
-  restores: ['mongo-archive'],
+  restores: ['mongo-archive', 'mongo-directory', 'mongo-bson'],
   extension: 'archive',
   probe,
   dump,

@@ -28,6 +28,7 @@
 // SHOW CREATE TABLE as "?" on MariaDB 10.11, so such values do not survive; views, routines, triggers
 // and events keep their DEFINER, so restoring them as another user needs the privilege to set it.
 
+import path from 'node:path';
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
@@ -224,7 +225,7 @@ export const mysql = {
           .catch(() => {}); // the restore's own error is the one to report
         throw err;
       }
-      return { ...info, database: name, notes };
+      return { ...info, tool: path.basename(clients.client), database: name, notes }; // what ran the SQL, not the dump tool
     }
 
     const side = `coffre_restore_${randomBytes(6).toString('hex')}`;
@@ -250,6 +251,6 @@ export const mysql = {
       );
     }
     await dropDatabase(clients, conn, side).catch(() => {}); // the restore is complete; a leftover side copy is only clutter
-    return { ...info, database: name, notes };
+    return { ...info, tool: path.basename(clients.client), database: name, notes }; // what ran the SQL, not the dump tool
   },
 } satisfies Engine;

@@ -3,7 +3,9 @@
 // touched; the second read is checked again on the fly (a meter that errors instead of ending), so bytes
 // that changed in between never get committed either.
 
-import { stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,6 +13,8 @@ import type { Connection } from '../core/connection.ts';
 import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, SqlRestoreOptions, Storage, CompressionName } from '../core/types.ts';
 import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
+import { extractTree } from '../codecs/archive-tree.ts';
+import { scanDumpFolder } from '../engines/mongo-folder.ts';
 import { createMeter } from './meter.ts';
 import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';
 
@@ -21,6 +25,8 @@ const formatEngines: Record<RawFormat, EngineName[]> = {
   'pg-tar': ['postgres'],
   'pg-directory': ['postgres'],
   'mongo-archive': ['mongodb'],
+  'mongo-directory': ['mongodb'],
+  'mongo-bson': ['mongodb'],
   sqlite: ['sqlite'],
 };
 
@@ -67,12 +73,29 @@ export async function openInputPath(file: string): Promise<Readable | string> {
     throw asCoffreError(err, 'FILE_UNREADABLE');
   }
   if (info.isDirectory()) {
-    const toc = await stat(`${file}/toc.dat`).catch(() => undefined);
-    if (!toc) throw usageError('UNKNOWN_FORMAT', `The folder ${file} is not a pg_dump directory-format dump (it has no toc.dat).`);
+    await folderFormat(file); // refuses a folder that holds no dump
     return file;
   }
-  if (!info.isFile()) throw usageError('UNKNOWN_FORMAT', `${file} is neither a file nor a pg_dump folder.`);
+  if (!info.isFile()) throw usageError('UNKNOWN_FORMAT', `${file} is neither a file nor a dump folder.`);
   return createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+/**
+ * What a folder holds, from its layout: a pg_dump -Fd dump (toc.dat) or mongodump's output (`<db>/<coll>.bson`
+ * files). Folders that hold only one folder (how a tar or zip of a dump unpacks) are looked through.
+ */
+export async function folderFormat(dir: string): Promise<{ format: 'pg-directory' | 'mongo-directory'; path: string }> {
+  for (let at = dir, depth = 0; depth <= 4; depth++) {
+    if ((await stat(path.join(at, 'toc.dat')).catch(() => undefined))?.isFile()) return { format: 'pg-directory', path: at };
+    const entries = await readdir(at, { withFileTypes: true });
+    if (entries.length !== 1 || !entries[0].isDirectory()) break;
+    at = path.join(at, entries[0].name);
+  }
+  if (await scanDumpFolder(dir)) return { format: 'mongo-directory', path: dir };
+  throw usageError(
+    'UNKNOWN_FORMAT',
+    `The folder ${dir} holds no dump coffre knows: neither a pg_dump directory-format dump (toc.dat) nor mongodump output (<db>/<collection>.bson and .metadata.json files).`,
+  );
 }
 
 /** A restore input named by the user: a path (a file or a pg_dump -Fd folder), or a stream read once (stdin). */
@@ -105,6 +128,8 @@ interface OpenedInput {
   /** The raw dump; undefined for a folder. */
   stream?: Readable;
   folder?: string;
+  /** A temporary folder an archive of a dump folder was unpacked into, removed once the restore ends. */
+  unpacked?: string;
   sqlDialect?: string;
   pgDumpMajor?: number;
 }
@@ -116,8 +141,27 @@ function inputName(input: RestoreInput): string {
 async function openInput(input: RestoreInput | Readable | string): Promise<OpenedInput> {
   const source = typeof input === 'string' || input instanceof Readable ? input : 'path' in input ? await openInputPath(input.path) : input.stream;
   const name = typeof input === 'string' ? input : input instanceof Readable ? 'the artifact' : inputName(input);
-  if (typeof source === 'string') return { name, format: 'pg-directory', layers: [], folder: source };
-  const opened = await openDump(source);
+  if (typeof source === 'string') {
+    const found = await folderFormat(source);
+    return { name, format: found.format, layers: [], folder: found.path };
+  }
+  const opened = await openDump(source, { trees: true });
+  if (opened.tree) {
+    // A tar or zip of a dump folder: unpacked (entry rules of codecs/archive-rules.ts) into a private
+    // temporary folder, restored from there, and removed whatever happens.
+    const dir = await mkdtemp(path.join(tmpdir(), 'coffre-unpacked-'));
+    try {
+      await extractTree(opened.stream, opened.tree, dir);
+      const found = await folderFormat(dir);
+      return { name, format: found.format, layers: opened.layers, folder: found.path, unpacked: dir };
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      opened.stream.destroy();
+      source.destroy();
+    }
+  }
   return { name, format: opened.format, layers: opened.layers, stream: opened.stream, sqlDialect: opened.sqlDialect, pgDumpMajor: opened.pgDumpMajor };
 }
 
@@ -144,9 +188,12 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   const { engine } = input;
   const specs: (RestoreInput | Readable | string)[] = input.inputs ?? (input.source !== undefined ? [input.source] : []);
   if (specs.length === 0) throw usageError('RESTORE_SOURCE', 'Nothing to restore: give a journal id or --file PATH.');
-  const options = { replace: input.replace, signal: input.signal, onProgress: input.onProgress, sql: input.sql };
+  const firstSpec = specs[0];
+  const sourceName = typeof firstSpec === 'object' && !(firstSpec instanceof Readable) ? inputName(firstSpec) : undefined;
+  const options = { replace: input.replace, signal: input.signal, onProgress: input.onProgress, sql: input.sql, database: input.sql?.database, sourceName };
   const opened: OpenedInput[] = [];
   const destroyAll = () => {
+    for (const o of opened) if (o.unpacked) void rm(o.unpacked, { recursive: true, force: true });
     for (const o of opened) o.stream?.destroy();
     for (const s of specs) if (s instanceof Readable) s.destroy();
     for (const s of specs) if (typeof s === 'object' && !(s instanceof Readable) && 'stream' in s) s.stream.destroy();
@@ -177,8 +224,12 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   const first = opened[0];
   if (first.format !== 'sql') {
     if (first.folder !== undefined) {
-      const result = await engine.restore(input.conn, first.folder, 'pg-directory', options);
-      return { ...result, rawFormat: 'pg-directory', layers: [], rawSizeBytes: 0 };
+      try {
+        const result = await engine.restore(input.conn, first.folder, first.format, options);
+        return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: 0 };
+      } finally {
+        if (first.unpacked) await rm(first.unpacked, { recursive: true, force: true });
+      }
     }
     const raw = createMeter();
     first.stream!.on('error', (err) => raw.destroy(err));
@@ -249,11 +300,23 @@ function preferStreamError(engineError: unknown, streamError: unknown): unknown 
   return isCoffreError(streamError) ? streamError : engineError;
 }
 
+/** Each raw format in a user's words, so a refusal names what was found (never "toc.dat" to a MongoDB target). */
+const formatWords: Record<RawFormat, string> = {
+  sql: 'SQL text',
+  'pg-custom': 'a pg_dump custom-format (-Fc) archive',
+  'pg-tar': 'a pg_dump tar-format (-Ft) archive',
+  'pg-directory': 'a pg_dump directory-format (-Fd) dump',
+  'mongo-archive': 'a mongodump archive',
+  'mongo-directory': 'a mongodump folder (<db>/<collection>.bson)',
+  'mongo-bson': "a collection's .bson file (mongodump)",
+  sqlite: 'a SQLite database file',
+};
+
 function formatMismatch(engine: Engine, format: RawFormat): Error {
   const fits = formatEngines[format];
   return usageError(
     'FORMAT_MISMATCH',
-    `The dump is in ${format} format, which a ${engine.name} target cannot restore: restore it into a ${fits.join(' or ')} target.`,
+    `The dump is ${formatWords[format]}, which a ${engine.name} target cannot restore: restore it into a ${fits.join(' or ')} target.`,
     { format, engine: engine.name },
   );
 }

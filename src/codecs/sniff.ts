@@ -105,7 +105,7 @@ function isPgTar(head: Buffer): boolean {
 }
 
 const RECOGNISED =
-  'coffre recognises gzip, zstd, zip, tar and tar.gz holding plain SQL text, a pg_dump custom (-Fc) or tar (-Ft) archive, a SQLite database or a mongodump archive';
+  'coffre recognises gzip, zstd, zip, tar and tar.gz holding plain SQL text, a pg_dump custom (-Fc) or tar (-Ft) archive, a SQLite database, a mongodump archive or .bson file, or a folder (pg_dump -Fd, mongodump)';
 
 /** Formats that are clearly not a dump coffre can restore, named so the message says what the input is. */
 const FOREIGN: readonly { name: string; magic: readonly number[] }[] = [
@@ -152,6 +152,9 @@ function rawFormatOf(head: Buffer, layers: readonly CompressionName[], acceptDel
       `The input${inside} is mongodump JSON (a <collection>.metadata.json or prelude.json), not a dump: it holds no documents. Give the .bson file beside it, or the whole mongodump folder.`,
       { layers },
     );
+  }
+  if (/^[[{]\s*["{[\]}]/.test(text)) {
+    throw usageError('UNKNOWN_FORMAT', `The input${inside} is JSON text, not a dump (mongoexport's JSON and test data are not restorable dumps): ${RECOGNISED}.`, { layers });
   }
   if (head.subarray(0, PEEK_BYTES).includes(0)) {
     throw usageError('UNKNOWN_FORMAT', `The input${inside} is binary data in no format coffre knows (it is not SQL text): ${RECOGNISED}.`, { layers });

@@ -121,7 +121,7 @@ export async function scanDumpFolder(dir: string, depth = 0): Promise<DumpFolder
   const dbDirs: string[] = [];
   for (const d of dirs) {
     const inside = await readdir(path.join(dir, d.name), { withFileTypes: true });
-    if (inside.some((e) => e.isFile() && isMember(e.name))) dbDirs.push(d.name);
+    if (inside.some((e) => e.isFile() && isMember(e.name) && !isTopLevelFile(e.name))) dbDirs.push(d.name);
   }
   const hasOplog = files.some((e) => e.name === 'oplog.bson');
   if (direct.length > 0 && dbDirs.length === 0) {

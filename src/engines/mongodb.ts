@@ -316,8 +316,26 @@ function indexSpecs(indexes: Document[]): Document[] {
     });
 }
 
+/** Whether an index key pattern has only values today's servers take: non-zero numbers or an index type name. */
+function validIndexKey(key: unknown): boolean {
+  if (!key || typeof key !== 'object') return false;
+  return Object.values(key as Record<string, unknown>).every((v) => {
+    const t = (v as { _bsontype?: string } | null)?._bsontype;
+    const n = typeof v === 'number' ? v : t === 'Int32' || t === 'Double' ? Number((v as { value: number }).value) : t === 'Long' ? Number(v as never) : undefined;
+    if (n !== undefined) return Number.isFinite(n) && n !== 0;
+    return typeof v === 'string' && v.length > 0;
+  });
+}
+
 function unsupported(err: unknown, what: string, conn: Connection): CoffreError {
   const e = err as MongoLikeError;
+  if (e?.code === 11000 || /UNIQUE constraint failed|E11000|duplicate key/i.test(String(e?.message))) {
+    return failure(
+      'MONGO_DUPLICATE_KEY',
+      `The documents of ${what.replace(/^the indexes of /, '')} break one of its unique indexes (two documents share a key), so the index cannot be built. Nothing was changed: the dump is inconsistent (a dump taken with --oplog needs its oplog replayed, which coffre does not do).`,
+      { cause: err },
+    );
+  }
   if (typeof e?.code === 'number' && (UNSUPPORTED_CODES.has(e.code) || e.code === 27 || e.code === 2 || e.code === 67)) {
     return failure('MONGO_UNSUPPORTED', `The MongoDB server cannot create ${what} as the archive describes it (${redact(String(e.message)).slice(0, 500)}). Nothing was changed: restore into a server that supports it.`, { cause: err });
   }
@@ -325,7 +343,17 @@ function unsupported(err: unknown, what: string, conn: Connection): CoffreError 
 }
 
 async function rename(client: MongoClient, dbName: string, from: string, to: string): Promise<void> {
-  await client.db('admin').command({ renameCollection: `${dbName}.${from}`, to: `${dbName}.${to}` });
+  try {
+    await client.db('admin').command({ renameCollection: `${dbName}.${from}`, to: `${dbName}.${to}` });
+  } catch (err) {
+    if (!/Invalid (collection name|target namespace|namespace)/i.test(String((err as MongoLikeError)?.message))) throw err;
+    const name = from.startsWith('coffre_') ? to : from;
+    throw failure(
+      'MONGO_UNSUPPORTED',
+      `The MongoDB server refuses the collection name "${name.length > 80 ? `${name.slice(0, 80)}…` : name}" (${Buffer.byteLength(name)} bytes) in database "${dbName}". Nothing was changed: restore into a server that accepts it.`,
+      { cause: err },
+    );
+  }
 }
 
 /**
@@ -380,7 +408,7 @@ export async function switchCollections(client: MongoClient, dbName: string, tag
   try {
     for (const [i, p] of collections.entries()) {
       if (!existing.has(p.name)) continue;
-      const asideName = movedByCopy(p.name) ? `coffre_old_${tag}_${i}` : `coffre_old_${tag}_${p.name}`;
+      const asideName = movedByCopy(p.name) || p.name.length > 64 ? `coffre_old_${tag}_${i}` : `coffre_old_${tag}_${p.name}`;
       await move(client, dbName, p.name, asideName);
       aside.push([p.name, asideName]);
     }
@@ -428,6 +456,12 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
       const n = await countBsonDocuments(folder.oplog);
       if (n > 0) notes.push(oplogNote(n));
     }
+    if (folder.collections.length === 0) {
+      throw usageError(
+        'MONGO_NOTHING_TO_RESTORE',
+        `The mongodump folder ${input} holds no collection${notes.length ? ` (${notes.join('; ')})` : ''}: nothing to restore.`,
+      );
+    }
     items = () => folderItems(folder);
   } else if (format === 'mongo-bson' && typeof input !== 'string') {
     const collection = collectionFromFileName(options.sourceName);
@@ -468,9 +502,25 @@ async function siblingMetadata(file: string): Promise<string> {
   return '';
 }
 
+/** Whether a document is an oplog entry (ts, op and ns fields), as in mongodump's oplog.bson. */
+function isOplogEntry(bson: Buffer): boolean {
+  const d = BSON.deserialize(bson) as Document;
+  return (d.ts as { _bsontype?: string } | undefined)?._bsontype === 'Timestamp' && typeof d.op === 'string' && typeof d.ns === 'string';
+}
+
 async function* singleCollectionItems(db: string, collection: string, metadata: string, input: Readable, where: string): AsyncGenerator<ArchiveItem> {
   yield { kind: 'prelude', header: { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: '', toolVersion: 'bson file' }, collections: [{ db, collection, metadata, size: 0 }] };
-  for await (const bson of readBsonDocuments(input, where)) yield { kind: 'document', db, collection, bson };
+  let first = true;
+  for await (const bson of readBsonDocuments(input, where)) {
+    if (first && isOplogEntry(bson)) {
+      throw usageError(
+        'MONGO_OPLOG_FILE',
+        `${where} holds oplog entries (mongodump --oplog's oplog.bson), not a collection's documents: coffre does not replay oplogs (mongorestore --oplogReplay does). Restore the dump folder it came with instead.`,
+      );
+    }
+    first = false;
+    yield { kind: 'document', db, collection, bson };
+  }
   yield { kind: 'end', db, collection };
 }
 
@@ -538,7 +588,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
             if (type === 'timeseries') {
               throw failure('MONGO_UNSUPPORTED', `The archive holds the time-series collection "${entry.collection}", which coffre cannot restore: use mongorestore for it.`);
             }
-            const temp = movedByCopy(entry.collection) ? `coffre_tmp_${tag}_${planned.size}` : `coffre_tmp_${tag}_${entry.collection}`;
+            const temp = movedByCopy(entry.collection) || entry.collection.length > 64 ? `coffre_tmp_${tag}_${planned.size}` : `coffre_tmp_${tag}_${entry.collection}`;
             const p: Planned = { entry, name: entry.collection, temp, type, options: meta.options, indexes: meta.indexes };
             planned.set(`${entry.db}.${entry.collection}`, p);
             if (type !== 'collection') continue;
@@ -569,6 +619,13 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
         } else {
           if (batchFor === p) await flush();
           const specs = indexSpecs(p.indexes);
+          const legacy = specs.find((spec) => !validIndexKey(spec.key));
+          if (legacy) {
+            throw failure(
+              'MONGO_UNSUPPORTED',
+              `The index "${String(legacy.name)}" of "${p.name}" has a key pattern only MongoDB before 3.4 accepted (${BSON.EJSON.stringify(legacy.key)}): a value that is not 1, -1 or an index type. Nothing was changed: fix the metadata (mongorestore --convertLegacyIndexes does) or restore into a server that takes it.`,
+            );
+          }
           if (specs.length > 0) {
             try {
               await db.command({ createIndexes: p.temp, indexes: specs });

@@ -21,7 +21,7 @@ import yazl from 'yazl';
 import { mongoConnection, uniqueDatabase, withMongo } from './support/mongodb.ts';
 import { mongodb } from '../src/engines/mongodb.ts';
 import { readArchive } from '../src/engines/mongo-archive.ts';
-import { openInputPath, streamRestore } from '../src/pipeline/restore.ts';
+import { streamRestore } from '../src/pipeline/restore.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -191,8 +191,7 @@ async function restored(database: string): Promise<Summary> {
 }
 
 async function restoreCase(file: string, database: string, options: { database?: string } = {}) {
-  const source = await openInputPath(file);
-  return streamRestore({ engine: mongodb, conn: mongoConnection(database), source, replace: false, sourceName: file, ...options });
+  return streamRestore({ engine: mongodb, conn: mongoConnection(database), inputs: [{ path: file }], replace: false, sql: options.database ? { database: options.database } : undefined });
 }
 
 test('every applicable file of the MongoDB corpus restores equal to its BSON, and every other one is refused with its code', async (t) => {

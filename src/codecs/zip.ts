@@ -240,7 +240,7 @@ async function readCentralDirectory(reader: ByteReader, emitted: string[], many 
         throw unsupportedArchive(LAYER, `the entry ${JSON.stringify(name)} is a symbolic link`);
       }
       if (!name.endsWith('/') && unixType !== 0o040000) files.push(name);
-      if (files.length > 1) throw tooMany(files); // at once: a directory of a million entries is never kept
+      if (files.length > 1 && !many) throw tooMany(files); // at once: a directory of a million entries is never kept
     } else if (signature === ZIP64_END_OF_CENTRAL) {
       const size = (await readExact(reader, 8, 'the ZIP64 end record')).readBigUInt64LE(0);
       if (size > BigInt(MAX_ZIP64_END_RECORD)) throw corruptArtifact(LAYER, `the ZIP64 end record claims ${size} bytes (at most ${MAX_ZIP64_END_RECORD} are plausible)`);

@@ -34,10 +34,10 @@ async function setup(): Promise<{ ctx: ServiceContext; dir: string; events: RunE
   db.exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a'), ('b')");
   db.close();
   const ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
-  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` });
-  await addTarget(ctx, { name: 'copy', url: `sqlite:${path.join(dir, 'copy.db')}` });
-  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') });
-  await addDestination(ctx, { name: 'disk2', type: 'local', path: path.join(dir, 'backups2') });
+  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
+  await addTarget(ctx, { name: 'copy', url: `sqlite:${path.join(dir, 'copy.db')}` }, { via: 'cli' });
+  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
+  await addDestination(ctx, { name: 'disk2', type: 'local', path: path.join(dir, 'backups2') }, { via: 'cli' });
   await addPlan(ctx, { name: 'p', target: 'app', destination: ['disk', 'disk2'], compression: 'zstd' });
   const events: RunEvent[] = [];
   ctx.events.subscribe((e) => events.push(e));

@@ -304,8 +304,8 @@ test('overview with 50 plans and 10,000 journal rows: time to a rendered overvie
     const config = loadConfig({ DATA_DIR: path.join(ws.dir, 'data') });
     const ctx = await openContext({ config, announce: () => {} });
     try {
-      await addTarget(ctx, { name: 't', url: `sqlite:${path.join(ws.dir, 't.db')}` });
-      await addDestination(ctx, { name: 'd', type: 'local', path: path.join(ws.dir, 'b') });
+      await addTarget(ctx, { name: 't', url: `sqlite:${path.join(ws.dir, 't.db')}` }, { via: 'cli' });
+      await addDestination(ctx, { name: 'd', type: 'local', path: path.join(ws.dir, 'b') }, { via: 'cli' });
       const plans = [];
       for (let i = 0; i < 50; i++) plans.push(await addPlan(ctx, { name: `plan-${String(i).padStart(2, '0')}`, target: 't', destination: 'd', cron: '0 3 * * *' }));
       // Rows written straight into the catalog's backups table, 200 days of one run a day per plan.

@@ -54,6 +54,12 @@ const scheduleFields = {
   retention: Retention.nullable().optional(),
   missedRuns: z.enum(['run-once', 'skip']).nullable().optional(),
   missedGraceSeconds: z.number().int().min(0).max(31 * 86400).nullable().optional(),
+  encryptTo: z
+    .array(z.string().min(1).max(200))
+    .max(64)
+    .nullable()
+    .optional()
+    .describe('age recipients (age1… public keys) new backups are encrypted to; null or [] turns encryption off'),
 };
 
 /** A plan's notification rules, RPO and dead man's switch (issue 12). */
@@ -158,6 +164,7 @@ export const Plan = z.object({
   retention: Retention.nullable(),
   missedRuns: z.enum(['run-once', 'skip']),
   missedGraceSeconds: z.number(),
+  encryptTo: z.array(z.string()).describe('age recipients new backups are encrypted to; empty: not encrypted'),
   nextRuns: z.array(z.string()).describe('next scheduled run times (ISO), in the plan time zone or SCHEDULER_TIMEZONE'),
   alerting: z.object({
     notify: z.array(z.object({ notifier: z.string(), events: z.array(z.string()) })).describe('the plan\'s rules; empty: the default set'),
@@ -202,6 +209,7 @@ export const JournalRow = z.object({
   serverVersion: z.string().nullable(),
   message: z.string().nullable(),
   copies: z.array(CopyRow).describe('one entry per destination the artifact was sent to, with that upload\'s outcome'),
+  recipients: z.array(z.string()).describe('the age recipients (public keys) the artifact is encrypted to; empty: not encrypted'),
   lastVerifiedAt: z.string().nullable().describe('when `coffre verify` last checked this backup'),
   lastVerifyStatus: z.enum(['success', 'failed']).nullable(),
   lastVerifyMessage: z.string().nullable(),

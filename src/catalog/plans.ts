@@ -23,6 +23,8 @@ export interface PlanRecord {
   missedRuns?: string | null;
   /** How late a missed tick may still be run, in seconds (null: 3600). */
   missedGraceSeconds?: number | null;
+  /** The age recipients new backups are encrypted to; null or empty: not encrypted. */
+  encryptTo?: string[] | null;
 }
 
 function toRecord(r: PlansTable, links: Map<string, string[]>): PlanRecord {
@@ -41,6 +43,7 @@ function toRecord(r: PlansTable, links: Map<string, string[]>): PlanRecord {
     updatedAt: r.updated_at,
     missedRuns: r.missed_runs ?? null,
     missedGraceSeconds: r.missed_grace_seconds ?? null,
+    encryptTo: r.encrypt_to ? (JSON.parse(r.encrypt_to) as string[]) : null,
   };
 }
 
@@ -82,6 +85,7 @@ function planColumns(p: PlanRecord) {
     updated_at: p.updatedAt,
     missed_runs: p.missedRuns ?? null,
     missed_grace_seconds: p.missedGraceSeconds ?? null,
+    encrypt_to: p.encryptTo?.length ? JSON.stringify(p.encryptTo) : null,
   };
 }
 

@@ -36,6 +36,8 @@ export interface PlansTable {
   /** Missed-run policy (migration 0003): 'run-once' or 'skip'; null means 'run-once'. */
   missed_runs?: string | null;
   missed_grace_seconds?: number | null;
+  /** Age recipients (migration 0008): a JSON array of age1… public keys; null means not encrypted. */
+  encrypt_to?: string | null;
 }
 
 export interface BackupsTable {
@@ -78,6 +80,8 @@ export interface BackupsTable {
   verified_at?: string | null;
   verify_status?: string | null;
   verify_message?: string | null;
+  /** Added by migration 0008: the age recipients the artifact was encrypted to (JSON array), null when not encrypted. */
+  recipients?: string | null;
 }
 
 /** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */
@@ -128,6 +132,17 @@ export interface RestoresTable {
   message: string | null;
   pid: number | null;
   host: string | null;
+}
+
+/** Age identities kept in the catalog on request (migration 0008), for unattended restores and drills. */
+export interface AgeIdentitiesTable {
+  id: string;
+  name: string;
+  /** Its public key (age1…), safe to show. */
+  recipient: string;
+  /** The AGE-SECRET-KEY-1… text, sealed with the catalog secret (core/secrets.ts). */
+  secret: string;
+  created_at: string;
 }
 
 export interface SettingsTable {
@@ -223,4 +238,5 @@ export interface CatalogSchema {
   plan_alert_state: PlanAlertStateTable;
   notify_events: NotifyEventsTable;
   notify_deliveries: NotifyDeliveriesTable;
+  age_identities: AgeIdentitiesTable;
 }

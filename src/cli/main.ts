@@ -20,6 +20,7 @@ const modules = {
   reindex: () => import('./commands/reindex.ts'),
   notify: () => import('./commands/notify.ts'),
   status: () => import('./commands/status.ts'),
+  key: () => import('./commands/key.ts'),
 };
 
 type Handler = (args: string[], io: Io) => Promise<number>;
@@ -38,6 +39,7 @@ const commands: Record<string, () => Promise<Handler>> = {
   reindex: async () => (await modules.reindex()).run,
   notify: async () => (await modules.notify()).run,
   status: async () => (await modules.status()).run,
+  key: async () => (await modules.key()).run,
 };
 
 async function usage(): Promise<string> {

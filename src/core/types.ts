@@ -205,6 +205,11 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   coffreVersion: string;
+  /**
+   * Present when the artifact is an age v1 file (compressed, then encrypted): the public keys it was
+   * encrypted to, never an identity. sha256 and sizeBytes are the encrypted file's.
+   */
+  encryption?: { format: 'age-v1'; recipients: string[] };
 }
 
 /** Destination settings as stored: plain settings, and secrets kept apart (encrypted in the catalog). */

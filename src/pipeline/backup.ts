@@ -1,5 +1,5 @@
 // The one backup flow, as streams: engine.dump -> hash+count raw -> [tee to the raw cache] -> [delta
-// against the parent's raw dump] -> codec.compress -> hash+count stored -> fan-out -> storage.put, once per
+// against the parent's raw dump] -> codec.compress -> [age encryption] -> hash+count stored -> fan-out -> storage.put, once per
 // destination (pipeline/fan-out.ts). The pipeline and the uploads run side by side: a failure upstream (a
 // dead child, a codec error) fails every upload, and each storage, by contract, leaves nothing under the
 // key; a failed upload is dropped while the others go on, and only when all failed does the dump stop.
@@ -14,6 +14,7 @@ import { allFailed, fanOut, type CopyOutcome, type FanTarget } from './fan-out.t
 import { createCoalescer } from './coalesce.ts';
 import type { Duplex as Transform } from 'node:stream';
 import { createDeltaEncoder } from '../delta/index.ts';
+import { createAgeEncryptor, type AgeRecipient } from '../crypto/age.ts';
 
 export interface BackupStreamInput {
   engine: Engine;
@@ -34,6 +35,8 @@ export interface BackupStreamInput {
   delta?: { parentPath: string; parentSha256: string; rawFormat: RawFormat };
   /** A pass-through given every raw byte (after the raw meter), e.g. the tee into the raw-dump cache. */
   rawTap?: Transform;
+  /** Encrypt the compressed bytes to these age recipients (src/crypto/age.ts); what is hashed and stored is the age file. */
+  encryptTo?: readonly AgeRecipient[];
 }
 
 export interface BackupStreamResult extends ToolInfo {
@@ -74,7 +77,8 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   };
   const fan = fanOut(input.storages, input.key, signal);
   // On any failure pipeline() destroys every stage, the fan's sink included, which fails every upload.
-  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), stored, fan.sink], { signal }).catch(fail);
+  const encrypt = input.encryptTo?.length ? [createAgeEncryptor(input.encryptTo)] : [];
+  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);
   const [, copies] = await Promise.all([flow, fan.done]);
 
   if (firstError !== undefined) {

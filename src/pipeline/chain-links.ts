@@ -16,6 +16,7 @@ import { asCoffreError, failure, isCoffreError, type CoffreError } from '../core
 import { openDelta, openDump } from '../codecs/sniff.ts';
 import { applyChain } from '../delta/index.ts';
 import { createMeter } from './meter.ts';
+import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 import { discard } from './restore.ts';
 
 /** One backup of a chain, as the journal describes it. */
@@ -30,6 +31,8 @@ export interface ChainLink {
   rawSha256: string;
   rawSizeBytes: number | null;
   rawFormat: RawFormat;
+  /** The age recipients the link's artifact is encrypted to (empty: not encrypted): links of one chain may differ. */
+  recipients: readonly string[];
 }
 
 /** Where each link was decompressed: the full's raw dump, then each delta, oldest first. */
@@ -110,9 +113,10 @@ export async function checkLinkHashes(links: readonly ChainLink[], signal?: Abor
 /**
  * Decompresses every link into `dir` (0600 files): the full's raw dump (checked against its raw sha256) and
  * each delta, from the copy checkLinkHashes kept there when it did, else from the storage. The stored hash
- * is checked again as the bytes stream.
+ * is checked again as the bytes stream; an encrypted link is decrypted with `identities` in between (a
+ * link no identity opens fails with its COFFRE_E_AGE_* usage error).
  */
-export async function fetchChain(links: readonly ChainLink[], dir: string, signal?: AbortSignal): Promise<FetchedChain> {
+export async function fetchChain(links: readonly ChainLink[], dir: string, signal?: AbortSignal, identities: readonly AgeIdentity[] = []): Promise<FetchedChain> {
   const files: string[] = [];
   for (let i = 0; i < links.length; i++) {
     const link = links[i];
@@ -125,7 +129,8 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
       const kept = storedCopy(dir, link);
       const source: Readable = fs.existsSync(kept) ? fs.createReadStream(kept, { highWaterMark: 1 << 20 }) : await link.storage.get(link.key);
       source.on('error', (err) => stored.destroy(err));
-      const input = source.pipe(stored);
+      const what = `The ${link.kind} backup ${link.id} (link ${i + 1} of ${links.length})`;
+      const input = (await openEncrypted(source.pipe(stored), { identities, recipients: link.recipients, what })).stream;
       let stream: Readable;
       if (i === 0) {
         const opened = await openDump(input);
@@ -142,6 +147,7 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
     } catch (err) {
       if (signal?.aborted) throw err;
       if (isCoffreError(err) && (err.code === 'COFFRE_E_CHAIN_LINK_CORRUPT' || err.code === 'COFFRE_E_CHAIN_LINK_MISSING')) throw err;
+      if (isCoffreError(err) && err.kind === 'usage' && err.code.startsWith('COFFRE_E_AGE_')) throw err; // no identity for it
       if (isCoffreError(err) && err.kind === 'not_found') throw linkMissing(links, i, err);
       throw linkCorrupt(links, i, `it does not decompress (${asCoffreError(err).message})`, err);
     }

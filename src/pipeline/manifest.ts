@@ -48,6 +48,8 @@ export interface ManifestRun {
   startedAt: string;
   finishedAt: string;
   parent?: { id: string; sha256: string; key: string };
+  /** The age recipients the artifact is encrypted to (compressed, then encrypted); absent or empty: not encrypted. */
+  recipients?: readonly string[];
 }
 
 /** What the pipeline measured of the stored artifact. */
@@ -87,6 +89,7 @@ export function buildManifest(run: ManifestRun, r: ManifestResult): Manifest {
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     coffreVersion: coffreVersion(),
+    ...(run.recipients?.length ? { encryption: { format: 'age-v1' as const, recipients: [...run.recipients] } } : {}),
   };
 }
 

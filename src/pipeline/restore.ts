@@ -1,5 +1,5 @@
-// The backup flow run backwards: storage.get -> verify hash -> decompress (format sniffed from the bytes)
-// -> engine.restore. The stored artifact's sha256 is checked in a first full read before the target is
+// The backup flow run backwards: storage.get -> verify hash -> [decrypt, age sniffed from the bytes] ->
+// decompress (format sniffed from the bytes) -> engine.restore. The stored artifact's sha256 is checked in a first full read before the target is
 // touched; the second read is checked again on the fly (a meter that errors instead of ending), so bytes
 // that changed in between never get committed either.
 
@@ -16,6 +16,7 @@ import { openDump } from '../codecs/sniff.ts';
 import { extractTree } from '../codecs/archive-tree.ts';
 import { scanDumpFolder } from '../engines/mongo-folder.ts';
 import { createMeter } from './meter.ts';
+import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';
 
 /** Which engines write each raw format: for an error message when a file does not fit the target. */
@@ -112,6 +113,11 @@ export interface RestoreStreamInput {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   sql?: SqlRestoreOptions;
+  /** Identities for age-encrypted inputs (sniffed from their first bytes), and the recipients the journal recorded. */
+  identities?: readonly AgeIdentity[];
+  recipients?: readonly string[];
+  /** Names a journal artifact in messages ("The artifact of backup …"). */
+  what?: string;
 }
 
 export interface RestoreStreamResult extends RestoreResult {
@@ -119,6 +125,8 @@ export interface RestoreStreamResult extends RestoreResult {
   layers: CompressionName[];
   /** Raw bytes fed to the engine (0 for a folder). */
   rawSizeBytes: number;
+  /** An input was an age file, decrypted on the way. */
+  encrypted: boolean;
 }
 
 interface OpenedInput {
@@ -132,20 +140,31 @@ interface OpenedInput {
   unpacked?: string;
   sqlDialect?: string;
   pgDumpMajor?: number;
+  encrypted: boolean;
+}
+
+/** How to open age-encrypted inputs. */
+interface InputKeys {
+  identities: readonly AgeIdentity[];
+  recipients?: readonly string[];
+  what?: string;
 }
 
 function inputName(input: RestoreInput): string {
   return 'path' in input ? input.path : input.name;
 }
 
-async function openInput(input: RestoreInput | Readable | string): Promise<OpenedInput> {
+async function openInput(input: RestoreInput | Readable | string, keys: InputKeys): Promise<OpenedInput> {
   const source = typeof input === 'string' || input instanceof Readable ? input : 'path' in input ? await openInputPath(input.path) : input.stream;
   const name = typeof input === 'string' ? input : input instanceof Readable ? 'the artifact' : inputName(input);
   if (typeof source === 'string') {
     const found = await folderFormat(source);
-    return { name, format: found.format, layers: [], folder: found.path };
+    return { name, format: found.format, layers: [], folder: found.path, encrypted: false };
   }
-  const opened = await openDump(source, { trees: true });
+  // Encryption is the outermost layer (compressed, then encrypted): peeled first, then the codecs.
+  const what = keys.what ?? (name === 'the artifact' ? 'The artifact' : `The file ${name}`);
+  const plain = await openEncrypted(source, { identities: keys.identities, recipients: keys.recipients, what });
+  const opened = await openDump(plain.stream, { trees: true });
   if (opened.tree) {
     // A tar or zip of a dump folder: unpacked (entry rules of codecs/archive-rules.ts) into a private
     // temporary folder, restored from there, and removed whatever happens.
@@ -153,7 +172,7 @@ async function openInput(input: RestoreInput | Readable | string): Promise<Opene
     try {
       await extractTree(opened.stream, opened.tree, dir);
       const found = await folderFormat(dir);
-      return { name, format: found.format, layers: opened.layers, folder: found.path, unpacked: dir };
+      return { name, format: found.format, layers: opened.layers, folder: found.path, unpacked: dir, encrypted: plain.encrypted };
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -162,7 +181,7 @@ async function openInput(input: RestoreInput | Readable | string): Promise<Opene
       source.destroy();
     }
   }
-  return { name, format: opened.format, layers: opened.layers, stream: opened.stream, sqlDialect: opened.sqlDialect, pgDumpMajor: opened.pgDumpMajor };
+  return { name, format: opened.format, layers: opened.layers, stream: opened.stream, sqlDialect: opened.sqlDialect, pgDumpMajor: opened.pgDumpMajor, encrypted: plain.encrypted };
 }
 
 /** Refuses an input the target's engine cannot take, before the target is touched. */
@@ -191,6 +210,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   const firstSpec = specs[0];
   const sourceName = typeof firstSpec === 'object' && !(firstSpec instanceof Readable) ? inputName(firstSpec) : undefined;
   const options = { replace: input.replace, signal: input.signal, onProgress: input.onProgress, sql: input.sql, database: input.sql?.database, sourceName };
+  const keys: InputKeys = { identities: input.identities ?? [], recipients: input.recipients, what: input.what };
   const opened: OpenedInput[] = [];
   const destroyAll = () => {
     for (const o of opened) if (o.unpacked) void rm(o.unpacked, { recursive: true, force: true });
@@ -200,7 +220,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   };
   try {
     for (const spec of specs) {
-      const o = await openInput(spec);
+      const o = await openInput(spec, keys);
       opened.push(o);
       checkFits(engine, o);
     }
@@ -226,7 +246,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     if (first.folder !== undefined) {
       try {
         const result = await engine.restore(input.conn, first.folder, first.format, options);
-        return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: 0 };
+        return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: 0, encrypted: first.encrypted };
       } finally {
         if (first.unpacked) await rm(first.unpacked, { recursive: true, force: true });
       }
@@ -237,7 +257,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     try {
       const result = await engine.restore(input.conn, first.stream!.pipe(raw), first.format, options);
       if (streamError !== undefined) throw streamError;
-      return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: raw.bytes };
+      return { ...result, rawFormat: first.format, layers: first.layers, rawSizeBytes: raw.bytes, encrypted: first.encrypted };
     } catch (err) {
       throw preferStreamError(err, streamError);
     } finally {
@@ -266,7 +286,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
       throw err;
     }
     streams = specs.map((spec) => async () => {
-      const again = await openInput(spec as RestoreInput);
+      const again = await openInput(spec as RestoreInput, keys);
       if (again.format !== 'sql' || !again.stream) throw failure('INPUT_CHANGED', `${again.name} changed while it was being restored: nothing was restored.`);
       return again.stream;
     });
@@ -281,7 +301,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     const result = await engine.restore(input.conn, filtered, 'sql', { ...options, sql: { ...options.sql, pgDumpMajor } });
     if (streamError !== undefined) throw streamError;
     const layers = [...new Set(opened.flatMap((o) => o.layers))];
-    return { ...result, rawFormat: 'sql', layers, rawSizeBytes: filtered.sqlFilter.report.bytesIn };
+    return { ...result, rawFormat: 'sql', layers, rawSizeBytes: filtered.sqlFilter.report.bytesIn, encrypted: opened.some((o) => o.encrypted) };
   } catch (err) {
     throw preferStreamError(err, streamError);
   } finally {

@@ -1,13 +1,14 @@
 // Verification of a stored backup without touching any database: re-hash the artifact against the
-// journal, then decompress it end to end (format sniffed, as a restore would) and compare the raw dump's
-// sha256 and size with those recorded at backup time.
+// journal, then (decrypt and) decompress it end to end (format sniffed, as a restore would) and compare
+// the raw dump's sha256 and size with those recorded at backup time.
 
 import { pipeline } from 'node:stream/promises';
 import type { RawFormat, Storage } from '../core/types.ts';
-import { asCoffreError } from '../core/errors.ts';
+import { asCoffreError, isCoffreError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
 import { createMeter } from './meter.ts';
 import { discard } from './restore.ts';
+import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 
 export interface VerifyExpectation {
   sha256: string;
@@ -26,8 +27,17 @@ export interface VerifyOutcome {
   rawFormat?: RawFormat;
 }
 
-/** Checks a stored artifact against what the journal says; never throws for a bad artifact, only reports. */
-export async function verifyArtifact(storage: Storage, key: string, expected: VerifyExpectation, signal?: AbortSignal): Promise<VerifyOutcome> {
+/** How to open an encrypted artifact: the identities to try and the recipients the journal recorded. */
+export interface VerifyKeys {
+  identities: readonly AgeIdentity[];
+  recipients: readonly string[];
+}
+
+/**
+ * Checks a stored artifact against what the journal says; never throws for a bad artifact, only reports.
+ * An encrypted artifact with no identity given is checked by its sha256 only, and the message says so.
+ */
+export async function verifyArtifact(storage: Storage, key: string, expected: VerifyExpectation, signal?: AbortSignal, keys: VerifyKeys = { identities: [], recipients: [] }): Promise<VerifyOutcome> {
   const stored = createMeter();
   try {
     await pipeline(await storage.get(key), stored, discard(), { signal });
@@ -43,14 +53,24 @@ export async function verifyArtifact(storage: Storage, key: string, expected: Ve
       sha256,
     };
   }
+  if (keys.recipients.length > 0 && keys.identities.length === 0) {
+    return {
+      status: 'success',
+      message: `sha256 matches the journal (${stored.bytes} bytes). The artifact is encrypted (to ${keys.recipients.join(', ')}) and was NOT decrypted: give --identity to check the dump inside.`,
+      sizeBytes: stored.bytes,
+      sha256,
+    };
+  }
   const raw = createMeter();
   let rawFormat: RawFormat | undefined;
   try {
-    const opened = await openDump(await storage.get(key));
+    const plain = await openEncrypted(await storage.get(key), { identities: keys.identities, recipients: keys.recipients, what: `The artifact ${key}` });
+    const opened = await openDump(plain.stream);
     rawFormat = opened.format;
     await pipeline(opened.stream, raw, discard(), { signal });
   } catch (err) {
-    return { status: 'failed', message: `The artifact ${key} hashes right but does not decompress: ${asCoffreError(err).message}`, sizeBytes: stored.bytes, sha256 };
+    if (isCoffreError(err) && err.kind === 'usage' && err.code.startsWith('COFFRE_E_AGE_')) throw err; // no identity that opens it: exit 2
+    return { status: 'failed', message: `The artifact ${key} hashes right but does not ${keys.recipients.length ? 'decrypt or ' : ''}decompress: ${asCoffreError(err).message}`, sizeBytes: stored.bytes, sha256 };
   }
   const rawSha256 = raw.digest();
   const base = { sizeBytes: stored.bytes, sha256, rawSizeBytes: raw.bytes, rawSha256, rawFormat };

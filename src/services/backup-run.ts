@@ -36,6 +36,8 @@ import { storageOf } from './destinations.ts';
 import type { CopyView } from './copies.ts';
 import { DELTA_EXTENSION } from './chains.ts';
 import { prepareParent, type DeltaSetup } from './delta-parent.ts';
+import { AGE_EXTENSION, keyringOf, planRecipients } from './keys.ts';
+import type { AgeRecipient } from '../crypto/age.ts';
 import { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
 import { pruneAfterBackup } from './retention.ts';
 
@@ -101,6 +103,8 @@ class BackupRun {
   readonly #row: BackupRecord;
   readonly #copyIds: string[];
   readonly #copyState: Array<Partial<CopyView>>;
+  /** The plan's age recipients: compressed, then encrypted, then hashed and uploaded (undefined: not encrypted). */
+  readonly #encryptTo: AgeRecipient[] | undefined;
   #setup: DeltaSetup;
   #conn: Connection | undefined;
   #storages: FanTarget[] = [];
@@ -115,8 +119,9 @@ class BackupRun {
     this.#started = parts.started;
     this.#setup = parts.setup;
     const { plan, target, setup, id } = parts;
+    this.#encryptTo = planRecipients(plan);
     const kind = setup.kind;
-    const key = `${plan.name}/${fileStamp(parts.started)}-${kind}-${id}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}${this.#codec.extension}`;
+    const key = `${plan.name}/${fileStamp(parts.started)}-${kind}-${id}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}${this.#codec.extension}${this.#encryptTo ? AGE_EXTENSION : ''}`;
     this.#row = {
       id,
       planId: plan.id,
@@ -147,6 +152,7 @@ class BackupRun {
       message: setup.note,
       pid: process.pid,
       host: hostname(),
+      recipients: this.#encryptTo ? JSON.stringify(this.#encryptTo.map((r) => r.recipient)) : null,
     };
     this.#copyIds = parts.destinations.map(() => newId());
     this.#copyState = parts.destinations.map(() => ({}));
@@ -170,7 +176,8 @@ class BackupRun {
     const id = newId(started.getTime());
     // A differential or incremental is a delta against a parent chosen from the journal; with none usable
     // (or one that cannot be rebuilt) it is a full, and its message says why.
-    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, { backupId: id, signal: options.signal });
+    // A parent rebuilt from storage may be encrypted: only identities kept in the catalog can open it here.
+    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, { backupId: id, signal: options.signal, identities: await keyringOf(ctx) });
     return new BackupRun(ctx, options, { plan, target, destinations, compression, setup, id, started });
   }
 
@@ -237,6 +244,7 @@ class BackupRun {
         onProgress: this.#options.onProgress,
         delta: s.delta,
         rawTap: s.tee?.stream,
+        encryptTo: this.#encryptTo,
       });
     try {
       return await attempt(this.#setup);
@@ -255,7 +263,7 @@ class BackupRun {
   /** Step 5: the manifest beside each copy that landed; a copy whose manifest cannot be written is failed and removed. */
   async #writeManifests(result: BackupStreamResult): Promise<CopyOutcome[]> {
     const parent = this.#setup.parent;
-    const manifest = buildManifest({ ...this.#row, engine: this.#engine.name, database: this.#conn!.database, finishedAt: isoNow(), parent }, result);
+    const manifest = buildManifest({ ...this.#row, engine: this.#engine.name, database: this.#conn!.database, finishedAt: isoNow(), parent, recipients: this.#encryptTo?.map((r) => r.recipient) }, result);
     this.#row.finishedAt = manifest.finishedAt;
     // An artifact without its manifest must never look like a finished backup.
     const outcomes = result.copies.map((c) => ({ ...c }));

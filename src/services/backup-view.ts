@@ -5,6 +5,7 @@ import type { CoffreError } from '../core/errors.ts';
 import type { BackupKind, CompressionName, EngineName, RawFormat } from '../core/types.ts';
 import type { BackupRecord, BackupStatus, RunTrigger } from '../catalog/journal.ts';
 import type { CopyView } from './copies.ts';
+import { recordedRecipients } from './keys.ts';
 
 /** A backup run as shown to users (CLI --json, API): the same fields in both. */
 export interface BackupView {
@@ -34,6 +35,8 @@ export interface BackupView {
   message: string | null;
   /** One entry per destination the artifact was sent to, with that upload's outcome. */
   copies: CopyView[];
+  /** The age recipients (public keys) the artifact is encrypted to; empty when it is not encrypted. */
+  recipients: string[];
   /** The latest `coffre verify` of this backup: when, its outcome and message (null until verified). */
   lastVerifiedAt: string | null;
   lastVerifyStatus: 'success' | 'failed' | null;
@@ -68,6 +71,7 @@ export function describeBackup(r: BackupRecord, copies: CopyView[] = []): Backup
     serverVersion: r.serverVersion,
     message: r.message,
     copies,
+    recipients: recordedRecipients(r),
     lastVerifiedAt: r.verifiedAt ?? null,
     lastVerifyStatus: (r.verifyStatus as 'success' | 'failed' | null | undefined) ?? null,
     lastVerifyMessage: r.verifyMessage ?? null,

@@ -14,6 +14,7 @@ import { notFound, usageError } from '../core/errors.ts';
 import type { ServiceContext } from './service-context.ts';
 import { copyLocations, copyViewsOf, locateCopy } from './copies.ts';
 import { verifyChain } from './chains.ts';
+import { checkKeyringOpens, keyringOf, recordedRecipients, type IdentitySources } from './keys.ts';
 import { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
 
 export { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
@@ -65,15 +66,19 @@ export type VerifyView = BackupView & { verifiedAt: string };
  * Re-hashes a stored backup and decompresses it end to end against its journal row; no database is touched.
  * The copy read is the first one found intact in size, local destinations first (services/copies.ts).
  */
-export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: AbortSignal): Promise<RunOutcome<VerifyView>> {
+export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: AbortSignal, options: { identities?: IdentitySources } = {}): Promise<RunOutcome<VerifyView>> {
   const run = await getBackup(ctx.catalog.db, ref);
   const base = (await describeWithCopies(ctx, [run]))[0];
   if (!restorableStatuses.includes(run.status) || !run.artifactKey || !run.sha256 || !run.rawSha256 || run.sizeBytes === null || run.rawSizeBytes === null) {
     throw usageError('BACKUP_NOT_VERIFIABLE', `Backup ${run.id} is ${run.status}: only successful backups can be verified.`);
   }
+  // Identities given or kept in the catalog; with none, an encrypted backup is checked by its sha256 only.
+  const keyring = await keyringOf(ctx, options.identities);
+  const recipients = recordedRecipients(run);
+  if (keyring.length > 0) checkKeyringOpens(`Backup ${run.id}`, recipients, keyring);
   let outcome;
   let from = '';
-  if (run.parentId) outcome = await verifyChain(ctx, run, signal); // a delta: every link's sha256, then the rebuilt dump's
+  if (run.parentId) outcome = await verifyChain(ctx, run, signal, keyring); // a delta: every link's sha256, then the rebuilt dump's
   else {
     let copy;
     try {
@@ -83,7 +88,7 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
     }
     if (copy) {
       from = ` (copy on destination ${copy.destination})`;
-      outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal);
+      outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal, { identities: keyring, recipients });
       // Every other copy must hold the same bytes: one full read and hash each (same sha256, same dump).
       const others = (await copyLocations(ctx, run)).filter((l) => !(l.destinationId === copy.destinationId && l.key === copy.key));
       if (outcome.status === 'success' && others.length > 0) {

@@ -27,6 +27,8 @@ import type { VerifyOutcome } from '../pipeline/verify.ts';
 import type { ServiceContext } from './service-context.ts';
 import { locateCopy } from './copies.ts';
 import { restorableStatuses } from '../catalog/journal.ts';
+import { recordedRecipients } from './keys.ts';
+import type { AgeIdentity } from '../crypto/age.ts';
 
 /** Inserted before the codec's extension in a delta artifact's key: `...-incremental-<id>.sql.delta.zst`. */
 export const DELTA_EXTENSION = '.delta';
@@ -82,7 +84,8 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
       throw chainBroken(top, r, asCoffreError(err).message);
     }
     const { storage, key } = located;
-    links.push({ id: r.id, kind: r.kind, key, storage, sha256: r.sha256!, sizeBytes: r.sizeBytes, rawSha256: r.rawSha256!, rawSizeBytes: r.rawSizeBytes, rawFormat: r.rawFormat as RawFormat });
+    const recipients = recordedRecipients(r);
+    links.push({ id: r.id, kind: r.kind, key, storage, sha256: r.sha256!, sizeBytes: r.sizeBytes, rawSha256: r.rawSha256!, rawSizeBytes: r.rawSizeBytes, rawFormat: r.rawFormat as RawFormat, recipients });
   }
   return links;
 }
@@ -93,13 +96,13 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
  * temporary folder under DATA_DIR (removed when the stream closes). The stream fails instead of ending when
  * the rebuilt dump's sha256 differs from the journal's.
  */
-export async function openChainForRestore(ctx: ServiceContext, top: BackupRecord, signal?: AbortSignal): Promise<Readable> {
+export async function openChainForRestore(ctx: ServiceContext, top: BackupRecord, signal?: AbortSignal, identities: readonly AgeIdentity[] = []): Promise<Readable> {
   const links = await chainOf(ctx, top);
   await checkLinksPresent(links);
   const dir = await rawCacheOf(ctx).tempDir('restore');
   try {
     await checkLinkHashes(links, signal, dir);
-    const stream = rebuildFromChain(links, await fetchChain(links, dir, signal), dir);
+    const stream = rebuildFromChain(links, await fetchChain(links, dir, signal, identities), dir);
     stream.once('close', () => fs.rmSync(dir, { recursive: true, force: true }));
     return stream;
   } catch (err) {
@@ -109,15 +112,24 @@ export async function openChainForRestore(ctx: ServiceContext, top: BackupRecord
 }
 
 /** Verifies a differential or incremental backup: every link's sha256, then the rebuilt raw dump's. */
-export async function verifyChain(ctx: ServiceContext, top: BackupRecord, signal?: AbortSignal): Promise<VerifyOutcome> {
+export async function verifyChain(ctx: ServiceContext, top: BackupRecord, signal?: AbortSignal, identities: readonly AgeIdentity[] = []): Promise<VerifyOutcome> {
   let dir: string | undefined;
   try {
     const links = await chainOf(ctx, top);
     await checkLinksPresent(links);
     dir = await rawCacheOf(ctx).tempDir('verify');
     await checkLinkHashes(links, signal, dir);
+    const encrypted = [...new Set(links.flatMap((l) => l.recipients))];
+    if (encrypted.length > 0 && identities.length === 0) {
+      return {
+        status: 'success',
+        message: `The ${links.length} links of the chain match their sha256. They are encrypted (to ${encrypted.join(', ')}) and were NOT decrypted: give --identity to check the dump inside.`,
+        sizeBytes: top.sizeBytes ?? undefined,
+        sha256: top.sha256 ?? undefined,
+      };
+    }
     const raw = createMeter();
-    await pipeline(rebuildFromChain(links, await fetchChain(links, dir, signal), dir), raw, discard(), { signal });
+    await pipeline(rebuildFromChain(links, await fetchChain(links, dir, signal, identities), dir), raw, discard(), { signal });
     return {
       status: 'success',
       message: `The ${links.length} links of the chain match their sha256, and the rebuilt dump (${raw.bytes} bytes, ${top.rawFormat}) has the recorded raw sha256.`,

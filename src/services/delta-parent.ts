@@ -17,6 +17,7 @@ import type { CacheTee } from '../pipeline/raw-cache.ts';
 import { checkLinksPresent, fetchChain, rebuildFromChain, type ChainLink } from '../pipeline/chain-links.ts';
 import type { ServiceContext } from './service-context.ts';
 import { chainOf, MAX_CHAIN_LINKS, rawCacheOf } from './chains.ts';
+import type { AgeIdentity } from '../crypto/age.ts';
 
 /** What a run will be: a full, or a delta against the last link of `links`. */
 export interface ParentChoice {
@@ -54,7 +55,7 @@ export interface ParentDump {
 }
 
 /** Finds the parent's raw dump in the cache, or rebuilds it from storage (and caches it when it fits). */
-export async function parentRawDump(ctx: ServiceContext, links: readonly ChainLink[], signal?: AbortSignal): Promise<ParentDump> {
+export async function parentRawDump(ctx: ServiceContext, links: readonly ChainLink[], signal?: AbortSignal, identities: readonly AgeIdentity[] = []): Promise<ParentDump> {
   const parent = links[links.length - 1];
   const cache = rawCacheOf(ctx);
   const hit = await cache.lookup(parent.id, parent.rawSha256, parent.rawSizeBytes);
@@ -62,7 +63,7 @@ export async function parentRawDump(ctx: ServiceContext, links: readonly ChainLi
   const dir = await cache.tempDir('parent');
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    const fetched = await fetchChain(links, dir, signal);
+    const fetched = await fetchChain(links, dir, signal, identities);
     let file = fetched.basePath; // a full's raw dump, its sha256 already checked
     if (links.length > 1) {
       file = path.join(dir, 'rebuilt.raw');
@@ -107,6 +108,8 @@ export interface DeltaSetupOptions {
   backupId: string;
   planKind: string;
   signal?: AbortSignal;
+  /** Identities to open encrypted links with when the parent is not in the cache (those kept in the catalog). */
+  identities?: readonly AgeIdentity[];
 }
 
 /**
@@ -121,11 +124,15 @@ export async function prepareDelta(ctx: ServiceContext, choice: ParentChoice, op
   const parent = choice.links?.[choice.links.length - 1];
   if (choice.links && parent) {
     try {
-      parentDump = await parentRawDump(ctx, choice.links, options.signal);
+      parentDump = await parentRawDump(ctx, choice.links, options.signal, options.identities);
     } catch (err) {
       if (options.signal?.aborted) throw err;
       kind = 'full';
-      note = `${choice.requestedKind === 'incremental' ? 'An' : 'A'} ${choice.requestedKind} backup was requested; a full backup was made because the raw dump of its parent ${parent.id} could not be rebuilt from storage (${asCoffreError(err).message}).`;
+      const why =
+        isCoffreError(err) && err.code.startsWith('COFFRE_E_AGE_') && err.kind === 'usage'
+          ? 'it is encrypted, no longer in the local cache, and no identity kept in the catalog opens it (coffre key import)'
+          : asCoffreError(err).message;
+      note = `${choice.requestedKind === 'incremental' ? 'An' : 'A'} ${choice.requestedKind} backup was requested; a full backup was made because the raw dump of its parent ${parent.id} could not be rebuilt from storage (${why}).`;
     }
   }
   const tee = cache.enabled && worthCaching(options.planKind, choice.requestedKind, kind) ? await cache.tee(options.backupId) : undefined;
@@ -159,8 +166,8 @@ export async function prepareParent(
   plan: PlanRecord,
   requestedKind: BackupKind,
   engine: EngineName,
-  options: { backupId: string; signal?: AbortSignal },
+  options: { backupId: string; signal?: AbortSignal; identities?: readonly AgeIdentity[] },
 ): Promise<DeltaSetup> {
   const choice = await chooseParent(ctx, plan, requestedKind, engine);
-  return prepareDelta(ctx, choice, { backupId: options.backupId, planKind: plan.kind, signal: options.signal });
+  return prepareDelta(ctx, choice, { backupId: options.backupId, planKind: plan.kind, signal: options.signal, identities: options.identities });
 }

@@ -16,6 +16,7 @@ import { findDestinationRecord } from './destinations.ts';
 import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf } from '../core/cron.ts';
 import { checkRetention, type RetentionPolicy } from '../core/retention-policy.ts';
 import { checkAlerting, planAlerting, type PlanAlertingInput, type PlanAlertingView } from './notifiers.ts';
+import { normaliseRecipients } from '../crypto/age-keys.ts';
 
 /** What the scheduler does about a tick missed while no server ran. */
 export type MissedRunPolicy = 'run-once' | 'skip';
@@ -47,6 +48,8 @@ export interface PlanView {
   retention: RetentionPolicy | null;
   missedRuns: MissedRunPolicy;
   missedGraceSeconds: number;
+  /** The age recipients (public keys) new backups are encrypted to; empty: not encrypted. */
+  encryptTo: string[];
   /** The next scheduled run times (ISO, up to 3), in the plan's or the default time zone; empty without cron. */
   nextRuns: string[];
   /** Notification rules, RPO and dead man's switch (services/notifiers.ts). */
@@ -70,6 +73,8 @@ export interface PlanInput {
   missedGraceSeconds?: unknown;
   /** Notification rules, RPO and ping URL (issue 12). */
   alerting?: PlanAlertingInput;
+  /** age recipients (age1…) to encrypt new backups to; null or [] for none. */
+  encryptTo?: unknown;
 }
 
 /** Names of targets and destinations by id, when a listing has loaded them all at once. */
@@ -102,6 +107,7 @@ async function view(ctx: ServiceContext, r: PlanRecord, names?: Names): Promise<
     retention: (r.retention as RetentionPolicy | null) ?? null,
     missedRuns: (r.missedRuns as MissedRunPolicy | null | undefined) ?? 'run-once',
     missedGraceSeconds: r.missedGraceSeconds ?? DEFAULT_MISSED_GRACE_SECONDS,
+    encryptTo: r.encryptTo ?? [],
     nextRuns: upcoming(ctx, r),
     alerting: await planAlerting(ctx, r.id),
   };
@@ -155,6 +161,18 @@ function notifyPlanChange(planId: string): void {
   for (const listener of planListeners) listener(planId);
 }
 
+/** A plan's age recipients: each checked (COFFRE_E_AGE_RECIPIENT_*), duplicates dropped; null for none. */
+function checkRecipients(value: unknown): string[] | null {
+  if (value === undefined || value === null) return null;
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.some((r) => typeof r !== 'string')) {
+    throw usageError('AGE_RECIPIENT_INVALID', '"encryptTo" must be a list of age recipients (age1…), or null for no encryption.', { field: 'encryptTo' });
+  }
+  if (list.length > 64) throw usageError('AGE_TOO_MANY_RECIPIENTS', 'A plan takes at most 64 recipients.', { field: 'encryptTo' });
+  const out = normaliseRecipients(list as string[]);
+  return out.length ? out : null;
+}
+
 /** Checks a backup kind name. */
 export function checkKind(kind: unknown): BackupKind {
   if (typeof kind !== 'string' || !(backupKinds as readonly string[]).includes(kind)) {
@@ -204,6 +222,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   const retention = checkRetention(input.retention);
   const missedRuns = checkMissedRuns(input.missedRuns);
   const missedGraceSeconds = checkGrace(input.missedGraceSeconds);
+  const encryptTo = checkRecipients(input.encryptTo);
   const target = await findTargetRecord(ctx, input.target);
   const destinationIds = await resolveDestinations(ctx, input.destination);
   const saveAlerting = await checkAlerting(ctx, input.alerting ?? {});
@@ -221,6 +240,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
     retention: retention as Record<string, unknown> | null,
     missedRuns,
     missedGraceSeconds,
+    encryptTo,
     enabled: true,
     createdAt: now,
     updatedAt: now,
@@ -284,6 +304,7 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
   if (input.retention !== undefined) next.retention = checkRetention(input.retention) as Record<string, unknown> | null;
   if (input.missedRuns !== undefined) next.missedRuns = checkMissedRuns(input.missedRuns);
   if (input.missedGraceSeconds !== undefined) next.missedGraceSeconds = checkGrace(input.missedGraceSeconds);
+  if (input.encryptTo !== undefined) next.encryptTo = checkRecipients(input.encryptTo);
   if (input.enabled !== undefined) {
     if (typeof input.enabled !== 'boolean') throw usageError('BAD_ENABLED', '"enabled" must be true or false.', { field: 'enabled' });
     next.enabled = input.enabled;

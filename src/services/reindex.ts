@@ -152,9 +152,16 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       message: `Rebuilt by coffre reindex from the manifest in destination ${dest.name} (on ${hostname()}); run \`coffre verify ${m.id}\` to re-hash it.`,
       pid: null,
       host: null,
+      recipients: manifestRecipients(m),
     };
     await importBackup(ctx, row, copy);
     report.imported.push(item);
   }
   return report;
+}
+
+/** The age recipients a manifest names (public keys only; anything else in the field is dropped), as the journal column holds them. */
+function manifestRecipients(m: Manifest): string | null {
+  const list = Array.isArray(m.encryption?.recipients) ? m.encryption.recipients.filter((r) => typeof r === 'string' && /^age1[02-9ac-hj-np-z]{58}$/.test(r)) : [];
+  return list.length ? JSON.stringify(list) : null;
 }

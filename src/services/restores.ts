@@ -22,6 +22,13 @@ import { connectionOf, findTargetRecord } from './targets.ts';
 import { copyLocations } from './copies.ts';
 import { checkNotOwn } from './reach.ts';
 import { openChainForRestore } from './chains.ts';
+import { checkKeyringOpens, keyringOf, recordedRecipients, type IdentitySources } from './keys.ts';
+import { authenticateAgeFile } from '../pipeline/decrypt.ts';
+
+/** Whether a path is a regular file (a pg_dump folder, a missing path: no; openInputPath then says why). */
+async function isRegularFile(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined))?.isFile() === true;
+}
 
 /** A restore run as shown to users; `id` is the restore's own journal id. */
 export interface RestoreView {
@@ -86,6 +93,8 @@ export interface RunRestoreOptions {
   /** Target name, id or prefix; default: the backup's plan target. Required with `file`. */
   to?: string;
   replace?: boolean;
+  /** Identity files and variables for an encrypted backup or file (those kept in the catalog are tried too). */
+  identities?: IdentitySources;
   trigger?: RunTrigger;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
@@ -124,6 +133,10 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     for (const f of files) if (f !== '-') checkNotOwn(ctx.config, f, 'restore-source');
     target = await findTargetRecord(ctx, options.to);
   }
+  // An encrypted backup no identity opens is refused here, naming its recipients, before anything runs.
+  const keyring = await keyringOf(ctx, options.identities);
+  const recipients = backup ? recordedRecipients(backup) : undefined;
+  if (backup && recipients) checkKeyringOpens(`Backup ${backup.id}`, recipients, keyring);
   const engine = engines.get(target.engine);
   const conn = connectionOf(ctx, target);
   const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
@@ -161,14 +174,16 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     if (backup) {
       if (backup.parentId) {
         // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
-        source = await openChainForRestore(ctx, backup, options.signal);
+        source = await openChainForRestore(ctx, backup, options.signal, keyring);
       } else {
         source = await openVerifiedCopy(ctx, backup, options.signal);
       }
       sizeBytes = backup.sizeBytes;
-      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql });
+      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring, recipients, what: `The artifact of backup ${backup.id}` });
     } else {
-      result = await streamRestore({ engine, conn, inputs, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql });
+      // An age file is authenticated in full before the target is touched (pipeline/decrypt.ts).
+      for (const i of inputs) if ('path' in i && (await isRegularFile(i.path))) await authenticateAgeFile(i.path, keyring, options.signal);
+      result = await streamRestore({ engine, conn, inputs, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring });
     }
     const finished = new Date();
     const patch: RestoreFinish = {
@@ -178,7 +193,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
       sizeBytes: sizeBytes ?? (await inputSize(inputs)),
       rawSizeBytes: result.rawSizeBytes || null,
       database: result.database,
-      message: `Restored ${result.rawFormat}${result.layers.length ? ` (${result.layers.join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.${
+      message: `Restored ${result.rawFormat}${result.layers.length || result.encrypted ? ` (${[...(result.encrypted ? ['age'] : []), ...result.layers].join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.${
         result.notes?.length ? ` The restore ${result.notes.join('; ')}.` : ''
       }`,
     };

@@ -8,6 +8,7 @@ import * as m0003 from './0003-scheduling.ts';
 import * as m0004 from './0004-plan-destinations.ts';
 import * as m0005 from './0005-verification.ts';
 import * as m0006 from './0006-drop-old-destination-columns.ts';
+import * as m0008 from './0008-encryption.ts';
 import * as m0011 from './0011-token-roles-sessions.ts';
 import * as m0009 from './0009-notifications.ts';
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0004-plan-destinations': m0004,
   '0005-verification': m0005,
   '0006-drop-old-destination-columns': m0006,
+  '0008-encryption': m0008,
   '0011-token-roles-sessions': m0011,
   '0009-notifications': m0009,
 };

@@ -1,6 +1,7 @@
 // `coffre plan add|edit|list|remove`: what to back up, where, and how.
 
 import { addPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
+import { recipientsFrom } from '../../services/keys.ts';
 import { usageError } from '../../core/errors.ts';
 import { fromEnvOrFile, optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
@@ -8,11 +9,13 @@ import { printJson, printTable, type Io } from '../output.ts';
 
 export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
-      [--missed-runs run-once|skip] [--missed-grace SECONDS]
+      [--missed-runs run-once|skip] [--missed-grace SECONDS] [--encrypt-to age1... ...] [--encrypt-to-file RECIPIENTS_FILE ...]
       [--notify NOTIFIER ... [--notify-on failure,partial,rpo,drill,success]] [--rpo DURATION] [--ping-url URL | --ping-url-env VAR | --ping-url-file PATH]
 coffre plan edit NAME [--name NEW] [--target T] [--destination D ...] [--kind K] [--compression FMT] [--cron EXPR | --no-cron] [--timezone TZ]
       [--keep-* N ... | --no-retention] [--missed-runs P] [--missed-grace S] [--enable | --disable]
       [--notify N ... [--notify-on EVENTS] | --no-notify] [--rpo 26h | --no-rpo] [--ping-url URL | --no-ping-url]
+      [--encrypt-to age1... ... | --encrypt-to-file FILE ... | --no-encryption]
+                                     --encrypt-to: new backups are compressed, then age-encrypted to these public keys
                                      change a plan in place (its journal and chains stay); --keep-* replace the whole policy
 coffre plan list                     list plans
 coffre plan remove NAME              remove a plan (its journal and artifacts stay)`;
@@ -82,6 +85,33 @@ function alertingOf(p: ReturnType<typeof parse>, io: Io): Record<string, unknown
   return Object.keys(out).length ? out : undefined;
 }
 
+const encryptionFlags = {
+  'encrypt-to': { type: 'string', multiple: true },
+  'encrypt-to-file': { type: 'string', multiple: true },
+  'no-encryption': { type: 'boolean' },
+} as const;
+
+/** The recipients from --encrypt-to/--encrypt-to-file, null for --no-encryption, undefined when none is given. */
+async function encryptionOf(p: ReturnType<typeof parse>): Promise<string[] | null | undefined> {
+  const list = (name: string) => {
+    const v = p.values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  };
+  const values = list('encrypt-to');
+  const files = list('encrypt-to-file');
+  if (p.values['no-encryption']) {
+    if (values.length || files.length) throw usageError('BAD_ARGUMENTS', 'Give --encrypt-to/--encrypt-to-file or --no-encryption, not both.');
+    return null;
+  }
+  if (values.length === 0 && files.length === 0) return undefined;
+  return recipientsFrom(values, files);
+}
+
+/** " , encrypted to age1… (+1)" for the confirmation line. */
+function encryptionNote(encryptTo: string[]): string {
+  return encryptTo.length ? `, encrypted to ${encryptTo[0]}${encryptTo.length > 1 ? ` (+${encryptTo.length - 1})` : ''}` : '';
+}
+
 /** Every --destination given (repeatable: the plan uploads to each), or a usage error when none. */
 function destinationsOf(p: ReturnType<typeof parse>): string[] {
   const v = p.values.destination;
@@ -109,6 +139,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           'missed-runs': { type: 'string' },
           'missed-grace': { type: 'string' },
           ...alertingFlags,
+          ...encryptionFlags,
         },
         1,
       );
@@ -124,10 +155,11 @@ export async function run(args: string[], io: Io): Promise<number> {
         missedRuns: optional(p, 'missed-runs'),
         missedGraceSeconds: optional(p, 'missed-grace'),
         alerting: alertingOf(p, io),
+        encryptTo: await encryptionOf(p),
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
-      else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}\n`);
+      else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}${encryptionNote(plan.encryptTo)}\n`);
       return 0;
     }
     case 'edit': {
@@ -151,6 +183,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           disable: { type: 'boolean' },
           ...alertingFlags,
           ...alertingOffFlags,
+          ...encryptionFlags,
         },
         1,
       );
@@ -175,12 +208,13 @@ export async function run(args: string[], io: Io): Promise<number> {
         missedGraceSeconds: optional(p, 'missed-grace'),
         enabled: p.values.enable ? true : p.values.disable ? false : undefined,
         alerting: alertingOf(p, io),
+        encryptTo: await encryptionOf(p),
       };
       for (const k of Object.keys(input) as Array<keyof typeof input>) if (input[k] === undefined) delete input[k];
       if (Object.keys(input).length === 0) throw usageError('MISSING_OPTION', '`coffre plan edit` needs at least one change (see `coffre plan --help`).');
       const plan = await withContext(io, (ctx) => updatePlan(ctx, ref, input));
       if (io.json) printJson(io, plan);
-      else io.out(`Plan ${plan.name} updated: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ', no schedule'}${plan.enabled ? '' : ', DISABLED'}\n`);
+      else io.out(`Plan ${plan.name} updated: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ', no schedule'}${plan.enabled ? '' : ', DISABLED'}${encryptionNote(plan.encryptTo)}\n`);
       return 0;
     }
     case 'list': {
@@ -191,7 +225,7 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destinations', (r: Row) => r.destinations.join(',')], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
+          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destinations', (r: Row) => r.destinations.join(',')], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['encrypted', (r: Row) => (r.encryptTo.length ? `age:${r.encryptTo.length}` : 'no')], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
           rows,
           'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
         );

@@ -12,11 +12,23 @@ import { formatBytes, formatDuration, formatTime, printJson, printTable, progres
 
 export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
-coffre restore --file PATH --to TARGET [--replace]       restore a dump file or pg_dump folder (--file - reads stdin;
+coffre restore --file PATH --to TARGET [--replace]       restore a dump file (also an age file) or pg_dump folder (--file - reads stdin;
         [--file PATH2 ...] [--database NAME] [--allow-program]  several --file: one SQL run, in order)
+      restore and verify of encrypted backups: [--identity KEY_FILE ...] [--identity-env VAR ...]
 coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first
 coffre journal --restores [--limit N]                    list restore runs, newest first
-coffre verify JOURNAL_ID                                 re-hash and decompress a stored backup`;
+coffre verify JOURNAL_ID                                 re-hash, decrypt and decompress a stored backup`;
+
+const identityFlags = { identity: { type: 'string', multiple: true }, 'identity-env': { type: 'string', multiple: true } } as const;
+
+/** The --identity files and --identity-env variables given. */
+function identitySources(p: ReturnType<typeof parse>): { files: string[]; env: string[] } {
+  const list = (name: string) => {
+    const v = p.values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  };
+  return { files: list('identity'), env: list('identity-env') };
+}
 
 function short(sha: string | null): string {
   return sha ? sha.slice(0, 16) : '-';
@@ -53,6 +65,7 @@ export async function backup(args: string[], io: Io): Promise<number> {
       `Backup ${b.id} ${b.status === 'success' ? 'succeeded' : 'is PARTIAL'}: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
         `  stored   ${formatBytes(b.sizeBytes)} (raw ${formatBytes(b.rawSizeBytes)}) in ${formatDuration(b.durationMs)}\n` +
         `  sha256   ${b.sha256}\n  artifact ${b.artifact}\n` +
+        (b.recipients.length ? `  age      encrypted to ${b.recipients.join(', ')}\n` : '') +
         b.copies.map((c) => `  copy     ${c.destination} (${c.type ?? '?'}): ${c.status}${c.checksum ? ` ${c.checksum}` : ''}${c.message && c.status !== 'success' ? ` - ${c.message}` : ''}\n`).join('') +
         (b.message ? `  note     ${b.message}\n` : ''),
     );
@@ -69,7 +82,7 @@ export async function restore(args: string[], io: Io): Promise<number> {
   const p = parse(
     'restore',
     args,
-    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' } },
+    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' }, ...identityFlags },
     1,
   );
   const backupRef = p.positionals[0];
@@ -87,6 +100,7 @@ export async function restore(args: string[], io: Io): Promise<number> {
         allowProgram: p.values['allow-program'] === true,
         to: optional(p, 'to'),
         replace: p.values.replace === true,
+        identities: identitySources(p),
         trigger: 'cli',
         signal,
         onProgress: progress.update,
@@ -140,6 +154,8 @@ export async function journal(args: string[], io: Io): Promise<number> {
         ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
         ['duration', (r: Row) => formatDuration(r.durationMs)],
         ['sha256', (r: Row) => short(r.sha256)],
+        // The public keys each backup was encrypted to (a plan's later change does not alter them).
+        ['encrypted to', (r: Row) => (r.recipients.length ? r.recipients.map((k) => `${k.slice(0, 12)}…${k.slice(-4)}`).join(' ') : '-')],
       ],
       rows,
       'The journal is empty: run `coffre backup PLAN`.',
@@ -173,9 +189,9 @@ async function restoreJournal(io: Io, limit: number | undefined): Promise<number
 
 /** `coffre verify JOURNAL_ID`. */
 export async function verify(args: string[], io: Io): Promise<number> {
-  const p = parse('verify', args, {}, 1);
+  const p = parse('verify', args, { ...identityFlags }, 1);
   const ref = positional(p, 0, 'a JOURNAL_ID', 'verify');
-  const outcome = await withContext(io, (ctx) => withInterrupt((signal) => verifyBackup(ctx, ref, signal)));
+  const outcome = await withContext(io, (ctx) => withInterrupt((signal) => verifyBackup(ctx, ref, signal, { identities: identitySources(p) })));
   const v = outcome.view;
   if (io.json) printJson(io, v);
   else if (v.status === 'success') io.out(`Backup ${v.id} verified: ${v.message}\n`);

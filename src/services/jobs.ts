@@ -18,6 +18,7 @@ import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
 import { runRestore, type RestoreView } from './restores.ts';
+import { checkKeyringOpens, recordedRecipients, storedIdentities } from './keys.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { checkTargetWritable, findTargetRecord } from './targets.ts';
 import { checkNotOwn } from './reach.ts';
@@ -206,6 +207,8 @@ export class JobRunner {
     if (request.journalId) {
       const backup = await getBackup(this.#ctx.catalog.db, request.journalId);
       if (!restorableStatuses.includes(backup.status)) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
+      // An API restore of an encrypted backup can only use identities kept in the catalog: refused (400) here when none opens it.
+      checkKeyringOpens(`Backup ${backup.id}`, recordedRecipients(backup), await storedIdentities(this.#ctx));
       planName = backup.planName;
       planId = backup.planId;
       if (request.target) targetId = (await findTargetRecord(this.#ctx, request.target)).id;

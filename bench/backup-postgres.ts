@@ -1,7 +1,9 @@
 // Benchmark of a full PostgreSQL backup: `coffre backup` (the real CLI, in its own process, with its own
 // DATA_DIR and local destination) against the raw pipelines `pg_dump | gzip -6 > file` and
 // `pg_dump | zstd -3 > file` on the same table in the same run. Goals (issue 2, item 12): coffre's wall time
-// at most 1.05x the raw pipeline's, and coffre's peak RSS under 200 MB whatever the dump size.
+// at most 1.05x the raw pipeline's, and coffre's peak RSS under 200 MB whatever the dump size. And (issue
+// 14) the same zstd backup encrypted to an age recipient: at most 1.05x the unencrypted one's wall time,
+// with its peak RSS unchanged.
 //
 // Both sides run the same pg_dump binary (the one coffre picks) with the same flags, so the comparison is
 // coffre's own cost: Node start-up, the catalog, hashing, the codec in node:zlib, the fsync of the artifact.
@@ -201,19 +203,25 @@ export async function benchBackupPostgres(options: BackupBenchOptions): Promise<
     cli('target', 'add', 'bench', '--url', `postgres://${encodeURIComponent(options.user)}@${options.host}:${options.port}/${encodeURIComponent(db)}`);
     cli('destination', 'add', 'bench-local', '--type', 'local', '--path', store);
     cli('plan', 'add', 'bench', '--target', 'bench', '--destination', 'bench-local', '--compression', 'gzip');
+    // The same backup encrypted to an age recipient (issue 14): compressed, then encrypted, then hashed.
+    const recipient = /Public key: (age1\S+)/.exec(cli('key', 'generate', '--out', path.join(work, 'bench-age.key')))![1];
+    cli('plan', 'add', 'bench-age', '--target', 'bench', '--destination', 'bench-local', '--compression', 'zstd', '--encrypt-to', recipient);
 
     // The CLI at rest: what loading its modules alone costs in time and memory, before any byte moves.
     const idle = await coffreIdle(env, work);
 
     // 4. The measurements, alternating which side goes first.
-    const samples: Record<`${'coffre' | 'raw'}-${Codec}`, Sample[]> = { 'coffre-gzip': [], 'raw-gzip': [], 'coffre-zstd': [], 'raw-zstd': [] };
+    const samples: Record<string, Sample[]> = { 'coffre-gzip': [], 'raw-gzip': [], 'coffre-zstd': [], 'raw-zstd': [], 'coffre-zstd-age': [] };
     for (let round = 1; round <= options.runs; round++) {
       for (const codec of ['gzip', 'zstd'] as const) {
-        const order = round % 2 === 1 ? (['coffre', 'raw'] as const) : (['raw', 'coffre'] as const);
+        const sides = codec === 'zstd' ? (['coffre', 'raw', 'coffre-age'] as const) : (['coffre', 'raw'] as const);
+        const order = round % 2 === 1 ? sides : [...sides].reverse();
         for (const side of order) {
-          const s = side === 'coffre' ? await coffreBackup(codec, env, store, work) : await rawBackup(codec, pgDump, dumpArgs, work);
-          samples[`${side}-${codec}`].push(s);
-          log(`  run ${round}/${options.runs} ${side.padEnd(6)} ${codec}: ${secs(s.wall)}, ${mb(s.size)}${s.rssBytes ? `, peak RSS ${mib(s.rssBytes)}` : ''}`);
+          const s =
+            side === 'raw' ? await rawBackup(codec, pgDump, dumpArgs, work) : await coffreBackup(codec, env, store, work, side === 'coffre-age' ? 'bench-age' : 'bench');
+          const key = side === 'coffre-age' ? `coffre-${codec}-age` : `${side}-${codec}`;
+          samples[key].push(s);
+          log(`  run ${round}/${options.runs} ${side.padEnd(10)} ${codec}: ${secs(s.wall)}, ${mb(s.size)}${s.rssBytes ? `, peak RSS ${mib(s.rssBytes)}` : ''}`);
         }
       }
     }
@@ -241,10 +249,10 @@ async function dumpSize(pgDump: string, dumpArgs: string[]): Promise<number> {
 }
 
 /** `coffre backup bench --compression codec --json` under GNU time; only this command is timed. */
-async function coffreBackup(codec: Codec, env: NodeJS.ProcessEnv, store: string, work: string): Promise<Sample> {
+async function coffreBackup(codec: Codec, env: NodeJS.ProcessEnv, store: string, work: string, plan = 'bench'): Promise<Sample> {
   const timeFile = path.join(work, 'coffre.time');
   const started = performance.now();
-  const child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, process.execPath, cliMain, 'backup', 'bench', '--compression', codec, '--json'], {
+  const child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, process.execPath, cliMain, 'backup', plan, '--compression', codec, '--json'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -340,8 +348,9 @@ function report(r: ReportInput): void {
     'raw-gzip': 'pg_dump | gzip -6 > file',
     'coffre-zstd': 'coffre backup --compression zstd',
     'raw-zstd': 'pg_dump | zstd -3 > file',
+    'coffre-zstd-age': 'coffre backup --compression zstd, age-encrypted',
   };
-  for (const key of ['coffre-gzip', 'raw-gzip', 'coffre-zstd', 'raw-zstd']) {
+  for (const key of ['coffre-gzip', 'raw-gzip', 'coffre-zstd', 'raw-zstd', 'coffre-zstd-age']) {
     const s = samples[key];
     rows.push([
       label[key],
@@ -373,7 +382,13 @@ function report(r: ReportInput): void {
     const ratio = med(`coffre-${codec}`, (x) => x.wall) / med(`raw-${codec}`, (x) => x.wall);
     results.push(`${verdict(ratio <= RATIO_GOAL)}  ${codec} wall time coffre/raw = ${ratio.toFixed(3)}x (goal <= ${RATIO_GOAL.toFixed(2)}x)`);
   }
-  const peak = Math.max(...['coffre-gzip', 'coffre-zstd'].flatMap((k) => samples[k].map((x) => x.rssBytes ?? 0)));
+  // Encryption (issue 14): the same zstd backup encrypted to one age recipient, against the unencrypted one.
+  const ageRatio = med('coffre-zstd-age', (x) => x.wall) / med('coffre-zstd', (x) => x.wall);
+  results.push(`${verdict(ageRatio <= RATIO_GOAL)}  encrypted zstd wall time age/plain = ${ageRatio.toFixed(3)}x (goal <= ${RATIO_GOAL.toFixed(2)}x)`);
+  const peakOf = (k: string) => Math.max(...samples[k].map((x) => x.rssBytes ?? 0));
+  const rssRatio = peakOf('coffre-zstd-age') / peakOf('coffre-zstd');
+  results.push(`${verdict(rssRatio <= RATIO_GOAL)}  encrypted zstd peak RSS = ${mib(peakOf('coffre-zstd-age'))}, plain ${mib(peakOf('coffre-zstd'))} (${rssRatio.toFixed(3)}x; goal: unchanged, <= ${RATIO_GOAL.toFixed(2)}x)`);
+  const peak = Math.max(...['coffre-gzip', 'coffre-zstd', 'coffre-zstd-age'].flatMap((k) => samples[k].map((x) => x.rssBytes ?? 0)));
   results.push(`${verdict(peak < RSS_GOAL_BYTES)}  coffre peak RSS = ${mib(peak)} (goal < ${mib(RSS_GOAL_BYTES)}, for a ${mb(r.plainBytes)} dump)`);
   for (const l of results) p(l);
   process.stdout.write(`${lines.join('\n')}\n`);

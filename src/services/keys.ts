@@ -12,6 +12,7 @@ import { decryptSecret, encryptSecret } from '../core/secrets.ts';
 import { generateIdentity, identityFileText, parseIdentity, parseIdentityFile, parseRecipient, parseRecipientsFile, type AgeIdentity, type AgeRecipient } from '../crypto/age-keys.ts';
 import { identityRequired, noMatchingIdentity } from '../crypto/age.ts';
 import type { ServiceContext } from './service-context.ts';
+import { namedVariable } from '../config.ts';
 import { checkName } from './names.ts';
 
 /** Appended to the key of an encrypted artifact: `…-full-<id>.sql.zst.age`. */
@@ -61,7 +62,7 @@ export async function identitiesFrom(sources: IdentitySources = {}): Promise<Age
     out.push(...parseIdentityFile(text, `the identity file ${file}`));
   }
   for (const name of sources.env ?? []) {
-    const text = process.env[name];
+    const text = namedVariable(name);
     if (!text) throw usageError('AGE_IDENTITY_UNREADABLE', `--identity-env names the environment variable ${name}, which is not set.`);
     out.push(...parseIdentityFile(text, `the environment variable ${name}`));
   }

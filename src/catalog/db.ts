@@ -82,7 +82,12 @@ function openPostgres(url: string): Kysely<CatalogSchema> {
 }
 
 async function migrate(db: Kysely<CatalogSchema>): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'coffre_migrations', migrationLockTableName: 'coffre_migrations_lock' });
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider, migrationTableName: 'coffre_migrations', migrationLockTableName: 'coffre_migrations_lock',
+    // a migration numbered below one already applied (branches merged out of order) still runs, once
+    allowUnorderedMigrations: true,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -373,3 +373,26 @@ test('a target password from --password-env/--password-file, never argv; target 
     await adminSql(`DROP USER IF EXISTS '${user}'@'%'`);
   }
 });
+
+test('bin/coffre.js runs commands with the compile cache on, kept beside the code', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const bin = path.resolve(import.meta.dirname, '../bin/coffre.js');
+  const cache = path.resolve(import.meta.dirname, '../node_modules/.cache/coffre-compile');
+  const w = await workspace();
+  try {
+    const env = { ...w.env };
+    delete env.NODE_COMPILE_CACHE;
+    delete env.NODE_DISABLE_COMPILE_CACHE;
+    const version = spawnSync(process.execPath, [bin, '--version'], { env, encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^coffre \d+\.\d+\.\d+/);
+    // A command that opens the catalog (its key derived while the command loads) works the same way.
+    const list = spawnSync(process.execPath, [bin, 'target', 'list', '--json'], { env, encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+    const entries = await readdir(cache, { recursive: true });
+    assert.ok(entries.length > 50, `the compile cache holds the modules it compiled (${entries.length} entries)`);
+  } finally {
+    await w.cleanup();
+  }
+});

@@ -3,7 +3,7 @@
 // $DATA_DIR/secret.key (0600). Ciphertexts are versioned (`v1:<base64 iv|tag|ct>`) so that the scheme can
 // change later without guessing. A wrong key is detected by GCM's tag and reported as such, never as garbage.
 
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { failure, usageError } from './errors.ts';
@@ -29,9 +29,29 @@ export interface SecretKey {
   readonly source: string;
 }
 
-/** Derives the 32-byte key from a passphrase (scrypt, fixed app salt). */
-export function deriveKey(secret: string): SecretKey {
-  return { key: scryptSync(secret, APP_SALT, 32, { N: 1 << 14, r: 8, p: 1 }), source: 'ENCRYPTION_SECRET' };
+// Derivations under way or done, by passphrase: each is computed once per process.
+const derived = new Map<string, Promise<Buffer>>();
+
+/**
+ * Derives the 32-byte key from a passphrase (scrypt, fixed app salt). It runs on libuv's thread pool, not
+ * the main thread: its ~60 ms of CPU overlap what the process does meanwhile (see prepareSecretKey).
+ */
+export function deriveKey(secret: string): Promise<SecretKey> {
+  let key = derived.get(secret);
+  if (!key) {
+    key = new Promise<Buffer>((resolve, reject) => scrypt(secret, APP_SALT, 32, { N: 1 << 14, r: 8, p: 1 }, (err, k) => (err ? reject(err) : resolve(k))));
+    derived.set(secret, key);
+  }
+  return key.then((k) => ({ key: k, source: 'ENCRYPTION_SECRET' }));
+}
+
+/**
+ * Starts deriving ENCRYPTION_SECRET's key now, for a process that will open the catalog soon (the CLI calls
+ * it before it loads the command's modules, so the derivation and the loading use both cores); the open
+ * then awaits the same derivation. Without ENCRYPTION_SECRET there is nothing to derive.
+ */
+export function prepareSecretKey(config: Pick<SecretKeySettings, 'encryptionSecret'>): void {
+  if (config.encryptionSecret) deriveKey(config.encryptionSecret).catch(() => {}); // a failure is reported by the open
 }
 
 /**

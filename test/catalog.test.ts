@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { DatabaseSync } from 'node:sqlite';
 import { loadConfig } from '../src/config.ts';
 import { openContext, closeContext } from '../src/services/context.ts';
 import { addTarget, listTargets, connectionOf, findTargetRecord } from '../src/services/targets.ts';
@@ -76,6 +77,34 @@ test('SQLite catalog: migrations, key file 0600, secrets sealed at rest', async 
   const quiet: string[] = [];
   await closeContext(await openContext({ config: loadConfig({ DATA_DIR: dataDir }), announce: (m) => quiet.push(m) }));
   assert.equal(quiet.length, 0);
+});
+
+test('an up-to-date catalog opens without the migrator; one with a migration this code does not know is still refused', async () => {
+  const dataDir = path.join(await tempDir(), 'data');
+  const config = loadConfig({ DATA_DIR: dataDir, ENCRYPTION_SECRET: 'the-right-secret-0123456789' });
+  await closeContext(await openContext({ config, announce: () => {} })); // a fresh catalog: the migrator runs
+  const file = path.join(dataDir, 'coffre.db');
+  const tablesOf = () => {
+    const db = new DatabaseSync(file);
+    try {
+      return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    } finally {
+      db.close();
+    }
+  };
+  assert.ok(tablesOf().includes('coffre_migrations_lock'), 'the migrator made its lock table');
+  // The migrator recreates its lock table whenever it runs: an open that finds every migration applied
+  // must not run it, so the table stays gone.
+  const raw = new DatabaseSync(file);
+  raw.exec('DROP TABLE coffre_migrations_lock');
+  raw.close();
+  await closeContext(await openContext({ config, announce: () => {} }));
+  assert.equal(tablesOf().includes('coffre_migrations_lock'), false, 'an up-to-date open did not run the migrator');
+  // A catalog migrated by a newer coffre (a migration unknown here) goes to the migrator, which refuses it.
+  const newer = new DatabaseSync(file);
+  newer.prepare('INSERT INTO coffre_migrations (name, timestamp) VALUES (?, ?)').run('9999-from-a-newer-coffre', new Date().toISOString());
+  newer.close();
+  await assert.rejects(openContext({ config, announce: () => {} }), (err) => isCoffreError(err) && err.code === 'COFFRE_E_CATALOG_MIGRATION_FAILED');
 });
 
 test('a wrong ENCRYPTION_SECRET is refused with a clear error', async () => {

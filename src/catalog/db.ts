@@ -6,9 +6,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Migrator } from 'kysely/migration';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
-import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Config } from '../config.ts';
 import type { CatalogSchema } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
@@ -70,7 +68,9 @@ async function openSqlite(file: string): Promise<Kysely<CatalogSchema>> {
   return new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database }) });
 }
 
-function openPostgres(url: string): Kysely<CatalogSchema> {
+// pg is loaded only for a PostgreSQL catalog: an embedded one need not pay for it at every start.
+async function openPostgres(url: string): Promise<Kysely<CatalogSchema>> {
+  const { default: pg } = await import('pg');
   // int8 (sizes, durations, counts) as numbers: no catalog value comes near 2^53.
   const types = {
     getTypeParser: ((oid: number, format?: string) =>
@@ -81,7 +81,28 @@ function openPostgres(url: string): Kysely<CatalogSchema> {
   return new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
 }
 
+/**
+ * Whether the catalog has run exactly the migrations this code knows, no more and no fewer: one read of the
+ * migration table, which lets a start skip the migrator (its lock table, lock and bookkeeping queries) when
+ * nothing is to be done. Anything else (a fresh catalog without the table, a missing migration, one this
+ * code does not know) goes to the migrator, which applies or refuses as before.
+ */
+async function migrationsCurrent(db: Kysely<CatalogSchema>): Promise<boolean> {
+  let applied: string[];
+  try {
+    const { rows } = await sql<{ name: string }>`select name from coffre_migrations`.execute(db);
+    applied = rows.map((r) => r.name);
+  } catch {
+    return false;
+  }
+  const known = Object.keys(await migrationProvider.getMigrations());
+  const done = new Set(applied);
+  return applied.length === known.length && done.size === known.length && known.every((name) => done.has(name));
+}
+
 async function migrate(db: Kysely<CatalogSchema>): Promise<void> {
+  if (await migrationsCurrent(db)) return;
+  const { Migrator } = await import('kysely/migration');
   const migrator = new Migrator({
     db,
     provider: migrationProvider, migrationTableName: 'coffre_migrations', migrationLockTableName: 'coffre_migrations_lock',
@@ -113,7 +134,7 @@ export async function openCatalog(config: Config, options: OpenCatalogOptions = 
   const kind = config.catalog.kind;
   let db: Kysely<CatalogSchema>;
   try {
-    db = config.catalog.kind === 'sqlite' ? await openSqlite(config.catalog.path) : openPostgres(config.catalog.url);
+    db = config.catalog.kind === 'sqlite' ? await openSqlite(config.catalog.path) : await openPostgres(config.catalog.url);
   } catch (err) {
     if (isCoffreError(err)) throw err;
     throw failure('CATALOG_UNAVAILABLE', `Could not open the catalog: ${redact((err as Error).message)}`, { cause: err });

@@ -13,7 +13,7 @@ import { access, readdir } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Connection } from '../core/connection.ts';
 import { CoffreError, failure } from '../core/errors.ts';
 import { redact, tail } from '../core/redact.ts';
@@ -158,7 +158,10 @@ async function connectOrAbort(client: pg.Client, signal?: AbortSignal): Promise<
  */
 export async function withSession<T>(conn: Connection, database: string, fn: (client: pg.Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
   signal?.throwIfAborted();
-  const client = new pg.Client({
+  // pg is loaded by the first session, not with the engine registry: a command that never talks to
+  // PostgreSQL (a SQLite or MariaDB backup) need not load it.
+  const { default: pgModule } = await import('pg');
+  const client = new pgModule.Client({
     host: conn.host,
     port: conn.port,
     user: conn.user,

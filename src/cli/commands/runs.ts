@@ -1,9 +1,10 @@
 // `coffre backup`, `restore`, `journal` and `verify`: the runs and their journal. With --json, backup,
 // restore and verify print one object and journal an array, with the same field names as the API.
 
-import { listJournal, runBackupThenPrune, verifyBackup, type BackupView } from '../../services/backups.ts';
-import { listRestoreJournal, runRestore, type RestoreView } from '../../services/restores.ts';
-import { withNotifications } from '../../services/notifications.ts';
+// The services are loaded by the command that runs (a backup need not load the restore and verify
+// pipelines); only their types are imported here.
+import type { BackupView } from '../../services/backups.ts';
+import type { RestoreView } from '../../services/restores.ts';
 import { usageError } from '../../core/errors.ts';
 import { backupStatuses } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
@@ -46,6 +47,7 @@ function copiesCell(r: BackupView): string {
 export async function backup(args: string[], io: Io): Promise<number> {
   const p = parse('backup', args, { compression: { type: 'string' }, kind: { type: 'string' } }, 1);
   const plan = positional(p, 0, 'a PLAN', 'backup');
+  const [{ runBackupThenPrune }, { withNotifications }] = await Promise.all([import('../../services/backup-run.ts'), import('../../services/notifications.ts')]);
   const progress = progressLine(io, 'dumped');
   // A backup from the command line (a system crontab, say) notifies as one inside `coffre serve` does; its
   // deliveries are flushed, bounded by NOTIFY_FLUSH_SECONDS, before the command exits.
@@ -89,6 +91,7 @@ export async function restore(args: string[], io: Io): Promise<number> {
   const files = (p.values.file as string[] | undefined) ?? [];
   if (!backupRef && files.length === 0) throw usageError('MISSING_ARGUMENT', '`coffre restore` needs a JOURNAL_ID, or --file PATH --to TARGET.');
   if (backupRef && files.length > 0) throw usageError('BAD_ARGUMENTS', '`coffre restore` takes a JOURNAL_ID or --file PATH, not both.');
+  const { runRestore } = await import('../../services/restores.ts');
   const progress = progressLine(io, 'restored');
   const outcome = await withContext(io, (ctx) =>
     withInterrupt((signal) =>
@@ -136,6 +139,7 @@ export async function journal(args: string[], io: Io): Promise<number> {
   if (status !== undefined && !(backupStatuses as readonly string[]).includes(status)) {
     throw usageError('BAD_STATUS', `--status must be one of ${backupStatuses.join(', ')} (got "${status}").`);
   }
+  const { listJournal } = await import('../../services/backups.ts');
   const rows = await withContext(io, (ctx) => listJournal(ctx, { plan: optional(p, 'plan'), limit, status: status as BackupView['status'] | undefined }));
   type Row = BackupView;
   if (io.json) printJson(io, rows);
@@ -165,6 +169,7 @@ export async function journal(args: string[], io: Io): Promise<number> {
 
 /** `coffre journal --restores`: the restore journal, newest first. */
 async function restoreJournal(io: Io, limit: number | undefined): Promise<number> {
+  const { listRestoreJournal } = await import('../../services/restores.ts');
   const rows = await withContext(io, (ctx) => listRestoreJournal(ctx, { limit }));
   type Row = RestoreView;
   if (io.json) printJson(io, rows);
@@ -191,6 +196,7 @@ async function restoreJournal(io: Io, limit: number | undefined): Promise<number
 export async function verify(args: string[], io: Io): Promise<number> {
   const p = parse('verify', args, { ...identityFlags }, 1);
   const ref = positional(p, 0, 'a JOURNAL_ID', 'verify');
+  const { verifyBackup } = await import('../../services/backups.ts');
   const outcome = await withContext(io, (ctx) => withInterrupt((signal) => verifyBackup(ctx, ref, signal, { identities: identitySources(p) })));
   const v = outcome.view;
   if (io.json) printJson(io, v);

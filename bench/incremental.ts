@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(import.meta.dirname, '..');
-const cliMain = path.join(repo, 'src', 'cli', 'main.ts');
+const cliMain = path.join(repo, 'bin', 'coffre.js'); // the installed command (it turns on the compile cache)
 const GNU_TIME = '/usr/bin/time';
 const MB = 1e6;
 

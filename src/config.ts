@@ -41,6 +41,7 @@ const schema = z.object({
   NOTIFY_REMIND_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(24),
   NOTIFY_CHECK_SECONDS: z.coerce.number().min(0.2).max(86400).default(60),
   NOTIFY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
+  CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
   NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   NOTIFY_RETRY_BASE_MS: z.coerce.number().int().min(0).max(600000).default(2000),
   NOTIFY_FLUSH_SECONDS: z.coerce.number().min(0).max(3600).default(30),
@@ -206,6 +207,21 @@ export function clientToolDirs(): { pgBinDir?: string; mysqlBinDir?: string; pat
     mysqlBinDir: process.env.COFFRE_MYSQL_BIN_DIR || undefined,
     path: (process.env.PATH ?? '').split(path.delimiter).filter(Boolean),
   };
+}
+
+/**
+ * CONNECT_TIMEOUT_SECONDS (default 10, 1 to 600): how long a connection to a database server may take, the
+ * server's greeting and login included, before it fails with COFFRE_E_CONNECT_TIMEOUT (MySQL/MariaDB) or
+ * as unreachable (PostgreSQL; a target URL's own connect_timeout wins there). Read at each connection.
+ */
+export function connectTimeoutSeconds(): number {
+  const text = process.env.CONNECT_TIMEOUT_SECONDS;
+  if (text === undefined || text === '') return 10;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 600) {
+    throw usageError('BAD_CONFIG', `Environment variable CONNECT_TIMEOUT_SECONDS must be a whole number of seconds from 1 to 600 (got "${text}").`, { variable: 'CONNECT_TIMEOUT_SECONDS' });
+  }
+  return n;
 }
 
 /** COFFRE_DEBUG=1: the CLI prints an error's stack (redacted) below its message. */

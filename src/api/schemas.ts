@@ -213,6 +213,12 @@ export const JournalRow = z.object({
   lastVerifiedAt: z.string().nullable().describe('when `coffre verify` last checked this backup'),
   lastVerifyStatus: z.enum(['success', 'failed']).nullable(),
   lastVerifyMessage: z.string().nullable(),
+  adoption: z
+    .enum(['pending', 'adopted'])
+    .nullable()
+    .describe('rows imported by reindex: pending until an admin adopts them (they count for no plan, and a restore needs targetId), then adopted; null for coffre\'s own runs'),
+  adoptedAt: z.string().nullable(),
+  adoptedBy: z.string().nullable().describe('the token (or cli:USER) that adopted the row'),
 });
 export const RestoreRow = z.object({
   id: z.string(),

@@ -38,6 +38,8 @@ export async function backupRunCounts(db: Db): Promise<Array<{ plan: string; kin
     .selectFrom('backups')
     .select(['plan_name', 'kind', 'status', (eb) => eb.fn.countAll<number>().as('n')])
     .where('status', '!=', 'running')
+    // An imported row not adopted counts for no plan, whatever plan name its manifest claims.
+    .where((eb) => eb.or([eb('trigger', '!=', 'reindex'), eb('adopted_at', 'is not', null)]))
     .groupBy(['plan_name', 'kind', 'status'])
     .execute();
   return rows.map((r) => ({ plan: r.plan_name, kind: r.kind, status: r.status, count: Number(r.n) }));

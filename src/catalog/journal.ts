@@ -87,10 +87,11 @@ export interface BackupQuery {
   offset?: number;
 }
 
-/** Backup runs, newest first. */
+/** Backup runs, newest first; a plan's rows include those imported for it and not adopted yet. */
 export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}): Promise<BackupRecord[]> {
   let query = db.selectFrom('backups').selectAll();
-  if (q.planId) query = query.where('plan_id', '=', q.planId);
+  const planId = q.planId;
+  if (planId) query = query.where((eb) => eb.or([eb('plan_id', '=', planId), eb.and([eb('import_plan_id', '=', planId), eb('plan_id', 'is', null)])]));
   if (q.planName) query = query.where('plan_name', '=', q.planName);
   if (q.status) query = query.where('status', '=', q.status);
   if (q.kind) query = query.where('kind', '=', q.kind);
@@ -161,7 +162,21 @@ export async function staleBackups(db: Kysely<CatalogSchema>, beforeIso: string)
   return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(toBackup);
 }
 
-/** A plan's backups whose artifact is complete somewhere (success or partial): what retention works on. */
+/** True for a row imported by `coffre reindex` that no person has adopted yet: it counts for no plan. */
+export function isPendingImport(r: Pick<BackupRecord, 'trigger' | 'adoptedAt'>): boolean {
+  return r.trigger === 'reindex' && !r.adoptedAt;
+}
+
+/** Imported rows attached to a plan by id and not adopted: what a prune holds aside and names. */
+export async function pendingImportsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<BackupRecord[]> {
+  const rows = await db.selectFrom('backups').selectAll().where('import_plan_id', '=', planId).where('plan_id', 'is', null).where('adopted_at', 'is', null).where('status', 'in', [...restorableStatuses]).orderBy('started_at').execute();
+  return rows.map(toBackup);
+}
+
+/**
+ * A plan's backups whose artifact is complete somewhere (success or partial): what retention works on.
+ * Rows imported by reindex and not adopted have no plan_id, so they are never among them.
+ */
 export async function restorableBackupsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<BackupRecord[]> {
   return (await db.selectFrom('backups').selectAll().where('plan_id', '=', planId).where('status', 'in', [...restorableStatuses]).execute()).map(toBackup);
 }

@@ -159,6 +159,21 @@ export async function linkCopy(ctx: RunsContext, copy: BackupCopyRecord): Promis
   await ctx.catalog.db.insertInto('backup_copies').values(recordToRow(copy) as unknown as BackupCopiesTable).execute();
 }
 
+/**
+ * Adopts a row imported by `coffre reindex` into a plan (a person vouched for it): it now counts for that
+ * plan. Guarded: only an imported row not yet adopted changes; false when another adoption won.
+ */
+export async function adoptImported(ctx: RunsContext, id: string, into: { planId: string; planName: string; targetId: string; targetName: string; adoptedAt: string; adoptedBy: string }): Promise<boolean> {
+  const r = await ctx.catalog.db
+    .updateTable('backups')
+    .set({ plan_id: into.planId, plan_name: into.planName, target_id: into.targetId, target_name: into.targetName, adopted_at: into.adoptedAt, adopted_by: into.adoptedBy })
+    .where('id', '=', id)
+    .where('trigger', '=', 'reindex')
+    .where('adopted_at', 'is', null)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 /** Records the latest `coffre verify` of a backup (its status as a run does not change). */
 export async function recordVerification(ctx: RunsContext, id: string, v: { verifiedAt: string; verifyStatus: 'success' | 'failed'; verifyMessage: string }): Promise<void> {
   await ctx.catalog.db.updateTable('backups').set({ verified_at: v.verifiedAt, verify_status: v.verifyStatus, verify_message: v.verifyMessage }).where('id', '=', id).execute();

@@ -82,6 +82,14 @@ export interface BackupsTable {
   verify_message?: string | null;
   /** Added by migration 0008: the age recipients the artifact was encrypted to (JSON array), null when not encrypted. */
   recipients?: string | null;
+  /**
+   * Added by migration 0012, for rows imported by `coffre reindex` (trigger 'reindex'): the plan their
+   * manifest named by id (if it exists here), and when and by whom a person adopted the row into a plan.
+   * Until adopted, an imported row has plan_id null: it counts for no plan.
+   */
+  import_plan_id?: string | null;
+  adopted_at?: string | null;
+  adopted_by?: string | null;
 }
 
 /** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */

@@ -187,6 +187,12 @@ export interface Manifest {
   version: 1;
   id: string;
   plan: string;
+  /**
+   * The journal ids of the plan and target (written since issue 9): `coffre reindex` attaches an imported
+   * row to a plan only by this id, never by the name above, which any file in a destination may claim.
+   */
+  planId?: string;
+  targetId?: string;
   target: string;
   engine: EngineName;
   database: string;

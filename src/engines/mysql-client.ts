@@ -12,7 +12,7 @@ import type { Connection } from '../core/connection.ts';
 import { failure, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { runTool, withSecretFile, type ToolCommand } from '../pipeline/process.ts';
-import { clientToolDirs } from '../config.ts';
+import { clientToolDirs, connectTimeoutSeconds } from '../config.ts';
 
 export interface MysqlClients {
   /** Path of mariadb-dump or mysqldump. */
@@ -113,6 +113,15 @@ export function optionFile(conn: Connection): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The query client's bound on connecting (greeting and login included): without it a server that takes the
+ * TCP connection and never greets holds the client forever. An argument (not secret, and the dump program
+ * rejects the option, so it cannot sit in the shared option file's [client] group).
+ */
+export function connectTimeoutArg(): string {
+  return `--connect-timeout=${connectTimeoutSeconds()}`;
+}
+
 /** Runs fn with a private option file for conn that exists only while fn runs. */
 export function withOptionFile<T>(conn: Connection, fn: (file: string) => Promise<T>): Promise<T> {
   return withSecretFile('my.cnf', optionFile(conn), fn);
@@ -145,6 +154,11 @@ export function explainFor(conn: Connection) {
     if (/Access denied/i.test(stderr)) {
       return failure('PERMISSION_DENIED', `User "${user}" logged in at ${where} but lacks a privilege this needs: grant it (see the server's message) and try again. (${detail})`);
     }
+    // Error 2013 during the handshake with system error 110 (ETIMEDOUT): the server took the TCP connection
+    // but sent no greeting within --connect-timeout.
+    if (/handshake: reading initial communication packet'?, system error: 110|\b2013\b.*\b110\b/i.test(stderr)) {
+      return failure('CONNECT_TIMEOUT', `The server at ${where} accepted the connection but sent no MySQL greeting within ${connectTimeoutSeconds()} s (CONNECT_TIMEOUT_SECONDS): check that the port is a MySQL/MariaDB server's and that the server is not stuck. (${detail})`, { retryable: true });
+    }
     if (/Can't connect|Unknown (MySQL |MariaDB )?server host|Unknown host|Lost connection to (MySQL |MariaDB )?server at 'handshake|\b200[2-5]\b/i.test(stderr)) {
       return failure('UNREACHABLE', `The MySQL server at ${where} could not be reached: check the host and port in the target URL, that the server is running and that no firewall blocks it. (${detail})`, { retryable: true });
     }
@@ -171,6 +185,7 @@ export async function runSql(clients: MysqlClients, conn: Connection, sql: strin
       command: clients.client,
       args: [
         `--defaults-extra-file=${file}`,
+        connectTimeoutArg(),
         '--batch',
         '--skip-column-names',
         '--default-character-set=utf8mb4',

@@ -38,7 +38,7 @@ import { withDatabase, type Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
-import { explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
+import { connectTimeoutArg, explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
 
 const MAX_PACKET = '--max-allowed-packet=1073741824';
 
@@ -140,7 +140,7 @@ async function load(
   await withOptionFile(conn, async (file) => {
     const sink = spawnSink({
       command: clients.client,
-      args: [`--defaults-extra-file=${file}`, '--default-character-set=utf8mb4', '--binary-mode', '--local-infile=0', MAX_PACKET, '--', conn.database],
+      args: [`--defaults-extra-file=${file}`, connectTimeoutArg(), '--default-character-set=utf8mb4', '--binary-mode', '--local-infile=0', MAX_PACKET, '--', conn.database],
       label: 'MYSQL_RESTORE',
       signal,
       explain: explainFor(conn),

@@ -18,7 +18,14 @@ import type { Connection } from '../core/connection.ts';
 import { CoffreError, failure } from '../core/errors.ts';
 import { redact, tail } from '../core/redact.ts';
 import { createSecretFile, runTool } from '../pipeline/process.ts';
-import { clientToolDirs, inheritedEnvironment } from '../config.ts';
+import { clientToolDirs, connectTimeoutSeconds, inheritedEnvironment } from '../config.ts';
+
+/** The driver's connection bound: the URL's connect_timeout (seconds, as libpq reads it) or CONNECT_TIMEOUT_SECONDS. */
+function connectTimeoutMs(conn: Connection): number {
+  const own = conn.params.connect_timeout;
+  if (own !== undefined && /^\d{1,6}$/.test(own)) return Number(own) * 1000;
+  return connectTimeoutSeconds() * 1000;
+}
 
 export interface ServerVersion {
   /** As the server says it, first word only: "15.20". */
@@ -77,6 +84,11 @@ function unreachable(conn: Connection, why: string, cause?: unknown): CoffreErro
   return failure('UNREACHABLE', `Cannot reach the PostgreSQL server at ${where(conn)} (${why}): check the host and port, and that the server is running and accepts TCP connections.`, { cause, retryable: true });
 }
 
+/** The server took the connection but did not complete the startup in time (a silent or stuck listener). */
+function connectTimedOut(conn: Connection, cause?: unknown): CoffreError {
+  return failure('CONNECT_TIMEOUT', `The server at ${where(conn)} did not complete a PostgreSQL connection within ${connectTimeoutMs(conn) / 1000} s (CONNECT_TIMEOUT_SECONDS, or connect_timeout in the URL): check that the port is a PostgreSQL server's and that the server is not stuck.`, { cause, retryable: true });
+}
+
 function authFailed(conn: Connection, cause?: unknown): CoffreError {
   return failure('AUTH_FAILED', `Authentication failed for user "${userOf(conn)}" at ${where(conn)}: check the password.`, { cause });
 }
@@ -100,7 +112,8 @@ export function explainPgText(conn: Connection, text: string): CoffreError | und
   if (m && /FATAL|connection to server|could not connect/.test(text)) return databaseMissing(conn, m[1]);
   if (/could not translate host name/.test(text)) return unreachable(conn, 'unknown host name');
   if (/Connection refused/.test(text)) return unreachable(conn, 'connection refused');
-  if (/timeout expired|Connection timed out/.test(text)) return unreachable(conn, 'timed out');
+  if (/timeout expired|connection timeout/i.test(text)) return connectTimedOut(conn);
+  if (/Connection timed out/.test(text)) return unreachable(conn, 'timed out');
   if (/No route to host|Network is unreachable|could not connect to server/.test(text)) return unreachable(conn, 'no route');
   return undefined;
 }
@@ -115,7 +128,7 @@ export function pgDriverError(conn: Connection, database: string, err: unknown):
   if (e?.code && e.code in unreachableCodes) return unreachable(conn, unreachableCodes[e.code], err);
   const explained = explainPgText(conn, message);
   if (explained) return explained;
-  if (/timeout/i.test(message) && /connect/i.test(message)) return unreachable(conn, 'timed out', err);
+  if (/timeout/i.test(message) && /connect/i.test(message)) return connectTimedOut(conn, err);
   if (/SASL|password/i.test(message)) return authFailed(conn, err);
   return failure('PG_QUERY_FAILED', `PostgreSQL at ${where(conn)} said: ${message}`, { cause: err, details: e?.code ? { sqlstate: e.code } : undefined });
 }
@@ -169,7 +182,8 @@ export async function withSession<T>(conn: Connection, database: string, fn: (cl
     database,
     ssl: sslFor(conn),
     application_name: 'coffre',
-    connectionTimeoutMillis: 15_000,
+    // A server that takes the TCP connection and never answers the startup fails here, not never.
+    connectionTimeoutMillis: connectTimeoutMs(conn),
   });
   client.on('error', () => {}); // a dropped idle session surfaces through the pending query instead
   const onAbort = () => void client.end().catch(() => {});
@@ -293,7 +307,7 @@ export async function toolAuth(conn: Connection): Promise<ToolAuth> {
     // libpq's settings of coffre's environment that the tool may honour (never PGPASSWORD, which coffre
     // replaces by its own 0600 file): the children's environment is otherwise an allow-list (process.ts).
     ...inheritedEnvironment((name) => LIBPQ_INHERITED.test(name)),
-    PGCONNECT_TIMEOUT: conn.params.connect_timeout ?? '15',
+    PGCONNECT_TIMEOUT: conn.params.connect_timeout ?? String(connectTimeoutSeconds()),
     PGAPPNAME: 'coffre',
     ...(conn.params.sslmode ? { PGSSLMODE: conn.params.sslmode } : {}),
     // A service file or dbname in the environment must not redirect the child elsewhere.

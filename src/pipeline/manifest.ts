@@ -40,6 +40,8 @@ export interface ManifestRun {
   id: string;
   planName: string;
   targetName: string;
+  planId?: string | null;
+  targetId?: string | null;
   engine: EngineName;
   database: string;
   kind: string;
@@ -71,6 +73,8 @@ export function buildManifest(run: ManifestRun, r: ManifestResult): Manifest {
     version: 1,
     id: run.id,
     plan: run.planName,
+    ...(run.planId ? { planId: run.planId } : {}),
+    ...(run.targetId ? { targetId: run.targetId } : {}),
     target: run.targetName,
     engine: run.engine,
     database: run.database,

@@ -41,6 +41,13 @@ export interface BackupView {
   lastVerifiedAt: string | null;
   lastVerifyStatus: 'success' | 'failed' | null;
   lastVerifyMessage: string | null;
+  /**
+   * For a row imported by `coffre reindex`: `pending` until a person adopts it into a plan (until then it
+   * counts for no plan and a restore of it needs an explicit target), then `adopted`. Null for coffre's own runs.
+   */
+  adoption: 'pending' | 'adopted' | null;
+  adoptedAt: string | null;
+  adoptedBy: string | null;
 }
 
 /** The public view of a journal row (with its copies when given). */
@@ -75,6 +82,9 @@ export function describeBackup(r: BackupRecord, copies: CopyView[] = []): Backup
     lastVerifiedAt: r.verifiedAt ?? null,
     lastVerifyStatus: (r.verifyStatus as 'success' | 'failed' | null | undefined) ?? null,
     lastVerifyMessage: r.verifyMessage ?? null,
+    adoption: r.trigger !== 'reindex' ? null : r.adoptedAt ? 'adopted' : 'pending',
+    adoptedAt: r.adoptedAt ?? null,
+    adoptedBy: r.adoptedBy ?? null,
   };
 }
 

@@ -17,7 +17,7 @@ import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
-import { runRestore, type RestoreView } from './restores.ts';
+import { checkImplicitTarget, runRestore, type RestoreView } from './restores.ts';
 import { checkKeyringOpens, recordedRecipients, storedIdentities } from './keys.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { checkTargetWritable, findTargetRecord } from './targets.ts';
@@ -209,8 +209,10 @@ export class JobRunner {
       if (!restorableStatuses.includes(backup.status)) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
       // An API restore of an encrypted backup can only use identities kept in the catalog: refused (400) here when none opens it.
       checkKeyringOpens(`Backup ${backup.id}`, recordedRecipients(backup), await storedIdentities(this.#ctx));
-      planName = backup.planName;
+      // An imported row not adopted belongs to no plan, whatever name its manifest gave.
       planId = backup.planId;
+      planName = planId ? backup.planName : null;
+      if (!request.target) checkImplicitTarget(backup);
       if (request.target) targetId = (await findTargetRecord(this.#ctx, request.target)).id;
       else if (backup.targetId) targetId = backup.targetId;
       else throw usageError('MISSING_TARGET', `The target of backup ${backup.id} was removed: choose one with targetId.`, { field: 'targetId' });

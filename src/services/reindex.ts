@@ -6,19 +6,26 @@
 // listed as orphans and never imported: an artifact without its manifest may be a partial or foreign file.
 // Artifacts are not re-hashed here (that would download everything): `coffre verify ID` does it per backup,
 // and a restore checks the sha256 before touching a target.
+//
+// A manifest is a claim anyone who can write to the destination can make (issue 9, finding 5). An imported
+// row therefore counts for no plan until a person adopts it (`adoptBackup`, `coffre journal adopt`): its
+// plan_id stays null, so no retention, delta parent, latest-backup or RPO query of a plan sees it, and a
+// restore of it needs an explicit target. It is attached (import_plan_id) only to the plan whose id its
+// manifest names, never by name; the target likewise only by id.
 
 import { hostname } from 'node:os';
 import { backupKinds, compressionNames, engineNames, type Manifest } from '../core/types.ts';
-import { asCoffreError } from '../core/errors.ts';
+import { asCoffreError, conflict, usageError } from '../core/errors.ts';
 import { newId, isoNow } from '../core/ids.ts';
 import { redact } from '../core/redact.ts';
-import { getBackup, listCopies, type BackupRecord } from '../catalog/journal.ts';
-import { importBackup, linkCopy } from '../catalog/runs.ts';
-import { findPlan } from '../catalog/plans.ts';
-import { findTarget } from '../catalog/targets.ts';
+import { getBackup, isPendingImport, listCopies, restorableStatuses, type BackupRecord } from '../catalog/journal.ts';
+import { adoptImported, importBackup, linkCopy } from '../catalog/runs.ts';
+import { getPlan } from '../catalog/plans.ts';
+import { getTarget } from '../catalog/targets.ts';
 import { readManifest } from '../pipeline/manifest.ts';
 import type { ServiceContext } from './service-context.ts';
 import { findDestinationRecord, storageOf } from './destinations.ts';
+import { findPlanRecord } from './plans.ts';
 
 const MANIFEST_SUFFIX = '.manifest.json';
 
@@ -118,16 +125,18 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       }
       continue;
     }
-    const plan = await findPlan(db, m.plan).catch(() => undefined);
-    const target = await findTarget(db, m.target).catch(() => undefined);
+    // By id only: a name (or an id prefix) in a manifest proves nothing.
+    const plan = typeof m.planId === 'string' && ID.test(m.planId) ? await getPlan(db, m.planId) : undefined;
+    const target = typeof m.targetId === 'string' && ID.test(m.targetId) ? await getTarget(db, m.targetId) : undefined;
     const started = Date.parse(m.startedAt);
     const finished = Date.parse(m.finishedAt);
     const row: BackupRecord = {
       id: m.id,
-      planId: plan?.name === m.plan ? plan.id : null,
-      planName: m.plan,
-      targetId: target?.name === m.target && target.engine === m.engine ? target.id : null,
-      targetName: m.target,
+      planId: null,
+      importPlanId: plan?.id ?? null,
+      planName: plan?.name ?? m.plan,
+      targetId: target && target.engine === m.engine ? target.id : null,
+      targetName: target && target.engine === m.engine ? target.name : m.target,
       engine: m.engine,
       database: m.database,
       kind: m.kind,
@@ -149,10 +158,12 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       serverVersion: m.serverVersion,
       clientVersion: m.clientVersion,
       tool: m.tool,
-      message: `Rebuilt by coffre reindex from the manifest in destination ${dest.name} (on ${hostname()}); run \`coffre verify ${m.id}\` to re-hash it.`,
+      message: `Rebuilt by coffre reindex from the manifest in destination ${dest.name} (on ${hostname()}); not adopted: it counts for no plan until \`coffre journal adopt ${m.id}${plan ? '' : ' --plan PLAN'}\`, and a restore of it needs --to; run \`coffre verify ${m.id}\` to re-hash it.`,
       pid: null,
       host: null,
       recipients: manifestRecipients(m),
+      adoptedAt: null,
+      adoptedBy: null,
     };
     await importBackup(ctx, row, copy);
     report.imported.push(item);
@@ -164,4 +175,64 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
 function manifestRecipients(m: Manifest): string | null {
   const list = Array.isArray(m.encryption?.recipients) ? m.encryption.recipients.filter((r) => typeof r === 'string' && /^age1[02-9ac-hj-np-z]{58}$/.test(r)) : [];
   return list.length ? JSON.stringify(list) : null;
+}
+
+/** How far ahead of this host's clock an adopted backup may claim to have started (clock skew between hosts). */
+const FUTURE_SLACK_MS = 3600_000;
+
+export interface AdoptOptions {
+  /** Plan name, id or prefix; default: the plan the manifest named by id. */
+  plan?: string;
+  /** Who adopts it (the token's name, or `cli:USER`), kept on the row. */
+  by: string;
+  /** Defaults to the current time (tests pass a controlled one). */
+  now?: Date;
+}
+
+/**
+ * Adopts a row imported by `coffre reindex` into a plan: from now on it counts for that plan (retention,
+ * delta parent, latest backup, RPO) and restores by default into the plan's target (or the target its
+ * manifest named by id, when that one exists here with the same engine). Refused, with nothing changed,
+ * for one of coffre's own rows, a row already adopted into another plan, a backup of another engine than
+ * the plan's target, a delta whose parent is not a backup of that plan yet (adopt the parent first), and a
+ * backup that claims to start in the future (a manifest's date cannot be taken on trust).
+ */
+export async function adoptBackup(ctx: ServiceContext, ref: string, options: AdoptOptions): Promise<BackupRecord> {
+  const db = ctx.catalog.db;
+  const row = await getBackup(db, ref);
+  if (row.trigger !== 'reindex') throw usageError('NOT_IMPORTED', `Backup ${row.id} was made by coffre (trigger ${row.trigger}), not imported by \`coffre reindex\`: it belongs to its plan already.`);
+  const planRef = options.plan ?? row.importPlanId ?? undefined;
+  if (!planRef) {
+    throw usageError('ADOPT_NEEDS_PLAN', `Backup ${row.id} was imported from a manifest that names no plan of this catalog by id (it claims "${row.planName}"): say which plan it belongs to, \`coffre journal adopt ${row.id} --plan PLAN\` (API: {"planId": ...}).`, { field: 'planId' });
+  }
+  const plan = await findPlanRecord(ctx, planRef);
+  if (!isPendingImport(row)) {
+    if (row.planId === plan.id) return row;
+    throw conflict('ALREADY_ADOPTED', `Backup ${row.id} was adopted into plan ${row.planName} on ${row.adoptedAt} by ${row.adoptedBy}.`);
+  }
+  if (!restorableStatuses.includes(row.status) || row.prunedAt) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${row.id} is ${row.prunedAt ? 'pruned' : row.status}: only a restorable backup can be adopted.`);
+  const now = (options.now ?? new Date()).getTime();
+  if (Date.parse(row.startedAt) > now + FUTURE_SLACK_MS || (row.finishedAt && Date.parse(row.finishedAt) > now + FUTURE_SLACK_MS)) {
+    throw usageError('ADOPT_FUTURE_BACKUP', `Backup ${row.id} claims to have started on ${row.startedAt}, in the future: its manifest is not to be trusted, and adopting it would make it plan ${plan.name}'s newest backup. Restore it with --to TARGET if you need its content.`);
+  }
+  const planTarget = await getTarget(db, plan.targetId);
+  if (!planTarget) throw conflict('MISSING_TARGET', `Plan ${plan.name} has no target.`);
+  if (planTarget.engine !== row.engine) {
+    throw usageError('FORMAT_MISMATCH', `Backup ${row.id} is a ${row.engine} dump and plan ${plan.name} backs up a ${planTarget.engine} target: adopt it into a ${row.engine} plan.`);
+  }
+  if (row.parentId) {
+    const parent = await getBackup(db, row.parentId).catch(() => undefined);
+    if (!parent || parent.planId !== plan.id) {
+      throw usageError('ADOPT_PARENT_FIRST', `Backup ${row.id} is ${row.kind === 'incremental' ? 'an' : 'a'} ${row.kind} whose parent ${row.parentId} is ${parent ? `not a backup of plan ${plan.name}` : 'not in the journal'}: adopt the parent first (\`coffre journal adopt ${row.parentId} ${row.id} --plan ${plan.name}\` adopts both, oldest first).`);
+    }
+  }
+  const own = row.targetId ? await getTarget(db, row.targetId) : undefined;
+  const target = own && own.engine === row.engine ? own : planTarget;
+  const adoptedAt = isoNow();
+  if (!(await adoptImported(ctx, row.id, { planId: plan.id, planName: plan.name, targetId: target.id, targetName: target.name, adoptedAt, adoptedBy: options.by }))) {
+    const now2 = await getBackup(db, row.id);
+    if (now2.planId === plan.id) return now2;
+    throw conflict('ALREADY_ADOPTED', `Backup ${row.id} was adopted into plan ${now2.planName} meanwhile.`);
+  }
+  return getBackup(db, row.id);
 }

@@ -11,6 +11,7 @@ import { getTarget as targetById } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { chainOf } from './chains.ts';
+import { checkImplicitTarget } from './restores.ts';
 
 export interface Preflight {
   backup: {
@@ -62,6 +63,7 @@ export async function restorePreflight(ctx: ServiceContext, journalId: string, t
       problems.push(asCoffreError(err).message);
     }
   }
+  if (!targetRef) checkImplicitTarget(backup);
   const target = targetRef ? await findTargetRecord(ctx, targetRef) : backup.targetId ? await targetById(db, backup.targetId) : undefined;
   if (!target) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose a target.`, { field: 'targetId' });
   if (target.engine !== backup.engine) problems.push(`Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore.`);

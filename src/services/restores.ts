@@ -14,7 +14,7 @@ import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts'
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInput } from '../pipeline/restore.ts';
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
-import { getBackup, getRestore, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
+import { getBackup, getRestore, isPendingImport, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import type { RunOutcome } from './backups.ts';
@@ -102,6 +102,20 @@ export interface RunRestoreOptions {
 }
 
 /**
+ * Refuses to pick the target of a restore by itself for a row imported by `coffre reindex` and not adopted:
+ * its target came from a manifest anyone who could write to the destination may have written. A person names
+ * the target (--to, targetId), or adopts the row into a plan first.
+ */
+export function checkImplicitTarget(backup: Pick<BackupRecord, 'id' | 'trigger' | 'adoptedAt' | 'targetName'>): void {
+  if (!isPendingImport(backup)) return;
+  throw usageError(
+    'IMPORTED_NEEDS_TARGET',
+    `Backup ${backup.id} was imported by \`coffre reindex\` and is not adopted: the target its manifest names ("${backup.targetName}") is not trusted. Name the target: --to TARGET (API: targetId), or adopt the backup into its plan first: \`coffre journal adopt ${backup.id} [--plan PLAN]\`.`,
+    { field: 'targetId' },
+  );
+}
+
+/**
  * Restores a backup or a file into a target. Bad input throws before anything is journaled; once the run
  * is journaled its outcome comes back with the finished row (and the error, whose kind tells a refusal
  * such as a non-empty target from a failure).
@@ -121,6 +135,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     }
     if (options.to) target = await findTargetRecord(ctx, options.to);
     else {
+      checkImplicitTarget(backup);
       const planTarget = backup.targetId ? await targetById(db, backup.targetId) : undefined;
       if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with --to TARGET.`);
       target = planTarget;

@@ -3,8 +3,13 @@
 // `pruned` with the time and the reason, so the journal never claims a deletion that did not happen, and
 // a restore of that row is refused with a message saying it was pruned. A dry run lists what would go and
 // why, and touches nothing. Run on demand (CLI, API) and after each successful backup of a plan.
+//
+// Rows imported by `coffre reindex` and not adopted count for no plan (issue 9, finding 5): a forged
+// manifest must not take a real backup's place under "keep last N". They are neither kept nor removed, so
+// nothing a person has not looked at is deleted silently either; the report names the ones attached to the
+// plan (by id) as `held`, until `coffre journal adopt` takes them in (or a person deletes them).
 
-import { restorableBackupsOfPlan } from '../catalog/journal.ts';
+import { pendingImportsOfPlan, restorableBackupsOfPlan } from '../catalog/journal.ts';
 import { pruneBackup } from '../catalog/runs.ts';
 import { asCoffreError, failure } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
@@ -31,6 +36,8 @@ export interface PruneReport {
   removed: PrunedItem[];
   /** How many removals failed (their rows stay `success`). */
   failed: number;
+  /** Imported rows attached to this plan and not adopted: outside the policy, neither kept nor removed. */
+  held: RetentionDecision[];
 }
 
 export interface PruneOptions {
@@ -76,6 +83,12 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
     kept: decision.keep,
     removed: decision.remove.map((d) => ({ ...d, artifact: byId.get(d.id)?.artifactKey ?? null })),
     failed: 0,
+    held: (await pendingImportsOfPlan(ctx.catalog.db, plan.id)).map((r) => ({
+      id: r.id,
+      startedAt: r.startedAt,
+      kind: r.kind,
+      reasons: [`imported by coffre reindex and not adopted: it counts for no plan until \`coffre journal adopt ${r.id}\``],
+    })),
   };
   if (report.dryRun) return report;
 

@@ -1,15 +1,20 @@
 // /api/journals: the backup journal, with the same row fields as `coffre journal --json`. A restore's
 // journal id (as returned by POST /api/restores) is found by GET /api/journals/:id too. GET /api/restores
-// pages through the restore journal, rows as in `coffre journal --restores --json`.
+// pages through the restore journal, rows as in `coffre journal --restores --json`. POST
+// /api/journals/:id/adopt takes a row imported by reindex into a plan (admin only: it decides what a
+// plan's retention keeps and where a restore goes by default), as `coffre journal adopt` does.
 
 import { getJournalEntry, listJournal } from '../../services/backups.ts';
+import { adoptBackup } from '../../services/reindex.ts';
+import { identityOf } from '../identity.ts';
 import { getRestoreJournalEntry, listRestoreJournal } from '../../services/restores.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
 import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
 import { z } from 'zod';
 
-/** The journal routes. */
+const AdoptBody = z.object({ planId: z.string().min(1).max(200).optional().describe('plan id or name') }).strict().optional();
+
 /** One page of rows fetched with limit + 1: the extra row only tells whether a next page exists. */
 function page<T>(rows: T[], query: { limit: number; offset: number }) {
   const more = rows.length > query.limit;
@@ -63,6 +68,22 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
           if (restore) return restore;
           throw err;
         }
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/journals/:id/adopt',
+      role: 'admin',
+      tag,
+      summary: 'Adopt a backup imported by reindex into a plan {planId?} (default: the plan its manifest named by id): until then it counts for no plan and a restore of it needs targetId',
+      params: IdParams,
+      body: AdoptBody,
+      errors: [400, 404, 409],
+      response: JournalRow,
+      handler: async ({ params, body, request }) => {
+        const who = identityOf(request);
+        const row = await adoptBackup(ctx, params.id, { plan: body?.planId, by: who ? `${who.via}:${who.name}` : 'api' });
+        return getJournalEntry(ctx, row.id);
       },
     }),
   ];

@@ -17,6 +17,7 @@ const PruneReport = z.object({
   kept: z.array(Decision),
   removed: z.array(Decision.extend({ artifact: z.string().nullable(), error: z.object({ code: z.string(), message: z.string() }).optional() })),
   failed: z.number(),
+  held: z.array(Decision).describe('backups imported by reindex for this plan and not adopted: neither kept nor removed, and not counted by the rules'),
 });
 
 /** The prune route. */

@@ -5,8 +5,9 @@
 // pipelines); only their types are imported here.
 import type { BackupView } from '../../services/backups.ts';
 import type { RestoreView } from '../../services/restores.ts';
+import { userInfo } from 'node:os';
 import { usageError } from '../../core/errors.ts';
-import { backupStatuses } from '../../catalog/journal.ts';
+import { backupStatuses, getBackup } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
 import { formatBytes, formatDuration, formatTime, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
@@ -18,6 +19,8 @@ coffre restore --file PATH --to TARGET [--replace]       restore a dump file (al
       restore and verify of encrypted backups: [--identity KEY_FILE ...] [--identity-env VAR ...]
 coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newest first
 coffre journal --restores [--limit N]                    list restore runs, newest first
+coffre journal adopt JOURNAL_ID [ID ...] [--plan P]      take rows imported by \`coffre reindex\` into a plan (until then they
+                                                         count for no plan, and restoring one needs --to)
 coffre verify JOURNAL_ID                                 re-hash, decrypt and decompress a stored backup`;
 
 const identityFlags = { identity: { type: 'string', multiple: true }, 'identity-env': { type: 'string', multiple: true } } as const;
@@ -125,6 +128,7 @@ export async function restore(args: string[], io: Io): Promise<number> {
 
 /** `coffre journal`. */
 export async function journal(args: string[], io: Io): Promise<number> {
+  if (args[0] === 'adopt') return adopt(args.slice(1), io);
   const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' } }, 0);
   const limitText = optional(p, 'limit');
   const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
@@ -158,12 +162,41 @@ export async function journal(args: string[], io: Io): Promise<number> {
         ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
         ['duration', (r: Row) => formatDuration(r.durationMs)],
         ['sha256', (r: Row) => short(r.sha256)],
+        // Rows imported by reindex: "not adopted" counts for no plan (retention, parents, latest, RPO).
+        ['origin', (r: Row) => (r.adoption === 'pending' ? 'imported, not adopted' : r.adoption === 'adopted' ? 'imported, adopted' : '-')],
         // The public keys each backup was encrypted to (a plan's later change does not alter them).
         ['encrypted to', (r: Row) => (r.recipients.length ? r.recipients.map((k) => `${k.slice(0, 12)}…${k.slice(-4)}`).join(' ') : '-')],
       ],
       rows,
       'The journal is empty: run `coffre backup PLAN`.',
     );
+  return 0;
+}
+
+/** `coffre journal adopt ID [ID ...] [--plan P]`: oldest first, so a chain's parents come before their children. */
+async function adopt(args: string[], io: Io): Promise<number> {
+  const p = parse('journal adopt', args, { plan: { type: 'string' } }, Infinity);
+  if (p.positionals.length === 0) throw usageError('MISSING_ARGUMENT', '`coffre journal adopt` needs the JOURNAL_ID of a row imported by `coffre reindex`.');
+  let who = 'cli';
+  try {
+    who = `cli:${userInfo().username}`;
+  } catch {
+    // no user name (a container's unnamed uid): "cli" alone
+  }
+  const { adoptBackup } = await import('../../services/reindex.ts');
+  const { describeBackup } = await import('../../services/backup-view.ts');
+  const adopted = await withContext(io, async (ctx) => {
+    const rows = await Promise.all(p.positionals.map((ref) => getBackup(ctx.catalog.db, ref)));
+    rows.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+    const out: BackupView[] = [];
+    for (const r of rows) {
+      const done = await adoptBackup(ctx, r.id, { plan: optional(p, 'plan'), by: who });
+      out.push(describeBackup(done));
+      if (!io.json) io.out(`Backup ${done.id} (${done.kind}, ${done.startedAt}) adopted into plan ${done.planName}; it restores by default into target ${done.targetName}.\n`);
+    }
+    return out;
+  });
+  if (io.json) printJson(io, adopted);
   return 0;
 }
 

@@ -21,6 +21,7 @@ const modules = {
   notify: () => import('./commands/notify.ts'),
   status: () => import('./commands/status.ts'),
   key: () => import('./commands/key.ts'),
+  drill: () => import('./commands/drill.ts'),
 };
 
 type Handler = (args: string[], io: Io) => Promise<number>;
@@ -40,6 +41,7 @@ const commands: Record<string, () => Promise<Handler>> = {
   notify: async () => (await modules.notify()).run,
   status: async () => (await modules.status()).run,
   key: async () => (await modules.key()).run,
+  drill: async () => (await modules.drill()).run,
 };
 
 async function usage(): Promise<string> {

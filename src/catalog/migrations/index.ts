@@ -11,6 +11,7 @@ import * as m0006 from './0006-drop-old-destination-columns.ts';
 import * as m0008 from './0008-encryption.ts';
 import * as m0011 from './0011-token-roles-sessions.ts';
 import * as m0009 from './0009-notifications.ts';
+import * as m0013 from './0013-drills.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0008-encryption': m0008,
   '0011-token-roles-sessions': m0011,
   '0009-notifications': m0009,
+  '0013-drills': m0013,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -6,7 +6,8 @@ import { getJournalEntry, listJournal } from '../../services/backups.ts';
 import { getRestoreJournalEntry, listRestoreJournal } from '../../services/restores.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
+import { DrillPage, DrillQuery, DrillRow, IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
+import { getDrillView, listDrillJournal } from '../../services/drills.ts';
 import { z } from 'zod';
 
 /** The journal routes. */
@@ -44,6 +45,28 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       handler: async ({ query }) => {
         return page(await listRestoreJournal(ctx, { limit: query.limit + 1, offset: query.offset }), query);
       },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/drills',
+      role: 'viewer',
+      tag,
+      summary: 'Restore drills, newest first, each with its checks and RTO; filters planId (id or name), status; limit and offset',
+      query: DrillQuery,
+      errors: [400, 404],
+      response: DrillPage,
+      handler: async ({ query }) => page(await listDrillJournal(ctx, { plan: query.planId, status: query.status, limit: query.limit + 1, offset: query.offset }), query),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/drills/:id',
+      role: 'viewer',
+      tag,
+      summary: 'One restore drill (id or unique prefix)',
+      params: IdParams,
+      errors: [400, 404],
+      response: DrillRow,
+      handler: async ({ params }) => getDrillView(ctx, params.id),
     }),
     defineRoute({
       method: 'GET',

@@ -5,7 +5,8 @@
 // - PostgreSQL (pg_dump plain format): the data lines of each `COPY <table> (...) FROM stdin;` block up to
 //   its `\.` line; one line is one row (newlines inside values are escaped as \n by COPY text format).
 //   Every table gets a COPY block, an empty one too, so empty tables count 0.
-// - MySQL/MariaDB (mariadb-dump): the value tuples of `INSERT INTO `t` VALUES (...),(...);` statements,
+// - MySQL/MariaDB (mariadb-dump): the value tuples of `INSERT INTO `t` VALUES (...),(...);` statements (one
+//   line, or a tuple a line),
 //   told apart outside quotes (backslash escapes, as mariadb-dump writes them, with --hex-blob for binaries);
 //   a `CREATE TABLE `t`` line gives a table with no INSERT its 0.
 
@@ -174,13 +175,15 @@ function insertTupleCounter(): RowCounter {
           head += chunk.toString('latin1', i, Math.min(end, i + HEAD_MAX - head.length));
           if (head.startsWith(INSERT)) {
             const name = backtickName(head, INSERT.length);
-            if (name && head.startsWith(' VALUES ', name.end)) {
+            // `INSERT INTO `t` VALUES (…),(…);` on one line, or (mariadb-dump 10.11) VALUES then one tuple a line.
+            const after = name ? name.end + ' VALUES'.length : -1;
+            if (name && head.startsWith(' VALUES', name.end) && (head[after] === ' ' || (head.length === after && nl >= 0))) {
               table = name.name;
               tables[table] ??= 0;
               quote = 0;
               escaped = false;
               depth = 0;
-              i += name.end + ' VALUES '.length - before;
+              i += after - before;
               head = '';
               continue;
             }

@@ -319,7 +319,7 @@ class Drill {
     const row = await getDrill(this.#ctx.catalog.db, run.id);
     const view = describeDrill(row);
     if (status === 'success') return { view };
-    const error = interrupted ? failure('INTERRUPTED', view.message ?? 'The drill was interrupted.') : failure('DRILL_FAILED', `Drill ${run.id} of plan "${run.planName}" failed: ${view.message}`);
+    const error = interrupted ? failure('INTERRUPTED', view.message ?? 'The drill was interrupted.') : failure('DRILL_FAILED', `Drill ${run.id} of plan "${run.planName}" did not pass. ${view.message}`);
     return { view, error };
   }
 

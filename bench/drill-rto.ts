@@ -122,7 +122,7 @@ async function main(): Promise<void> {
         await client.db(db).dropDatabase().catch(() => {});
         await client.close();
       });
-      const coll = client.db(db).collection('bench_rows');
+      const coll = client.db(db).collection<{ _id: number; [k: string]: unknown }>('bench_rows');
       for (let from = 1; from <= mongoRows; from += 5000) {
         const batch = [];
         for (let g = from; g < Math.min(from + 5000, mongoRows + 1); g++) batch.push({ _id: g, account: (g * 7919) % 100000, kind: g % 11 === 0 ? null : g % 17, label: `item-${g}`, body: g % 7 === 0 ? null : 'x'.repeat(32 * (1 + (g % 5))), created_at: new Date(1577836800000 + g * 37000), amount: g * 0.37, attrs: g % 5 === 0 ? null : { n: g % 1000, ok: g % 2 === 0 }, active: g % 3 === 0 });

@@ -70,6 +70,19 @@ const alertingFields = {
   pingUrl: z.string().max(4096).nullable().optional().describe('dead man\'s switch URL (/start, the URL, /fail are pinged); write-only'),
 };
 
+/** A plan's restore drill settings (issue 13). */
+const drillFields = {
+  drill: z
+    .object({
+      cron: z.string().max(200).nullable().optional().describe('drills run by coffre serve on this cron; null removes it'),
+      rto: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('RTO objective, e.g. "30m" or seconds; a longer drill fails its rto check'),
+      target: ref.nullable().optional().describe('target (name or id) whose server drills restore on; null: the plan\'s own'),
+      assertions: z.array(z.string().max(16384)).max(50).nullable().optional().describe('SQL queries whose first value must be true or non-zero (MongoDB: JSON {"collection", "filter", "min", "max"}); replaces the list'),
+      assertTimeout: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('each assertion\'s timeout (default 60 s)'),
+    })
+    .optional(),
+};
+
 const destinationIds = z.array(ref).min(1).max(16).describe('every destination the plan uploads to (ids or names), in order; the first is destinationId');
 export const PlanCreate = z.object({
   name,
@@ -82,6 +95,7 @@ export const PlanCreate = z.object({
   timezone: z.string().max(100).nullable().optional(),
   ...scheduleFields,
   ...alertingFields,
+  ...drillFields,
 }).refine((v) => v.destinationId !== undefined || v.destinationIds !== undefined, { message: 'give destinationId or destinationIds', path: ['destinationId'] })
   .refine((v) => v.destinationId === undefined || v.destinationIds === undefined || v.destinationIds[0] === v.destinationId, { message: 'destinationId must be the first of destinationIds (or give only one of them)', path: ['destinationIds'] });
 export const PlanPatch = z
@@ -97,6 +111,7 @@ export const PlanPatch = z
     enabled: z.boolean().optional(),
     ...scheduleFields,
     ...alertingFields,
+    ...drillFields,
   })
   .refine((v) => Object.keys(v).length > 0, 'give at least one field to change');
 
@@ -171,6 +186,14 @@ export const Plan = z.object({
     rpoSeconds: z.number().nullable(),
     pingUrl: z.string().nullable().describe('origin only'),
   }),
+  drill: z.object({
+    cron: z.string().nullable(),
+    rtoSeconds: z.number().nullable(),
+    target: z.string().nullable(),
+    assertions: z.array(z.string()),
+    assertTimeoutSeconds: z.number(),
+    nextDrills: z.array(z.string()),
+  }),
 });
 const nullableNumber = z.number().nullable();
 export const CopyRow = z.object({
@@ -242,6 +265,45 @@ export const RestoreRow = z.object({
   message: z.string().nullable(),
 });
 export const JournalPage = z.object({ items: z.array(JournalRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
+export const DrillQuery = z.object({
+  planId: ref.optional().describe('plan id or name'),
+  status: z.enum(statuses).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).default(0),
+});
+const DrillCheckRow = z.object({
+  name: z.enum(['restore', 'row-counts', 'assertion', 'rto']),
+  status: z.enum(['passed', 'failed', 'skipped']),
+  message: z.string(),
+  durationMs: z.number().nullable(),
+  assertion: z.string().optional(),
+  value: z.string().optional(),
+  method: z.string().optional(),
+  tables: z.number().optional(),
+  mismatches: z.array(z.object({ table: z.string(), expected: z.number(), found: z.number().nullable() })).optional(),
+});
+/** A restore drill, as `coffre drill --json` prints it. */
+export const DrillRow = z.object({
+  id: z.string(),
+  status: z.enum(statuses),
+  plan: z.string(),
+  planId: z.string().nullable(),
+  backupId: z.string().nullable(),
+  target: z.string(),
+  engine: z.string(),
+  scratch: z.string().describe('the scratch database (SQLite: file) restored into, dropped at the end'),
+  scratchCreated: z.boolean(),
+  scratchDropped: z.boolean(),
+  checks: z.array(DrillCheckRow).describe('in order: restore, row-counts, each assertion, rto'),
+  rtoMs: z.number().nullable().describe('time from start to a checked database'),
+  rtoObjectiveSeconds: z.number().nullable(),
+  trigger: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  message: z.string().nullable(),
+});
+export const DrillPage = z.object({ items: z.array(DrillRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
 export const RestorePage = z.object({ items: z.array(RestoreRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
 const ReindexItem = z.object({ id: z.string(), plan: z.string(), kind: z.string(), artifact: z.string(), startedAt: z.string() });
 /** What POST /api/destinations/:id/reindex found and did: the report of `coffre reindex --json`. */
@@ -329,5 +391,11 @@ export const PlanHealth = z.object({
   lastFailureId: z.string().nullable(),
   lastFailureMessage: z.string().nullable(),
   nextRun: z.string().nullable(),
+  lastDrillId: z.string().nullable(),
+  lastDrillStatus: z.string().nullable().describe("the latest finished restore drill's status"),
+  lastDrillAt: z.string().nullable(),
+  lastDrillRtoMs: z.number().nullable(),
+  lastDrillSuccessAt: z.string().nullable(),
+  lastDrillSuccessRtoMs: z.number().nullable(),
 });
 export const StatusReport = z.object({ ok: z.boolean().describe('every plan is ok'), checkedAt: z.string(), plans: z.array(PlanHealth) });

@@ -1,4 +1,4 @@
-// The run repository: the only code that changes a run's status, for backups and restores (drills later).
+// The run repository: the only code that changes a run's status, for backups, restores and restore drills.
 // Each change is one guarded statement: a run is finished, failed or interrupted only while it is still
 // `running`, pruned only while restorable, so of two processes racing for one row (a worker that finishes
 // late, the cluster's sweeper, the recovery of a dead pid) exactly one wins and the other learns it lost.
@@ -7,7 +7,8 @@
 // nothing, which is what lets a once-per-run subscriber in a cluster act on its own process's events alone.
 
 import type { Kysely } from 'kysely';
-import type { BackupCopiesTable, BackupsTable, CatalogSchema, RestoresTable } from './schema.ts';
+import type { BackupCopiesTable, BackupsTable, CatalogSchema, DrillsTable, RestoresTable } from './schema.ts';
+import type { DrillRecord } from './drills.ts';
 import type { Catalog } from './db.ts';
 import { recordToRow, restorableStatuses, type BackupCopyRecord, type BackupRecord, type CopyStatus, type RestoreRecord } from './journal.ts';
 import { isoNow } from '../core/ids.ts';
@@ -224,4 +225,48 @@ export async function finishRestore(ctx: RunsContext, id: string, patch: Restore
 export async function interruptRestore(ctx: RunsContext, run: Pick<RestoreRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
   const finishedAt = isoNow();
   return finishRestore(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
+}
+
+// ----------------------------------------------------------------------------------------------- drills
+
+/** Journals a restore drill `running` and publishes `started`. */
+export async function startDrill(ctx: RunsContext, run: DrillRecord): Promise<void> {
+  await ctx.catalog.db.insertInto('drills').values(recordToRow(run) as unknown as DrillsTable).execute();
+  publish(ctx, { type: 'started', runType: 'drill', runId: run.id, planId: run.planId, targetId: run.targetId, at: run.startedAt, host: run.host, pid: run.pid, trigger: run.trigger });
+}
+
+/**
+ * Records what became of a running drill's scratch database: `created` once coffre owns its name (set just
+ * before the restore creates it, so that a crash after that leaves the recovery sweep a row to drop it by),
+ * `dropped` once it is gone. Not a status change: no event.
+ */
+export async function markDrillScratch(ctx: RunsContext, id: string, state: 'created' | 'dropped'): Promise<void> {
+  await ctx.catalog.db
+    .updateTable('drills')
+    .set(state === 'created' ? { scratch_created: 1 } : { scratch_dropped: 1 })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The fields a drill's row is finished with. */
+export type DrillFinish = Partial<Omit<DrillRecord, 'scratchCreated' | 'scratchDropped'>> & { status: 'success' | 'failed' | 'interrupted'; finishedAt: string };
+
+/** Finishes a drill's row only while it is `running` and publishes `finished`; false (no event) otherwise. */
+export async function finishDrill(ctx: RunsContext, id: string, patch: DrillFinish): Promise<boolean> {
+  const row = await ctx.catalog.db
+    .updateTable('drills')
+    .set(recordToRow(patch) as Partial<DrillsTable>)
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .returning(['plan_id', 'target_id', 'host', 'pid', 'duration_ms', 'message'])
+    .executeTakeFirst();
+  if (!row) return false;
+  publish(ctx, { type: 'finished', runType: 'drill', runId: id, planId: row.plan_id, targetId: row.target_id, at: patch.finishedAt, host: row.host, pid: row.pid, status: patch.status, message: row.message, durationMs: row.duration_ms });
+  return true;
+}
+
+/** Interrupts a drill whose process is gone (services/recovery.ts), only while it is running. */
+export async function interruptDrill(ctx: RunsContext, run: Pick<DrillRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
+  const finishedAt = isoNow();
+  return finishDrill(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
 }

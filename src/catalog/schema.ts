@@ -78,6 +78,8 @@ export interface BackupsTable {
   prune_reason?: string | null;
   /** Added by migration 0005: the latest `coffre verify` of this backup. */
   verified_at?: string | null;
+  /** Added by migration 0013: per-table row counts from the dump stream, JSON {method, tables}. */
+  row_counts?: string | null;
   verify_status?: string | null;
   verify_message?: string | null;
   /** Added by migration 0008: the age recipients the artifact was encrypted to (JSON array), null when not encrypted. */
@@ -230,6 +232,48 @@ export interface NotifyDeliveriesTable {
   sent_at: string | null;
 }
 
+/** A plan's restore drill settings (migration 0013). */
+export interface PlanDrillsTable {
+  plan_id: string;
+  cron: string | null;
+  rto_seconds: number | null;
+  /** The target whose server drills restore on; null: the plan's own target's server. */
+  target_id: string | null;
+  /** JSON array of assertion strings (SQL, or MongoDB JSON). */
+  assertions: string | null;
+  assert_timeout_seconds: number | null;
+  updated_at: string;
+}
+
+/** The drill journal (migration 0013). */
+export interface DrillsTable {
+  id: string;
+  plan_id: string | null;
+  plan_name: string;
+  backup_id: string | null;
+  target_id: string | null;
+  target_name: string;
+  engine: string;
+  /** The scratch database's name (SQLite: the temporary file's path). */
+  scratch: string;
+  /** 1 once coffre created the scratch database (so only then is it coffre's to drop). */
+  scratch_created: number;
+  scratch_dropped: number;
+  status: string;
+  trigger: string;
+  /** JSON array of DrillCheck. */
+  checks: string | null;
+  rto_ms: number | null;
+  rto_limit_seconds: number | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  message: string | null;
+  scheduled_for: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
 export interface CatalogSchema {
   targets: TargetsTable;
   destinations: DestinationsTable;
@@ -247,4 +291,6 @@ export interface CatalogSchema {
   notify_events: NotifyEventsTable;
   notify_deliveries: NotifyDeliveriesTable;
   age_identities: AgeIdentitiesTable;
+  plan_drills: PlanDrillsTable;
+  drills: DrillsTable;
 }

@@ -31,6 +31,7 @@ const modules = {
   notify: () => import('./commands/notify.ts'),
   status: () => import('./commands/status.ts'),
   key: () => import('./commands/key.ts'),
+  drill: () => import('./commands/drill.ts'),
 };
 
 type Handler = (args: string[], io: Io) => Promise<number>;
@@ -50,6 +51,7 @@ const commands: Record<string, () => Promise<Handler>> = {
   notify: async () => (await modules.notify()).run,
   status: async () => (await modules.status()).run,
   key: async () => (await modules.key()).run,
+  drill: async () => (await modules.drill()).run,
 };
 
 async function usage(): Promise<string> {

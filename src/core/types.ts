@@ -49,6 +49,18 @@ export interface DumpOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Rows per table (collection) of one dump, recorded at backup time for restore drills, and how they were
+ * counted: `copy-rows` (the data lines of pg_dump's COPY blocks), `insert-tuples` (the value tuples of
+ * mariadb-dump's INSERT statements), `bson-documents` (the documents written to the archive), `snapshot-count`
+ * (SELECT count(*) on the SQLite snapshot the dump streams). Keys: `schema.table` (PostgreSQL), the table
+ * name (MySQL, SQLite), the collection name (MongoDB).
+ */
+export interface RowCounts {
+  method: 'copy-rows' | 'insert-tuples' | 'bson-documents' | 'snapshot-count';
+  tables: Record<string, number>;
+}
+
 export interface DumpSource extends ToolInfo {
   /**
    * The raw dump. It ends only when the dump is complete and every child exited 0; any failure
@@ -56,6 +68,34 @@ export interface DumpSource extends ToolInfo {
    */
   stream: Readable;
   format: RawFormat;
+  /**
+   * Row counts the engine itself gathered while dumping (MongoDB: documents written; SQLite: the snapshot's
+   * counts); valid once the stream has ended. Absent: the pipeline counts from the raw stream (SQL text).
+   */
+  rowCounts?: () => RowCounts | undefined;
+}
+
+/** One user assertion's outcome, as an engine reports it. */
+export interface AssertionResult {
+  ok: boolean;
+  /** The value the assertion gave (first column of the first row; MongoDB: the count), for the journal. */
+  value: string;
+}
+
+/**
+ * What restore drills need of an engine, on top of restore(): all of it runs against the scratch database
+ * coffre created for the drill (never the source), named by conn.
+ */
+export interface DrillSupport {
+  /** Drops conn's database (SQLite: removes the file); a missing one is no error. */
+  drop(conn: Connection, signal?: AbortSignal): Promise<void>;
+  /** Exact row counts of the named tables (collections) in conn's database; a missing table is null. */
+  countRows(conn: Connection, tables: readonly string[], signal?: AbortSignal): Promise<Record<string, number | null>>;
+  /**
+   * Runs one user assertion read-only (a read-only transaction where the engine has one) with a statement
+   * timeout of `timeoutMs`; never through a shell. Throws a coded error when it cannot run (syntax, timeout).
+   */
+  assert(conn: Connection, assertion: string, timeoutMs: number, signal?: AbortSignal): Promise<AssertionResult>;
 }
 
 export interface RestoreOptions {
@@ -117,6 +157,8 @@ export interface Engine {
    * `input` may be a folder path for `pg-directory`.
    */
   restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult>;
+  /** Restore drills' operations on a scratch database. */
+  readonly drill: DrillSupport;
 }
 
 export interface CompressOptions {
@@ -216,6 +258,8 @@ export interface Manifest {
    * encrypted to, never an identity. sha256 and sizeBytes are the encrypted file's.
    */
   encryption?: { format: 'age-v1'; recipients: string[] };
+  /** Rows per table (collection) of the dump, for restore drills; absent in manifests older than drills. */
+  rowCounts?: RowCounts;
 }
 
 /** Destination settings as stored: plain settings, and secrets kept apart (encrypted in the catalog). */

@@ -31,7 +31,7 @@ import { BSON } from 'bson';
 // The driver is loaded on first use: importing it costs ~35 MB and most coffre commands never touch MongoDB.
 import type { Db, Document, MongoClient } from 'mongodb';
 import type { Connection } from '../core/connection.ts';
-import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
+import type { AssertionResult, DrillSupport, DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { deserializeInOrder } from './mongo-order.ts';
@@ -207,6 +207,14 @@ async function inspect(conn: Connection, signal?: AbortSignal): Promise<TargetSt
 
 async function dump(conn: Connection, options: { signal?: AbortSignal }): Promise<DumpSource> {
   const { signal } = options;
+  // Documents written per collection: the row counts restore drills check (counted as they are archived).
+  const counts: Record<string, number> = {};
+  async function* counted(name: string, docs: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const d of docs) {
+      counts[name]++;
+      yield d;
+    }
+  }
   const client = await openClient(conn);
   let versions: ServerVersions;
   let namespaces: NamespaceSource[];
@@ -223,9 +231,10 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
       const name = String(c.name);
       const type = String(c.type ?? 'collection');
       const entry: CollectionEntry = { db: conn.database, collection: name, metadata: await collectionMetadata(db, c), size: 0, type };
+      if (type === 'collection') counts[name] = 0;
       namespaces.push({
         entry,
-        documents: () => (type === 'collection' ? (db.collection(name).find({}, { raw: true, batchSize: 1000 }) as unknown as AsyncIterable<Uint8Array>) : emptyDocs()),
+        documents: () => (type === 'collection' ? counted(name, db.collection(name).find({}, { raw: true, batchSize: 1000 }) as unknown as AsyncIterable<Uint8Array>) : emptyDocs()),
       });
     }
   } catch (err) {
@@ -256,7 +265,7 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
     signal.addEventListener('abort', onAbort, { once: true });
     stream.once('close', () => signal.removeEventListener('abort', onAbort));
   }
-  return { stream, format: 'mongo-archive', tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display };
+  return { stream, format: 'mongo-archive', tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, rowCounts: () => ({ method: 'bson-documents', tables: { ...counts } }) };
 }
 
 async function* emptyDocs(): AsyncGenerator<Uint8Array> {}
@@ -663,6 +672,76 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
 /** The oplog of a `mongodump --oplog --archive` (namespace ".oplog"): counted and reported, not replayed. */
 const isOplog = (c: { db: string; collection: string }) => c.db === '' && c.collection === 'oplog';
 
+/** Operators refused in a drill assertion's filter: they run server-side JavaScript. */
+const CODE_OPERATORS = new Set(['$where', '$function', '$accumulator']);
+
+function refuseCode(value: unknown): void {
+  if (Array.isArray(value)) value.forEach(refuseCode);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (CODE_OPERATORS.has(k)) throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's filter may not use ${k} (server-side JavaScript).`, { field: 'drillAssert' });
+      refuseCode(v);
+    }
+  }
+}
+
+/** A MongoDB drill assertion: {"collection": "orders", "filter": {...}, "min": 1000, "max": N}, checked. */
+export function parseMongoAssertion(text: string): { collection: string; filter: Document; min: number; max?: number } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion is JSON: {"collection": "orders", "filter": {...}, "min": 1000}.', { field: 'drillAssert' });
+  }
+  const a = parsed as { collection?: unknown; filter?: unknown; min?: unknown; max?: unknown };
+  if (!a || typeof a !== 'object' || Array.isArray(a) || typeof a.collection !== 'string' || !a.collection) {
+    throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion names its "collection": {"collection": "orders", "filter": {...}, "min": 1000}.', { field: 'drillAssert' });
+  }
+  const extra = Object.keys(a).filter((k) => !['collection', 'filter', 'min', 'max'].includes(k));
+  if (extra.length) throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion has only collection, filter, min and max (not ${extra.join(', ')}).`, { field: 'drillAssert' });
+  if (a.filter !== undefined && (typeof a.filter !== 'object' || a.filter === null || Array.isArray(a.filter))) throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion\'s "filter" is an object.', { field: 'drillAssert' });
+  for (const k of ['min', 'max'] as const) {
+    if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's "${k}" is a whole number of documents.`, { field: 'drillAssert' });
+  }
+  refuseCode(a.filter);
+  const filter = BSON.EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
+  return { collection: a.collection, filter, min: (a.min as number | undefined) ?? 1, max: a.max as number | undefined };
+}
+
+/** Restore drills on a scratch database: countDocuments per collection, assertions as counted filters with maxTimeMS. */
+const drill: DrillSupport = {
+  async drop(conn, signal) {
+    await withClient(conn, signal, async (client) => {
+      if (await databaseExists(client, conn.database)) await client.db(conn.database).dropDatabase();
+    });
+  },
+
+  async countRows(conn, tables, signal) {
+    return withClient(conn, signal, async (client) => {
+      const db = client.db(conn.database);
+      const present = new Set((await userCollections(db)).filter((c) => String(c.type ?? 'collection') === 'collection').map((c) => String(c.name)));
+      const out: Record<string, number | null> = {};
+      for (const t of tables) out[t] = present.has(t) ? await db.collection(t).countDocuments({}) : null;
+      return out;
+    });
+  },
+
+  async assert(conn, assertion, timeoutMs, signal): Promise<AssertionResult> {
+    const a = parseMongoAssertion(assertion);
+    const timer = AbortSignal.timeout(timeoutMs + 5000);
+    try {
+      return await withClient(conn, signal ? AbortSignal.any([signal, timer]) : timer, async (client) => {
+        const n = await client.db(conn.database).collection(a.collection).countDocuments(a.filter, { maxTimeMS: Math.max(1, Math.floor(timeoutMs)) });
+        return { ok: n >= a.min && (a.max === undefined || n <= a.max), value: `${n} document(s) (want ${a.max === undefined ? `at least ${a.min}` : `${a.min} to ${a.max}`})` };
+      });
+    } catch (err) {
+      if (timer.aborted || /MaxTimeMSExpired|time limit/i.test(String((err as Error).message))) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+      if (signal?.aborted) throw err;
+      throw failure('DRILL_ASSERTION_ERROR', `The MongoDB server refused the assertion: ${redact((err as Error).message)}`);
+    }
+  },
+};
+
 export const mongodb = {
   name: 'mongodb',
   restores: ['mongo-archive', 'mongo-directory', 'mongo-bson'],
@@ -671,4 +750,5 @@ export const mongodb = {
   dump,
   inspect,
   restore,
+  drill,
 } satisfies Engine;

@@ -33,7 +33,9 @@ import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+import type { AssertionResult, DrillSupport, Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+import { assertionStatement, holds, shown } from './drill-sql.ts';
+import { redact } from '../core/redact.ts';
 import { withDatabase, type Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
@@ -176,6 +178,55 @@ function inputStream(input: Readable | string): Readable {
   return typeof input === 'string' ? createReadStream(input) : input;
 }
 
+/**
+ * Restore drills on a scratch database. Row counts are exact COUNT(*) of the base tables (names read as hex,
+ * so any name survives the client's tab-separated output). An assertion runs as one statement through the
+ * query client (SQL on stdin, never argv or a shell) inside START TRANSACTION READ ONLY, with MariaDB's
+ * max_statement_time (MySQL: max_execution_time) and the client killed after the timeout either way.
+ */
+const drill: DrillSupport = {
+  async drop(conn, signal) {
+    signal?.throwIfAborted();
+    await dropDatabase(await findClients(signal), conn, conn.database);
+  },
+
+  async countRows(conn, tables, signal) {
+    const clients = await findClients(signal);
+    const n = quoteString(conn.database);
+    const listed = await runSql(clients, conn, `SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${n} AND CAST(TABLE_SCHEMA AS BINARY) = CAST(${n} AS BINARY) AND TABLE_TYPE = 'BASE TABLE';\n`, { signal });
+    const present = new Set(listed.map((r) => Buffer.from(r[0], 'hex').toString('utf8')));
+    const out: Record<string, number | null> = {};
+    const counted = tables.filter((t) => present.has(t));
+    for (const t of tables) out[t] = null;
+    for (let i = 0; i < counted.length; i += 50) {
+      const batch = counted.slice(i, i + 50);
+      const sql = `${batch.map((t, j) => `SELECT ${i + j}, COUNT(*) FROM ${quoteIdent(t)}`).join(' UNION ALL ')};\n`;
+      for (const [index, count] of await runSql(clients, conn, sql, { database: conn.database, signal })) out[counted[Number(index)]] = Number(count);
+    }
+    return out;
+  },
+
+  async assert(conn, assertion, timeoutMs, signal): Promise<AssertionResult> {
+    const statement = await assertionStatement(assertion, 'mysql');
+    const clients = await findClients(signal);
+    const version = (await runSql(clients, conn, 'SELECT VERSION();\n', { database: conn.database, signal }))[0]?.[0] ?? '';
+    const limit = /mariadb/i.test(version) ? `SET SESSION max_statement_time = ${(timeoutMs / 1000).toFixed(3)};` : `SET SESSION max_execution_time = ${Math.ceil(timeoutMs)};`;
+    const timer = AbortSignal.timeout(timeoutMs + 5000);
+    const sql = `${limit}\nSTART TRANSACTION READ ONLY;\n${statement}\n;\nROLLBACK;\n`;
+    let rows: string[][];
+    try {
+      rows = await runSql(clients, conn, sql, { database: conn.database, signal: signal ? AbortSignal.any([signal, timer]) : timer });
+    } catch (err) {
+      const text = asCoffreError(err).message;
+      if (timer.aborted || /max_statement_time|max_execution_time|\b1969\b|\b3024\b/.test(text)) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+      if (signal?.aborted) throw err;
+      throw failure('DRILL_ASSERTION_ERROR', `The MySQL server refused the assertion: ${redact(text)}`);
+    }
+    const value = rows[0]?.[0];
+    return { ok: value !== undefined && value !== 'NULL' && holds(value), value: value === undefined ? '(no row)' : shown(value) };
+  },
+};
+
 export const mysql = {
   name: 'mysql',
   restores: ['sql'] as const satisfies readonly RawFormat[],
@@ -253,4 +304,5 @@ export const mysql = {
     await dropDatabase(clients, conn, side).catch(() => {}); // the restore is complete; a leftover side copy is only clutter
     return { ...info, tool: path.basename(clients.client), database: name, notes }; // what ran the SQL, not the dump tool
   },
+  drill,
 } satisfies Engine;

@@ -24,11 +24,12 @@ import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import type { Connection } from '../core/connection.ts';
 import { withDatabase } from '../core/connection.ts';
-import type { DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
+import type { AssertionResult, DrillSupport, DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { conflict, failure, isCoffreError, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
+import { assertionStatement, holds, shown } from './drill-sql.ts';
 import {
   chooseClient,
   connectionArgs,
@@ -353,6 +354,60 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   return info(tool);
 }
 
+/**
+ * Restore drills on a scratch database: dropped WITH (FORCE) where the server has it; counted with
+ * `count(*) FROM ONLY` (a partition's own rows, as pg_dump copies them); an assertion runs as one statement
+ * (the extended protocol takes no second one) in a READ ONLY transaction with a statement_timeout.
+ */
+const drill: DrillSupport = {
+  async drop(conn, signal) {
+    const database = conn.database;
+    await withMaintenance(conn, [database], async (c) => {
+      if (await databaseExists(c, database)) await dropDatabase(c, await serverVersion(c), database);
+    }, signal);
+  },
+
+  async countRows(conn, tables, signal) {
+    return withSession(conn, conn.database, async (c) => {
+      const { rows } = await c.query<{ nsp: string; rel: string }>(
+        "SELECT n.nspname AS nsp, c.relname AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+      );
+      const found = new Map(rows.map((r) => [`${r.nsp}.${r.rel}`, r]));
+      const out: Record<string, number | null> = {};
+      for (const key of tables) {
+        const r = found.get(key);
+        if (!r) {
+          out[key] = null;
+          continue;
+        }
+        const res = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${quoteIdent(r.nsp)}.${quoteIdent(r.rel)}`);
+        out[key] = Number(res.rows[0].n);
+      }
+      return out;
+    }, signal);
+  },
+
+  async assert(conn, assertion, timeoutMs, signal): Promise<AssertionResult> {
+    const statement = await assertionStatement(assertion, 'postgres');
+    const limit = AbortSignal.timeout(timeoutMs + 5000);
+    return withSession(conn, conn.database, async (c) => {
+      await c.query('BEGIN READ ONLY');
+      await c.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+      try {
+        const res = await c.query({ text: statement, rowMode: 'array', queryMode: 'extended' } as pg.QueryConfig);
+        const value = (res.rows[0] as unknown[] | undefined)?.[0];
+        return { ok: holds(value), value: res.rows.length ? shown(value) : '(no row)' };
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === '57014') throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+        throw failure('DRILL_ASSERTION_ERROR', `PostgreSQL refused the assertion: ${redact((err as Error).message)}${code ? ` (SQLSTATE ${code})` : ''}.`);
+      } finally {
+        await c.query('ROLLBACK').catch(() => {});
+      }
+    }, signal ? AbortSignal.any([signal, limit]) : limit);
+  },
+};
+
 export const postgres = {
   name: 'postgres',
   restores: restorable,
@@ -374,4 +429,5 @@ export const postgres = {
 
   inspect,
   restore,
+  drill,
 } satisfies Engine;

@@ -17,7 +17,9 @@ import { Transform, type Readable } from 'node:stream';
 import { backup, DatabaseSync } from 'node:sqlite';
 import type { Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
-import type { Engine, RawFormat, RestoreOptions, TargetState, ToolInfo } from '../core/types.ts';
+import type { AssertionResult, DrillSupport, Engine, RawFormat, RestoreOptions, RowCounts, TargetState, ToolInfo } from '../core/types.ts';
+import { runTool } from '../pipeline/process.ts';
+import { assertionStatement, holds, shown } from './drill-sql.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { sqlStatements } from '../sql/split.ts';
 
@@ -91,6 +93,88 @@ async function runScript(side: string, input: Readable, options: RestoreOptions)
   return script.sqlFilter.notes();
 }
 
+function quoteName(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The tables of a database (sqlite_master type 'table', SQLite's own excepted). */
+function tableNames(db: DatabaseSync): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+}
+
+/** Exact row counts of a snapshot's tables (what the dump streams), for restore drills. */
+function snapshotCounts(file: string): RowCounts {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const tables: Record<string, number> = {};
+    for (const name of tableNames(db)) tables[name] = Number((db.prepare(`SELECT count(*) AS n FROM ${quoteName(name)}`).get() as { n: number }).n);
+    return { method: 'snapshot-count', tables };
+  } finally {
+    db.close();
+  }
+}
+
+// A user assertion runs in a child node process on the scratch file opened read-only, so that a query that
+// outlives its timeout can be killed (node:sqlite has no interrupt). Its SQL arrives on stdin as JSON.
+const ASSERT_CHILD = `
+const { DatabaseSync } = require('node:sqlite');
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => (input += d));
+process.stdin.on('end', () => {
+  let out;
+  try {
+    const { file, sql } = JSON.parse(input);
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      const row = db.prepare(sql).get();
+      out = { row: row === undefined ? null : Object.values(row).map((v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? '(blob)' : v)) };
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    out = { error: String(err && err.message || err) };
+  }
+  process.stdout.write(JSON.stringify(out));
+});
+`;
+
+/** Restore drills on a scratch SQLite file (a temporary file coffre made; see services/drills.ts). */
+const drill: DrillSupport = {
+  async drop(conn) {
+    const file = filePath(conn);
+    for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(`${file}${suffix}`, { force: true });
+  },
+
+  async countRows(conn, tables) {
+    const db = await openExisting(filePath(conn));
+    try {
+      const present = new Set(tableNames(db));
+      const out: Record<string, number | null> = {};
+      for (const t of tables) out[t] = present.has(t) ? Number((db.prepare(`SELECT count(*) AS n FROM ${quoteName(t)}`).get() as { n: number }).n) : null;
+      return out;
+    } finally {
+      db.close();
+    }
+  },
+
+  async assert(conn, assertion, timeoutMs, signal): Promise<AssertionResult> {
+    const sql = await assertionStatement(assertion, 'sqlite');
+    const timer = AbortSignal.timeout(timeoutMs);
+    let text: string;
+    try {
+      text = await runTool({ command: process.execPath, args: ['--no-warnings', '-e', ASSERT_CHILD], label: 'SQLITE_ASSERT', signal: signal ? AbortSignal.any([signal, timer]) : timer }, JSON.stringify({ file: filePath(conn), sql }));
+    } catch (err) {
+      if (timer.aborted) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was stopped.`);
+      throw err;
+    }
+    const out = JSON.parse(text) as { row?: unknown[] | null; error?: string };
+    if (out.error !== undefined) throw failure('DRILL_ASSERTION_ERROR', `SQLite refused the assertion: ${out.error}`);
+    const value = out.row?.[0];
+    return { ok: out.row ? holds(value) : false, value: out.row ? shown(value) : '(no row)' };
+  },
+};
+
 export const sqlite = {
   name: 'sqlite',
   restores: ['sqlite', 'sql'] as RawFormat[],
@@ -126,9 +210,16 @@ export const sqlite = {
     } finally {
       db.close();
     }
+    let counts: RowCounts;
+    try {
+      counts = snapshotCounts(copy);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw notADatabase(file, err);
+    }
     const stream = createReadStream(copy, { highWaterMark: 1 << 20, signal: options.signal });
     stream.once('close', () => void rm(dir, { recursive: true, force: true }));
-    return { stream, format: 'sqlite' as RawFormat, tool: 'node:sqlite', clientVersion, serverVersion: version };
+    return { stream, format: 'sqlite' as RawFormat, tool: 'node:sqlite', clientVersion, serverVersion: version, rowCounts: () => counts };
   },
 
   async inspect(conn: Connection): Promise<TargetState> {
@@ -216,4 +307,5 @@ export const sqlite = {
       }
     }
   },
+  drill,
 } satisfies Engine;

@@ -7,7 +7,7 @@
 
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
-import type { Codec, Engine, ProgressListener, PutResult, RawFormat, Storage, ToolInfo } from '../core/types.ts';
+import type { Codec, Engine, ProgressListener, PutResult, RawFormat, RowCounts, Storage, ToolInfo } from '../core/types.ts';
 import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
 import { allFailed, fanOut, type CopyOutcome, type FanTarget } from './fan-out.ts';
@@ -15,6 +15,7 @@ import { createCoalescer } from './coalesce.ts';
 import type { Duplex as Transform } from 'node:stream';
 import { createDeltaEncoder } from '../delta/index.ts';
 import { createAgeEncryptor, type AgeRecipient } from '../crypto/age.ts';
+import { createRowCounter } from './row-count.ts';
 
 export interface BackupStreamInput {
   engine: Engine;
@@ -49,6 +50,8 @@ export interface BackupStreamResult extends ToolInfo {
   put: PutResult;
   /** One outcome per destination, in the order given; a failed one's storage holds nothing under the key. */
   copies: CopyOutcome[];
+  /** Rows per table of the dump (for restore drills), when the engine or the raw stream tells them. */
+  rowCounts?: RowCounts;
 }
 
 /**
@@ -79,6 +82,10 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   // On any failure pipeline() destroys every stage, the fan's sink included, which fails every upload.
   const encrypt = input.encryptTo?.length ? [createAgeEncryptor(input.encryptTo)] : [];
   const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);
+  // Row counts for restore drills: the engine's own (MongoDB, SQLite), else read off the raw dump's chunks
+  // by a listener beside the pipe (pipeline/row-count.ts), no stage of its own.
+  const counter = dump.rowCounts ? undefined : createRowCounter(dump.format, input.engine.name);
+  if (counter) dump.stream.on('data', counter.update);
   const [, copies] = await Promise.all([flow, fan.done]);
 
   if (firstError !== undefined) {
@@ -98,6 +105,7 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
     sha256: stored.digest(),
     put: { size: 0 },
     copies,
+    rowCounts: counter ? counter.result() : dump.rowCounts?.(),
   };
   // A copy whose storage reports other bytes than were sent is failed and removed.
   for (let i = 0; i < copies.length; i++) {

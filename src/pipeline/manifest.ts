@@ -4,7 +4,7 @@
 
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
-import type { BackupKind, CompressionName, EngineName, Manifest, Storage } from '../core/types.ts';
+import type { BackupKind, CompressionName, EngineName, Manifest, RowCounts, Storage } from '../core/types.ts';
 import { failure } from '../core/errors.ts';
 
 /** The manifest's key for an artifact key. */
@@ -64,6 +64,7 @@ export interface ManifestResult {
   tool: string;
   clientVersion: string;
   serverVersion: string;
+  rowCounts?: RowCounts;
 }
 
 /** The manifest of a stored artifact. */
@@ -94,6 +95,7 @@ export function buildManifest(run: ManifestRun, r: ManifestResult): Manifest {
     finishedAt: run.finishedAt,
     coffreVersion: coffreVersion(),
     ...(run.recipients?.length ? { encryption: { format: 'age-v1' as const, recipients: [...run.recipients] } } : {}),
+    ...(r.rowCounts ? { rowCounts: r.rowCounts } : {}),
   };
 }
 

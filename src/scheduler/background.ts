@@ -7,6 +7,7 @@ import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
 import { localDispatcher, Scheduler } from './scheduler.ts';
 import { startCluster, type Cluster } from './cluster.ts';
+import { DrillScheduler } from './drills.ts';
 import { Notifications } from '../services/notifications.ts';
 import { recoverInterruptedRuns } from '../services/recovery.ts';
 import { asCoffreError } from '../core/errors.ts';
@@ -17,6 +18,8 @@ export interface Background {
   mode: 'embedded' | 'cluster';
   /** The scheduler, when SCHEDULER_ENABLED. */
   scheduler?: Scheduler;
+  /** The restore drills' scheduler, when SCHEDULER_ENABLED. */
+  drills?: DrillScheduler;
   /** Stops firing ticks and taking queued runs; call before the JobRunner's shutdown. */
   stop(): Promise<void>;
   /** Releases the rest (pg-boss); call after the JobRunner's shutdown. */
@@ -30,6 +33,7 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
   const notifications = new Notifications(ctx, { log }).attach().startChecks();
   let cluster: Cluster | undefined;
   let scheduler: Scheduler | undefined;
+  let drills: DrillScheduler | undefined;
   try {
     if (ctx.catalog.kind === 'postgres') {
       cluster = await startCluster(ctx, runner, {
@@ -47,9 +51,12 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
         log,
       });
       await scheduler.start();
+      drills = new DrillScheduler(ctx, { defaultTimezone: settings.timezone, reloadMs: settings.reloadSeconds * 1000, log });
+      await drills.start();
     }
   } catch (err) {
     notifications.stop();
+    await drills?.stop();
     await scheduler?.stop();
     await cluster?.close();
     throw err;
@@ -67,8 +74,10 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
   return {
     mode,
     scheduler,
+    drills,
     async stop() {
       clearInterval(sweeper);
+      await drills?.stop();
       await scheduler?.stop();
       await cluster?.stopTaking();
     },

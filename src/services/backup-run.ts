@@ -315,6 +315,7 @@ class BackupRun {
       tool: result.tool,
       clientVersion: result.clientVersion,
       serverVersion: result.serverVersion,
+      rowCounts: result.rowCounts ? JSON.stringify(result.rowCounts) : null,
     };
     if (!(await finishBackup(this.#ctx, this.#row.id, patch))) {
       throw failure(

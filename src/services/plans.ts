@@ -17,6 +17,8 @@ import { checkCron as checkCronExpression, checkTimeZone, nextRuns, scheduleOf }
 import { checkRetention, type RetentionPolicy } from '../core/retention-policy.ts';
 import { checkAlerting, planAlerting, type PlanAlertingInput, type PlanAlertingView } from './notifiers.ts';
 import { normaliseRecipients } from '../crypto/age-keys.ts';
+import { checkPlanDrill, planDrillView, type PlanDrillInput, type PlanDrillView } from './drill-settings.ts';
+import type { EngineName } from '../core/types.ts';
 
 /** What the scheduler does about a tick missed while no server ran. */
 export type MissedRunPolicy = 'run-once' | 'skip';
@@ -54,6 +56,8 @@ export interface PlanView {
   nextRuns: string[];
   /** Notification rules, RPO and dead man's switch (services/notifiers.ts). */
   alerting: PlanAlertingView;
+  /** Restore drills: schedule, RTO objective, server, assertions (services/drill-settings.ts). */
+  drill: PlanDrillView;
 }
 
 export interface PlanInput {
@@ -75,6 +79,8 @@ export interface PlanInput {
   alerting?: PlanAlertingInput;
   /** age recipients (age1…) to encrypt new backups to; null or [] for none. */
   encryptTo?: unknown;
+  /** Restore drill settings (issue 13). */
+  drill?: PlanDrillInput;
 }
 
 /** Names of targets and destinations by id, when a listing has loaded them all at once. */
@@ -110,6 +116,7 @@ async function view(ctx: ServiceContext, r: PlanRecord, names?: Names): Promise<
     encryptTo: r.encryptTo ?? [],
     nextRuns: upcoming(ctx, r),
     alerting: await planAlerting(ctx, r.id),
+    drill: await planDrillView(ctx, r),
   };
 }
 
@@ -226,6 +233,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   const target = await findTargetRecord(ctx, input.target);
   const destinationIds = await resolveDestinations(ctx, input.destination);
   const saveAlerting = await checkAlerting(ctx, input.alerting ?? {});
+  const saveDrill = await checkPlanDrill(ctx, target.engine as EngineName, input.drill ?? {}, timezone);
   if (await repo.findPlan(ctx.catalog.db, name)) throw conflict('PLAN_EXISTS', `A plan named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: PlanRecord = {
@@ -247,6 +255,7 @@ export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<Pl
   };
   await repo.insertPlan(ctx.catalog.db, rec);
   await saveAlerting(rec.id);
+  await saveDrill(rec.id);
   notifyPlanChange(rec.id);
   return view(ctx, rec);
 }
@@ -310,8 +319,11 @@ export async function updatePlan(ctx: ServiceContext, ref: string, input: Partia
     next.enabled = input.enabled;
   }
   const saveAlerting = await checkAlerting(ctx, input.alerting ?? {});
+  const engine = ((await findTarget(ctx.catalog.db, next.targetId))?.engine ?? 'postgres') as EngineName;
+  const saveDrill = await checkPlanDrill(ctx, engine, input.drill ?? {}, next.timezone);
   await repo.updatePlan(ctx.catalog.db, rec.id, next);
   await saveAlerting(rec.id);
+  await saveDrill(rec.id);
   notifyPlanChange(rec.id);
   return view(ctx, next);
 }

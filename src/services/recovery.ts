@@ -1,14 +1,16 @@
 // Runs left `running` by a process that died (kill -9, power loss) would stay `running` forever and their
 // half-written files would linger. At every catalog open, rows of this host whose pid is gone become
 // `interrupted` and whatever their run had started writing (artifact, manifest, `.partial`, its partial
-// raw-cache copy) is removed, with the temporary folders under DATA_DIR/tmp of processes that are gone.
+// raw-cache copy, a drill's scratch database) is removed, with the temporary folders under DATA_DIR/tmp of processes that are gone.
 // Rows of other hosts are left to those hosts (or, later, to the cluster's lease timeout).
 
 import { hostname } from 'node:os';
 import { redact } from '../core/redact.ts';
 import { asCoffreError } from '../core/errors.ts';
 import { runningBackups, runningRestores } from '../catalog/journal.ts';
-import { interruptBackup, interruptRestore } from '../catalog/runs.ts';
+import { interruptBackup, interruptDrill, interruptRestore } from '../catalog/runs.ts';
+import { runningDrills } from '../catalog/drills.ts';
+import { dropDeadDrillScratch } from './drills.ts';
 import type { ServiceContext } from './service-context.ts';
 import { removeCopies } from './copies.ts';
 import { RawCache } from '../pipeline/raw-cache.ts';
@@ -51,6 +53,13 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
     if (isAlive(run.pid)) continue;
     count++;
     await interruptRestore(ctx, run, `The process running this restore (pid ${run.pid} on ${host}) stopped before it finished: check the target database "${run.database}".`);
+  }
+  // A dead drill's scratch database is dropped by its row (the name, the server and whether coffre made it).
+  for (const run of await runningDrills(ctx.catalog.db, host)) {
+    if (isAlive(run.pid)) continue;
+    count++;
+    const note = await dropDeadDrillScratch(ctx, run);
+    await interruptDrill(ctx, run, `The process running this drill (pid ${run.pid} on ${host}) stopped before it finished; ${note}.`);
   }
   return count;
 }

@@ -246,7 +246,7 @@ async function inputSize(inputs: RestoreInput[]): Promise<number | null> {
  * local destinations first; each copy that is missing, unreadable or corrupt is skipped for the next. Fails
  * naming every destination tried when none is intact.
  */
-async function openVerifiedCopy(ctx: ServiceContext, backup: BackupRecord, signal?: AbortSignal): Promise<Readable> {
+export async function openVerifiedCopy(ctx: ServiceContext, backup: BackupRecord, signal?: AbortSignal): Promise<Readable> {
   const expected = { sha256: backup.sha256!, size: backup.sizeBytes ?? undefined };
   const tried: string[] = [];
   for (const loc of await copyLocations(ctx, backup)) {

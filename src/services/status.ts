@@ -3,12 +3,14 @@
 //
 // Health of a plan: `failing` when its latest finished run did not succeed (failed, partial, interrupted);
 // `never` when it has no successful backup at all; `stale` when its latest success is older than its RPO;
-// `ok` otherwise.
+// `ok` otherwise. Besides, each plan's latest restore drill (status, RTO, time): a plan whose latest drill did
+// not pass makes the report not ok either (its backups may not restore).
 
 import { isoNow } from '../core/ids.ts';
 import { listPlans } from '../catalog/plans.ts';
 import { backupRunCounts, latestBackups, restoreRunCounts } from '../catalog/health.ts';
 import { deliveryCounts, listAlerting } from '../catalog/notifications.ts';
+import { drillCounts, latestDrills } from '../catalog/drills.ts';
 import { nextRuns, scheduleOf } from '../scheduler/cron.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './context.ts';
@@ -34,6 +36,14 @@ export interface PlanStatus {
   lastFailureId: string | null;
   lastFailureMessage: string | null;
   nextRun: string | null;
+  /** The latest finished restore drill: its id, status (success, failed, interrupted), end and RTO. */
+  lastDrillId: string | null;
+  lastDrillStatus: string | null;
+  lastDrillAt: string | null;
+  lastDrillRtoMs: number | null;
+  /** When the latest passed drill finished, and its RTO. */
+  lastDrillSuccessAt: string | null;
+  lastDrillSuccessRtoMs: number | null;
 }
 
 export interface StatusReport {
@@ -46,17 +56,19 @@ export interface StatusReport {
 /** Every plan's health. */
 export async function planStatuses(ctx: ServiceContext, now = new Date()): Promise<StatusReport> {
   const db = ctx.catalog.db;
-  const [plans, alerting, success, finished, failures] = await Promise.all([
+  const [plans, alerting, success, finished, failures, drills] = await Promise.all([
     listPlans(db),
     listAlerting(db),
     latestBackups(db, ['success']),
     latestBackups(db, finishedStatuses),
     latestBackups(db, ['failed', 'partial', 'interrupted']),
+    latestDrills(db),
   ]);
   const rows = plans.map((p): PlanStatus => {
     const good = success.get(p.id);
     const last = finished.get(p.id);
     const bad = failures.get(p.id);
+    const drill = drills.get(p.id);
     const rpo = alerting.get(p.id)?.rpoSeconds ?? null;
     const ref = rpoReference(p, good);
     const breached = rpo !== null && now.getTime() - Date.parse(ref) > rpo * 1000;
@@ -87,9 +99,15 @@ export async function planStatuses(ctx: ServiceContext, now = new Date()): Promi
       lastFailureId: bad?.id ?? null,
       lastFailureMessage: bad?.message ? redact(bad.message) : null,
       nextRun,
+      lastDrillId: drill?.last?.id ?? null,
+      lastDrillStatus: drill?.last?.status ?? null,
+      lastDrillAt: drill?.last ? (drill.last.finishedAt ?? drill.last.startedAt) : null,
+      lastDrillRtoMs: drill?.last?.rtoMs ?? null,
+      lastDrillSuccessAt: drill?.lastSuccess ? (drill.lastSuccess.finishedAt ?? drill.lastSuccess.startedAt) : null,
+      lastDrillSuccessRtoMs: drill?.lastSuccess?.rtoMs ?? null,
     };
   });
-  return { ok: rows.every((r) => r.health === 'ok'), checkedAt: isoNow(now), plans: rows };
+  return { ok: rows.every((r) => r.health === 'ok' && (r.lastDrillStatus === null || r.lastDrillStatus === 'success')), checkedAt: isoNow(now), plans: rows };
 }
 
 // --- Prometheus ----------------------------------------------------------------------------------------------
@@ -149,6 +167,17 @@ export async function metricsText(ctx: ServiceContext, now = new Date()): Promis
   for (const c of restores) restoreRuns.inc({ status: c.status }, c.count);
   const notifications = counter('coffre_notifications_total', 'Notification deliveries in the notification journal, by notifier and status (sent, failed, pending, sending).', ['notifier', 'status']);
   for (const d of deliveries) notifications.inc({ notifier: d.notifier, status: d.status }, d.count);
+  const drillSuccess = gauge('coffre_drill_last_success_timestamp_seconds', "Unix time the plan's latest passed restore drill finished.", ['plan']);
+  const drillRto = gauge('coffre_drill_rto_seconds', "RTO measured by the plan's latest restore drill that got to a checked database (start to checked database).", ['plan']);
+  const drillLast = gauge('coffre_drill_last_status', "1 for the status of the plan's latest finished restore drill, 0 for the others.", ['plan', 'status']);
+  for (const s of status.plans) {
+    if (s.lastDrillSuccessAt) drillSuccess.set({ plan: s.plan }, Date.parse(s.lastDrillSuccessAt) / 1000);
+    const rto = s.lastDrillRtoMs ?? s.lastDrillSuccessRtoMs;
+    if (rto !== null) drillRto.set({ plan: s.plan }, rto / 1000);
+    if (s.lastDrillStatus) for (const st of ['success', 'failed', 'interrupted']) drillLast.set({ plan: s.plan, status: st }, s.lastDrillStatus === st ? 1 : 0);
+  }
+  const drillRuns = counter('coffre_drill_runs_total', 'Finished restore drills in the journal, by plan and status.', ['plan', 'status']);
+  for (const c of await drillCounts(db)) drillRuns.inc({ plan: c.planName, status: c.status }, c.n);
   const merged = prom.Registry.merge([await processMetrics(prom), reg]);
   return { contentType: merged.contentType, body: await merged.metrics() };
 }

@@ -10,7 +10,8 @@ import { identityOf } from '../identity.ts';
 import { getRestoreJournalEntry, listRestoreJournal } from '../../services/restores.ts';
 import { isCoffreError } from '../../core/errors.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
+import { DrillPage, DrillQuery, DrillRow, IdParams, JournalPage, JournalQuery, JournalRow, RestorePage, RestoreQuery, RestoreRow } from '../schemas.ts';
+import { getDrillView, listDrillJournal } from '../../services/drills.ts';
 import { z } from 'zod';
 
 const AdoptBody = z.object({ planId: z.string().min(1).max(200).optional().describe('plan id or name') }).strict().optional();
@@ -49,6 +50,28 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       handler: async ({ query }) => {
         return page(await listRestoreJournal(ctx, { limit: query.limit + 1, offset: query.offset }), query);
       },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/drills',
+      role: 'viewer',
+      tag,
+      summary: 'Restore drills, newest first, each with its checks and RTO; filters planId (id or name), status; limit and offset',
+      query: DrillQuery,
+      errors: [400, 404],
+      response: DrillPage,
+      handler: async ({ query }) => page(await listDrillJournal(ctx, { plan: query.planId, status: query.status, limit: query.limit + 1, offset: query.offset }), query),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/drills/:id',
+      role: 'viewer',
+      tag,
+      summary: 'One restore drill (id or unique prefix)',
+      params: IdParams,
+      errors: [400, 404],
+      response: DrillRow,
+      handler: async ({ params }) => getDrillView(ctx, params.id),
     }),
     defineRoute({
       method: 'GET',

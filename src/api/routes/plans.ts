@@ -27,7 +27,7 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       errors: [400, 404, 409],
       response: Plan,
       handler: ({ body }) =>
-        addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds, alerting: alertingOf(body), encryptTo: body.encryptTo }),
+        addPlan(ctx, { name: body.name, target: body.targetId, destination: body.destinationIds ?? body.destinationId, kind: body.kind, compression: body.compression, cron: body.cron, timezone: body.timezone, retention: body.retention, missedRuns: body.missedRuns, missedGraceSeconds: body.missedGraceSeconds, alerting: alertingOf(body), encryptTo: body.encryptTo, drill: body.drill }),
     }),
     defineRoute({ method: 'GET', url: '/api/plans/:id', role: 'viewer', tag, summary: 'One plan (by id or name)', params: IdParams, errors: [404], response: Plan, handler: ({ params }) => getPlan(ctx, params.id) }),
     defineRoute({

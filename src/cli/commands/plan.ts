@@ -11,10 +11,15 @@ export const help = `coffre plan add NAME --target T --destination D [--destinat
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
       [--missed-runs run-once|skip] [--missed-grace SECONDS] [--encrypt-to age1... ...] [--encrypt-to-file RECIPIENTS_FILE ...]
       [--notify NOTIFIER ... [--notify-on failure,partial,rpo,drill,success]] [--rpo DURATION] [--ping-url URL | --ping-url-env VAR | --ping-url-file PATH]
+      [--drill-cron EXPR] [--rto DURATION] [--drill-target T] [--drill-assert SQL ...] [--drill-assert-timeout DURATION]
 coffre plan edit NAME [--name NEW] [--target T] [--destination D ...] [--kind K] [--compression FMT] [--cron EXPR | --no-cron] [--timezone TZ]
       [--keep-* N ... | --no-retention] [--missed-runs P] [--missed-grace S] [--enable | --disable]
       [--notify N ... [--notify-on EVENTS] | --no-notify] [--rpo 26h | --no-rpo] [--ping-url URL | --no-ping-url]
       [--encrypt-to age1... ... | --encrypt-to-file FILE ... | --no-encryption]
+      [--drill-cron EXPR | --no-drill-cron] [--rto 30m | --no-rto] [--drill-target T | --no-drill-target]
+      [--drill-assert "SELECT count(*) > 1000 FROM orders" ... | --no-drill-asserts] [--drill-assert-timeout 60s]
+                                     restore drills (coffre drill): scheduled in coffre serve, RTO objective, the server
+                                     they restore on, the checks (MongoDB: '{"collection":"orders","filter":{},"min":1000}')
                                      --encrypt-to: new backups are compressed, then age-encrypted to these public keys
                                      change a plan in place (its journal and chains stay); --keep-* replace the whole policy
 coffre plan list                     list plans
@@ -85,6 +90,36 @@ function alertingOf(p: ReturnType<typeof parse>, io: Io): Record<string, unknown
   return Object.keys(out).length ? out : undefined;
 }
 
+const drillFlags = {
+  'drill-cron': { type: 'string' },
+  'no-drill-cron': { type: 'boolean' },
+  rto: { type: 'string' },
+  'no-rto': { type: 'boolean' },
+  'drill-target': { type: 'string' },
+  'no-drill-target': { type: 'boolean' },
+  'drill-assert': { type: 'string', multiple: true },
+  'no-drill-asserts': { type: 'boolean' },
+  'drill-assert-timeout': { type: 'string' },
+} as const;
+
+/** The restore drill flags (issue 13), or undefined when none is given. */
+function drillOf(p: ReturnType<typeof parse>): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [on, off] of [['drill-cron', 'no-drill-cron'], ['rto', 'no-rto'], ['drill-target', 'no-drill-target'], ['drill-assert', 'no-drill-asserts']]) {
+    if (p.values[on] !== undefined && p.values[off] !== undefined) throw usageError('BAD_ARGUMENTS', `\`coffre plan\` takes --${on} or --${off}, not both.`);
+  }
+  if (p.values['drill-cron'] !== undefined) out.cron = p.values['drill-cron'];
+  if (p.values['no-drill-cron']) out.cron = null;
+  if (p.values.rto !== undefined) out.rto = p.values.rto;
+  if (p.values['no-rto']) out.rto = null;
+  if (p.values['drill-target'] !== undefined) out.target = p.values['drill-target'];
+  if (p.values['no-drill-target']) out.target = null;
+  if (p.values['drill-assert'] !== undefined) out.assertions = p.values['drill-assert'];
+  if (p.values['no-drill-asserts']) out.assertions = [];
+  if (p.values['drill-assert-timeout'] !== undefined) out.assertTimeout = p.values['drill-assert-timeout'];
+  return Object.keys(out).length ? out : undefined;
+}
+
 const encryptionFlags = {
   'encrypt-to': { type: 'string', multiple: true },
   'encrypt-to-file': { type: 'string', multiple: true },
@@ -140,6 +175,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           'missed-grace': { type: 'string' },
           ...alertingFlags,
           ...encryptionFlags,
+          ...drillFlags,
         },
         1,
       );
@@ -156,6 +192,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         missedGraceSeconds: optional(p, 'missed-grace'),
         alerting: alertingOf(p, io),
         encryptTo: await encryptionOf(p),
+        drill: drillOf(p),
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
@@ -184,6 +221,7 @@ export async function run(args: string[], io: Io): Promise<number> {
           ...alertingFlags,
           ...alertingOffFlags,
           ...encryptionFlags,
+          ...drillFlags,
         },
         1,
       );
@@ -209,6 +247,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         enabled: p.values.enable ? true : p.values.disable ? false : undefined,
         alerting: alertingOf(p, io),
         encryptTo: await encryptionOf(p),
+        drill: drillOf(p),
       };
       for (const k of Object.keys(input) as Array<keyof typeof input>) if (input[k] === undefined) delete input[k];
       if (Object.keys(input).length === 0) throw usageError('MISSING_OPTION', '`coffre plan edit` needs at least one change (see `coffre plan --help`).');

@@ -6,6 +6,7 @@
 import type { BackupView } from '../../services/backups.ts';
 import type { RestoreView } from '../../services/restores.ts';
 import { userInfo } from 'node:os';
+import type { DrillView } from '../../services/drills.ts';
 import { usageError } from '../../core/errors.ts';
 import { backupStatuses, getBackup } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
@@ -21,6 +22,7 @@ coffre journal [--plan P] [--status S] [--limit N]       list backup runs, newes
 coffre journal --restores [--limit N]                    list restore runs, newest first
 coffre journal adopt JOURNAL_ID [ID ...] [--plan P]      take rows imported by \`coffre reindex\` into a plan (until then they
                                                          count for no plan, and restoring one needs --to)
+coffre journal --drills [--plan P] [--limit N]           list restore drills, newest first (each check, the RTO)
 coffre verify JOURNAL_ID                                 re-hash, decrypt and decompress a stored backup`;
 
 const identityFlags = { identity: { type: 'string', multiple: true }, 'identity-env': { type: 'string', multiple: true } } as const;
@@ -129,10 +131,14 @@ export async function restore(args: string[], io: Io): Promise<number> {
 /** `coffre journal`. */
 export async function journal(args: string[], io: Io): Promise<number> {
   if (args[0] === 'adopt') return adopt(args.slice(1), io);
-  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' } }, 0);
+  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' }, drills: { type: 'boolean' } }, 0);
   const limitText = optional(p, 'limit');
   const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (limit !== undefined && Number.isNaN(limit)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`);
+  if (p.values.drills) {
+    if (p.values.restores) throw usageError('BAD_USAGE', '`coffre journal` takes --restores or --drills, not both.');
+    return drillJournal(io, optional(p, 'plan'), optional(p, 'status'), limit);
+  }
   if (p.values.restores) {
     if (optional(p, 'plan') !== undefined || optional(p, 'status') !== undefined) {
       throw usageError('BAD_USAGE', '--restores takes only --limit (and --json).');
@@ -221,6 +227,33 @@ async function restoreJournal(io: Io, limit: number | undefined): Promise<number
       ],
       rows,
       'No restore yet: run `coffre restore JOURNAL_ID --to TARGET`.',
+    );
+  return 0;
+}
+
+/** `coffre journal --drills`: the drill journal, newest first. */
+async function drillJournal(io: Io, plan: string | undefined, status: string | undefined, limit: number | undefined): Promise<number> {
+  const { listDrillJournal } = await import('../../services/drills.ts');
+  const rows = await withContext(io, (ctx) => listDrillJournal(ctx, { plan, status, limit }));
+  type Row = DrillView;
+  const checks = (r: Row) => r.checks.map((c) => `${c.name}:${c.status}`).join(' ') || '-';
+  if (io.json) printJson(io, rows);
+  else
+    printTable(
+      io,
+      [
+        ['id', (r: Row) => r.id],
+        ['started', (r: Row) => formatTime(r.startedAt)],
+        ['plan', (r: Row) => r.plan],
+        ['backup', (r: Row) => r.backupId],
+        ['target', (r: Row) => r.target],
+        ['status', (r: Row) => r.status],
+        ['rto', (r: Row) => (r.rtoMs === null ? null : formatDuration(r.rtoMs))],
+        ['checks', checks],
+        ['scratch', (r: Row) => (!r.scratchCreated ? 'none made' : r.scratchDropped ? 'dropped' : r.status === 'running' ? r.scratch : `LEFT: ${r.scratch}`)],
+      ],
+      rows,
+      'No drill yet: run `coffre drill PLAN`.',
     );
   return 0;
 }

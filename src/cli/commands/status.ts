@@ -6,7 +6,8 @@ import { parse } from '../args.ts';
 import { withContext } from '../context.ts';
 import { formatTime, printJson, printTable, type Io } from '../output.ts';
 
-export const help = `coffre status                        every plan's health: ok, failing, stale (past its RPO) or never; exit 0 only when all are ok`;
+export const help = `coffre status                        every plan's health: ok, failing, stale (past its RPO) or never, and its last drill;
+                                     exit 0 only when all are ok and no latest drill failed`;
 
 function age(seconds: number | null): string | null {
   if (seconds === null) return null;
@@ -32,6 +33,7 @@ export async function run(args: string[], io: Io): Promise<number> {
         ['rpo', (r: R) => (r.rpoSeconds === null ? null : age(r.rpoSeconds))],
         ['last failure', (r: R) => (r.lastFailureAt ? `${formatTime(r.lastFailureAt)} ${r.lastFailureId?.slice(0, 8)}: ${(r.lastFailureMessage ?? '').slice(0, 80)}` : null)],
         ['next run', (r: R) => (r.nextRun ? formatTime(r.nextRun) : null)],
+        ['last drill', (r: R) => (r.lastDrillStatus ? `${r.lastDrillStatus} ${formatTime(r.lastDrillAt!)}${r.lastDrillRtoMs !== null ? ` rto ${(r.lastDrillRtoMs / 1000).toFixed(1)}s` : ''}` : null)],
       ],
       report.plans,
       'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',

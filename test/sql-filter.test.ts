@@ -234,6 +234,26 @@ test('filter: COPY ... PROGRAM is refused unless allowed; SQLite ATTACH and VACU
   assert.equal((await run('sqlite', 'BEGIN TRANSACTION;\nCREATE TABLE t (a);\nCOMMIT;\n')).out.trim(), 'CREATE TABLE t (a);');
 });
 
+test('filter: COPY FROM or TO a server file is refused unless allowed, in every spelling; STDIN, STDOUT and PROGRAM words are not files', async () => {
+  for (const stmt of [
+    "COPY t FROM '/etc/passwd';",
+    "copy t from E'/etc/passwd';",
+    'COPY t FROM $$/etc/passwd$$;',
+    "COPY t (a, b) FROM '/tmp/x' WITH (FORMAT csv);",
+    "COPY t TO '/var/lib/postgresql/.ssh/authorized_keys';",
+    "COPY (SELECT 'x' FROM y) TO '/tmp/out';",
+    "COPY public.t FROM\n  '/tmp/x';",
+  ]) {
+    assert.equal((await run('postgres', `${stmt}\n`)).code, 'COFFRE_E_SQL_COPY_SERVER_FILE', stmt);
+    assert.equal((await run('postgres', `${stmt}\n`, [], { allowProgram: true })).code, undefined, `${stmt} with allowProgram`);
+  }
+  assert.equal((await run('postgres', 'COPY t TO STDOUT;\n')).code, undefined);
+  assert.equal((await run('postgres', 'COPY t (a) FROM stdin;\n1\n\\.\n')).code, undefined);
+  assert.equal((await run('postgres', "COPY (SELECT 'FROM ''/x''') TO stdout;\n")).code, undefined, 'a quoted FROM inside the query is no file');
+  // MySQL and SQLite have no COPY statement: the word means nothing there.
+  assert.equal((await run('mysql', "SELECT 'COPY t FROM ''/etc/passwd''';\n")).code, undefined);
+});
+
 test('lexer: a statement after COPY FROM stdin on its line, and a BEGIN ATOMIC body, are read as psql reads them', async () => {
   assert.equal((await run('postgres', 'COPY t FROM stdin; DROP DATABASE x;\n1\n\\.\n')).code, 'COFFRE_E_SQL_COPY_LINE');
   const body = 'CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END;\nUSE x;\n';

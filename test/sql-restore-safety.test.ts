@@ -81,6 +81,30 @@ test('restore --file: COPY ... TO PROGRAM runs on the server only with --allow-p
   await rm(m, { force: true });
 });
 
+test('restore --file: COPY FROM or TO a file on the database server is refused (exit 2) unless --allow-program', async () => {
+  // The server (here on this host, as its own user) would write the file: evidence if it ran.
+  const out = path.join('/tmp', `coffre-copy-out-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const file = path.join(ws.dir, 'server-file.sql');
+  await writeFile(file, `CREATE TABLE t (a int);\nINSERT INTO t VALUES (42);\nCOPY t TO '${out}';\n`);
+  const { name, db } = await pgTarget();
+  const refused = await ws.run(['restore', '--file', file, '--to', name, '--json']);
+  assert.equal(refused.code, 2, refused.all);
+  assert.equal(JSON.parse(refused.stderr).error.code, 'COFFRE_E_SQL_COPY_SERVER_FILE');
+  assert.match(refused.all, /--allow-program/);
+  assert.equal(existsSync(out), false, 'the server wrote no file');
+  assert.equal(await databaseExists(connectionTo(db)), false, 'nothing written to the target');
+  const read = path.join(ws.dir, 'server-read.sql');
+  await writeFile(read, "CREATE TABLE secrets (line text);\nCOPY secrets FROM '/etc/hostname';\n");
+  const reading = await ws.run(['restore', '--file', read, '--to', name, '--json']);
+  assert.equal(reading.code, 2, reading.all);
+  assert.equal(JSON.parse(reading.stderr).error.code, 'COFFRE_E_SQL_COPY_SERVER_FILE');
+  assert.equal(await databaseExists(connectionTo(db)), false);
+  const allowed = await ws.run(['restore', '--file', file, '--to', name, '--allow-program', '--json']);
+  expectCode(allowed, 0, 'restore --allow-program');
+  assert.equal(existsSync(out), true, 'with --allow-program the server wrote the file');
+  await rm(out, { force: true });
+});
+
 test('restore of a pg_dump 15.14+ file: its own \\restrict lines are dropped and coffre puts its own first', async () => {
   const file = path.join(ws.dir, 'restrict.sql');
   await writeFile(file, '\\restrict aBcD\nCREATE TABLE t (a int);\nINSERT INTO t VALUES (7);\n\\unrestrict aBcD\n');

@@ -12,7 +12,7 @@
 // - client commands are dropped (psql's own `\restrict`/`\unrestrict`, and `\set`, `\echo`, `\encoding`,
 //   `\pset`, `\timing` and the like) or refused (`\!`, `\o`, `\g…`, `\copy`, `\i`, `\ir`, `\setenv`,
 //   `\w`, sqlite3 dot-commands, any other): none ever reaches a client;
-// - COPY ... FROM/TO PROGRAM is refused unless allowProgram; SQLite ATTACH/DETACH and VACUUM INTO
+// - COPY ... FROM/TO PROGRAM and COPY ... FROM/TO a server file are refused unless allowProgram; SQLite ATTACH/DETACH and VACUUM INTO
 //   are refused, its BEGIN/COMMIT dropped (the SQLite restore runs in its own transaction).
 // Memory stays bounded whatever the input size: bytes are passed on as soon as the lexer has read them,
 // except the prefix of a statement (or a client command line) that may have to be dropped, held until
@@ -31,7 +31,7 @@ export interface SqlFilterOptions {
   dialect: SqlDialect;
   /** The one database of a multi-database dump to restore (`--database NAME`). */
   select?: string;
-  /** Let COPY ... FROM/TO PROGRAM through (`--allow-program`). */
+  /** Let server-side COPY through: FROM/TO PROGRAM and FROM/TO a server file (`--allow-program`). */
   allowProgram?: boolean;
   /** Only read and report (a first pass over a file): no output, no refusal for several databases. */
   inspect?: boolean;
@@ -238,6 +238,7 @@ export class SqlFilter {
 
   #finish(info: StatementInfo): void {
     if (info.copyProgram && !this.#options.allowProgram && !this.#stmtDropped) throw copyProgram();
+    if (info.copyFile && !this.#options.allowProgram && !this.#stmtDropped) throw copyServerFile();
     if (this.#stmtDropped) this.#closeDrop(info.end);
     this.#copyDecision = this.#stmtDropped ? 'drop' : 'pass';
     this.#stmtDropped = false;
@@ -428,7 +429,7 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
     if (on < 0 || on + 1 >= tokens.length) return final || tokens.length >= 64 ? { action: 'pass' } : undefined;
     return word(tokens, on + 1) === 'DATABASE' ? { action: 'drop', label: `${w0} ... ON DATABASE` } : { action: 'pass' };
   }
-  if (w0 === 'COPY') return final ? { action: 'pass' } : undefined; // decided at its end: PROGRAM is refused there
+  if (w0 === 'COPY') return final ? { action: 'pass' } : undefined; // decided at its end: PROGRAM and files are refused there
   return { action: 'pass' };
 }
 
@@ -492,6 +493,13 @@ function clientCommand(dialect: SqlDialect, name: string, pos: number): CoffreEr
     'SQL_CLIENT_COMMAND',
     `The dump contains the ${client} ${name} (at byte ${pos}): coffre never runs client commands from a restored file, since they can run programs or read and write files on this host. Remove that line from the file (or load the file yourself if you trust it), then restore again.`,
     { command: name, position: pos },
+  );
+}
+
+function copyServerFile(): CoffreError {
+  return usageError(
+    'SQL_COPY_SERVER_FILE',
+    "The dump contains COPY ... FROM 'file' or TO 'file', which makes the PostgreSQL server read or write a file on its own host with its operating-system user's rights (pg_dump never writes one): coffre refuses it in a restored file. If you trust this file, restore it with --allow-program (API: options.allowProgram), which lets server-side COPY of programs and files through.",
   );
 }
 

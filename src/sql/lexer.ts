@@ -45,6 +45,8 @@ export interface StatementInfo {
   copyIn: boolean;
   /** COPY ... FROM/TO PROGRAM. */
   copyProgram: boolean;
+  /** COPY ... FROM/TO 'file' (a file on the database server; anything but STDIN, STDOUT or PROGRAM). */
+  copyFile: boolean;
 }
 
 export interface ClientCommand {
@@ -145,6 +147,7 @@ export class SqlLexer {
   #lastWord = '';
   #copy: 'no' | 'copy' | 'from' | 'to' | 'in' | 'program' = 'no';
   #copyProgram = false;
+  #copyFile = false;
   #copyIn = false;
 
   // a token being read
@@ -288,6 +291,7 @@ export class SqlLexer {
     this.#lastWord = '';
     this.#copy = 'no';
     this.#copyProgram = false;
+    this.#copyFile = false;
     this.#copyIn = false;
     this.#state = 'stmt';
     this.#listener.statementStart?.(pos);
@@ -361,7 +365,7 @@ export class SqlLexer {
     this.#lastWord = word;
   }
 
-  /** COPY ... FROM STDIN / FROM PROGRAM / TO PROGRAM, at parenthesis depth 0 (PostgreSQL). */
+  /** COPY ... FROM STDIN / FROM PROGRAM / TO PROGRAM / FROM or TO a file, at parenthesis depth 0 (PostgreSQL). */
   #copyStep(token: Token): void {
     if (this.dialect !== 'postgres') return;
     if (this.#tokenCount === 1) {
@@ -374,6 +378,9 @@ export class SqlLexer {
     } else if (this.#copy === 'from' || this.#copy === 'to') {
       if (token.kind === 'word' && token.text === 'PROGRAM') this.#copyProgram = true;
       else if (this.#copy === 'from' && token.kind === 'word' && token.text === 'STDIN') this.#copyIn = true;
+      // The grammar's copy_file_name is STDIN, STDOUT or a string constant (any spelling: '', E'', $$$$):
+      // whatever is not one of the two words names a file the server opens with its own rights.
+      else if (!(token.kind === 'word' && (token.text === 'STDIN' || token.text === 'STDOUT'))) this.#copyFile = true;
       this.#copy = 'in';
     }
   }
@@ -387,6 +394,7 @@ export class SqlLexer {
       tokens: this.#tokens,
       copyIn: this.#copyIn,
       copyProgram: this.#copyProgram,
+      copyFile: this.#copyFile,
     };
     this.#stmtStart = -1;
     this.#inExec = false;

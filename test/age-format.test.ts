@@ -80,6 +80,24 @@ test('coffre encrypts, the age CLI decrypts, at every chunk edge', async () => {
   }
 });
 
+test('inputs of whole chunks (64 KiB multiples, 1 MiB pieces, a chunk and a byte) are sealed in place and the age CLI decrypts them', async () => {
+  const key = keyFile('cli-reads-whole.txt');
+  const splits = [[65536], [65536, 65536], [1 << 20, 1 << 20, 7], [65537, 65535, 131072], [3, 65533, 65536, 65536], [131072, 1]];
+  for (const split of splits) {
+    const plain = randomBytes(split.reduce((a, b) => a + b, 0));
+    const pieces: Buffer[] = [];
+    let at = 0;
+    for (const n of split) pieces.push(plain.subarray(at, (at += n)));
+    const out: Buffer[] = [];
+    await pipeline(Readable.from(pieces), createAgeEncryptor([parseRecipient(key.recipient)]), collect(out));
+    const file = join(dir, `whole-${split.join('-')}.age`);
+    writeFileSync(file, Buffer.concat(out));
+    const back = execFileSync('age', ['-d', '-i', key.path, file], { maxBuffer: 1 << 26 });
+    assert.ok(back.equals(plain), `pieces ${split.join(', ')}`);
+    assert.ok((await decrypt(Buffer.concat(out), [key.secret])).equals(plain), `pieces ${split.join(', ')} (coffre)`);
+  }
+});
+
 test('the age CLI encrypts (binary and armored), coffre decrypts, at every chunk edge', async () => {
   const key = keyFile('cli-writes.txt');
   for (const size of SIZES) {

@@ -175,6 +175,11 @@ export interface Codec {
   compress(options: CompressOptions): import('node:stream').Duplex;
   /** Transform from compressed bytes back to the raw bytes (for archives: the single dump entry). */
   decompress(): import('node:stream').Duplex;
+  /**
+   * Whether compress() would take the dump's pipe-sized chunks as well as large ones (a child process
+   * reading its stdin), so the pipeline need not regroup them into 1 MiB pieces first. Absent: false.
+   */
+  takesSmallChunks?(): boolean;
 }
 
 export interface ObjectInfo {

@@ -44,33 +44,54 @@ function open(key: Buffer, index: number, last: boolean, sealed: Buffer): Buffer
   }
 }
 
-/** Plaintext in, sealed STREAM chunks out. `prefix` (the header and nonce) is emitted first. */
+/**
+ * Plaintext in, sealed STREAM chunks out. `prefix` (the header and nonce) is emitted first. Whole chunks
+ * are sealed straight from the input's memory; only the pieces around a chunk boundary are copied.
+ */
 export function createStreamEncryptor(key: Buffer, prefix: Buffer): Transform {
-  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  let buf = Buffer.allocUnsafe(CHUNK_BYTES);
   let used = 0;
+  /** A full chunk not sealed yet: it is the last one if the input ends now. */
+  let held: Buffer | undefined;
   let index = 0;
   let started = false;
+  const sealHeld = (out: Buffer[]) => {
+    if (held) seal(key, index++, false, held, out);
+    held = undefined;
+  };
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       const out: Buffer[] = started ? [] : [prefix];
       started = true;
       let at = 0;
-      while (at < chunk.length) {
+      if (used > 0) {
+        const n = Math.min(CHUNK_BYTES - used, chunk.length);
+        chunk.copy(buf, used, 0, n);
+        used += n;
+        at = n;
         if (used === CHUNK_BYTES) {
-          seal(key, index++, false, buf, out);
+          sealHeld(out);
+          held = buf;
+          buf = Buffer.allocUnsafe(CHUNK_BYTES);
           used = 0;
         }
-        const n = Math.min(CHUNK_BYTES - used, chunk.length - at);
-        chunk.copy(buf, used, at, at + n);
-        used += n;
-        at += n;
+      }
+      for (; chunk.length - at >= CHUNK_BYTES; at += CHUNK_BYTES) {
+        sealHeld(out);
+        held = chunk.subarray(at, at + CHUNK_BYTES);
+      }
+      if (at < chunk.length) {
+        sealHeld(out);
+        chunk.copy(buf, used, at);
+        used += chunk.length - at;
       }
       cb(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
     },
     flush(cb: TransformCallback) {
       const out: Buffer[] = started ? [] : [prefix];
-      seal(key, index, true, buf.subarray(0, used), out);
+      if (held) seal(key, index, true, held, out);
+      else seal(key, index, true, buf.subarray(0, used), out);
       cb(null, Buffer.concat(out));
     },
   });

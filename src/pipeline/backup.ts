@@ -12,6 +12,7 @@ import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
 import { allFailed, fanOut, type CopyOutcome, type FanTarget } from './fan-out.ts';
 import { createCoalescer } from './coalesce.ts';
+import { createReclaimer } from './reclaim.ts';
 import type { Duplex as Transform } from 'node:stream';
 import { createDeltaEncoder } from '../delta/index.ts';
 import { createAgeEncryptor, type AgeRecipient } from '../crypto/age.ts';
@@ -66,8 +67,18 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
     dump.stream.destroy();
     throw failure('DELTA_FORMAT_CHANGED', `The dump is in ${dump.format} format and its parent in ${input.delta.rawFormat}: run a full backup (--kind full).`);
   }
-  const raw = createMeter({ onProgress: input.onProgress });
-  const stored = createMeter();
+  // Spent chunks are freed as data goes by, raw and stored alike (pipeline/reclaim.ts): bounded memory.
+  const reclaim = createReclaimer();
+  const counting = (then?: ProgressListener): ProgressListener => {
+    let seen = 0;
+    return (bytes) => {
+      reclaim(bytes - seen);
+      seen = bytes;
+      then?.(bytes);
+    };
+  };
+  const raw = createMeter({ onProgress: counting(input.onProgress) });
+  const stored = createMeter({ onProgress: counting() });
   const middle: Transform[] = [];
   if (input.rawTap) middle.push(input.rawTap);
   // The raw meter upstream has hashed every byte by the time the encoder's input ends: its digest goes in the delta's trailer.
@@ -81,7 +92,9 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   const fan = fanOut(input.storages, input.key, signal);
   // On any failure pipeline() destroys every stage, the fan's sink included, which fails every upload.
   const encrypt = input.encryptTo?.length ? [createAgeEncryptor(input.encryptTo)] : [];
-  const flow = pipeline([dump.stream, createCoalescer(), raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);
+  // Dump tools write 4-16 KiB at a time; regroup them (coalesce.ts) unless every stage after takes them as they come.
+  const regroup = input.delta || input.rawTap || !input.codec.takesSmallChunks?.() ? [createCoalescer()] : [];
+  const flow = pipeline([dump.stream, ...regroup, raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);
   // Row counts for restore drills: the engine's own (MongoDB, SQLite), else read off the raw dump's chunks
   // by a listener beside the pipe (pipeline/row-count.ts), no stage of its own.
   const counter = dump.rowCounts ? undefined : createRowCounter(dump.format, input.engine.name);

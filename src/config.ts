@@ -22,6 +22,7 @@ const schema = z.object({
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CORS_ORIGINS: z.string().optional(),
   MAX_CONCURRENT_JOBS: z.coerce.number().int().min(1).max(64).default(2),
+  LOGIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).max(10000).default(10),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(86400).default(30),
   ALLOWED_PATHS: z.string().optional(),
   // Deprecated alias of ALLOWED_PATHS (it bounded only restore paths), read when ALLOWED_PATHS is unset.
@@ -124,6 +125,8 @@ export interface ApiConfig {
   /** Origins allowed by CORS (CORS_ORIGINS, comma-separated; "*" for any). */
   corsOrigins: string[];
   maxConcurrentJobs: number;
+  /** LOGIN_ATTEMPTS_PER_MINUTE: logins (POST /api/session) one client address may try per minute, right or wrong (default 10). */
+  loginAttemptsPerMinute: number;
   shutdownGraceSeconds: number;
   /** The same list as Config.allowedPaths (kept for callers of the older name). */
   restoreAllowedPaths: string[];
@@ -166,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.API_TOKEN,
       corsOrigins: list(e.CORS_ORIGINS),
       maxConcurrentJobs: e.MAX_CONCURRENT_JOBS,
+      loginAttemptsPerMinute: e.LOGIN_ATTEMPTS_PER_MINUTE,
       shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
       restoreAllowedPaths: allowedPaths,
     },

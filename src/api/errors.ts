@@ -18,6 +18,7 @@ const statusByKind: Record<ErrorKind, number> = {
   conflict: 409,
   unauthorized: 401,
   forbidden: 403,
+  rate_limited: 429,
   failed: 500,
 };
 

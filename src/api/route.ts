@@ -11,6 +11,14 @@ import { validationError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
+declare module 'fastify' {
+  // What mount() puts in each route's config, read back by the server's hooks on the matched route.
+  interface FastifyContextConfig {
+    public?: boolean;
+    role?: Role;
+  }
+}
+
 /** What every route module receives. */
 export interface ApiDeps {
   ctx: ServiceContext;
@@ -52,6 +60,8 @@ export interface RouteDef {
   role?: Role;
   /** The handler writes the reply itself (Server-Sent Events). */
   raw?: boolean;
+  /** At most this many requests per client address per window (@fastify/rate-limit); the window is a minute. */
+  limitPerMinute?: number;
   /** Produces text/html instead of JSON. */
   html?: boolean;
   handler: (input: HandlerInput<any, any, any>) => unknown;
@@ -74,6 +84,7 @@ export function defineRoute<P extends z.ZodType | undefined = undefined, Q exten
   public?: boolean;
   role?: Role;
   raw?: boolean;
+  limitPerMinute?: number;
   html?: boolean;
   handler: (input: HandlerInput<Out<P>, Out<Q>, Out<B>>) => unknown;
 }): RouteDef {
@@ -93,7 +104,11 @@ export function mount(app: FastifyInstance, routes: readonly RouteDef[]): void {
     app.route({
       method: def.method,
       url: def.url,
-      config: { public: def.public === true, role: def.role ?? 'admin' },
+      config: {
+        public: def.public === true,
+        role: def.role ?? 'admin',
+        ...(def.limitPerMinute === undefined ? {} : { rateLimit: { max: def.limitPerMinute, timeWindow: 60_000 } }),
+      },
       handler: async (request, reply) => {
         const params = check('params', def.params, request.params);
         const query = check('query', def.query, request.query);

@@ -5,6 +5,7 @@
 // configured the API is open, so it may then only listen on loopback and answer loopback Host names.
 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import { CoffreError, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from '../services/context.ts';
@@ -216,6 +217,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
   acceptEmptyJsonBodies(app);
+  // Per-route limits (a route's limitPerMinute), counted per client address in this process's memory. The
+  // answer is a coded 429 with Retry-After; the plugin adds the X-RateLimit-* headers.
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new CoffreError('TOO_MANY_ATTEMPTS', `Too many attempts from this address (at most ${context.max} a minute): try again in ${context.after}.`, {
+        kind: 'rate_limited',
+        details: { max: context.max, retryAfterSeconds: Math.ceil(context.ttl / 1000) },
+      }),
+  });
   const deps: ApiDeps = { ctx, runner, streams: new Set() };
   const routes: RouteDef[] = [];
   routes.push(

@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'conflict' // the request clashes with current state (exit 2, HTTP 409)
   | 'unauthorized' // missing or wrong credentials to coffre itself (HTTP 401)
   | 'forbidden' // authenticated but not allowed (HTTP 403)
+  | 'rate_limited' // too many attempts from one client address; try again later (HTTP 429)
   | 'failed'; // the operation was attempted and failed (exit 1, HTTP 502/500)
 
 export interface CoffreErrorOptions {

@@ -32,9 +32,11 @@ export function sessionRoutes({ ctx }: ApiDeps): RouteDef[] {
       url: '/api/session',
       tag,
       public: true,
-      summary: 'Log in: trade a token {token} for a session cookie; answers the session with its CSRF token',
+      // A token is long and random, but guessing should still be slow: LOGIN_ATTEMPTS_PER_MINUTE per address.
+      limitPerMinute: ctx.config.api.loginAttemptsPerMinute,
+      summary: 'Log in: trade a token {token} for a session cookie; answers the session with its CSRF token (LOGIN_ATTEMPTS_PER_MINUTE tries a minute per client address, then 429)',
       body: LoginBody,
-      errors: [400, 401, 403],
+      errors: [400, 401, 403, 429],
       response: Session,
       handler: async ({ body, request, reply }) => {
         const { secret, session } = await createSession(ctx, body.token);

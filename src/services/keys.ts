@@ -11,6 +11,7 @@ import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
 import { generateIdentity, identityFileText, parseIdentity, parseIdentityFile, parseRecipient, parseRecipientsFile, type AgeIdentity, type AgeRecipient } from '../crypto/age-keys.ts';
 import { identityRequired, noMatchingIdentity } from '../crypto/age.ts';
+import { deleteIdentity, identityByName, identityNameTaken, insertIdentity, listIdentityRows, listIdentityViews } from '../catalog/keys.ts';
 import type { ServiceContext } from './service-context.ts';
 import { namedVariable } from '../config.ts';
 import { checkName } from './names.ts';
@@ -71,7 +72,7 @@ export async function identitiesFrom(sources: IdentitySources = {}): Promise<Age
 
 /** The identities kept in the catalog (opened with the catalog secret). */
 export async function storedIdentities(ctx: ServiceContext): Promise<AgeIdentity[]> {
-  const rows = await ctx.catalog.db.selectFrom('age_identities').selectAll().orderBy('created_at').execute();
+  const rows = await listIdentityRows(ctx.catalog.db);
   return rows.map((r) => parseIdentity(decryptSecret(ctx.catalog.key, r.secret, `identity ${r.name}`), `the catalog identity ${r.name}`));
 }
 
@@ -107,12 +108,12 @@ export async function importIdentity(ctx: ServiceContext, name: unknown, sources
   const out: StoredIdentityView[] = [];
   for (let i = 0; i < identities.length; i++) {
     const rowName = identities.length === 1 ? base : `${base}-${i + 1}`;
-    if (await db.selectFrom('age_identities').select('id').where('name', '=', rowName).executeTakeFirst()) {
+    if (await identityNameTaken(db, rowName)) {
       throw conflict('IDENTITY_EXISTS', `An identity named "${rowName}" is already stored: remove it first (coffre key remove ${rowName}) or choose another name.`);
     }
     const secret = secretOf(identities[i]);
     const row = { id: newId(), name: rowName, recipient: identities[i].recipient, secret: encryptSecret(ctx.catalog.key, secret), created_at: isoNow() };
-    await db.insertInto('age_identities').values(row).execute();
+    await insertIdentity(db, row);
     out.push({ id: row.id, name: row.name, recipient: row.recipient, createdAt: row.created_at });
   }
   return out;
@@ -130,15 +131,15 @@ function encodeSecret(scalar: Buffer): string {
 
 /** The identities kept in the catalog (public keys only). */
 export async function listStoredIdentities(ctx: ServiceContext): Promise<StoredIdentityView[]> {
-  const rows = await ctx.catalog.db.selectFrom('age_identities').select(['id', 'name', 'recipient', 'created_at']).orderBy('name').execute();
+  const rows = await listIdentityViews(ctx.catalog.db);
   return rows.map((r) => ({ id: r.id, name: r.name, recipient: r.recipient, createdAt: r.created_at }));
 }
 
 /** Removes a stored identity by name. */
 export async function removeStoredIdentity(ctx: ServiceContext, name: string): Promise<StoredIdentityView> {
-  const row = await ctx.catalog.db.selectFrom('age_identities').select(['id', 'name', 'recipient', 'created_at']).where('name', '=', name).executeTakeFirst();
+  const row = await identityByName(ctx.catalog.db, name);
   if (!row) throw notFound('IDENTITY_NOT_FOUND', `No identity named "${name}" is stored: see \`coffre key list\`.`);
-  await ctx.catalog.db.deleteFrom('age_identities').where('id', '=', row.id).execute();
+  await deleteIdentity(ctx.catalog.db, row.id);
   return { id: row.id, name: row.name, recipient: row.recipient, createdAt: row.created_at };
 }
 

@@ -7,26 +7,12 @@
 // state-changing request, which a cross-site form or image can neither read nor send.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { newId, isoNow } from '../core/ids.ts';
 import { CoffreError } from '../core/errors.ts';
-import type { CatalogSchema } from '../catalog/schema.ts';
+import { deleteExpiredSessions, insertSession, revokeSessionRow, sessionByHash, type ApiSessionsTable } from '../catalog/sessions.ts';
+import { tokenState } from '../catalog/tokens.ts';
 import type { ServiceContext } from './service-context.ts';
 import { authenticate, checkRole, hash, type Role } from './tokens.ts';
-
-interface ApiSessionsTable {
-  id: string;
-  secret_hash: string;
-  token_id: string;
-  token_name: string;
-  token_hash: string;
-  role: string;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-}
-
-type SessionDb = Kysely<CatalogSchema & { api_sessions: ApiSessionsTable; api_tokens: { id: string; revoked_at: string | null } }>;
 
 /** How long a session lasts from login. */
 export const SESSION_TTL_MS = 12 * 3600_000;
@@ -44,10 +30,6 @@ export interface SessionView {
   expiresAt: string;
   /** Send back as the X-Coffre-CSRF header on POST, PATCH and DELETE. */
   csrf: string;
-}
-
-function db(ctx: ServiceContext): SessionDb {
-  return ctx.catalog.db.withTables<{ api_sessions: ApiSessionsTable; api_tokens: { id: string; revoked_at: string | null } }>();
 }
 
 /** The CSRF token of a session secret. */
@@ -83,9 +65,9 @@ export async function createSession(ctx: ServiceContext, token: string): Promise
     expires_at: new Date(now.getTime() + SESSION_TTL_MS).toISOString(),
     revoked_at: null,
   };
-  await db(ctx).insertInto('api_sessions').values(row).execute();
+  await insertSession(ctx.catalog.db, row);
   // Expired sessions are of no use to anyone: dropped as new ones are made, so the table stays small.
-  await db(ctx).deleteFrom('api_sessions').where('expires_at', '<', isoNow(now)).execute();
+  await deleteExpiredSessions(ctx.catalog.db, isoNow(now));
   return { secret, session: view(row, secret) };
 }
 
@@ -94,7 +76,7 @@ const ended = (message: string) => new CoffreError('SESSION_ENDED', `${message}:
 /** The live session for a cookie secret, or `unauthorized` (expired, logged out, or its token revoked). */
 export async function findSession(ctx: ServiceContext, secret: string): Promise<SessionView> {
   if (secret.length > 100) throw ended('The session cookie is not valid');
-  const row = await db(ctx).selectFrom('api_sessions').selectAll().where('secret_hash', '=', hash(secret)).executeTakeFirst();
+  const row = await sessionByHash(ctx.catalog.db, hash(secret));
   if (!row) throw ended('The session is unknown');
   if (row.revoked_at) throw ended('This session was logged out');
   if (Date.parse(row.expires_at) <= Date.now()) throw ended('This session expired');
@@ -102,7 +84,7 @@ export async function findSession(ctx: ServiceContext, secret: string): Promise<
     const env = ctx.config.api.token;
     if (!env || hash(env) !== row.token_hash) throw ended('API_TOKEN changed since this session began');
   } else {
-    const token = await db(ctx).selectFrom('api_tokens').select(['id', 'revoked_at']).where('id', '=', row.token_id).executeTakeFirst();
+    const token = await tokenState(ctx.catalog.db, row.token_id);
     if (!token || token.revoked_at) throw ended('The token of this session was revoked');
   }
   return view(row, secret);
@@ -110,5 +92,5 @@ export async function findSession(ctx: ServiceContext, secret: string): Promise<
 
 /** Logs a session out (idempotent). */
 export async function revokeSession(ctx: ServiceContext, secret: string): Promise<void> {
-  await db(ctx).updateTable('api_sessions').set({ revoked_at: isoNow() }).where('secret_hash', '=', hash(secret)).where('revoked_at', 'is', null).execute();
+  await revokeSessionRow(ctx.catalog.db, hash(secret), isoNow());
 }

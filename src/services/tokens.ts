@@ -5,24 +5,11 @@
 // operator < admin); tokens made before roles existed, and API_TOKEN, are admin.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { newId, isoNow } from '../core/ids.ts';
 import { CoffreError, conflict, notFound, usageError } from '../core/errors.ts';
-import { isIdPrefix } from '../catalog/lookup.ts';
-import type { CatalogSchema } from '../catalog/schema.ts';
+import { activeTokensByRef, anyActiveToken, insertToken, listTokenRows, revokeTokenRows, tokenByHash, touchToken, type ApiTokensTable } from '../catalog/tokens.ts';
 import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
-
-interface ApiTokensTable {
-  id: string;
-  name: string;
-  token_hash: string;
-  hint: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-  role: string;
-}
 
 /** What a token may do: `viewer` reads, `operator` also runs backups, restores and verifies, `admin` also changes configuration and tokens. */
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -39,8 +26,6 @@ export function checkRole(role: unknown): Role {
   if (typeof role === 'string' && (roles as readonly string[]).includes(role)) return role as Role;
   throw usageError('BAD_ROLE', `The role must be one of ${roles.join(', ')} (got "${String(role).slice(0, 40)}").`, { field: 'role' });
 }
-
-type TokenDb = Kysely<CatalogSchema & { api_tokens: ApiTokensTable }>;
 
 /** A token as listed: never the token itself. */
 export interface TokenView {
@@ -69,10 +54,6 @@ export interface TokenIdentity {
 
 const PREFIX = 'coffre_';
 
-function db(ctx: ServiceContext): TokenDb {
-  return ctx.catalog.db.withTables<{ api_tokens: ApiTokensTable }>();
-}
-
 /** sha256 hex of a secret (tokens and session secrets are 256 random bits: no slow hash needed). */
 export function hash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -88,37 +69,31 @@ export async function createToken(ctx: ServiceContext, name: unknown, role?: unk
   const checkedRole = checkRole(role);
   const token = `${PREFIX}${randomBytes(32).toString('base64url')}`;
   const row: ApiTokensTable = { id: newId(), name: checked, token_hash: hash(token), hint: `${token.slice(0, PREFIX.length + 4)}…`, created_at: isoNow(), last_used_at: null, revoked_at: null, role: checkedRole };
-  await db(ctx).insertInto('api_tokens').values(row).execute();
+  await insertToken(ctx.catalog.db, row);
   return { ...view(row), token };
 }
 
 /** Every token, newest first, revoked ones included. */
 export async function listTokens(ctx: ServiceContext): Promise<TokenView[]> {
-  return (await db(ctx).selectFrom('api_tokens').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').execute()).map(view);
+  return (await listTokenRows(ctx.catalog.db)).map(view);
 }
 
 /** Revokes the tokens named `ref` (or the one with that id or unique id prefix); returns them. */
 export async function revokeToken(ctx: ServiceContext, ref: string): Promise<TokenView[]> {
-  const rows = await db(ctx)
-    .selectFrom('api_tokens')
-    .selectAll()
-    .where('revoked_at', 'is', null)
-    .where((eb) => (isIdPrefix(ref) ? eb.or([eb('name', '=', ref), eb('id', 'like', `${ref.toLowerCase()}%`)]) : eb('name', '=', ref)))
-    .execute();
+  const rows = await activeTokensByRef(ctx.catalog.db, ref);
   const byName = rows.filter((r) => r.name === ref);
   const chosen = byName.length ? byName : rows.filter((r) => r.id === ref || r.id.startsWith(ref.toLowerCase()));
   if (chosen.length === 0) throw notFound('TOKEN_NOT_FOUND', `No active token named "${ref}": see \`coffre token list\`.`);
   if (!byName.length && chosen.length > 1) throw conflict('AMBIGUOUS_ID', `The id prefix "${ref}" matches several tokens: type more characters.`);
   const now = isoNow();
-  await db(ctx).updateTable('api_tokens').set({ revoked_at: now }).where('id', 'in', chosen.map((r) => r.id)).execute();
+  await revokeTokenRows(ctx.catalog.db, chosen.map((r) => r.id), now);
   return chosen.map((r) => view({ ...r, revoked_at: now }));
 }
 
 /** Whether any credential exists: API_TOKEN, or a token that is not revoked. */
 export async function tokensConfigured(ctx: ServiceContext): Promise<boolean> {
   if (ctx.config.api.token) return true;
-  const row = await db(ctx).selectFrom('api_tokens').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst();
-  return row !== undefined;
+  return anyActiveToken(ctx.catalog.db);
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -132,12 +107,12 @@ function sameSecret(a: string, b: string): boolean {
  */
 export async function authenticate(ctx: ServiceContext, token: string): Promise<TokenIdentity> {
   if (ctx.config.api.token && sameSecret(token, ctx.config.api.token)) return { id: 'env', name: 'API_TOKEN', role: 'admin', tokenHash: hash(token) };
-  const row = token.startsWith(PREFIX) && token.length < 200 ? await db(ctx).selectFrom('api_tokens').selectAll().where('token_hash', '=', hash(token)).executeTakeFirst() : undefined;
+  const row = token.startsWith(PREFIX) && token.length < 200 ? await tokenByHash(ctx.catalog.db, hash(token)) : undefined;
   if (!row) throw new CoffreError('BAD_TOKEN', 'The Bearer token is not valid: make one with `coffre token create NAME`.', { kind: 'unauthorized' });
   if (row.revoked_at) throw new CoffreError('TOKEN_REVOKED', `This token ("${row.name}") was revoked on ${row.revoked_at}.`, { kind: 'forbidden' });
   const now = new Date();
   if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > 60_000) {
-    await db(ctx).updateTable('api_tokens').set({ last_used_at: isoNow(now) }).where('id', '=', row.id).execute();
+    await touchToken(ctx.catalog.db, row.id, isoNow(now));
   }
   return { id: row.id, name: row.name, role: checkRole(row.role ?? 'admin'), tokenHash: row.token_hash };
 }

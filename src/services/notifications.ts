@@ -29,7 +29,7 @@ import { channels } from '../notify/index.ts';
 import { defaultRuleEvents, type NotificationMessage, type NotifyEvent } from '../notify/channel.ts';
 import { postTo } from '../notify/http.ts';
 import { attemptsOf, sendWithRetry } from '../notify/retry.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 
 /** The rule event a finished backup's status is announced as; null for statuses that are not announced. */
 function eventOfStatus(status: string): 'success' | 'partial' | 'failure' | null {

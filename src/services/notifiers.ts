@@ -13,7 +13,7 @@ import { channels } from '../notify/index.ts';
 import { defaultRuleEvents, notifyEvents, type NotificationMessage, type RuleEvent } from '../notify/channel.ts';
 import { checkHttpUrl, displayUrl } from '../notify/http.ts';
 import { attemptsOf } from '../notify/retry.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { checkName } from './names.ts';
 import { sendMessage } from './notifications.ts';
 

@@ -17,7 +17,7 @@ import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs
 import { getBackup, getRestore, isPendingImport, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
-import type { RunOutcome } from './backups.ts';
+import type { RunOutcome } from './backup-view.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { copyLocations } from './copies.ts';
 import { checkNotOwn } from './reach.ts';

@@ -13,7 +13,7 @@ import { deliveryCounts, listAlerting } from '../catalog/notifications.ts';
 import { drillCounts, latestDrills } from '../catalog/drills.ts';
 import { nextRuns, scheduleOf } from '../scheduler/cron.ts';
 import { redact } from '../core/redact.ts';
-import type { ServiceContext } from './context.ts';
+import type { ServiceContext } from './service-context.ts';
 import { finishedStatuses, rpoReference } from './notifications.ts';
 
 export type Health = 'ok' | 'failing' | 'stale' | 'never';

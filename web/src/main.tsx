@@ -1,4 +1,4 @@
-// The coffre dashboard: a login, then pages routed by the URL's hash (#/, #/plans/ID, #/journal, #/runs/ID,
+// The coffre dashboard: a login, then pages routed by the URL's hash (#/, #/plans/ID, #/journal (backups, restores, drills: ?tab=), #/runs/ID,
 // #/restore, #/targets, #/destinations, #/plans, #/tokens). Every call goes to the documented REST API.
 
 import { render } from 'preact';

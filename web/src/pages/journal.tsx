@@ -5,8 +5,32 @@ import { ErrorBox, Field, Status, useLoad } from '../ui.tsx';
 
 const PAGE = 50;
 
+type Tab = 'backups' | 'restores' | 'drills';
+const SOURCES: Record<Tab, string> = { backups: '/api/journals', restores: '/api/restores', drills: '/api/drills' };
+
+/** A drill's checks in one cell: each check's name, marked by its status, its message as the tooltip. */
+function Checks({ checks }: { checks: Array<{ name: string; status: string; message: string }> }) {
+  if (checks.length === 0) return <>—</>;
+  return (
+    <ul class="checks">
+      {checks.map((c) => (
+        <li class={`check-${c.status}`} title={c.message}>
+          {c.status === 'passed' ? '✓' : c.status === 'failed' ? '✗' : '–'} {c.name}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** RTO measured, against the plan's objective when it has one. */
+function rto(ms: number | null, objectiveSeconds: number | null): string {
+  if (ms === null) return '—';
+  return objectiveSeconds === null ? duration(ms) : `${duration(ms)} of ${duration(objectiveSeconds * 1000)}`;
+}
+
 export function Journal({ params }: { params: URLSearchParams }) {
-  const [tab, setTab] = useState<'backups' | 'restores'>(params.get('tab') === 'restores' ? 'restores' : 'backups');
+  const initial = params.get('tab');
+  const [tab, setTab] = useState<Tab>(initial === 'restores' || initial === 'drills' ? initial : 'backups');
   const [plan, setPlan] = useState(params.get('plan') ?? '');
   const [status, setStatus] = useState('');
   const [kind, setKind] = useState('');
@@ -15,15 +39,19 @@ export function Journal({ params }: { params: URLSearchParams }) {
   const [offset, setOffset] = useState(0);
   const plans = useLoad(() => api('GET', '/api/plans'), []);
   const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
-  if (tab === 'backups') {
+  if (tab !== 'restores') {
     if (plan) q.set('planId', plan);
     if (status) q.set('status', status);
+  }
+  if (tab === 'backups') {
     if (kind) q.set('kind', kind);
     if (from) q.set('from', new Date(from).toISOString());
     if (to) q.set('to', new Date(`${to}T23:59:59.999`).toISOString());
   }
-  const url = `${tab === 'backups' ? '/api/journals' : '/api/restores'}?${q}`;
-  const page = useLoad(() => api('GET', url), [url]);
+  const url = `${SOURCES[tab]}?${q}`;
+  // Rows are shown only by the table they were loaded for: while another tab's rows load, the old ones go.
+  const loaded = useLoad(() => api<any>('GET', url).then((d) => ({ ...d, url })), [url]);
+  const page = { ...loaded, data: loaded.data?.url === url ? loaded.data : undefined };
   const set = (f: (v: string) => void) => (e: Event) => {
     f((e.currentTarget as HTMLInputElement).value);
     setOffset(0);
@@ -38,8 +66,11 @@ export function Journal({ params }: { params: URLSearchParams }) {
         <button type="button" role="tab" aria-selected={tab === 'restores'} onClick={() => (setTab('restores'), setOffset(0))}>
           Restores
         </button>
+        <button type="button" role="tab" aria-selected={tab === 'drills'} onClick={() => (setTab('drills'), setOffset(0))}>
+          Drills
+        </button>
       </div>
-      {tab === 'backups' ? (
+      {tab !== 'restores' ? (
         <form class="filters inline" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
           <Field label="Plan" name="plan">
             {(id) => (
@@ -61,22 +92,7 @@ export function Journal({ params }: { params: URLSearchParams }) {
               </select>
             )}
           </Field>
-          <Field label="Kind" name="kind">
-            {(id) => (
-              <select id={id} value={kind} onChange={set(setKind)}>
-                <option value="">any</option>
-                {['full', 'differential', 'incremental'].map((s) => (
-                  <option value={s}>{s}</option>
-                ))}
-              </select>
-            )}
-          </Field>
-          <Field label="From" name="from">
-            {(id) => <input id={id} type="date" value={from} onChange={set(setFrom)} />}
-          </Field>
-          <Field label="To" name="to">
-            {(id) => <input id={id} type="date" value={to} onChange={set(setTo)} />}
-          </Field>
+          {tab === 'backups' ? <BackupFilters kind={kind} from={from} to={to} set={set} setKind={setKind} setFrom={setFrom} setTo={setTo} /> : null}
         </form>
       ) : null}
       <ErrorBox error={page.error} />
@@ -112,6 +128,41 @@ export function Journal({ params }: { params: URLSearchParams }) {
                   <td>
                     <code>{short(r.id)}</code>
                   </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : tab === 'drills' ? (
+          <table class="journal">
+            <thead>
+              <tr>
+                <th scope="col">Started</th>
+                <th scope="col">Plan</th>
+                <th scope="col">Status</th>
+                <th scope="col">From backup</th>
+                <th scope="col">Checks</th>
+                <th scope="col">RTO</th>
+                <th scope="col">Scratch</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.data?.items.map((r: any) => (
+                <tr data-id={r.id}>
+                  <td>{when(r.startedAt)}</td>
+                  <td>{r.plan}</td>
+                  <td>
+                    <Status value={r.status} />
+                  </td>
+                  <td>{r.backupId ? <a href={`#/runs/${r.backupId}`}>{short(r.backupId)}</a> : '—'}</td>
+                  <td>
+                    <Checks checks={r.checks ?? []} />
+                  </td>
+                  <td>{rto(r.rtoMs, r.rtoObjectiveSeconds)}</td>
+                  <td>
+                    <code title={r.scratch}>{r.scratch.split(/[\\/]/).pop()}</code> {r.scratchCreated ? (r.scratchDropped ? 'dropped' : 'NOT dropped') : 'not made'}
+                  </td>
+                  <td>{r.message ?? ''}</td>
                 </tr>
               ))}
             </tbody>
@@ -159,6 +210,37 @@ export function Journal({ params }: { params: URLSearchParams }) {
           Older
         </button>
       </nav>
+    </>
+  );
+}
+
+function BackupFilters(p: {
+  kind: string;
+  from: string;
+  to: string;
+  set: (f: (v: string) => void) => (e: Event) => void;
+  setKind: (v: string) => void;
+  setFrom: (v: string) => void;
+  setTo: (v: string) => void;
+}) {
+  return (
+    <>
+      <Field label="Kind" name="kind">
+        {(id) => (
+          <select id={id} value={p.kind} onChange={p.set(p.setKind)}>
+            <option value="">any</option>
+            {['full', 'differential', 'incremental'].map((s) => (
+              <option value={s}>{s}</option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="From" name="from">
+        {(id) => <input id={id} type="date" value={p.from} onChange={p.set(p.setFrom)} />}
+      </Field>
+      <Field label="To" name="to">
+        {(id) => <input id={id} type="date" value={p.to} onChange={p.set(p.setTo)} />}
+      </Field>
     </>
   );
 }

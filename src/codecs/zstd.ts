@@ -14,6 +14,7 @@ import type { Codec } from '../core/types.ts';
 import { spawnTransform } from '../pipeline/process.ts';
 import { joinEnds, joinStages } from './streams.ts';
 import { layerErrors } from './archive-rules.ts';
+import { namedVariable } from '../config.ts';
 
 export interface ZstdOptions {
   /** 1 (fastest) to 19 (smallest); default 3. */
@@ -32,7 +33,7 @@ const OUTPUT_CHUNK = 1 << 20;
 const CHILD_INPUT_BUFFER = 256 * 1024;
 
 /** The zstd executable in `pathEnv` (a PATH value), or undefined when there is none. */
-export function findZstd(pathEnv: string | undefined = process.env.PATH): string | undefined {
+export function findZstd(pathEnv: string | undefined = namedVariable('PATH')): string | undefined {
   for (const dir of (pathEnv ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const file = path.join(dir, 'zstd');
@@ -47,7 +48,7 @@ export function findZstd(pathEnv: string | undefined = process.env.PATH): string
 }
 
 /** Which compressor a zstd codec with `choice` uses under `pathEnv`: the CLI's path, or 'node'. */
-export function zstdCompressor(choice: ZstdOptions['compressor'] = 'auto', pathEnv: string | undefined = process.env.PATH): string | 'node' {
+export function zstdCompressor(choice: ZstdOptions['compressor'] = 'auto', pathEnv: string | undefined = namedVariable('PATH')): string | 'node' {
   if (choice === 'node') return 'node';
   const bin = findZstd(pathEnv);
   if (bin) return bin;

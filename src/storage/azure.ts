@@ -14,6 +14,7 @@ import type { DestinationSettings, GetRange, ObjectInfo, PutResult, Storage, Sto
 import { asCoffreError, usageError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import { UploadMeter, checkBucketName, checkKey, integrityError, normalizePrefix, requireSetting, settingString, toStorageError, type ErrorContext } from './object-store.ts';
+import { namedVariable } from '../config.ts';
 
 /** Bytes per block; memory in flight is about BLOCK_SIZE * (CONCURRENCY + 1). 50,000 blocks make 400 GiB. */
 export const BLOCK_SIZE = 8 * 1024 * 1024;
@@ -213,12 +214,12 @@ export const azure = {
     let sasUrl = given('sasUrl');
     let accountName = given('accountName');
     if (!connectionString && !accountKey && !sasUrl) {
-      connectionString = process.env.AZURE_STORAGE_CONNECTION_STRING || undefined;
-      if (!connectionString && process.env.AZURE_STORAGE_KEY) {
-        accountKey = process.env.AZURE_STORAGE_KEY;
-        accountName ??= process.env.AZURE_STORAGE_ACCOUNT || undefined;
+      connectionString = namedVariable('AZURE_STORAGE_CONNECTION_STRING') || undefined;
+      if (!connectionString && namedVariable('AZURE_STORAGE_KEY')) {
+        accountKey = namedVariable('AZURE_STORAGE_KEY');
+        accountName ??= namedVariable('AZURE_STORAGE_ACCOUNT') || undefined;
       }
-      if (!connectionString && !accountKey) sasUrl = process.env.AZURE_STORAGE_SAS_URL || undefined;
+      if (!connectionString && !accountKey) sasUrl = namedVariable('AZURE_STORAGE_SAS_URL') || undefined;
     }
     const ways = [connectionString, accountKey, sasUrl].filter(Boolean).length;
     if (ways !== 1) {

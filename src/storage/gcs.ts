@@ -16,6 +16,7 @@ import type { DestinationSettings, GetRange, ObjectInfo, PutResult, Storage, Sto
 import { asCoffreError, notFound, usageError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import { UploadMeter, checkBucketName, checkKey, integrityError, normalizePrefix, requireSetting, settingString, toStorageError, type ErrorContext } from './object-store.ts';
+import { namedVariable } from '../config.ts';
 
 interface GcsConfig {
   bucket: string;
@@ -221,8 +222,8 @@ export const gcs = {
       const text = typeof given === 'string' ? given : JSON.stringify(given);
       parseCredentials(text, 'given');
       secrets.credentials = text;
-    } else if (process.env.GOOGLE_APPLICATION_CREDENTIALS) {
-      const file = process.env.GOOGLE_APPLICATION_CREDENTIALS;
+    } else if (namedVariable('GOOGLE_APPLICATION_CREDENTIALS')) {
+      const file = namedVariable('GOOGLE_APPLICATION_CREDENTIALS')!;
       let text: string;
       try {
         text = readFileSync(file, 'utf8');

@@ -6,16 +6,17 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CoffreError, failure, notFound, usageError } from '../core/errors.ts';
+import { namedVariable } from '../config.ts';
 
 /** A string setting from the user's input, else from the first set environment variable, else undefined. */
-export function settingString(input: Record<string, unknown>, field: string, envNames: readonly string[] = [], env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function settingString(input: Record<string, unknown>, field: string, envNames: readonly string[] = [], env: (name: string) => string | undefined = namedVariable): string | undefined {
   const value = input[field];
   if (value !== undefined && value !== null && value !== '') {
     if (typeof value !== 'string') throw usageError('BAD_DESTINATION', `Destination field "${field}" must be a string.`, { field });
     return value;
   }
   for (const name of envNames) {
-    const v = env[name];
+    const v = env(name);
     if (v) return v;
   }
   return undefined;

@@ -100,6 +100,13 @@ for (const name of compressionNames) {
   });
 }
 
+test('an unknown compression has one code, from the registry as from a plan\'s check', async () => {
+  const { checkCompression } = await import('../src/services/plans.ts');
+  for (const attempt of [() => codecs.get('lz4'), () => checkCompression('lz4')]) {
+    assert.throws(attempt, (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_BAD_COMPRESSION' && err.kind === 'usage');
+  }
+});
+
 test('none: the artifact is the raw dump', async () => {
   const data = randomBytes(1000);
   assert.ok((await compress(codecs.get('none'), data)).equals(data));

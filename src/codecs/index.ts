@@ -8,7 +8,8 @@ import { zip } from './zip.ts';
 import { targz } from './targz.ts';
 import { none } from './none.ts';
 
-export const codecs = new Registry<Codec>('compression')
+// An unknown name has the code the plan's own check gives it (services/plans.ts: checkCompression).
+export const codecs = new Registry<Codec>('compression', 'BAD_COMPRESSION')
   .register('gzip', gzip)
   .register('zstd', zstd)
   .register('zip', zip)

@@ -6,8 +6,11 @@ import { usageError } from './errors.ts';
 export class Registry<T> {
   private readonly items = new Map<string, T>();
   private readonly what: string;
-  constructor(what: string) {
+  private readonly code: string;
+  /** `code`: the error code of an unknown name (default UNKNOWN_<WHAT>), when the name's checks already have one. */
+  constructor(what: string, code = `UNKNOWN_${what.toUpperCase().replace(/\W+/g, '_')}`) {
     this.what = what;
+    this.code = code;
   }
 
   register(name: string, item: T): this {
@@ -19,7 +22,7 @@ export class Registry<T> {
   get(name: string): T {
     const item = this.items.get(name);
     if (item === undefined) {
-      throw usageError(`UNKNOWN_${this.what.toUpperCase().replace(/\W+/g, '_')}`, `Unknown ${this.what} "${name}": use one of ${this.names().join(', ')}.`);
+      throw usageError(this.code, `Unknown ${this.what} "${name}": use one of ${this.names().join(', ')}.`);
     }
     return item;
   }

@@ -118,6 +118,13 @@ export const PlanPatch = z
 const BackupOptions = z.object({ variant: z.enum(kinds).optional(), compressionFormat: compressionInput.optional() });
 export const BackupCreate = z.object({ planId: ref, options: BackupOptions.optional() });
 export const ExecuteBody = z.object({ options: BackupOptions.optional() }).optional();
+export const DrillBody = z
+  .object({
+    backupId: ref.optional().describe("a backup of the plan (id or prefix); default: the plan's latest restorable one"),
+    drillTargetId: ref.optional().describe("restore on this target's server instead of the plan's drill target"),
+  })
+  .strict()
+  .optional();
 
 const RestoreOptions = z.object({
   /** Accepted for compatibility: the format is always sniffed from the bytes. */
@@ -319,7 +326,7 @@ export const ReindexReport = z.object({
 });
 export const Job = z.object({
   id: z.string(),
-  type: z.enum(['backup', 'restore']),
+  type: z.enum(['backup', 'restore', 'drill']),
   status: z.enum(['queued', 'running', 'success', 'failed', 'interrupted']),
   planId: z.string().nullable(),
   plan: z.string().nullable(),
@@ -331,7 +338,7 @@ export const Job = z.object({
   queuedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-  result: z.union([JournalRow, RestoreRow]).nullable(),
+  result: z.union([JournalRow, RestoreRow, DrillRow]).nullable(),
   error: ErrorResponse.shape.error.nullable(),
 });
 export const Accepted = z.object({ jobId: z.string(), journalId: z.string().nullable(), status: z.string(), job: Job });

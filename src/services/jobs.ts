@@ -1,4 +1,4 @@
-// Background runs for the server: the API (and the scheduler) submit backups and restores here and get a job
+// Background runs for the server: the API (and the scheduler) submit backups, restores and drills here and get a job
 // back at once, while the work goes on behind with at most MAX_CONCURRENT_JOBS at a time. One run per plan
 // (and one restore per target) at a time: a second submission is a conflict naming the running job, which the
 // scheduler journals as a skipped tick. Every change of a job is published on the context's bus (ctx.events,
@@ -18,12 +18,13 @@ import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
 import { checkImplicitTarget, runRestore, type RestoreView } from './restores.ts';
+import { runDrill, type DrillView } from './drills.ts';
 import { checkKeyringOpens, recordedRecipients, storedIdentities } from './keys.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { checkTargetWritable, findTargetRecord } from './targets.ts';
 import { checkNotOwn } from './reach.ts';
 
-export type JobType = 'backup' | 'restore';
+export type JobType = 'backup' | 'restore' | 'drill';
 export type JobStatus = 'queued' | 'running' | 'success' | 'failed' | 'interrupted';
 
 /** A job as shown to users. `journalId` is set once the run is journaled (when it leaves the queue). */
@@ -44,7 +45,7 @@ export interface JobView {
   startedAt: string | null;
   finishedAt: string | null;
   /** The finished journal row (same fields as the CLI's --json output). */
-  result: BackupView | RestoreView | null;
+  result: BackupView | RestoreView | DrillView | null;
   error: { code: string; message: string } | null;
 }
 
@@ -76,6 +77,16 @@ export interface RestoreRequest {
   trigger?: RunTrigger;
 }
 
+export interface DrillRequest {
+  /** Plan name, id or id prefix. */
+  plan: string;
+  /** A backup of the plan (id or prefix); default: its latest restorable one. */
+  backup?: string;
+  /** Restore on this target's server instead of the plan's drill target. */
+  drillTarget?: string;
+  trigger?: RunTrigger;
+}
+
 export interface JobRunnerOptions {
   maxConcurrent: number;
   /** Folders a restore `path` may resolve under. */
@@ -99,7 +110,7 @@ interface Job {
   lock: string;
   lockLabel: string;
   controller: AbortController;
-  work: (job: Job) => Promise<RunOutcome<BackupView | RestoreView>>;
+  work: (job: Job) => Promise<RunOutcome<BackupView | RestoreView | DrillView>>;
   /** Settles when the run is journaled, or fails before that. */
   journaled: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   done: Promise<void>;
@@ -241,6 +252,27 @@ export class JobRunner {
     );
   }
 
+  /**
+   * Submits a restore drill of a plan (its latest restorable backup, or the one named). Bad input (unknown
+   * plan or backup, no identity that opens it) reaches the caller before anything is journaled; one drill
+   * per plan at a time (a second is a conflict naming the first). Backups of the plan are not held back.
+   */
+  async submitDrill(request: DrillRequest): Promise<JobView> {
+    this.#checkAccepting();
+    const plan = await findPlanRecord(this.#ctx, request.plan);
+    const trigger = request.trigger ?? 'api';
+    return this.#submit({ type: 'drill', planId: plan.id, plan: plan.name, targetId: plan.targetId, trigger }, `drill:${plan.id}`, `plan "${plan.name}"`, (job) =>
+      runDrill(this.#ctx, {
+        plan: plan.id,
+        backup: request.backup,
+        drillTarget: request.drillTarget,
+        trigger,
+        signal: job.controller.signal,
+        onStarted: (view) => this.#started(job, view.id),
+      }),
+    );
+  }
+
   /** A job by id; not_found when unknown (or long finished). */
   get(id: string): JobView {
     const job = this.#jobs.get(id);
@@ -312,7 +344,7 @@ export class JobRunner {
     this.#checkAccepting();
     const busy = this.#active(lock);
     if (busy) {
-      const what = busy.view.type === 'backup' ? 'a backup' : 'a restore';
+      const what = `a ${busy.view.type}`;
       throw conflict('JOB_RUNNING', `${lockLabel[0].toUpperCase()}${lockLabel.slice(1)} already has ${what} ${busy.view.status}: job ${busy.view.id}${busy.view.journalId ? ` (journal ${busy.view.journalId})` : ''}.`, {
         jobId: busy.view.id,
         journalId: busy.view.journalId,
@@ -386,11 +418,11 @@ export class JobRunner {
     this.#emit('job.progress', job);
   }
 
-  #finish(job: Job, status: JobStatus, result: BackupView | RestoreView | null, error?: CoffreError): void {
+  #finish(job: Job, status: JobStatus, result: JobView['result'], error?: CoffreError): void {
     job.view.status = status;
     job.view.finishedAt = isoNow();
     job.view.result = result;
-    if (result?.sizeBytes !== undefined && result.rawSizeBytes) job.view.bytes = result.rawSizeBytes;
+    if (result && 'rawSizeBytes' in result && result.rawSizeBytes) job.view.bytes = result.rawSizeBytes;
     job.view.error = error ? { code: error.code, message: redact(error.message) } : null;
     this.#emit('job.finished', job);
     this.#trim();

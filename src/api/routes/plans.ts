@@ -1,9 +1,10 @@
-// /api/plans: what to back up, where and how; and /api/plans/:id/execute, a backup now in the background.
+// /api/plans: what to back up, where and how; /api/plans/:id/execute, a backup now in the background; and
+// /api/plans/:id/drill, a restore drill now in the background.
 
 import { z } from 'zod';
 import { addPlan, getPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
 import { defineRoute, type ApiDeps, type RouteDef } from '../route.ts';
-import { Accepted, ExecuteBody, IdParams, Plan, PlanCreate, PlanPatch } from '../schemas.ts';
+import { Accepted, DrillBody, ExecuteBody, IdParams, Plan, PlanCreate, PlanPatch } from '../schemas.ts';
 import { accepted } from './runs.ts';
 
 /** The alerting fields of a plan body (issue 12), as the service takes them. */
@@ -58,6 +59,19 @@ export function planRoutes({ ctx, runner }: ApiDeps): RouteDef[] {
       errors: [400, 404, 409, 503],
       response: Accepted,
       handler: async ({ params, body, reply }) => accepted(reply, await runner.submitBackup({ plan: params.id, kind: body?.options?.variant, compression: body?.options?.compressionFormat })),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/plans/:id/drill',
+      role: 'operator',
+      tag,
+      summary: 'Drill a plan now, in the background: restore its latest (or the given) backup into a scratch database, check it, measure the RTO, drop the scratch; 202 with the job and drill ids (GET /api/drills/:id)',
+      params: IdParams,
+      body: DrillBody,
+      status: 202,
+      errors: [400, 404, 409, 503],
+      response: Accepted,
+      handler: async ({ params, body, reply }) => accepted(reply, await runner.submitDrill({ plan: params.id, backup: body?.backupId, drillTarget: body?.drillTargetId })),
     }),
   ];
 }

@@ -26,10 +26,18 @@ const isoTime = z
   .refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or time, e.g. 2025-01-31T00:00:00Z')
   .transform((v) => new Date(Date.parse(v)).toISOString());
 
-export const TargetCreate = z.object({ name, url: z.string().min(1).max(4096) });
+const globList = z.array(z.string().min(1).max(200)).max(100);
+/** A server target's fields (issue 15): every database of the server, filtered by name globs. */
+const serverFields = {
+  allDatabases: z.boolean().optional().describe('a server target even though the URL names a database (a URL without one is a server target anyway)'),
+  include: globList.optional().describe('server target: back up only databases matching one of these globs (a system database only when named literally)'),
+  exclude: globList.optional().describe('server target: leave out databases matching one of these globs'),
+  parallel: z.number().int().min(1).max(32).optional().describe('server target: databases dumped at once (default 1)'),
+};
+export const TargetCreate = z.object({ name, url: z.string().min(1).max(4096), ...serverFields });
 export const TargetPatch = z
-  .object({ name: name.optional(), url: z.string().min(1).max(4096).optional() })
-  .refine((v) => v.name !== undefined || v.url !== undefined, 'give at least one of name, url');
+  .object({ name: name.optional(), url: z.string().min(1).max(4096).optional(), ...serverFields })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), 'give at least one of name, url, allDatabases, include, exclude, parallel');
 
 const settingValue = z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]);
 /** A destination: name, type and the backend's settings (`path` for local; cloud fields for the others). */
@@ -163,8 +171,27 @@ export const EventsQuery = z.object({
 
 // Responses (documentation).
 export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
-export const Target = z.object({ id: z.string(), name: z.string(), engine: z.enum(engineNames as unknown as [string, ...string[]]), url: z.string().describe('password masked'), createdAt: z.string(), updatedAt: z.string() });
-export const TargetTest = z.object({ ok: z.boolean(), target: Target, tool: z.string().optional(), clientVersion: z.string().optional(), serverVersion: z.string().optional(), error: ErrorResponse.shape.error.optional() });
+export const Target = z.object({
+  id: z.string(),
+  name: z.string(),
+  engine: z.enum(engineNames as unknown as [string, ...string[]]),
+  url: z.string().describe('password masked'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  server: z.boolean().describe('a server target: every database of the server that passes include/exclude'),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  parallel: z.number(),
+});
+export const TargetTest = z.object({
+  ok: z.boolean(),
+  target: Target,
+  tool: z.string().optional(),
+  clientVersion: z.string().optional(),
+  serverVersion: z.string().optional(),
+  databases: z.array(z.string()).optional().describe('server target: the databases its next run would back up'),
+  error: ErrorResponse.shape.error.optional(),
+});
 export const Destination = z.object({ id: z.string(), name: z.string(), type: z.string(), config: z.record(z.string(), z.unknown()), createdAt: z.string(), updatedAt: z.string() });
 export const DestinationTest = z.object({ ok: z.boolean(), destination: Destination, error: ErrorResponse.shape.error.optional() });
 export const Plan = z.object({
@@ -249,6 +276,12 @@ export const JournalRow = z.object({
     .describe('rows imported by reindex: pending until an admin adopts them (they count for no plan, and a restore needs targetId), then adopted; null for coffre\'s own runs'),
   adoptedAt: z.string().nullable(),
   adoptedBy: z.string().nullable().describe('the token (or cli:USER) that adopted the row'),
+  runId: z.string().nullable().optional().describe('server targets: the server run this row is one database of (for the run itself: its own id)'),
+  runPart: z.string().nullable().optional().describe("server targets: 'database', 'globals' (PostgreSQL roles and tablespaces), or 'run' for the run itself"),
+  databases: z.array(z.any()).optional().describe('a server run: each database\'s journal row (the same fields), the globals\' too'),
+  newDatabases: z.array(z.string()).optional().describe('a server run: databases new since the previous run (each a full)'),
+  vanished: z.array(z.string()).optional().describe('a server run: databases gone since the previous run (their backups are kept)'),
+  failedDatabases: z.array(z.string()).optional().describe('a server run: databases whose backup failed'),
 });
 export const RestoreRow = z.object({
   id: z.string(),
@@ -404,5 +437,8 @@ export const PlanHealth = z.object({
   lastDrillRtoMs: z.number().nullable(),
   lastDrillSuccessAt: z.string().nullable(),
   lastDrillSuccessRtoMs: z.number().nullable(),
+  lastServerRunId: z.string().nullable().optional().describe('server targets: the latest finished server run'),
+  lastServerRunStatus: z.string().nullable().optional().describe("server targets: that run's status (success, partial, failed, interrupted)"),
+  lastServerRunMessage: z.string().nullable().optional(),
 });
 export const StatusReport = z.object({ ok: z.boolean().describe('every plan is ok'), checkedAt: z.string(), plans: z.array(PlanHealth) });

@@ -7,7 +7,8 @@
 // nothing, which is what lets a once-per-run subscriber in a cluster act on its own process's events alone.
 
 import type { Kysely } from 'kysely';
-import type { BackupCopiesTable, BackupsTable, CatalogSchema, DrillsTable, RestoresTable } from './schema.ts';
+import type { BackupCopiesTable, BackupsTable, CatalogSchema, DrillsTable, RestoresTable, ServerRunsTable } from './schema.ts';
+import { serverRunToRow, type ServerRunRecord, type ServerRunStatus } from './server-runs.ts';
 import type { DrillRecord } from './drills.ts';
 import type { Catalog } from './db.ts';
 import { recordToRow, restorableStatuses, type BackupCopyRecord, type BackupRecord, type CopyStatus, type RestoreRecord } from './journal.ts';
@@ -269,4 +270,25 @@ export async function finishDrill(ctx: RunsContext, id: string, patch: DrillFini
 export async function interruptDrill(ctx: RunsContext, run: Pick<DrillRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
   const finishedAt = isoNow();
   return finishDrill(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
+}
+
+// ------------------------------------------------------------------------------------------ server runs
+
+/** Journals a server run (the group of a server target's per-database rows) `running`. */
+export async function startServerRun(ctx: RunsContext, run: ServerRunRecord): Promise<void> {
+  await ctx.catalog.db.insertInto('server_runs').values(serverRunToRow(run) as ServerRunsTable).execute();
+}
+
+/** Records what a running server run covers, as soon as its databases are listed. */
+export async function describeServerRun(ctx: RunsContext, id: string, patch: Pick<ServerRunRecord, 'databases' | 'newDatabases' | 'vanished'>): Promise<void> {
+  await ctx.catalog.db.updateTable('server_runs').set(serverRunToRow(patch)).where('id', '=', id).where('status', '=', 'running').execute();
+}
+
+/**
+ * Finishes a server run only while it is `running`; false when another process did. Its databases' rows
+ * published their own events; the group's status is read from the catalog (/api/status, metrics).
+ */
+export async function finishServerRun(ctx: RunsContext, id: string, patch: Partial<ServerRunRecord> & { status: Exclude<ServerRunStatus, 'running'>; finishedAt: string }): Promise<boolean> {
+  const r = await ctx.catalog.db.updateTable('server_runs').set(serverRunToRow(patch)).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }

@@ -9,6 +9,11 @@ export interface TargetsTable {
   url_enc: string;
   created_at: string;
   updated_at: string;
+  /** Migration 0014: 1 for a server target (every database of a server), its name filters (JSON arrays) and parallelism. */
+  server?: number;
+  include_globs?: string | null;
+  exclude_globs?: string | null;
+  parallel?: number | null;
 }
 
 export interface DestinationsTable {
@@ -92,6 +97,33 @@ export interface BackupsTable {
   import_plan_id?: string | null;
   adopted_at?: string | null;
   adopted_by?: string | null;
+  /** Migration 0014: the server run (server_runs.id) this row is one database of, and 'database' or 'globals'. */
+  run_id?: string | null;
+  run_part?: string | null;
+}
+
+/** One run of a plan on a server target (migration 0014): the group of its per-database backup rows. */
+export interface ServerRunsTable {
+  id: string;
+  plan_id: string | null;
+  plan_name: string;
+  target_id: string | null;
+  target_name: string;
+  engine: string;
+  status: string;
+  trigger: string;
+  requested_kind: string;
+  /** JSON arrays of database names. */
+  databases: string | null;
+  new_databases: string | null;
+  vanished: string | null;
+  failed: string | null;
+  message: string | null;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  pid: number | null;
+  host: string | null;
 }
 
 /** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */
@@ -293,4 +325,5 @@ export interface CatalogSchema {
   age_identities: AgeIdentitiesTable;
   plan_drills: PlanDrillsTable;
   drills: DrillsTable;
+  server_runs: ServerRunsTable;
 }

@@ -36,7 +36,7 @@ const defaultPorts: Partial<Record<EngineName, number>> = Object.fromEntries(eng
 const example = `Use ${engineNames.map((name) => engineUrls[name].example).join(', ').replace(/, ([^,]*)$/, ' or $1')}.`;
 
 /** Parses a target URL; throws a usage error naming what is wrong. */
-export function parseConnectionUrl(raw: string): Connection {
+export function parseConnectionUrl(raw: string, options: { allowNoDatabase?: boolean } = {}): Connection {
   const text = raw.trim();
   const schemeMatch = /^([a-z][a-z0-9+.-]*:)/i.exec(text);
   const engine = schemeMatch ? schemes[schemeMatch[1].toLowerCase()] : undefined;
@@ -54,7 +54,7 @@ export function parseConnectionUrl(raw: string): Connection {
   const password = url.password ? decodeURIComponent(url.password) : undefined;
   registerSecret(password);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!database) throw usageError('BAD_URL', `The target URL names no database: add it after the host, as in ${url.protocol}//host/mydb.`);
+  if (!database && !options.allowNoDatabase) throw usageError('BAD_URL', `The target URL names no database: add it after the host, as in ${url.protocol}//host/mydb.`);
   if (database.includes('/')) throw usageError('BAD_URL', 'The database name in the URL must not contain "/".');
   if (!url.hostname) throw usageError('BAD_URL', `The target URL names no host. ${example}`);
   if (/[\0\r\n]/.test(database)) throw usageError('BAD_URL', 'The database name contains a control character.');
@@ -83,7 +83,7 @@ export function parseConnectionUrl(raw: string): Connection {
  * command line). The URL must name a user and carry no password of its own.
  */
 export function withPassword(raw: string, password: string): string {
-  const conn = parseConnectionUrl(raw);
+  const conn = parseConnectionUrl(raw, { allowNoDatabase: true });
   if (conn.engine === 'sqlite') throw usageError('BAD_URL', 'A SQLite target has no password.');
   if (conn.password !== undefined) throw usageError('BAD_URL', 'The URL already holds a password: give it in the URL or separately, not both.');
   if (!conn.user) throw usageError('BAD_URL', 'A separate password needs a user in the URL, as in postgres://user@host:5432/db.');

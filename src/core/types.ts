@@ -159,6 +159,11 @@ export interface Engine {
   restore(conn: Connection, input: Readable | string, format: RawFormat, options: RestoreOptions): Promise<RestoreResult>;
   /** Restore drills' operations on a scratch database. */
   readonly drill: DrillSupport;
+  /**
+   * Every database of conn's server the connection's user can see, system ones included (a server target's
+   * run filters them). Absent for engines without servers (SQLite).
+   */
+  listDatabases?(conn: Connection, signal?: AbortSignal): Promise<string[]>;
 }
 
 export interface CompressOptions {

@@ -751,4 +751,10 @@ export const mongodb = {
   inspect,
   restore,
   drill,
+  async listDatabases(conn: Connection, signal?: AbortSignal): Promise<string[]> {
+    return withClient(conn, signal, async (client) => {
+      const res = await client.db('admin').command({ listDatabases: 1, nameOnly: true, authorizedDatabases: true });
+      return ((res.databases ?? []) as Array<{ name: string }>).map((d) => d.name).sort();
+    });
+  },
 } satisfies Engine;

@@ -243,6 +243,11 @@ export const mysql = {
     return { ...info, stream, format: 'sql' };
   },
 
+  async listDatabases(conn, signal?: AbortSignal) {
+    const clients = await findClients(signal);
+    return (await runSql(clients, conn, 'SHOW DATABASES', { signal })).map((r) => r[0]).sort();
+  },
+
   async inspect(conn, signal?: AbortSignal) {
     const clients = await findClients(signal);
     const { exists, empty } = await inspectDatabase(clients, conn, conn.database, signal);

@@ -41,7 +41,7 @@ export interface PgClient {
   version: string;
   num: number;
   /** Full path of one of the client programs in that folder. */
-  bin(name: 'pg_dump' | 'psql' | 'pg_restore'): string;
+  bin(name: 'pg_dump' | 'psql' | 'pg_restore' | 'pg_dumpall'): string;
 }
 
 /** The user the server sees: the URL's, else libpq's default (PGUSER, then the OS user). */

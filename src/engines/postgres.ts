@@ -430,4 +430,24 @@ export const postgres = {
   inspect,
   restore,
   drill,
-} satisfies Engine;
+
+  async listDatabases(conn: Connection, signal?: AbortSignal): Promise<string[]> {
+    // The server's maintenance database, unless the URL names one to list from.
+    const rows = await withSession(conn, conn.database || 'postgres', async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY datname')).rows, signal);
+    return rows.map((r) => r.datname);
+  },
+
+  /**
+   * `pg_dumpall --globals-only` of conn's server: roles (with their passwords as pg_dumpall writes them) and
+   * tablespaces, as one SQL stream. A server target's run stores it beside its databases.
+   */
+  async dumpGlobals(conn: Connection, options: { signal?: AbortSignal }): Promise<DumpSource> {
+    const maintenance = withDatabase(conn, conn.database || 'postgres');
+    const { server, client } = await prepare(maintenance, options.signal);
+    const auth = await toolAuth(maintenance);
+    const args = ['--globals-only', '--quote-all-identifiers', ...connectionArgs(maintenance, maintenance.database)];
+    const stream = spawnSource({ command: client.bin('pg_dumpall'), args, env: auth.env, signal: options.signal, label: 'PG_DUMPALL', explain: explainFor(maintenance) });
+    stream.once('close', () => void auth.remove());
+    return { stream, format: 'sql', tool: 'pg_dumpall', clientVersion: client.version, serverVersion: server.text };
+  },
+} satisfies Engine & { dumpGlobals(conn: Connection, options: { signal?: AbortSignal }): Promise<DumpSource> };

@@ -16,7 +16,7 @@ import { newId, isoNow, fileStamp } from '../core/ids.ts';
 import { asCoffreError, conflict, failure } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { Codec, CompressionName, Engine, ProgressListener } from '../core/types.ts';
-import type { Connection } from '../core/connection.ts';
+import { withDatabase, type Connection } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
 import { codecs } from '../codecs/index.ts';
 import { streamBackup, type BackupStreamResult } from '../pipeline/backup.ts';
@@ -57,6 +57,16 @@ export interface RunBackupOptions {
   onStarted?: (run: BackupView) => void;
 }
 
+/** One database of a server run (services/server-run.ts): which one, the group's id, what part. */
+export interface ServerPart {
+  runId: string;
+  /** The database (for `globals`: the label of the row). */
+  database: string;
+  part: 'database' | 'globals';
+  /** Appended to the row's message (e.g. "new database since the last run"). */
+  note?: string;
+}
+
 /**
  * Refuses to start a plan whose backup is already running in another process (a `coffre backup`, another
  * server or cluster worker): a conflict naming that run. A row left `running` by a dead process of this
@@ -74,7 +84,19 @@ export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; na
  * once the run is journaled, its outcome, success or not, comes back as the finished journal row.
  */
 export async function runBackup(ctx: ServiceContext, options: RunBackupOptions): Promise<RunOutcome<BackupView>> {
+  const plan = await findPlanRecord(ctx, options.plan);
+  const target = await getTarget(ctx.catalog.db, plan.targetId);
+  if (target?.server) {
+    const { runServerBackup } = await import('./server-run.ts');
+    return runServerBackup(ctx, options, plan, target);
+  }
   const run = await BackupRun.prepare(ctx, options);
+  return run.execute();
+}
+
+/** One database's backup inside a server run: the same run as a plan's, on that database, in that group. */
+export async function runDatabaseBackup(ctx: ServiceContext, options: RunBackupOptions, part: ServerPart): Promise<RunOutcome<BackupView>> {
+  const run = await BackupRun.prepare(ctx, options, part);
   return run.execute();
 }
 
@@ -84,7 +106,8 @@ export async function runBackup(ctx: ServiceContext, options: RunBackupOptions):
  */
 export async function runBackupThenPrune(ctx: ServiceContext, options: RunBackupOptions, log: (line: string) => void): Promise<RunOutcome<BackupView>> {
   const outcome = await runBackup(ctx, options);
-  const planId = outcome.view.status === 'success' ? (await getBackup(ctx.catalog.db, outcome.view.id)).planId : null;
+  // A server run's view is its group (no journal row of that id): its plan is the one asked for.
+  const planId = outcome.view.databases ? (outcome.view.status === 'failed' ? null : (await findPlanRecord(ctx, options.plan)).id) : outcome.view.status === 'success' ? (await getBackup(ctx.catalog.db, outcome.view.id)).planId : null;
   if (planId) await pruneAfterBackup(ctx, planId, log);
   return outcome;
 }
@@ -106,11 +129,13 @@ class BackupRun {
   /** The plan's age recipients: compressed, then encrypted, then hashed and uploaded (undefined: not encrypted). */
   readonly #encryptTo: AgeRecipient[] | undefined;
   #setup: DeltaSetup;
+  readonly #part: ServerPart | undefined;
   #conn: Connection | undefined;
   #storages: FanTarget[] = [];
 
-  private constructor(ctx: ServiceContext, options: RunBackupOptions, parts: { plan: PlanRecord; target: TargetRecord; destinations: DestinationRecord[]; compression: CompressionName; setup: DeltaSetup; id: string; started: Date }) {
+  private constructor(ctx: ServiceContext, options: RunBackupOptions, parts: { plan: PlanRecord; target: TargetRecord; destinations: DestinationRecord[]; compression: CompressionName; setup: DeltaSetup; id: string; started: Date; part?: ServerPart }) {
     this.#ctx = ctx;
+    this.#part = parts.part;
     this.#options = options;
     this.#destinations = parts.destinations;
     this.#target = parts.target;
@@ -121,7 +146,9 @@ class BackupRun {
     const { plan, target, setup, id } = parts;
     this.#encryptTo = planRecipients(plan);
     const kind = setup.kind;
-    const key = `${plan.name}/${fileStamp(parts.started)}-${kind}-${id}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}${this.#codec.extension}${this.#encryptTo ? AGE_EXTENSION : ''}`;
+    // A server run's rows sit in one folder per database of the plan's folder.
+    const folder = parts.part ? `${plan.name}/${parts.part.part === 'globals' ? '_globals' : parts.part.database.replace(/[^A-Za-z0-9._-]/g, '_')}` : plan.name;
+    const key = `${folder}/${fileStamp(parts.started)}-${kind}-${id}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}${this.#codec.extension}${this.#encryptTo ? AGE_EXTENSION : ''}`;
     this.#row = {
       id,
       planId: plan.id,
@@ -149,22 +176,26 @@ class BackupRun {
       serverVersion: null,
       clientVersion: null,
       tool: null,
-      message: setup.note,
+      message: [setup.note, parts.part?.note].filter(Boolean).join(' ') || null,
       pid: process.pid,
       host: hostname(),
       recipients: this.#encryptTo ? JSON.stringify(this.#encryptTo.map((r) => r.recipient)) : null,
+      runId: parts.part?.runId ?? null,
+      runPart: parts.part?.part ?? null,
     };
     this.#copyIds = parts.destinations.map(() => newId());
     this.#copyState = parts.destinations.map(() => ({}));
   }
 
   /** Step 1: the plan, its target and destinations, the kind, parent and key. Throws for bad input; journals nothing. */
-  static async prepare(ctx: ServiceContext, options: RunBackupOptions): Promise<BackupRun> {
+  static async prepare(ctx: ServiceContext, options: RunBackupOptions, part?: ServerPart): Promise<BackupRun> {
     const db = ctx.catalog.db;
     const plan = await findPlanRecord(ctx, options.plan);
-    await ensurePlanIdle(ctx, plan);
+    // A server run checked its plan once, before its first database's row.
+    if (!part) await ensurePlanIdle(ctx, plan);
     const compression = checkCompression(options.compression ?? plan.compression ?? ctx.config.defaultCompression);
-    const requestedKind = checkKind(options.kind ?? plan.kind);
+    // The globals are always a full: they are small and have no chain.
+    const requestedKind = part?.part === 'globals' ? 'full' : checkKind(options.kind ?? plan.kind);
     const target = await getTarget(db, plan.targetId);
     const destinations = (await Promise.all(plan.destinationIds.map((d) => getDestination(db, d)))).filter((d): d is DestinationRecord => d !== undefined);
     if (!target || destinations.length === 0 || destinations.length !== plan.destinationIds.length) {
@@ -177,8 +208,9 @@ class BackupRun {
     // A differential or incremental is a delta against a parent chosen from the journal; with none usable
     // (or one that cannot be rebuilt) it is a full, and its message says why.
     // A parent rebuilt from storage may be encrypted: only identities kept in the catalog can open it here.
-    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, { backupId: id, signal: options.signal, identities: await keyringOf(ctx) });
-    return new BackupRun(ctx, options, { plan, target, destinations, compression, setup, id, started });
+    // Each database of a server run has its own chain: its parent is that database's latest row.
+    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, { backupId: id, signal: options.signal, identities: await keyringOf(ctx), database: part?.part === 'database' ? part.database : undefined });
+    return new BackupRun(ctx, options, { plan, target, destinations, compression, setup, id, started, part });
   }
 
   /** Steps 2 to 6; the outcome is the finished row, whatever happened. */
@@ -210,8 +242,8 @@ class BackupRun {
   /** Step 2: the row and its copies, `running`. The database name is only known once the URL is opened, which may fail: journal first, then open. */
   async #journal(): Promise<void> {
     try {
-      this.#conn = connectionOf(this.#ctx, this.#target);
-      this.#row.database = this.#conn.database;
+      this.#conn = this.#connection();
+      this.#row.database = this.#part?.part === 'globals' ? this.#part.database : this.#conn.database;
     } catch {
       this.#row.database = '?';
     }
@@ -224,8 +256,22 @@ class BackupRun {
 
   /** Step 3: the connection (when the URL failed to open before, its error now fails the run) and every storage. */
   async #openDestinations(): Promise<void> {
-    this.#conn ??= connectionOf(this.#ctx, this.#target);
+    this.#conn ??= this.#connection();
     for (const d of this.#destinations) this.#storages.push({ name: d.name, storage: await storageOf(this.#ctx, d) });
+  }
+
+  /** The target's connection; for a server run's database, pointed at that database. */
+  #connection(): Connection {
+    const conn = connectionOf(this.#ctx, this.#target);
+    return this.#part?.part === 'database' ? withDatabase(conn, this.#part.database) : conn;
+  }
+
+  /** The engine the pipeline dumps with: the globals of a PostgreSQL server are pg_dumpall's, not pg_dump's. */
+  #dumper(): Engine {
+    if (this.#part?.part !== 'globals') return this.#engine;
+    const pg = this.#engine as Engine & { dumpGlobals?: Engine['dump'] };
+    if (!pg.dumpGlobals) throw failure('NO_GLOBALS', `A ${this.#engine.name} server has no globals to dump.`);
+    return { ...this.#engine, dump: (conn, o) => pg.dumpGlobals!(conn, o) };
   }
 
   /** Step 4: the pipeline into every destination; a cached parent whose bytes changed is dropped and rebuilt from storage, once. */
@@ -234,12 +280,12 @@ class BackupRun {
     const kind = this.#row.kind;
     const attempt = (s: DeltaSetup) =>
       streamBackup({
-        engine: this.#engine,
+        engine: this.#dumper(),
         conn,
         codec: this.#codec,
         storages: this.#storages,
         key: this.#key,
-        entryName: `${conn.engine === 'sqlite' ? 'database' : conn.database}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(/[/\\]/g, '_'),
+        entryName: `${conn.engine === 'sqlite' ? 'database' : this.#part?.part === 'globals' ? 'globals' : conn.database}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(/[/\\]/g, '_'),
         signal: this.#options.signal,
         onProgress: this.#options.onProgress,
         delta: s.delta,
@@ -263,7 +309,7 @@ class BackupRun {
   /** Step 5: the manifest beside each copy that landed; a copy whose manifest cannot be written is failed and removed. */
   async #writeManifests(result: BackupStreamResult): Promise<CopyOutcome[]> {
     const parent = this.#setup.parent;
-    const manifest = buildManifest({ ...this.#row, engine: this.#engine.name, database: this.#conn!.database, finishedAt: isoNow(), parent, recipients: this.#encryptTo?.map((r) => r.recipient) }, result);
+    const manifest = buildManifest({ ...this.#row, engine: this.#engine.name, database: this.#row.database, finishedAt: isoNow(), parent, recipients: this.#encryptTo?.map((r) => r.recipient) }, result);
     this.#row.finishedAt = manifest.finishedAt;
     // An artifact without its manifest must never look like a finished backup.
     const outcomes = result.copies.map((c) => ({ ...c }));

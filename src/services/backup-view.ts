@@ -48,6 +48,16 @@ export interface BackupView {
   adoption: 'pending' | 'adopted' | null;
   adoptedAt: string | null;
   adoptedBy: string | null;
+  /** The server run this row is one database of (null for a single-database target's row). */
+  runId?: string | null;
+  /** For a server run's row: 'database' or 'globals'. */
+  runPart?: string | null;
+  /** For a server run itself (its id is the group's): each database's row, the globals' too. */
+  databases?: BackupView[];
+  /** For a server run: the databases new since the previous run, and those gone since. */
+  newDatabases?: string[];
+  vanished?: string[];
+  failedDatabases?: string[];
 }
 
 /** The public view of a journal row (with its copies when given). */
@@ -85,6 +95,7 @@ export function describeBackup(r: BackupRecord, copies: CopyView[] = []): Backup
     adoption: r.trigger !== 'reindex' ? null : r.adoptedAt ? 'adopted' : 'pending',
     adoptedAt: r.adoptedAt ?? null,
     adoptedBy: r.adoptedBy ?? null,
+    ...(r.runId ? { runId: r.runId, runPart: r.runPart ?? 'database' } : {}),
   };
 }
 

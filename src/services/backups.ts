@@ -16,6 +16,8 @@ import { copyLocations, copyViewsOf, locateCopy } from './copies.ts';
 import { verifyChain } from './chains.ts';
 import { checkKeyringOpens, keyringOf, recordedRecipients, type IdentitySources } from './keys.ts';
 import { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
+import { findServerRun, serverRunsById } from '../catalog/server-runs.ts';
+import { describeServerRunView, describeServerRunViews } from './server-view.ts';
 
 export { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
 export { ensurePlanIdle, runBackup, runBackupThenPrune, type RunBackupOptions } from './backup-run.ts';
@@ -51,11 +53,28 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
   }
   const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, kind: q.kind, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
   if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see \`coffre plan list\`.`);
-  return describeWithCopies(ctx, rows);
+  // A server run's rows show as one entry, the run's, with its databases beneath (services/server-view.ts).
+  const runIds = [...new Set(rows.map((r) => r.runId).filter((id): id is string => !!id))];
+  if (runIds.length === 0) return describeWithCopies(ctx, rows);
+  const groups = await describeServerRunViews(ctx, [...(await serverRunsById(ctx.catalog.db, runIds)).values()]);
+  const singles = await describeWithCopies(ctx, rows.filter((r) => !r.runId || !groups.has(r.runId)));
+  const byId = new Map(singles.map((v) => [v.id, v]));
+  const out: BackupView[] = [];
+  const shown = new Set<string>();
+  for (const r of rows) {
+    const g = r.runId ? groups.get(r.runId) : undefined;
+    if (g) {
+      if (!shown.has(g.id)) out.push(g);
+      shown.add(g.id);
+    } else out.push(byId.get(r.id)!);
+  }
+  return out;
 }
 
 /** One journal row by id or unique prefix, with its copies. */
 export async function getJournalEntry(ctx: ServiceContext, ref: string): Promise<BackupView> {
+  const run = await findServerRun(ctx.catalog.db, ref);
+  if (run) return describeServerRunView(ctx, run);
   return (await describeWithCopies(ctx, [await getBackup(ctx.catalog.db, ref)]))[0];
 }
 

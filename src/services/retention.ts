@@ -68,12 +68,24 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
   const policy = checkRetention(plan.retention);
   const rows = await restorableBackupsOfPlan(ctx.catalog.db, plan.id);
   const byId = new Map(rows.map((r) => [r.id, r]));
-  const decision = computeRetention(
-    // A partial backup is restorable: retention counts it like a success (and prunes its copies).
-    rows.map((r) => ({ id: r.id, status: 'success', kind: r.kind, parentId: r.parentId, startedAt: r.startedAt })),
-    policy,
-    { now: options.now ?? new Date(), timezone: plan.timezone || ctx.config.scheduler.timezone },
-  );
+  // A server target's rows are one series per database (and one for its globals): each is kept or pruned
+  // by the policy on its own, as if it were its own plan.
+  const series = new Map<string, typeof rows>();
+  for (const r of rows) {
+    const key = r.runId ? `${r.runPart ?? 'database'}\u0000${r.database}` : '';
+    series.set(key, [...(series.get(key) ?? []), r]);
+  }
+  const decision: { keep: RetentionDecision[]; remove: RetentionDecision[] } = { keep: [], remove: [] };
+  for (const list of series.values()) {
+    const d = computeRetention(
+      // A partial backup is restorable: retention counts it like a success (and prunes its copies).
+      list.map((r) => ({ id: r.id, status: 'success', kind: r.kind, parentId: r.parentId, startedAt: r.startedAt })),
+      policy,
+      { now: options.now ?? new Date(), timezone: plan.timezone || ctx.config.scheduler.timezone },
+    );
+    decision.keep.push(...d.keep);
+    decision.remove.push(...d.remove);
+  }
   const report: PruneReport = {
     plan: plan.name,
     planId: plan.id,

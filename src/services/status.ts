@@ -11,6 +11,7 @@ import { listPlans } from '../catalog/plans.ts';
 import { backupRunCounts, latestBackups, restoreRunCounts } from '../catalog/health.ts';
 import { deliveryCounts, listAlerting } from '../catalog/notifications.ts';
 import { drillCounts, latestDrills } from '../catalog/drills.ts';
+import { latestServerRuns } from '../catalog/server-runs.ts';
 import { nextRuns, scheduleOf } from '../scheduler/cron.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -44,6 +45,10 @@ export interface PlanStatus {
   /** When the latest passed drill finished, and its RTO. */
   lastDrillSuccessAt: string | null;
   lastDrillSuccessRtoMs: number | null;
+  /** Server targets: the latest finished server run (the group), its status and message; absent otherwise. */
+  lastServerRunId?: string | null;
+  lastServerRunStatus?: string | null;
+  lastServerRunMessage?: string | null;
 }
 
 export interface StatusReport {
@@ -64,6 +69,7 @@ export async function planStatuses(ctx: ServiceContext, now = new Date()): Promi
     latestBackups(db, ['failed', 'partial', 'interrupted']),
     latestDrills(db),
   ]);
+  const serverRuns = new Map((await latestServerRuns(db)).map((r) => [r.planId, r]));
   const rows = plans.map((p): PlanStatus => {
     const good = success.get(p.id);
     const last = finished.get(p.id);
@@ -72,7 +78,9 @@ export async function planStatuses(ctx: ServiceContext, now = new Date()): Promi
     const rpo = alerting.get(p.id)?.rpoSeconds ?? null;
     const ref = rpoReference(p, good);
     const breached = rpo !== null && now.getTime() - Date.parse(ref) > rpo * 1000;
-    const health: Health = last && last.status !== 'success' ? 'failing' : !good ? 'never' : breached ? 'stale' : 'ok';
+    // A server target's plan is as healthy as its latest run as a whole (one database's row failing is the run's).
+    const group = serverRuns.get(p.id);
+    const health: Health = (last && last.status !== 'success') || (group && group.status !== 'success') ? 'failing' : !good ? 'never' : breached ? 'stale' : 'ok';
     const goodAt = good ? (good.finishedAt ?? good.startedAt) : null;
     let nextRun: string | null = null;
     const schedule = p.enabled ? scheduleOf(p, ctx.config.scheduler.timezone) : null;
@@ -105,6 +113,7 @@ export async function planStatuses(ctx: ServiceContext, now = new Date()): Promi
       lastDrillRtoMs: drill?.last?.rtoMs ?? null,
       lastDrillSuccessAt: drill?.lastSuccess ? (drill.lastSuccess.finishedAt ?? drill.lastSuccess.startedAt) : null,
       lastDrillSuccessRtoMs: drill?.lastSuccess?.rtoMs ?? null,
+      ...(group ? { lastServerRunId: group.id, lastServerRunStatus: group.status, lastServerRunMessage: group.message ? redact(group.message) : null } : {}),
     };
   });
   return { ok: rows.every((r) => r.health === 'ok' && (r.lastDrillStatus === null || r.lastDrillStatus === 'success')), checkedAt: isoNow(now), plans: rows };
@@ -175,6 +184,13 @@ export async function metricsText(ctx: ServiceContext, now = new Date()): Promis
     const rto = s.lastDrillRtoMs ?? s.lastDrillSuccessRtoMs;
     if (rto !== null) drillRto.set({ plan: s.plan }, rto / 1000);
     if (s.lastDrillStatus) for (const st of ['success', 'failed', 'interrupted']) drillLast.set({ plan: s.plan, status: st }, s.lastDrillStatus === st ? 1 : 0);
+  }
+  const serverLast = gauge('coffre_server_run_last_status', "Server targets: 1 for the status of the plan's latest finished server run (the whole run), 0 for the others.", ['plan', 'status']);
+  const serverFailed = gauge('coffre_server_run_failed_databases', "Server targets: how many databases failed in the plan's latest finished server run.", ['plan']);
+  for (const g of await latestServerRuns(db)) {
+    const plan = names.get(g.planId!) ?? g.planName;
+    for (const st of ['success', 'partial', 'failed', 'interrupted']) serverLast.set({ plan, status: st }, g.status === st ? 1 : 0);
+    serverFailed.set({ plan }, g.failed.length);
   }
   const drillRuns = counter('coffre_drill_runs_total', 'Finished restore drills in the journal, by plan and status.', ['plan', 'status']);
   for (const c of await drillCounts(db)) drillRuns.inc({ plan: c.planName, status: c.status }, c.n);

@@ -2,7 +2,8 @@
 // only ever get the masked display URL back. connectionOf() is the one place a stored URL is opened.
 
 import { newId, isoNow } from '../core/ids.ts';
-import { parseConnectionUrl, type Connection } from '../core/connection.ts';
+import { parseConnectionUrl, withDatabase, type Connection } from '../core/connection.ts';
+import { checkGlobs, serverDatabases } from './server-databases.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
 import type { EngineName, ToolInfo } from '../core/types.ts';
@@ -23,10 +24,57 @@ export interface TargetView {
   url: string;
   createdAt: string;
   updatedAt: string;
+  /** A server target: every database of the server that passes include/exclude (system ones left out). */
+  server: boolean;
+  include: string[];
+  exclude: string[];
+  /** Databases a server run dumps at once. */
+  parallel: number;
 }
 
 function view(r: TargetRecord): TargetView {
-  return { id: r.id, name: r.name, engine: r.engine as EngineName, url: r.urlDisplay, createdAt: r.createdAt, updatedAt: r.updatedAt };
+  return {
+    id: r.id,
+    name: r.name,
+    engine: r.engine as EngineName,
+    url: r.urlDisplay,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    server: r.server === true,
+    include: r.includeGlobs ?? [],
+    exclude: r.excludeGlobs ?? [],
+    parallel: r.parallel ?? 1,
+  };
+}
+
+/** What makes a target a server target, as users give it (CLI flags, API fields). */
+export interface ServerInput {
+  allDatabases?: unknown;
+  include?: unknown;
+  exclude?: unknown;
+  parallel?: unknown;
+}
+
+function checkParallel(value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 32) throw usageError('BAD_PARALLEL', 'parallel must be a whole number from 1 to 32.', { field: 'parallel' });
+  return n;
+}
+
+/**
+ * The server fields of a target being saved: a URL without a database, or allDatabases, makes a server
+ * target; include/exclude/parallel only mean something there (refused on a single-database target).
+ */
+function serverFields(conn: Connection, input: ServerInput, before?: TargetRecord): Pick<TargetRecord, 'server' | 'includeGlobs' | 'excludeGlobs' | 'parallel'> {
+  const server = conn.database === '' || input.allDatabases === true || (input.allDatabases === undefined && before?.server === true && conn.database === '' );
+  const includeGlobs = input.include !== undefined ? checkGlobs('include', input.include) : (before?.includeGlobs ?? []);
+  const excludeGlobs = input.exclude !== undefined ? checkGlobs('exclude', input.exclude) : (before?.excludeGlobs ?? []);
+  const parallel = input.parallel !== undefined && input.parallel !== null ? checkParallel(input.parallel) : (before?.parallel ?? null);
+  if (server && !engines.get(conn.engine).listDatabases) throw usageError('NOT_A_SERVER', `A ${conn.engine} target cannot be a server target.`, { field: 'allDatabases' });
+  if (!server && (includeGlobs.length || excludeGlobs.length || (input.parallel !== undefined && input.parallel !== null))) {
+    throw usageError('NOT_A_SERVER', 'include, exclude and parallel are for server targets: give a URL without a database (postgres://user@host:5432/) or allDatabases.', { field: 'include' });
+  }
+  return { server, includeGlobs, excludeGlobs, parallel };
 }
 
 /**
@@ -40,14 +88,16 @@ function checkTargetReach(ctx: ServiceContext, conn: Connection, reach: Reach): 
 }
 
 /** Validates and stores a new target (bounded by what `reach` may name; the API's reach by default). */
-export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown }, reach: Reach = apiReach): Promise<TargetView> {
+export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown } & ServerInput, reach: Reach = apiReach): Promise<TargetView> {
   const name = checkName('target', input.name);
   if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
-  const conn = parseConnectionUrl(input.url);
+  const conn = parseConnectionUrl(input.url, { allowNoDatabase: true });
+  if (conn.database === '' && conn.engine !== 'sqlite' && !engines.get(conn.engine).listDatabases) parseConnectionUrl(input.url);
+  const server = serverFields(conn, input);
   if (await repo.findTarget(ctx.catalog.db, name)) throw conflict('TARGET_EXISTS', `A target named "${name}" already exists: choose another name or remove it first.`);
   checkTargetReach(ctx, conn, reach);
   const now = isoNow();
-  const rec: TargetRecord = { id: newId(), name, engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url), createdAt: now, updatedAt: now };
+  const rec: TargetRecord = { id: newId(), name, engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url), createdAt: now, updatedAt: now, ...server };
   await repo.insertTarget(ctx.catalog.db, rec);
   return view(rec);
 }
@@ -74,7 +124,7 @@ export async function getTarget(ctx: ServiceContext, ref: string): Promise<Targe
  * on coffre's own files (saved before paths were checked) is refused here, whoever asks.
  */
 export function connectionOf(ctx: ServiceContext, rec: TargetRecord): Connection {
-  const conn = parseConnectionUrl(decryptSecret(ctx.catalog.key, rec.urlEnc, `target "${rec.name}"`));
+  const conn = parseConnectionUrl(decryptSecret(ctx.catalog.key, rec.urlEnc, `target "${rec.name}"`), { allowNoDatabase: rec.server === true });
   if (conn.engine === 'sqlite' && conn.path) checkNotOwn(ctx.config, conn.path, 'sqlite-target');
   return conn;
 }
@@ -95,14 +145,22 @@ export async function removeTarget(ctx: ServiceContext, ref: string): Promise<Ta
 }
 
 /** Connects to a target and reports the server version and the client tool that fits it. */
-export async function testTarget(ctx: ServiceContext, ref: string, signal?: AbortSignal): Promise<TargetView & ToolInfo> {
+export async function testTarget(ctx: ServiceContext, ref: string, signal?: AbortSignal): Promise<TargetView & ToolInfo & { databases?: string[] }> {
   const rec = await findTargetRecord(ctx, ref);
-  const info = await engines.get(rec.engine).probe(connectionOf(ctx, rec), signal);
+  const conn = connectionOf(ctx, rec);
+  if (rec.server) {
+    // A server target: the databases its next run would back up.
+    const databases = await serverDatabases(conn, { include: rec.includeGlobs ?? [], exclude: rec.excludeGlobs ?? [] }, signal);
+    const probeOn = conn.database || (rec.engine === 'postgres' ? 'postgres' : databases[0]);
+    const info = await engines.get(rec.engine).probe(probeOn ? withDatabase(conn, probeOn) : conn, signal);
+    return { ...view(rec), tool: info.tool, clientVersion: info.clientVersion, serverVersion: info.serverVersion, databases };
+  }
+  const info = await engines.get(rec.engine).probe(conn, signal);
   return { ...view(rec), tool: info.tool, clientVersion: info.clientVersion, serverVersion: info.serverVersion };
 }
 
 /** Renames a target and/or changes its URL (the API's PATCH). A new engine is refused while plans use it. */
-export async function updateTarget(ctx: ServiceContext, ref: string, input: { name?: unknown; url?: unknown }, reach: Reach = apiReach): Promise<TargetView> {
+export async function updateTarget(ctx: ServiceContext, ref: string, input: { name?: unknown; url?: unknown } & ServerInput, reach: Reach = apiReach): Promise<TargetView> {
   const rec = await findTargetRecord(ctx, ref);
   const next: TargetRecord = { ...rec, updatedAt: isoNow() };
   if (input.name !== undefined) {
@@ -112,13 +170,22 @@ export async function updateTarget(ctx: ServiceContext, ref: string, input: { na
   }
   if (input.url !== undefined) {
     if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL, e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
-    const conn = parseConnectionUrl(input.url);
+    const conn = parseConnectionUrl(input.url, { allowNoDatabase: true });
     checkTargetReach(ctx, conn, reach);
     if (conn.engine !== rec.engine) {
       const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
       if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is a ${rec.engine} database used by plan(s) ${users.join(', ')}: it cannot become ${conn.engine}.`, { plans: users });
     }
     Object.assign(next, { engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url) });
+  }
+  // The server fields: a new URL decides again; otherwise the target keeps being what it was.
+  const conn = connectionOf(ctx, next.urlEnc === rec.urlEnc ? rec : { ...next, server: true });
+  if (conn.database === '' && !engines.get(conn.engine).listDatabases) parseConnectionUrl(conn.url);
+  const allDatabases = input.allDatabases ?? (input.url === undefined ? rec.server : undefined);
+  Object.assign(next, serverFields(conn, { ...input, allDatabases }, rec));
+  if (next.server !== rec.server) {
+    const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
+    if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is used by plan(s) ${users.join(', ')}: it cannot turn ${next.server ? 'into a server target' : 'into a single-database target'} under them.`, { plans: users });
   }
   await repo.updateTarget(ctx.catalog.db, rec.id, next);
   return view(next);

@@ -31,8 +31,8 @@ export function targetRoutes({ ctx }: ApiDeps): RouteDef[] {
         const ac = new AbortController();
         request.raw.once('close', () => ac.abort());
         try {
-          const { tool, clientVersion, serverVersion } = await testTarget(ctx, target.id, ac.signal);
-          return { ok: true, target, tool, clientVersion, serverVersion };
+          const { tool, clientVersion, serverVersion, databases } = await testTarget(ctx, target.id, ac.signal);
+          return { ok: true, target, tool, clientVersion, serverVersion, ...(databases ? { databases } : {}) };
         } catch (err) {
           // The target being unreachable is the answer to the question asked, not a server failure.
           if (isCoffreError(err) && err.kind === 'failed') return { ok: false, target, error: errorBody(err).error };

@@ -13,6 +13,7 @@ import * as m0011 from './0011-token-roles-sessions.ts';
 import * as m0009 from './0009-notifications.ts';
 import * as m0012 from './0012-reindex-adoption.ts';
 import * as m0013 from './0013-drills.ts';
+import * as m0014 from './0014-server-targets.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0009-notifications': m0009,
   '0012-reindex-adoption': m0012,
   '0013-drills': m0013,
+  '0014-server-targets': m0014,
 };
 
 export const migrationProvider: MigrationProvider = {

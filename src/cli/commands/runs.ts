@@ -67,7 +67,9 @@ export async function backup(args: string[], io: Io): Promise<number> {
   progress.done();
   const b = outcome.view;
   if (io.json) printJson(io, b);
-  else if (b.status === 'success' || b.status === 'partial') {
+  else if (b.databases) {
+    io.out(`Server run ${b.id} ${b.status === 'success' ? 'succeeded' : `is ${b.status.toUpperCase()}`}: plan ${b.plan}, ${b.database} in ${formatDuration(b.durationMs)}\n` + b.databases.map((d) => `  ${d.database.padEnd(24)} ${d.status.padEnd(8)} ${d.kind.padEnd(12)} ${formatBytes(d.sizeBytes)}  ${d.id}\n`).join('') + (b.message ? `  note     ${b.message}\n` : ''));
+  } else if (b.status === 'success' || b.status === 'partial') {
     io.out(
       `Backup ${b.id} ${b.status === 'success' ? 'succeeded' : 'is PARTIAL'}: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
         `  stored   ${formatBytes(b.sizeBytes)} (raw ${formatBytes(b.rawSizeBytes)}) in ${formatDuration(b.durationMs)}\n` +
@@ -153,11 +155,14 @@ export async function journal(args: string[], io: Io): Promise<number> {
   const rows = await withContext(io, (ctx) => listJournal(ctx, { plan: optional(p, 'plan'), limit, status: status as BackupView['status'] | undefined }));
   type Row = BackupView;
   if (io.json) printJson(io, rows);
-  else
+  else {
+    // A server run is one line with its databases beneath, indented.
+    const lines: Row[] = rows.flatMap((r) => (r.databases ? [r, ...r.databases.map((d) => ({ ...d, id: `  ${d.id}` }))] : [r]));
     printTable(
       io,
       [
         ['id', (r: Row) => r.id],
+        ['database', (r: Row) => (r.databases ? `server: ${r.database}` : r.database)],
         ['started', (r: Row) => formatTime(r.startedAt)],
         ['plan', (r: Row) => r.plan],
         ['kind', (r: Row) => r.kind],
@@ -173,9 +178,11 @@ export async function journal(args: string[], io: Io): Promise<number> {
         // The public keys each backup was encrypted to (a plan's later change does not alter them).
         ['encrypted to', (r: Row) => (r.recipients.length ? r.recipients.map((k) => `${k.slice(0, 12)}…${k.slice(-4)}`).join(' ') : '-')],
       ],
-      rows,
+      lines,
       'The journal is empty: run `coffre backup PLAN`.',
     );
+    for (const r of rows) if (r.databases && r.message && r.status !== 'success') io.out(`run ${r.id} ${r.status}: ${r.message}\n`);
+  }
   return 0;
 }
 

@@ -15,7 +15,10 @@ export const help = `coffre target add NAME --url URL     add a database (postgr
 coffre target edit NAME [--url URL] [--password-env VAR] [--name NEW]   change a target in place (a rotated password, a new host)
 coffre target list                   list targets (passwords are never shown)
 coffre target remove NAME            remove a target no plan uses
-coffre target test NAME              connect and report the server and client versions`;
+coffre target test NAME              connect and report the server and client versions (a server target: the databases it would back up)
+      a server target (every database of a server): a URL without a database (postgres://u@h:5432/), or --all-databases;
+      [--include GLOB ...] [--exclude GLOB ...] filter names (system databases out unless named), [--parallel N] (default 1);
+      on edit, --include '' / --exclude '' clear the filters`;
 
 const urlFlags = {
   url: { type: 'string' },
@@ -23,7 +26,33 @@ const urlFlags = {
   'url-file': { type: 'string' },
   'password-env': { type: 'string' },
   'password-file': { type: 'string' },
+  'all-databases': { type: 'boolean' },
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  parallel: { type: 'string' },
 } as const;
+
+/** The server target flags given (only those given: an edit keeps the others). */
+function serverFlags(p: Parsed): { allDatabases?: boolean; include?: string[]; exclude?: string[]; parallel?: string } {
+  const list = (name: string) => {
+    const v = p.values[name];
+    if (v === undefined) return undefined;
+    return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x !== '');
+  };
+  const out: { allDatabases?: boolean; include?: string[]; exclude?: string[]; parallel?: string } = {};
+  if (p.values['all-databases'] === true) out.allDatabases = true;
+  const include = list('include');
+  const exclude = list('exclude');
+  if (include) out.include = include;
+  if (exclude) out.exclude = exclude;
+  const parallel = optional(p, 'parallel');
+  if (parallel !== undefined) out.parallel = parallel;
+  return out;
+}
+
+function serverLine(t: { server: boolean; include: string[]; exclude: string[]; parallel: number }): string {
+  return t.server ? ` (server target: include ${t.include.length ? t.include.join(' ') : 'all'}${t.exclude.length ? `, exclude ${t.exclude.join(' ')}` : ''}, parallel ${t.parallel})` : '';
+}
 
 /** The value given by --X, --X-env VAR or --X-file PATH (at most one of them), and whether it came straight from argv. */
 function oneOf(p: Parsed, command: string, flag: string): { value?: string; direct: boolean } {
@@ -48,7 +77,7 @@ function urlOf(p: Parsed, command: string, io: Io): string | undefined {
     const f = password[0];
     return withPassword(url.value, fromEnvOrFile(`--${f}`, f === 'password-env' ? 'env' : 'file', optional(p, f)!));
   }
-  if (url.direct && parseConnectionUrl(url.value).password !== undefined) {
+  if (url.direct && parseConnectionUrl(url.value, { allowNoDatabase: true }).password !== undefined) {
     io.err('warning: the password in --url is visible to other users (ps) and kept in shell history; prefer --password-env VAR or --url-env VAR.\n');
   }
   return url.value;
@@ -63,9 +92,9 @@ export async function run(args: string[], io: Io): Promise<number> {
       const name = positional(p, 0, 'a NAME', 'target add');
       const url = urlOf(p, 'target add', io);
       if (url === undefined) throw usageError('MISSING_OPTION', '`coffre target add` needs --url URL (or --url-env VAR, or --url-file PATH).', { field: 'url' });
-      const t = await withContext(io, (ctx) => addTarget(ctx, { name, url }, { via: 'cli', warn: (m) => io.err(m) }));
+      const t = await withContext(io, (ctx) => addTarget(ctx, { name, url, ...serverFlags(p) }, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, t);
-      else io.out(`Target ${t.name} added: ${t.engine}, ${t.url}\n`);
+      else io.out(`Target ${t.name} added: ${t.engine}, ${t.url}${serverLine(t)}\n`);
       return 0;
     }
     case 'edit': {
@@ -73,10 +102,11 @@ export async function run(args: string[], io: Io): Promise<number> {
       const ref = positional(p, 0, 'a NAME', 'target edit');
       const url = urlOf(p, 'target edit', io);
       const newName = optional(p, 'name');
-      if (url === undefined && newName === undefined) throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file) or --name.');
-      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}) }, { via: 'cli', warn: (m) => io.err(m) }));
+      const server = serverFlags(p);
+      if (url === undefined && newName === undefined && Object.keys(server).length === 0) throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file), --all-databases, --include, --exclude, --parallel or --name.');
+      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}), ...server }, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, t);
-      else io.out(`Target ${t.name} updated: ${t.engine}, ${t.url}\n`);
+      else io.out(`Target ${t.name} updated: ${t.engine}, ${t.url}${serverLine(t)}\n`);
       return 0;
     }
     case 'list': {
@@ -97,7 +127,10 @@ export async function run(args: string[], io: Io): Promise<number> {
       const p = parse('target test', rest, {}, 1);
       const t = await withContext(io, (ctx) => testTarget(ctx, positional(p, 0, 'a NAME', 'target test')));
       if (io.json) printJson(io, t);
-      else io.out(`Target ${t.name} is reachable: server ${t.serverVersion}, client ${t.tool} ${t.clientVersion}.\n`);
+      else {
+        io.out(`Target ${t.name} is reachable: server ${t.serverVersion}, client ${t.tool} ${t.clientVersion}.\n`);
+        if (t.databases) io.out(`It would back up ${t.databases.length} database(s)${t.databases.length ? `: ${t.databases.join(', ')}` : ''}.\n`);
+      }
       return 0;
     }
     default:

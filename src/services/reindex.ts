@@ -162,6 +162,7 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       pid: null,
       host: null,
       recipients: manifestRecipients(m),
+      rowCounts: manifestRowCounts(m),
       adoptedAt: null,
       adoptedBy: null,
     };
@@ -175,6 +176,24 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
 function manifestRecipients(m: Manifest): string | null {
   const list = Array.isArray(m.encryption?.recipients) ? m.encryption.recipients.filter((r) => typeof r === 'string' && /^age1[02-9ac-hj-np-z]{58}$/.test(r)) : [];
   return list.length ? JSON.stringify(list) : null;
+}
+
+const ROW_COUNT_METHODS = new Set(['copy-rows', 'insert-tuples', 'bson-documents', 'snapshot-count']);
+
+/**
+ * The row counts a manifest recorded, for the drills of a rebuilt row, as the journal column holds them; null
+ * when absent or not of the shape coffre writes (a known method, at most 100,000 tables with names of at most
+ * 1,000 characters, each a whole count): a drill then skips its row-count check and says so.
+ */
+function manifestRowCounts(m: Manifest): string | null {
+  const rc = m.rowCounts as unknown;
+  if (!rc || typeof rc !== 'object') return null;
+  const { method, tables } = rc as { method?: unknown; tables?: unknown };
+  if (typeof method !== 'string' || !ROW_COUNT_METHODS.has(method) || !tables || typeof tables !== 'object' || Array.isArray(tables)) return null;
+  const entries = Object.entries(tables as Record<string, unknown>);
+  if (entries.length > 100_000) return null;
+  for (const [name, n] of entries) if (name.length > 1000 || !Number.isSafeInteger(n) || (n as number) < 0) return null;
+  return JSON.stringify({ method, tables: Object.fromEntries(entries) });
 }
 
 /** How far ahead of this host's clock an adopted backup may claim to have started (clock skew between hosts). */

@@ -11,6 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { CompressionName, RawFormat } from '../core/types.ts';
 import { usageError } from '../core/errors.ts';
+import { sqlDialectMarked, type SqlDialect } from '../core/engine-names.ts';
 import { createGunzip } from 'node:zlib';
 import { joinStages, peek, through } from './streams.ts';
 import { layerErrors } from './archive-rules.ts';
@@ -49,15 +50,11 @@ function pgDumpMajorOf(head: Buffer): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export type SqlDialect = 'postgres' | 'mysql' | 'sqlite';
+export type { SqlDialect } from '../core/engine-names.ts';
 
-/** The dialect of a SQL dump from the marks its tool leaves in the first few KiB, or undefined. */
+/** The dialect of a SQL dump from the marks its tool leaves in the first few KiB (each engine declares its own), or undefined. */
 export function sqlDialectOf(head: Buffer): SqlDialect | undefined {
-  const text = head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES));
-  if (/^-- (MySQL|MariaDB) dump/m.test(text) || /^\/\*M?!\d{5,6}/m.test(text)) return 'mysql';
-  if (/^PRAGMA foreign_keys=OFF;\r?\nBEGIN TRANSACTION;/.test(text)) return 'sqlite'; // sqlite3 .dump
-  if (/^-- PostgreSQL database dump/m.test(text) || /^SELECT pg_catalog\.set_config\(/m.test(text) || /^\\restrict /m.test(text)) return 'postgres';
-  return undefined;
+  return sqlDialectMarked(head.toString('utf8', 0, Math.min(head.length, PEEK_BYTES)));
 }
 
 /** Bytes looked at before deciding; also the window checked for NUL bytes in SQL text. */

@@ -4,9 +4,9 @@
 
 import type { Readable } from 'node:stream';
 import type { Connection } from './connection.ts';
-import type { EngineName } from './engine-names.ts';
+import type { EngineName, RawFormat } from './engine-names.ts';
 
-export { engineNames, type EngineName } from './engine-names.ts';
+export { engineNames, type EngineName, type RawFormat } from './engine-names.ts';
 
 export type BackupKind = 'full' | 'differential' | 'incremental';
 export const backupKinds: readonly BackupKind[] = ['full', 'differential', 'incremental'];
@@ -20,18 +20,6 @@ export function canonicalCompression(value: unknown): unknown {
   return typeof value === 'string' && Object.hasOwn(compressionAliases, value) ? compressionAliases[value] : value;
 }
 
-/**
- * What a raw (uncompressed) dump is, as told by its bytes:
- * - `sql`: plain SQL text (pg_dump -Fp, mysqldump/mariadb-dump)
- * - `pg-custom`: pg_dump -Fc ("PGDMP" magic)
- * - `pg-tar`: pg_dump -Ft (a tar whose first entry is toc.dat)
- * - `pg-directory`: pg_dump -Fd (a folder holding toc.dat; only from --file)
- * - `mongo-archive`: mongodump --archive format (magic 0x8199e26d)
- * - `mongo-directory`: mongodump's default output, a folder of `<db>/<coll>.bson` + `.metadata.json` (a path)
- * - `mongo-bson`: one collection's `.bson` file (consecutive BSON documents; the collection named by the file)
- * - `sqlite`: a SQLite database file ("SQLite format 3\0")
- */
-export type RawFormat = 'sql' | 'pg-custom' | 'pg-tar' | 'pg-directory' | 'mongo-archive' | 'mongo-directory' | 'mongo-bson' | 'sqlite';
 
 /** Set on progress callbacks: bytes so far of the raw dump (or of the restore input). */
 export type ProgressListener = (bytes: number) => void;

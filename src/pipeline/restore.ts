@@ -10,6 +10,7 @@ import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
+import { enginesReading } from '../core/engine-names.ts';
 import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, SqlRestoreOptions, Storage, CompressionName } from '../core/types.ts';
 import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
@@ -19,17 +20,6 @@ import { createMeter } from './meter.ts';
 import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';
 
-/** Which engines write each raw format: for an error message when a file does not fit the target. */
-const formatEngines: Record<RawFormat, EngineName[]> = {
-  sql: ['postgres', 'mysql', 'sqlite'],
-  'pg-custom': ['postgres'],
-  'pg-tar': ['postgres'],
-  'pg-directory': ['postgres'],
-  'mongo-archive': ['mongodb'],
-  'mongo-directory': ['mongodb'],
-  'mongo-bson': ['mongodb'],
-  sqlite: ['sqlite'],
-};
 
 export interface Expected {
   sha256: string;
@@ -333,7 +323,7 @@ const formatWords: Record<RawFormat, string> = {
 };
 
 function formatMismatch(engine: Engine, format: RawFormat): Error {
-  const fits = formatEngines[format];
+  const fits = enginesReading(format);
   return usageError(
     'FORMAT_MISMATCH',
     `The dump is ${formatWords[format]}, which a ${engine.name} target cannot restore: restore it into a ${fits.join(' or ')} target.`,

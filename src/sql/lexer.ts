@@ -16,7 +16,10 @@
 // tokens of the current statement (each cut at MAX_TOKEN_TEXT characters) and MAX_COMMAND_TEXT
 // characters of a client command. Positions are absolute byte offsets in the whole stream.
 
-export type SqlDialect = 'postgres' | 'mysql' | 'sqlite';
+import type { SqlDialect } from '../core/engine-names.ts';
+
+/** The dialects, one per SQL engine (src/core/engine-names.ts declares which engines speak SQL). */
+export type { SqlDialect };
 
 export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'punct';
 

@@ -1,7 +1,7 @@
 // Restore drills through the real CLI and `coffre serve`: exit codes (0 passed, 1 failed), `coffre journal
 // --drills`, `coffre status` with the last drill; a `coffre drill` killed with SIGKILL while its scratch
-// database exists, whose next start drops that database (by the journal row) and marks the drill
-// `interrupted`; and scheduled drills (--drill-cron) in a two-worker cluster on a PostgreSQL catalog, each
+// database exists (once during an assertion, once while its restore is writing), whose next start drops that
+// database (by the journal row) and marks the drill `interrupted`; and scheduled drills (--drill-cron) in a two-worker cluster on a PostgreSQL catalog, each
 // tick drilled exactly once.
 
 import { test, before, after } from 'node:test';
@@ -101,6 +101,44 @@ test('a drill killed with SIGKILL mid-way: the next start drops its scratch data
   assert.match(dead.message, new RegExp(`stopped before it finished; its scratch database ${scratch} was dropped`));
   assert.equal(await pgx.databaseExists(pgx.connectionTo('postgres'), scratch), false, 'the recovery dropped the scratch database');
   expectCode(await ws.run(['plan', 'edit', 'pgplan', '--no-drill-asserts']), 0, 'no asserts');
+});
+
+test('a drill killed with SIGKILL while its restore is writing: the next start drops the scratch database, the source untouched', { timeout: 120000 }, async () => {
+  // A CHECK constraint whose function sleeps only inside a drill's scratch database: restoring the first row
+  // of orders holds the restore's COPY there, so the drill is certainly mid-restore when it is killed.
+  const src = pgx.uniqueName('coffre_drslow');
+  sources.push(src);
+  await pgx.execSql(
+    pgx.connectionTo(src),
+    `CREATE FUNCTION slow_in_drills(i int) RETURNS boolean LANGUAGE sql AS $$ SELECT CASE WHEN current_database() LIKE 'coffre_drill_%' AND i = 1 THEN pg_sleep(90) IS NOT NULL ELSE true END $$;
+     CREATE TABLE orders (id int PRIMARY KEY CHECK (slow_in_drills(id)), total int);
+     INSERT INTO orders SELECT g, g FROM generate_series(1, 500) g;`,
+  );
+  const before = await pgx.fingerprint(pgx.connectionTo(src));
+  expectCode(await ws.run(['target', 'add', 'pgslow', '--url', `postgres://root@127.0.0.1:5432/${src}`]), 0, 'target add');
+  expectCode(await ws.run(['destination', 'add', 'slowdisk', '--type', 'local', '--path', path.join(ws.dir, 'slow')]), 0, 'destination add');
+  expectCode(await ws.run(['plan', 'add', 'pgslow', '--target', 'pgslow', '--destination', 'slowdisk']), 0, 'plan add');
+  expectCode(await ws.run(['backup', 'pgslow']), 0, 'backup');
+  const child = ws.start(['drill', 'pgslow']);
+  workers.push(child);
+  const scratch = await until(
+    async () => (await admin<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE datname LIKE 'coffre_drill_%' AND query ILIKE 'COPY%orders%' AND state = 'active' AND wait_event = 'PgSleep'"))[0]?.datname,
+    "the drill's restore writing into its scratch database",
+    { limitMs: 60000, everyMs: 100 },
+  );
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(await pgx.databaseExists(pgx.connectionTo('postgres'), scratch), 'the killed drill left its scratch database');
+
+  const journal = await ws.run(['journal', '--drills', '--plan', 'pgslow', '--json']); // opening the catalog runs the recovery
+  expectCode(journal, 0, 'journal');
+  const dead = journal.json<Array<{ status: string; scratch: string; scratchDropped: boolean; checks: Array<{ name: string }> }>>()[0];
+  assert.equal(dead.scratch, scratch);
+  assert.equal(dead.status, 'interrupted');
+  assert.equal(dead.scratchDropped, true);
+  assert.equal(await pgx.databaseExists(pgx.connectionTo('postgres'), scratch), false, 'the recovery dropped the scratch database, its restore still running');
+  assert.equal(await pgx.fingerprint(pgx.connectionTo(src)), before, 'the source database is as it was');
 });
 
 test('scheduled drills in a two-worker cluster: every tick is drilled exactly once', { timeout: 150000 }, async () => {

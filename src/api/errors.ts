@@ -5,7 +5,7 @@
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { CoffreError, asCoffreError, usageError, type ErrorKind } from '../core/errors.ts';
+import { CoffreError, asCoffreError, usageError, type ErrorKind, type HintWords } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 
 export interface ErrorBody {
@@ -28,9 +28,12 @@ export function statusOf(err: CoffreError): number {
   return statusByKind[err.kind];
 }
 
-/** The JSON body for an error (message redacted). */
+/** How the API words an error's hint: as the JSON field to set (the CLI's flags are the messages' default). */
+export const fieldWords: HintWords = (hint) => ('flag' in hint ? `"${hint.flag}": true` : 'kind' in hint ? `"kind": "${hint.kind}"` : 'targetId');
+
+/** The JSON body for an error (message redacted, its hint worded as JSON fields). */
 export function errorBody(err: CoffreError): ErrorBody {
-  const body: ErrorBody = { error: { code: err.code, message: redact(err.message) } };
+  const body: ErrorBody = { error: { code: err.code, message: redact(err.worded(fieldWords)) } };
   if (err.details) body.error.details = JSON.parse(redact(JSON.stringify(err.details))) as Record<string, unknown>;
   return body;
 }

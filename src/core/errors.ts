@@ -13,8 +13,23 @@ export type ErrorKind =
   | 'rate_limited' // too many attempts from one client address; try again later (HTTP 429)
   | 'failed'; // the operation was attempted and failed (exit 1, HTTP 502/500)
 
+/**
+ * What a user can change to succeed, as data: each edge words it in its own terms (`{hint}` in a message
+ * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET` (the default wording, `message`);
+ * the API says `"replace": true`, `"kind": "full"`, `targetId` (api/errors.ts). The core never writes either.
+ */
+export type Hint = { flag: 'replace' } | { kind: 'full' } | { target: 'TARGET' };
+
+/** How an edge words a hint. */
+export type HintWords = (hint: Hint) => string;
+
+/** The default wording: the CLI's flags. */
+export const flagWords: HintWords = (hint) => ('flag' in hint ? `--${hint.flag}` : 'kind' in hint ? `--kind ${hint.kind}` : `--to ${hint.target}`);
+
 export interface CoffreErrorOptions {
   kind?: ErrorKind;
+  /** What to change, worded by the edge where `{hint}` stands in the message. */
+  hint?: Hint;
   retryable?: boolean;
   /** Structured, secret-free details (field names, limits) for JSON output. */
   details?: Record<string, unknown>;
@@ -26,14 +41,23 @@ export class CoffreError extends Error {
   readonly kind: ErrorKind;
   readonly retryable: boolean;
   readonly details?: Record<string, unknown>;
+  readonly hint?: Hint;
+  readonly #template: string;
 
   constructor(code: string, message: string, options: CoffreErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(options.hint ? message.replaceAll('{hint}', flagWords(options.hint)) : message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.#template = message;
+    this.hint = options.hint;
     this.name = 'CoffreError';
     this.code = code.startsWith('COFFRE_E_') ? code : `COFFRE_E_${code}`;
     this.kind = options.kind ?? 'failed';
     this.retryable = options.retryable ?? false;
     this.details = options.details;
+  }
+
+  /** The message with its hint worded by `words` (the message itself when it has no hint). */
+  worded(words: HintWords): string {
+    return this.hint ? this.#template.replaceAll('{hint}', words(this.hint)) : this.message;
   }
 
   toJSON(): { code: string; message: string; details?: Record<string, unknown> } {
@@ -42,16 +66,16 @@ export class CoffreError extends Error {
 }
 
 /** The user's input is wrong: say which input and what a valid one looks like. */
-export function usageError(code: string, message: string, details?: Record<string, unknown>): CoffreError {
-  return new CoffreError(code, message, { kind: 'usage', details });
+export function usageError(code: string, message: string, details?: Record<string, unknown>, hint?: Hint): CoffreError {
+  return new CoffreError(code, message, { kind: 'usage', details, hint });
 }
 
 export function notFound(code: string, message: string): CoffreError {
   return new CoffreError(code, message, { kind: 'not_found' });
 }
 
-export function conflict(code: string, message: string, details?: Record<string, unknown>): CoffreError {
-  return new CoffreError(code, message, { kind: 'conflict', details });
+export function conflict(code: string, message: string, details?: Record<string, unknown>, hint?: Hint): CoffreError {
+  return new CoffreError(code, message, { kind: 'conflict', details, hint });
 }
 
 /** The operation ran and failed (a tool's exit code, a lost connection, a full disk). */

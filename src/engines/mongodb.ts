@@ -542,8 +542,9 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
     if (before.length > 0 && !options.replace) {
       throw conflict(
         'TARGET_NOT_EMPTY',
-        `The MongoDB database "${conn.database}" already holds ${before.length} collection(s): pass --replace to overwrite it, or restore into an empty database.`,
+        `The MongoDB database "${conn.database}" already holds ${before.length} collection(s): pass {hint} to overwrite it, or restore into an empty database.`,
         { database: conn.database },
+        { flag: 'replace' },
       );
     }
     const tag = randomBytes(4).toString('hex');

@@ -266,7 +266,7 @@ export const mysql = {
     const name = conn.database;
     const state = await inspectDatabase(clients, conn, name, signal);
     if (state.exists && !state.empty && !options.replace) {
-      throw conflict('TARGET_NOT_EMPTY', `The database "${name}" already holds data: restore into a new or empty database, or pass --replace to overwrite it.`, { database: name });
+      throw conflict('TARGET_NOT_EMPTY', `The database "${name}" already holds data: restore into a new or empty database, or pass {hint} to overwrite it.`, { database: name }, { flag: 'replace' });
     }
 
     if (!state.exists || state.empty) {

@@ -313,7 +313,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   const state = await inspect(conn, signal);
   if (state.empty) return info(await restoreInto(conn, database, input, format, client, options));
   if (!options.replace) {
-    throw conflict('TARGET_NOT_EMPTY', `The database "${database}" on ${conn.host ?? 'localhost'}:${conn.port ?? 5432} already holds data: pass --replace to overwrite it, or restore into a new database.`, { database });
+    throw conflict('TARGET_NOT_EMPTY', `The database "${database}" on ${conn.host ?? 'localhost'}:${conn.port ?? 5432} already holds data: pass {hint} to overwrite it, or restore into a new database.`, { database }, { flag: 'replace' });
   }
 
   // Replace: restore beside the target, swap only once the new copy is complete.

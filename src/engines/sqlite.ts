@@ -244,7 +244,7 @@ export const sqlite = {
     const state = await this.inspect(conn);
     if (!state.empty && !options.replace) {
       input.destroy();
-      throw conflict('TARGET_NOT_EMPTY', `The SQLite database ${file} already holds data: pass --replace to overwrite it, or restore to another target.`);
+      throw conflict('TARGET_NOT_EMPTY', `The SQLite database ${file} already holds data: pass {hint} to overwrite it, or restore to another target.`, undefined, { flag: 'replace' });
     }
     // Write beside the target so that the final rename stays on one filesystem (atomic).
     const side = `${file}.coffre-restore-${randomBytes(6).toString('hex')}`;

@@ -10,7 +10,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { newId, isoNow } from '../core/ids.ts';
-import { asCoffreError, CoffreError, conflict, failure, notFound, usageError } from '../core/errors.ts';
+import { asCoffreError, CoffreError, conflict, failure, notFound, usageError, type HintWords } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { JobEvent as BusJobEvent, JobEventType } from '../core/run-events.ts';
 import { getBackup, restorableStatuses } from '../catalog/journal.ts';
@@ -97,6 +97,8 @@ export interface JobRunnerOptions {
   progressIntervalMs?: number;
   /** When given, a backup job applies its plan's retention after it succeeded (runBackupThenPrune), reporting here. */
   pruneLog?: (line: string) => void;
+  /** How a failed job's error words its hint (the API's JSON fields); default the message as it is. */
+  hintWords?: HintWords;
 }
 
 export interface ShutdownSummary {
@@ -158,7 +160,7 @@ export async function checkRestorePath(given: string, allowed: readonly string[]
 /** Runs backups and restores in the background; see the module header. */
 export class JobRunner {
   readonly #ctx: ServiceContext;
-  readonly #options: Required<Omit<JobRunnerOptions, 'pruneLog'>> & Pick<JobRunnerOptions, 'pruneLog'>;
+  readonly #options: Required<Omit<JobRunnerOptions, 'pruneLog' | 'hintWords'>> & Pick<JobRunnerOptions, 'pruneLog' | 'hintWords'>;
   readonly #jobs = new Map<string, Job>();
   readonly #queue: Job[] = [];
   readonly #running = new Set<Job>();
@@ -423,7 +425,7 @@ export class JobRunner {
     job.view.finishedAt = isoNow();
     job.view.result = result;
     if (result && 'rawSizeBytes' in result && result.rawSizeBytes) job.view.bytes = result.rawSizeBytes;
-    job.view.error = error ? { code: error.code, message: redact(error.message) } : null;
+    job.view.error = error ? { code: error.code, message: redact(this.#options.hintWords ? error.worded(this.#options.hintWords) : error.message) } : null;
     this.#emit('job.finished', job);
     this.#trim();
   }

@@ -232,7 +232,7 @@ export async function adoptBackup(ctx: ServiceContext, ref: string, options: Ado
   if (!restorableStatuses.includes(row.status) || row.prunedAt) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${row.id} is ${row.prunedAt ? 'pruned' : row.status}: only a restorable backup can be adopted.`);
   const now = (options.now ?? new Date()).getTime();
   if (Date.parse(row.startedAt) > now + FUTURE_SLACK_MS || (row.finishedAt && Date.parse(row.finishedAt) > now + FUTURE_SLACK_MS)) {
-    throw usageError('ADOPT_FUTURE_BACKUP', `Backup ${row.id} claims to have started on ${row.startedAt}, in the future: its manifest is not to be trusted, and adopting it would make it plan ${plan.name}'s newest backup. Restore it with --to TARGET if you need its content.`);
+    throw usageError('ADOPT_FUTURE_BACKUP', `Backup ${row.id} claims to have started on ${row.startedAt}, in the future: its manifest is not to be trusted, and adopting it would make it plan ${plan.name}'s newest backup. Restore it with {hint} if you need its content.`, undefined, { target: 'TARGET' });
   }
   const planTarget = await getTarget(db, plan.targetId);
   if (!planTarget) throw conflict('MISSING_TARGET', `Plan ${plan.name} has no target.`);

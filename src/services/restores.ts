@@ -110,8 +110,9 @@ export function checkImplicitTarget(backup: Pick<BackupRecord, 'id' | 'trigger' 
   if (!isPendingImport(backup)) return;
   throw usageError(
     'IMPORTED_NEEDS_TARGET',
-    `Backup ${backup.id} was imported by \`coffre reindex\` and is not adopted: the target its manifest names ("${backup.targetName}") is not trusted. Name the target: --to TARGET (API: targetId), or adopt the backup into its plan first: \`coffre journal adopt ${backup.id} [--plan PLAN]\`.`,
+    `Backup ${backup.id} was imported by \`coffre reindex\` and is not adopted: the target its manifest names ("${backup.targetName}") is not trusted. Name the target: {hint}, or adopt the backup into its plan first: \`coffre journal adopt ${backup.id} [--plan PLAN]\`.`,
     { field: 'targetId' },
+    { target: 'TARGET' },
   );
 }
 
@@ -137,14 +138,14 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     else {
       checkImplicitTarget(backup);
       const planTarget = backup.targetId ? await targetById(db, backup.targetId) : undefined;
-      if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with --to TARGET.`);
+      if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with {hint}.`, undefined, { target: 'TARGET' });
       target = planTarget;
     }
     if (target.engine !== backup.engine) {
-      throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with --to.`);
+      throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with {hint}.`, undefined, { target: 'TARGET' });
     }
   } else {
-    if (!options.to) throw usageError('MISSING_TARGET', 'Restoring from --file needs a target: add --to TARGET.');
+    if (!options.to) throw usageError('MISSING_TARGET', 'Restoring from --file needs a target: add {hint}.', undefined, { target: 'TARGET' });
     for (const f of files) if (f !== '-') checkNotOwn(ctx.config, f, 'restore-source');
     target = await findTargetRecord(ctx, options.to);
   }

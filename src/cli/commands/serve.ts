@@ -20,6 +20,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   const portText = optional(p, 'port');
   if (portText !== undefined && !/^\d{1,5}$/.test(portText)) throw usageError('BAD_PORT', `--port must be a port number (got "${portText}").`);
   const { buildServer, checkBindAddress, isLoopback } = await import('../../api/server.ts'); // Fastify loads only for this command
+  const { fieldWords } = await import('../../api/errors.ts'); // how a job's error words its hint for API clients
   const ctx = await openContext({ announce: (m) => io.err(`${m}\n`) });
   const { api, logLevel } = ctx.config;
   const port = portText === undefined ? api.port : Number(portText);
@@ -31,7 +32,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   try {
     if (port > 65535) throw usageError('BAD_PORT', `--port must be at most 65535 (got ${port}).`);
     if (!noApi) await checkBindAddress(ctx, host);
-    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: ctx.config.allowedPaths, pruneLog: log });
+    runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: ctx.config.allowedPaths, pruneLog: log, hintWords: fieldWords });
     runner.subscribe((e) => {
       if (e.type === 'job.finished') log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
     });

@@ -167,3 +167,173 @@ test('PostgreSQL server target: five databases and the globals in one run, new a
   const p2 = Date.now() - t2;
   console.log(`# server run over ${names.length - 1} PostgreSQL databases + globals (CLI, full, gzip): --parallel 1 ${p1} ms, --parallel 2 ${p2} ms`);
 });
+
+/** The same story on a server without globals: five databases, a sixth, one dropped and restored. */
+async function serverStory(engine: string, base: string, prefix: string, db: { create(n: string): Promise<void>; drop(n: string): Promise<void>; count(n: string): Promise<number> }): Promise<Workspace> {
+  const names = pgNames(prefix, 6);
+  cleanups.push(async () => {
+    for (const n of names) await db.drop(n).catch(() => {});
+  });
+  for (const n of names.slice(0, 5)) await db.create(n);
+  const ws = await setup(engine, base, prefix);
+  const tested = ok(await ws.run(['target', 'test', 'srv', '--json']), 'target test').json<{ databases: string[] }>();
+  assert.deepEqual(tested.databases, names.slice(0, 5));
+  const first = await backup(ws);
+  ok(first.r, 'first run');
+  assert.equal(first.run.status, 'success');
+  assert.deepEqual(first.run.databases.map((d) => d.database), names.slice(0, 5), 'five rows, no globals');
+  await db.create(names[5]);
+  const second = await backup(ws, ['--kind', 'incremental']);
+  ok(second.r, 'second run');
+  assert.deepEqual(second.run.newDatabases, [names[5]]);
+  assert.equal(second.run.databases.find((d) => d.database === names[5])!.kind, 'full');
+  for (const n of names.slice(0, 5)) {
+    const d = second.run.databases.find((x) => x.database === n)!;
+    assert.equal(d.kind, 'incremental', n);
+    assert.equal(d.parentId, first.run.databases.find((x) => x.database === n)!.id, `${n}'s own parent`);
+  }
+  const gone = first.run.databases.find((d) => d.database === names[1])!;
+  await db.drop(names[1]);
+  const third = await backup(ws);
+  ok(third.r, 'third run');
+  assert.deepEqual(third.run.vanished, [names[1]]);
+  ok(await ws.run(['target', 'add', 'back', '--url', `${base}${names[1]}`]), 'target for the restore');
+  ok(await ws.run(['restore', gone.id, '--to', 'back']), 'restore of the vanished database');
+  assert.equal(await db.count(names[1]), 500);
+  return ws;
+}
+
+test('MariaDB server target: one row per database, new and vanished, per-database incrementals, a database the user cannot read makes the run partial', async () => {
+  const prefix = `coffre_srv_${randomBytes(3).toString('hex')}_`;
+  const user = `${prefix}u`.slice(0, 32);
+  cleanups.push(() => adminSql(`DROP USER IF EXISTS '${user}'@'%';`));
+  const ws = await serverStory('mysql', 'mysql://root@127.0.0.1:3306/', prefix, {
+    create: async (n) => void (await adminSql(`CREATE DATABASE ${myq(n)}; CREATE TABLE ${myq(n)}.t (id int primary key, v text); INSERT INTO ${myq(n)}.t WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 500) SELECT k, md5(k) FROM s;`)),
+    drop: async (n) => void (await adminSql(`DROP DATABASE IF EXISTS ${myq(n)};`)),
+    count: async (n) => Number((await adminSql(`SELECT count(*) FROM ${myq(n)}.t;`))[0][0]),
+  });
+  // A user who sees every database but may read all of them except one.
+  const names = pgNames(prefix, 6); // the dropped one is back: the story restored it
+  await adminSql(`CREATE USER '${user}'@'%'; GRANT SHOW DATABASES ON *.* TO '${user}'@'%'; ${names.filter((n) => n !== `${prefix}2`).map((n) => `GRANT SELECT, SHOW VIEW, LOCK TABLES, TRIGGER, EVENT ON ${myq(n)}.* TO '${user}'@'%';`).join(' ')}`);
+  ok(await ws.run(['target', 'edit', 'srv', '--url', `mysql://${user}@127.0.0.1:3306/`]), 'target edit');
+  const run = await backup(ws);
+  assert.equal(run.r.code, 1, run.r.all);
+  assert.equal(run.run.status, 'partial');
+  assert.deepEqual(run.run.failedDatabases, [`${prefix}2`]);
+  assert.equal(run.run.databases.filter((d) => d.status === 'success').length, 5);
+});
+
+test('MongoDB-wire (FerretDB) server target: one row per database, new and vanished, per-database incrementals; admin/local/config left out', async () => {
+  const prefix = `coffre_srv_${randomBytes(3).toString('hex')}_`;
+  await serverStory('mongodb', `${mongoBase}/`, prefix, {
+    create: (n) => withMongo(async (c) => void (await c.db(n).collection('t').insertMany(Array.from({ length: 500 }, (_, i) => ({ n: i, v: `v${i}` }))))),
+    drop: (n) => withMongo(async (c) => void (await c.db(n).dropDatabase())),
+    count: (n) => withMongo((c) => c.db(n).collection('t').countDocuments()),
+  });
+});
+
+/** A scratch PostgreSQL cluster (initdb + pg_ctl as the postgres user) on a random port, or why not. */
+async function scratchCluster(): Promise<{ url: string; stop(): Promise<void> } | string> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { readdir, mkdtemp, chown, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const run = promisify(execFile);
+  const versions = (await readdir('/usr/lib/postgresql').catch(() => [] as string[])).sort((a, b) => Number(b) - Number(a));
+  if (!versions.length) return 'no /usr/lib/postgresql/*/bin here';
+  const bin = `/usr/lib/postgresql/${versions[0]}/bin`;
+  const dir = await mkdtemp(path.join(tmpdir(), 'coffre-scratch-pg-'));
+  const asPostgres = process.getuid?.() === 0;
+  const wrap = (cmd: string, args: string[]) => (asPostgres ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args));
+  try {
+    if (asPostgres) {
+      const { stdout } = await run('id', ['-u', 'postgres']);
+      const { stdout: g } = await run('id', ['-g', 'postgres']);
+      await chown(dir, Number(stdout.trim()), Number(g.trim()));
+    }
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    await wrap(`${bin}/initdb`, ['-D', path.join(dir, 'data'), '-U', 'root', '--auth=trust', '-E', 'UTF8']);
+    await wrap(`${bin}/pg_ctl`, ['-D', path.join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, '-w', '-l', path.join(dir, 'log'), 'start']);
+    return {
+      url: `postgres://root@127.0.0.1:${port}/`,
+      stop: async () => {
+        await wrap(`${bin}/pg_ctl`, ['-D', path.join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => {});
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    return `initdb/pg_ctl failed: ${(err as Error).message}`;
+  }
+}
+
+test('PostgreSQL globals: roles dropped after a run come back with --globals (existing roles skipped and named); a whole run restores into a second server, refused where a database holds data unless --replace', async (t) => {
+  const prefix = `coffre_srv_${randomBytes(3).toString('hex')}_`;
+  const admin = connectionTo('postgres');
+  const names = pgNames(prefix, 2);
+  const [r1, r2] = [`${prefix}role1`, `${prefix}role2`];
+  const madeByRestore: string[] = [];
+  cleanups.push(async () => {
+    for (const n of names) await execSql(admin, `DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`).catch(() => {});
+    for (const r of [r2, r1, ...madeByRestore]) await execSql(admin, `DROP ROLE IF EXISTS "${r.replace(/"/g, '""')}"`).catch(() => {});
+  });
+  for (const n of names) {
+    await execSql(admin, `CREATE DATABASE "${n}"`);
+    await execSql(connectionTo(n), `CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 300);`);
+  }
+  await execSql(admin, `CREATE ROLE "${r1}" LOGIN PASSWORD 'coffre-test-pw' CONNECTION LIMIT 3; CREATE ROLE "${r2}" NOLOGIN; GRANT "${r1}" TO "${r2}"; COMMENT ON ROLE "${r1}" IS 'made by the test'`);
+  const hashOf = async () => withClient(admin, async (c) => (await c.query(`SELECT rolpassword, rolconnlimit FROM pg_authid WHERE rolname = $1`, [r1])).rows[0]);
+  const before = await hashOf();
+  const base = adminUrl.replace(/\/[^/]*$/, '/');
+  const ws = await setup('postgres', base, prefix);
+  const run = await backup(ws);
+  ok(run.r, 'server run');
+
+  await execSql(admin, `DROP ROLE "${r2}"; DROP ROLE "${r1}"`);
+  const restored = await ws.run(['restore', run.run.id, '--globals', '--to', 'srv', '--json']);
+  const view = restored.json<{ status: string; message: string }>();
+  const created = /created \d+ role\(s\): ([^;]*)/.exec(view.message)?.[1]?.split(', ') ?? [];
+  madeByRestore.push(...created);
+  ok(restored, 'restore --globals');
+  assert.ok(created.includes(r1) && created.includes(r2), view.message);
+  assert.match(view.message, /skipped \d+ existing role\(s\) \(not altered\): .*\broot\b/);
+  const after = await hashOf();
+  assert.deepEqual(after, before, 'the same password hash and connection limit');
+  const member = await withClient(admin, async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid JOIN pg_roles b ON b.oid = m.member WHERE a.rolname = $1 AND b.rolname = $2`, [r1, r2])).rows[0].n);
+  assert.equal(member, 1, 'the membership came back');
+  // Again: every role exists now, so nothing is created and the roles are named as skipped.
+  const again = ok(await ws.run(['restore', run.run.id, '--globals', '--to', 'srv', '--json']), 'restore --globals again').json<{ message: string }>();
+  assert.match(again.message, /created 0 role\(s\)/);
+  assert.match(again.message, new RegExp(`skipped .*${r1}`));
+  // Globals into a single-database target: refused.
+  ok(await ws.run(['target', 'add', 'one', '--url', `${base}${names[0]}`]), 'target add one');
+  const wrong = await ws.run(['restore', run.run.databases.find((d) => d.runPart === 'globals')!.id, '--to', 'one']);
+  assert.equal(wrong.code, 2, wrong.all);
+  assert.match(wrong.all, /roles and tablespaces: restore it with --to a PostgreSQL server target/);
+
+  // The whole run into a second server (a scratch cluster).
+  const scratch = await scratchCluster();
+  if (typeof scratch === 'string') {
+    t.skip(`no scratch PostgreSQL cluster: ${scratch}`);
+    return;
+  }
+  try {
+    ok(await ws.run(['target', 'add', 'other', '--url', scratch.url]), 'target add other');
+    const whole = await ws.run(['restore', run.run.id, '--to', 'other', '--json']);
+    ok(whole, 'whole-run restore');
+    assert.equal(whole.json<{ status: string; restores: unknown[] }>().restores.length, 2);
+    const otherConn = (n: string) => connectionTo(n, scratch.url + 'postgres');
+    for (const n of names) assert.equal(await withClient(otherConn(n), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 300, n);
+    // A database there now holds data: refused, coded, nothing touched.
+    await execSql(otherConn(names[0]), `INSERT INTO t VALUES (9999)`);
+    const refused = await ws.run(['restore', run.run.id, '--to', 'other']);
+    assert.equal(refused.code, 2, refused.all);
+    assert.match(refused.all, /already holds data in .*nothing was restored/);
+    assert.match(refused.all, new RegExp(names[0]));
+    assert.equal(await withClient(otherConn(names[0]), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 301, 'untouched');
+    ok(await ws.run(['restore', run.run.id, '--to', 'other', '--replace']), 'whole-run restore --replace');
+    assert.equal(await withClient(otherConn(names[0]), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 300, 'replaced');
+  } finally {
+    await scratch.stop();
+  }
+});

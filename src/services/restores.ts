@@ -10,7 +10,8 @@ import { stat } from 'node:fs/promises';
 import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, failure, usageError, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import type { BackupKind, EngineName, ProgressListener } from '../core/types.ts';
+import type { BackupKind, Engine, EngineName, ProgressListener } from '../core/types.ts';
+import { withDatabase } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInput } from '../pipeline/restore.ts';
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
@@ -153,8 +154,19 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   const keyring = await keyringOf(ctx, options.identities);
   const recipients = backup ? recordedRecipients(backup) : undefined;
   if (backup && recipients) checkKeyringOpens(`Backup ${backup.id}`, recipients, keyring);
-  const engine = engines.get(target.engine);
-  const conn = connectionOf(ctx, target);
+  let engine = engines.get(target.engine);
+  let conn = connectionOf(ctx, target);
+  if (backup?.runPart === 'globals') {
+    // A server run's PostgreSQL globals restore into a server target: roles, not a database.
+    if (!target.server || target.engine !== 'postgres') throw usageError('GLOBALS_NEED_SERVER', `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with --to a PostgreSQL server target (a URL without a database).`, { field: 'targetId' });
+    engine = globalsEngine(engine);
+    conn = withDatabase(conn, conn.database || 'postgres');
+  } else if (target.server) {
+    // Into a server target: the database of the same name (a server run's row), or the one --database names.
+    const into = backup ? backup.database : options.database;
+    if (!into) throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, { field: 'database' });
+    conn = withDatabase(conn, into);
+  }
   const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
   const sourcePath = files.length ? inputs.map((i) => ('path' in i ? i.path : '-')).join(' + ') : null;
 
@@ -228,6 +240,19 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     await finishRestore(ctx, run.id, patch);
     return { view: describe({ ...run, ...patch }, backup), error };
   }
+}
+
+/** The PostgreSQL engine whose restore() takes a globals script (engines/postgres-globals.ts). */
+function globalsEngine(pg: Engine): Engine {
+  return {
+    ...pg,
+    async restore(conn, input, _format, options) {
+      if (typeof input === 'string') throw usageError('FORMAT_MISMATCH', 'The globals are a SQL script, not a folder.');
+      const { restoreGlobals, describeGlobals } = await import('../engines/postgres-globals.ts');
+      const outcome = await restoreGlobals(conn, input, options.signal);
+      return { database: 'the server\'s roles', tool: 'psql-globals', clientVersion: 'node-pg', serverVersion: '', notes: [describeGlobals(outcome)] };
+    },
+  };
 }
 
 /** Bytes of the files given (as stored, before decompression); null for a folder or standard input. */

@@ -14,7 +14,9 @@ import { withContext, withInterrupt } from '../context.ts';
 import { formatBytes, formatDuration, formatTime, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
 
 export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
-coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first)
+coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first; into a server target: the database of the same name)
+coffre restore RUN_ID --to SERVER_TARGET [--replace]     restore every database of a server run, each into the one of the same name
+coffre restore RUN_ID --globals --to SERVER_TARGET       restore a PostgreSQL server run's roles (missing ones only; existing skipped)
 coffre restore --file PATH --to TARGET [--replace]       restore a dump file (also an age file) or pg_dump folder (--file - reads stdin;
         [--file PATH2 ...] [--database NAME] [--allow-program]  several --file: one SQL run, in order)
       restore and verify of encrypted backups: [--identity KEY_FILE ...] [--identity-env VAR ...]
@@ -91,10 +93,16 @@ export async function restore(args: string[], io: Io): Promise<number> {
   const p = parse(
     'restore',
     args,
-    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' }, ...identityFlags },
+    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' }, globals: { type: 'boolean' }, ...identityFlags },
     1,
   );
   const backupRef = p.positionals[0];
+  // A server run's id: its databases (or, --globals, its PostgreSQL roles) into a server target.
+  if (backupRef && ((p.values.file as string[] | undefined) ?? []).length === 0) {
+    const { findServerRun } = await import('../../catalog/server-runs.ts');
+    const isRun = await withContext(io, async (ctx) => (await findServerRun(ctx.catalog.db, backupRef)) !== undefined);
+    if (isRun || p.values.globals) return restoreRun(p, backupRef, io);
+  }
   const files = (p.values.file as string[] | undefined) ?? [];
   if (!backupRef && files.length === 0) throw usageError('MISSING_ARGUMENT', '`coffre restore` needs a JOURNAL_ID, or --file PATH --to TARGET.');
   if (backupRef && files.length > 0) throw usageError('BAD_ARGUMENTS', '`coffre restore` takes a JOURNAL_ID or --file PATH, not both.');
@@ -128,6 +136,22 @@ export async function restore(args: string[], io: Io): Promise<number> {
     return reportError(io, outcome.error);
   }
   return 0;
+}
+
+/** `coffre restore RUN_ID --to SERVER_TARGET [--replace] [--globals]`. */
+async function restoreRun(p: ReturnType<typeof parse>, ref: string, io: Io): Promise<number> {
+  const to = optional(p, 'to');
+  if (!to) throw usageError('MISSING_TARGET', '`coffre restore RUN_ID` (a server run) needs --to SERVER_TARGET.', { field: 'to' });
+  const { restoreServerRun } = await import('../../services/server-restore.ts');
+  const outcome = await withContext(io, (ctx) =>
+    withInterrupt((signal) => restoreServerRun(ctx, { run: ref, to, replace: p.values.replace === true, globals: p.values.globals === true, identities: identitySources(p), trigger: 'cli', signal })),
+  );
+  const v = outcome.view;
+  if (io.json) printJson(io, v);
+  else {
+    io.out(`Restore of run ${v.runId} into ${v.target}: ${v.status}\n` + v.restores.map((r) => `  ${r.database.padEnd(24)} ${r.status.padEnd(8)} ${r.id}${r.status !== 'success' ? ` - ${r.message}` : ''}\n`).join('') + `  ${v.message}\n`);
+  }
+  return outcome.error ? reportError(io, outcome.error) : 0;
 }
 
 /** `coffre journal`. */

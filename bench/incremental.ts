@@ -9,7 +9,8 @@
 // chain restore <= 1.5x. Reported as PASS/FAIL lines; the bench exits 0 either way, 1 only if it could not run.
 //
 // Env: BENCH_PG_ROWS (default 3,000,000: ~360 MB of pg_dump), BENCH_SMALL_ROWS (MariaDB/SQLite, default
-// 300,000), BENCH_MONGO_DOCS (default 50,000), BENCH_LARGE_BYTES (0 skips), BENCH_ENGINES (comma list; empty runs only the large encode).
+// 300,000), BENCH_MONGO_DOCS (default 50,000), BENCH_LARGE_BYTES (0 skips), BENCH_ENGINES (comma list; empty runs only the large encode),
+// BENCH_REFERENCES=0 skips xdelta3 and restic.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,7 +32,7 @@ const options = {
   smallRows: int('BENCH_SMALL_ROWS', 300_000),
   mongoDocs: int('BENCH_MONGO_DOCS', 50_000),
   largeBytes: int('BENCH_LARGE_BYTES', 10e9),
-  engines: (process.env.BENCH_ENGINES ?? 'postgres,mysql,mongodb,sqlite').split(',').map((s) => s.trim()).filter(Boolean),
+  engines: (process.env.BENCH_ENGINES ?? 'postgres,postgres-narrow,mysql,mongodb,sqlite').split(',').map((s) => s.trim()).filter(Boolean),
 };
 
 const mb = (n: number): string => `${(n / MB).toFixed(2)} MB`;
@@ -47,16 +48,18 @@ function run(cmd: string, args: string[], input?: string, env?: NodeJS.ProcessEn
 
 interface Timed {
   seconds: number;
+  /** User + system CPU time of the process and its children (less sensitive to the machine's load than wall time). */
+  cpu: number;
   rssBytes: number;
   json: Record<string, unknown>;
 }
 
 /** One coffre command in its own process under GNU time. */
 function coffre(env: NodeJS.ProcessEnv, args: string[]): Timed {
-  const r = spawnSync(GNU_TIME, ['-f', 'TIME %e %M', process.execPath, cliMain, ...args, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const m = /TIME ([\d.]+) (\d+)\s*$/.exec(r.stderr);
+  const r = spawnSync(GNU_TIME, ['-f', 'TIME %e %M %U %S', process.execPath, cliMain, ...args, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`coffre ${args.join(' ')} failed (${r.status}): ${r.stdout}\n${r.stderr.slice(-2000)}`);
-  return { seconds: Number(m[1]), rssBytes: Number(m[2]) * 1024, json: JSON.parse(r.stdout) as Record<string, unknown> };
+  return { seconds: Number(m[1]), rssBytes: Number(m[2]) * 1024, cpu: Number(m[3]) + Number(m[4]), json: JSON.parse(r.stdout) as Record<string, unknown> };
 }
 
 interface Workspace {
@@ -119,6 +122,8 @@ interface Figures {
   rawBytes: number;
   fullSec: number;
   incSec: number;
+  fullCpu: number;
+  incCpu: number;
   fullRss: number;
   incRss: number;
   xdelta?: number;
@@ -146,7 +151,7 @@ function benchEngine(e: EngineBench, withChain: boolean): Figures {
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const day1 = path.join(ws.cache, `${f1.json.id}.raw`);
     const day2 = path.join(ws.cache, `${i2.json.id}.raw`);
-    const refs = fs.existsSync(day1) && fs.existsSync(day2) ? references(ws, day1, day2) : {};
+    const refs = process.env.BENCH_REFERENCES !== '0' && fs.existsSync(day1) && fs.existsSync(day2) ? references(ws, day1, day2) : {};
     const figures: Figures = {
       name: e.name,
       fullBytes: Number(f2.json.sizeBytes),
@@ -154,6 +159,8 @@ function benchEngine(e: EngineBench, withChain: boolean): Figures {
       rawBytes: Number(f2.json.rawSizeBytes),
       fullSec: median(fulls.map((f) => f.seconds)),
       incSec: median(deltas.map((d) => d.seconds)),
+      fullCpu: median(fulls.map((f) => f.cpu)),
+      incCpu: median(deltas.map((d) => d.cpu)),
       fullRss: Math.max(...fulls.map((f) => f.rssBytes)),
       incRss: Math.max(...deltas.map((d) => d.rssBytes)),
       ...refs,
@@ -221,6 +228,34 @@ function postgresBench(rows: number): EngineBench {
       const name = `${db}_r${made.length}`;
       made.push(name);
       return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop: () => void spawnSync('psql', [...pgArgs, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
+    },
+  };
+}
+
+/**
+ * Issue 17's narrow rows: a few short columns (about 25-31 bytes a row in pg_dump's COPY text, shorter
+ * than the encoder's 32-byte window), 1 % of rows updated (PostgreSQL moves them to the table's end) and
+ * 1 % inserted.
+ */
+function postgresNarrowBench(rows: number): EngineBench {
+  const db = `coffre_bench_inc_narrow_${process.pid}`;
+  const sql = (text: string, database = db): string => run('psql', [...pgArgs, '-d', database, '-Atc', text]);
+  return {
+    name: 'postgres-narrow',
+    url: `postgres://postgres@127.0.0.1:5432/${db}`,
+    create() {
+      sql(`CREATE DATABASE ${db}`, 'postgres');
+      sql(`CREATE TABLE t (id bigserial PRIMARY KEY, qty int, price int, status text)`);
+      sql(`INSERT INTO t (qty, price, status) SELECT (random() * 1000)::int, (random() * 100000)::int, (ARRAY['new','paid','shipped','void'])[1 + g % 4]
+           FROM generate_series(1, ${rows}) g`);
+    },
+    change(share, round) {
+      const n = Math.max(1, Math.round(rows * share));
+      sql(`UPDATE t SET qty = qty + 1, status = 'upd${round}' WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT ${n})`);
+      sql(`INSERT INTO t (qty, price, status) SELECT (random() * 1000)::int, (random() * 100000)::int, 'new${round}' FROM generate_series(1, ${n}) g`);
+    },
+    drop() {
+      spawnSync('psql', [...pgArgs, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]);
     },
   };
 }
@@ -350,6 +385,7 @@ export async function benchIncremental(): Promise<void> {
   const all: Figures[] = [];
   const benches: Record<string, () => EngineBench> = {
     postgres: () => postgresBench(options.pgRows),
+    'postgres-narrow': () => postgresNarrowBench(options.pgRows),
     mysql: () => mysqlBench(options.smallRows),
     mongodb: () => mongoBench(options.mongoDocs),
     sqlite: () => sqliteBench(options.smallRows),
@@ -362,8 +398,10 @@ export async function benchIncremental(): Promise<void> {
     all.push(f);
     console.log(`\n== ${name} (raw dump ${mb(f.rawBytes)}; bench step ${((performance.now() - started) / 1000).toFixed(0)} s) ==`);
     console.log(`full (zstd): ${mb(f.fullBytes)} in ${f.fullSec.toFixed(2)} s, peak RSS ${mb(f.fullRss)}`);
-    console.log(`incremental (1 % updated, 1 % inserted): ${mb(f.incBytes)} = ${pct(f.incBytes, f.fullBytes)} of the full` + (name === 'postgres' ? ` [goal <= 2 %: ${verdict(f.incBytes <= 0.02 * f.fullBytes)}]` : ''));
-    console.log(`incremental time ${f.incSec.toFixed(2)} s = ${(f.incSec / f.fullSec).toFixed(2)}x the full (medians of 3) [goal <= 1.3x: ${verdict(f.incSec <= 1.3 * f.fullSec)}]`);
+    console.log(`incremental (1 % updated, 1 % inserted): ${mb(f.incBytes)} = ${pct(f.incBytes, f.fullBytes)} of the full` + (name.startsWith('postgres') ? ` [goal <= 2 %: ${verdict(f.incBytes <= 0.02 * f.fullBytes)}]` : ''));
+    // Issue 17: a large MariaDB incremental within 1.2x its full (the parent is indexed in a worker thread).
+    const timeGoal = name === 'mysql' && options.smallRows >= 3_000_000 ? 1.2 : 1.3;
+    console.log(`incremental time ${f.incSec.toFixed(2)} s = ${(f.incSec / f.fullSec).toFixed(2)}x the full (medians of 3) [goal <= ${timeGoal}x: ${verdict(f.incSec <= timeGoal * f.fullSec)}]; CPU (user+sys) ${f.incCpu.toFixed(2)} s vs ${f.fullCpu.toFixed(2)} s = ${(f.incCpu / f.fullCpu).toFixed(2)}x`);
     console.log(`incremental peak RSS ${mb(f.incRss)} [goal <= 512 MB: ${verdict(f.incRss <= 512 * 1024 * 1024)}]`);
     if (f.xdelta !== undefined) console.log(`xdelta3 -e -s (uncompressed VCDIFF): ${mb(f.xdelta)} = ${pct(f.xdelta, f.fullBytes)} of coffre's full`);
     else console.log('xdelta3: not installed, no reference figure (Debian: apt-get install xdelta3)');

@@ -355,3 +355,64 @@ describe('parent index', () => {
     assert.equal(big.lookup(0xabc00003), 77);
   });
 });
+
+describe('parent index in a worker thread', () => {
+  test('gives byte-identical deltas to the main thread\'s index, on SQL text and on random bytes', async () => {
+    const rows = sqlRows(1, 60_000);
+    const parentText = Buffer.from(rows.join(''));
+    const edited = rows.map((r, i) => (i % 100 === 7 ? r.replace('customer_', 'customer_X') : r));
+    const nextText = Buffer.from(edited.join('') + sqlRows(60_000, 60_600).join(''));
+    const parentRandom = seededBytes(3_000_000, 'worker');
+    const nextRandom = Buffer.concat([parentRandom.subarray(0, 1_000_000), Buffer.from('an edit'), parentRandom.subarray(1_000_100)]);
+    for (const [parent, next] of [[parentText, nextText], [parentRandom, nextRandom]]) {
+      const parentPath = file(parent);
+      const main = await encode(parentPath, next, { thread: 'main' });
+      const worker = await encode(parentPath, next, { thread: 'worker' });
+      assert.ok(main.delta.length < next.length / 5, 'the delta found copies');
+      assert.ok(worker.delta.equals(main.delta), 'same delta bytes from both indexes');
+      assert.equal(main.stats.indexThread, 'main');
+      assert.equal(worker.stats.indexThread, 'worker');
+      assert.deepEqual({ ...worker.stats, indexThread: 'main' }, main.stats);
+      const rebuilt = await decode(parentPath, worker.delta, { expectedSha256: sha(next) });
+      assert.ok(rebuilt.equals(next));
+    }
+    // And with a tiny table that fills up (anchors dropped), both still agree.
+    const parentPath = file(parentText);
+    const main = await encode(parentPath, nextText, { thread: 'main', maxSlots: 1024 });
+    const worker = await encode(parentPath, nextText, { thread: 'worker', maxSlots: 1024 });
+    assert.ok(worker.delta.equals(main.delta));
+  });
+
+  test('a worker that fails is a coded error, with no unhandled rejection; a wrong parent is still refused', async () => {
+    const parent = Buffer.from(sqlRows(1, 5000).join(''));
+    const parentPath = file(parent);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const workerFault of ['throw', 'exit'] as const) {
+        await assert.rejects(encode(parentPath, parent, { thread: 'worker', workerFault }), (err: { code?: string; message?: string }) => {
+          assert.equal(err.code, 'COFFRE_E_DELTA_INDEX_FAILED');
+          assert.match(err.message!, new RegExp(`worker thread (raised an error|exited)`));
+          return true;
+        });
+      }
+      const encoder = createDeltaEncoder({ parentPath, parentSha256: sha(Buffer.from('other')), index: { thread: 'worker' } });
+      await assert.rejects(pipeline(Readable.from([parent]), encoder, async (src: AsyncIterable<Buffer>) => { for await (const _ of src); }), { code: 'COFFRE_E_DELTA_WRONG_PARENT' });
+      // The parent replaced by another file between the encoder's open and the worker's: refused, coded.
+      const moved = file(parent);
+      const replaced = createDeltaEncoder({ parentPath: moved, index: { thread: 'worker' } });
+      fs.rmSync(moved);
+      fs.writeFileSync(moved, parent);
+      await assert.rejects(pipeline(Readable.from([parent]), replaced, async (src: AsyncIterable<Buffer>) => { for await (const _ of src); }), { code: 'COFFRE_E_DELTA_WRONG_PARENT', message: /replaced/ });
+      // An encoder destroyed while its worker runs: the worker stops, nothing is left unhandled.
+      const big = file(seededBytes(24_000_000, 'cancel'));
+      const cancelled = createDeltaEncoder({ parentPath: big });
+      cancelled.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

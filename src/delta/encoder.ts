@@ -4,7 +4,9 @@
 // backward into the pending literal, and emits COPY records for matches and LITERAL records for the rest.
 // When a copy breaks on a small edit, resync() finds where it picks up again near both positions before
 // falling back to the next anchor (docs/delta-format.md, step 4).
-// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays), up to 64 MiB of new input read ahead
+// A parent of 16 MiB or more is indexed in a worker thread (parent-index.ts, index-worker.ts), its table in
+// shared memory, so this thread keeps reading the new dump meanwhile; the result is the same index.
+// Memory: the index (at most 151 MiB, plus 6 MiB of batch arrays in the worker), up to 64 MiB of new input read ahead
 // while the parent is indexed, a 16 MiB parent block cache, and a working buffer holding the pending
 // literal (flushed at 1 MiB) plus one input slice (at most 1 MiB).
 
@@ -12,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { deltaWrongParent, encodeHeader, normaliseSha256, TAG_COPY, TAG_END, TAG_LITERAL, TRAILER_MAGIC, writeVarint, zigzag } from './format.ts';
 import { ParentBlocks, openParent } from './parent-file.ts';
-import { GEAR, indexParent, WINDOW, windowKey, type IndexOptions } from './parent-index.ts';
+import { GEAR, indexParent, indexParentInWorker, WINDOW, WORKER_MIN_BYTES, windowKey, type IndexOptions } from './parent-index.ts';
 
 export interface DeltaEncoderOptions {
   /** The parent's raw dump on local disk (random access is needed). */
@@ -42,6 +44,8 @@ export interface DeltaEncodeStats {
   /** Average distance between parent anchors, in bytes. */
   anchorStride: number;
   indexEntries: number;
+  /** Where the parent was indexed: a worker thread (large parents) or the main thread. */
+  indexThread: 'worker' | 'main';
 }
 
 export type DeltaEncoder = Duplex & {
@@ -73,10 +77,18 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
   const parent = openParent(options.parentPath);
   // Every closure below shares this scope, and the duplex keeps it alive (its `stats` getter), so the
   // index (up to 151 MiB) is dropped by hand as soon as encoding ends: a finished encoder holds nothing big.
-  let indexing: ReturnType<typeof indexParent> | undefined = indexParent(parent.fd, parent.size, options.index);
+  // A large parent is indexed in a worker thread, so this thread only reads the new dump meanwhile (and
+  // the dump tool never waits on a full pipe); a small one here, where a worker's start-up would cost more.
+  const thread = options.index?.thread ?? 'auto';
+  const inWorker = thread === 'worker' || (thread === 'auto' && parent.size >= WORKER_MIN_BYTES);
+  const job = inWorker ? indexParentInWorker(options.parentPath, parent, options.index) : undefined;
+  let indexing: ReturnType<typeof indexParent> | undefined = job ? job.done : indexParent(parent.fd, parent.size, options.index);
   indexing.catch(() => {}); // reported when the generator awaits it
   let stats: DeltaEncodeStats | undefined;
-  const close = parent.close;
+  const close = (): void => {
+    job?.cancel(); // a no-op once the worker has answered
+    parent.close();
+  };
 
   const duplex = Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     try {
@@ -151,6 +163,7 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
         literalBytes: state.literalBytes,
         anchorStride: 2 ** index.strideBits,
         indexEntries: index.entries,
+        indexThread: job ? 'worker' : 'main',
       };
       yield trailer.subarray(0, p);
     } finally {

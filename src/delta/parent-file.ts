@@ -8,7 +8,7 @@ import { asCoffreError, notFound } from '../core/errors.ts';
 import { deltaWrongParent } from './format.ts';
 
 /** Opens a parent file for reading; a missing one is a not_found error naming it. `close()` may be called more than once. */
-export function openParent(parentPath: string): { fd: number; size: number; close(): void } {
+export function openParent(parentPath: string): { fd: number; size: number; dev: number; ino: number; close(): void } {
   let fd: number;
   try {
     fd = fs.openSync(parentPath, 'r');
@@ -26,7 +26,7 @@ export function openParent(parentPath: string): { fd: number; size: number; clos
     if (!closed) fs.closeSync(fd);
     closed = true;
   };
-  return { fd, size: stat.size, close };
+  return { fd, size: stat.size, dev: stat.dev, ino: stat.ino, close };
 }
 
 /** Reads exactly `length` bytes at `position` into buf[offset..]; a short file is a wrong parent. */

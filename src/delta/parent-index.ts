@@ -14,6 +14,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { asCoffreError, CoffreError, failure, type ErrorKind } from '../core/errors.ts';
 import { deltaWrongParent } from './format.ts';
 
 /** Bytes in a fingerprinted window: the width of the 32-bit gear hash. */
@@ -65,6 +67,27 @@ export interface IndexOptions {
    * resync already recovers most of what sparse anchors would miss.
    */
   minStrideBits?: number;
+  /**
+   * Where the index is built: 'worker' (a worker thread, the table in shared memory, so the main thread
+   * stays free to read the new dump), 'main' (on the main thread, yielding to the event loop every 512 KiB),
+   * or 'auto' (default: a worker for parents of WORKER_MIN_BYTES or more). Both give the same index.
+   */
+  thread?: 'auto' | 'worker' | 'main';
+  /** Tests only: make the worker fail ('throw': an uncaught exception in it; 'exit': it exits without answering). */
+  workerFault?: 'throw' | 'exit';
+}
+
+/** Parents at least this large are indexed in a worker thread (see IndexOptions.thread). */
+export const WORKER_MIN_BYTES = 16 << 20;
+
+/** What a worker hands back: the index's parameters and its table, in shared memory (not copied). */
+export interface IndexSnapshot {
+  strideBits: number;
+  slots: number;
+  entries: number;
+  dropped: number;
+  table: Uint32Array;
+  high: Uint8Array | undefined;
 }
 
 /** Anchors gathered before they go into the table together (see ParentIndex.add). */
@@ -85,27 +108,54 @@ export class ParentIndex {
   private readonly table: Uint32Array;
   /** Offset bits above 32, per slot; only for a parent of 4 GiB or more. */
   private readonly high: Uint8Array | undefined;
-  /** The batch being gathered, and the scratch arrays it is bucketed into. */
-  private readonly batchKeys = new Uint32Array(BATCH);
-  private readonly batchOffsets = new Float64Array(BATCH);
-  private readonly sortedKeys = new Uint32Array(BATCH);
-  private readonly sortedOffsets = new Float64Array(BATCH);
-  private readonly bucketStarts = new Uint32Array((1 << BUCKET_BITS) + 1);
+  /** The batch being gathered, and the scratch arrays it is bucketed into (allocated by the first add()). */
+  private batch: { keys: Uint32Array; offsets: Float64Array; sortedKeys: Uint32Array; sortedOffsets: Float64Array; starts: Uint32Array } | undefined;
   private pending = 0;
 
-  constructor(parentSize: number, options: IndexOptions = {}) {
-    const maxSlots = options.maxSlots ?? MAX_SLOTS;
-    let bits = options.minStrideBits ?? MIN_STRIDE_BITS;
-    while (bits < 30 && parentSize / 2 ** bits > maxSlots * TARGET_LOAD) bits++;
+  /**
+   * An empty index sized for the parent; with `shared`, its table lives in shared memory (a worker builds
+   * it, the main thread adopts it with fromSnapshot()).
+   */
+  constructor(parentSize: number, options: IndexOptions = {}, shared = false, from?: IndexSnapshot) {
+    let bits: number;
+    let slots: number;
+    if (from) {
+      bits = from.strideBits;
+      slots = from.slots;
+    } else {
+      const maxSlots = options.maxSlots ?? MAX_SLOTS;
+      bits = options.minStrideBits ?? MIN_STRIDE_BITS;
+      while (bits < 30 && parentSize / 2 ** bits > maxSlots * TARGET_LOAD) bits++;
+      slots = 1024;
+      while (slots < maxSlots && slots * TARGET_LOAD < parentSize / 2 ** bits) slots *= 2;
+    }
     this.strideBits = bits;
     this.mask = anchorMask(bits);
-    let slots = 1024;
-    while (slots < maxSlots && slots * TARGET_LOAD < parentSize / 2 ** bits) slots *= 2;
     this.slots = slots;
     this.shift = 32 - Math.log2(slots);
     this.limit = Math.floor(slots * 0.75);
-    this.table = new Uint32Array(slots * 2);
-    this.high = parentSize > 0xffffffff ? new Uint8Array(slots) : undefined;
+    if (from) {
+      if (from.table.length !== slots * 2 || (from.high !== undefined && from.high.length !== slots)) throw new RangeError('index snapshot of the wrong size');
+      this.table = from.table;
+      this.high = from.high;
+      this.entries = from.entries;
+      this.dropped = from.dropped;
+      return;
+    }
+    const words = (n: number): Uint32Array => (shared ? new Uint32Array(new SharedArrayBuffer(n * 4)) : new Uint32Array(n));
+    this.table = words(slots * 2);
+    const big = parentSize > 0xffffffff;
+    this.high = !big ? undefined : shared ? new Uint8Array(new SharedArrayBuffer(slots)) : new Uint8Array(slots);
+  }
+
+  /** The index built elsewhere (a worker thread), its table used in place. */
+  static fromSnapshot(snapshot: IndexSnapshot): ParentIndex {
+    return new ParentIndex(0, {}, false, snapshot);
+  }
+
+  /** The parameters and (shared) table, for posting to another thread. Call after flush(). */
+  snapshot(): IndexSnapshot {
+    return { strideBits: this.strideBits, slots: this.slots, entries: this.entries, dropped: this.dropped, table: this.table, high: this.high };
   }
 
   /**
@@ -115,25 +165,34 @@ export class ParentIndex {
    * in a table of up to 151 MiB, were most of the indexing time). Call flush() after the last one.
    */
   add(key: number, offset: number): void {
-    this.batchKeys[this.pending] = key;
-    this.batchOffsets[this.pending] = offset;
+    const batch = (this.batch ??= {
+      keys: new Uint32Array(BATCH),
+      offsets: new Float64Array(BATCH),
+      sortedKeys: new Uint32Array(BATCH),
+      sortedOffsets: new Float64Array(BATCH),
+      starts: new Uint32Array((1 << BUCKET_BITS) + 1),
+    });
+    batch.keys[this.pending] = key;
+    batch.offsets[this.pending] = offset;
     if (++this.pending === BATCH) this.flush();
   }
 
   /** Puts the gathered anchors into the table, in their order within each bucket (so the first still wins). */
   flush(): void {
     const n = this.pending;
-    const keys = this.batchKeys;
-    const starts = this.bucketStarts.fill(0);
+    const batch = this.batch;
+    if (n === 0 || !batch) return;
+    const keys = batch.keys;
+    const starts = batch.starts.fill(0);
     const top = 32 - BUCKET_BITS;
     for (let i = 0; i < n; i++) starts[(keys[i] >>> top) + 1]++;
     for (let b = 0; b < 1 << BUCKET_BITS; b++) starts[b + 1] += starts[b];
     for (let i = 0; i < n; i++) {
       const at = starts[keys[i] >>> top]++;
-      this.sortedKeys[at] = keys[i];
-      this.sortedOffsets[at] = this.batchOffsets[i];
+      batch.sortedKeys[at] = keys[i];
+      batch.sortedOffsets[at] = batch.offsets[i];
     }
-    for (let i = 0; i < n; i++) this.insert(this.sortedKeys[i], this.sortedOffsets[i]);
+    for (let i = 0; i < n; i++) this.insert(batch.sortedKeys[i], batch.sortedOffsets[i]);
     this.pending = 0;
   }
 
@@ -190,17 +249,15 @@ function indexChunk(index: ParentIndex, buf: Buffer, end: number, position: numb
 }
 
 /**
- * Reads the whole parent once: builds its anchor index and its sha256 (so a caller's claimed sha256 can be
- * checked for free). Yields to the event loop every few megabytes.
+ * The indexing loop, one read at a time (the caller decides when to yield): builds the parent's anchor
+ * index and its sha256 (so a caller's claimed sha256 can be checked for free).
  */
-export async function indexParent(fd: number, size: number, options: IndexOptions = {}): Promise<{ index: ParentIndex; sha256: string }> {
-  const index = new ParentIndex(size, options);
+export function* indexSteps(fd: number, size: number, index: ParentIndex): Generator<void, string> {
   const sha = createHash('sha256');
   // buf[0, WINDOW) holds the WINDOW bytes before buf[WINDOW], so a window can straddle two reads.
   const buf = Buffer.allocUnsafe(WINDOW + READ_SIZE).fill(0, 0, WINDOW);
   let h = 0;
   let position = 0;
-  let reads = 0;
   while (position < size) {
     const got = fs.readSync(fd, buf, WINDOW, Math.min(READ_SIZE, size - position), position);
     if (got === 0) break;
@@ -209,10 +266,75 @@ export async function indexParent(fd: number, size: number, options: IndexOption
     h = indexChunk(index, buf, end, position, h);
     buf.copyWithin(0, got, got + WINDOW);
     position += got;
-    // Often enough for the event loop to keep draining the new dump's pipe meanwhile (see the encoder).
-    if (++reads % 2 === 0) await yieldToLoop();
+    yield;
   }
   if (position !== size) throw deltaWrongParent(`the parent file shrank while being indexed (read ${position} of ${size} bytes)`);
   index.flush();
-  return { index, sha256: sha.digest('hex') };
+  return sha.digest('hex');
 }
+
+/**
+ * Reads the whole parent once, on this thread: its anchor index and sha256. Yields to the event loop every
+ * 512 KiB, so the new dump's pipe keeps draining meanwhile (see the encoder).
+ */
+export async function indexParent(fd: number, size: number, options: IndexOptions = {}): Promise<{ index: ParentIndex; sha256: string }> {
+  const index = new ParentIndex(size, options);
+  const steps = indexSteps(fd, size, index);
+  let reads = 0;
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return { index, sha256: r.value };
+    if (++reads % 2 === 0) await yieldToLoop();
+  }
+}
+
+/**
+ * The same as indexParent(), in a worker thread: the main thread stays free to read the new dump while
+ * the parent is indexed on the other core. The table is built in shared memory and adopted as is. A worker
+ * that fails is a coded error (its own coded error when it raised one, else COFFRE_E_DELTA_INDEX_FAILED);
+ * `cancel()` stops it (its promise then rejects, which callers must have caught).
+ */
+export function indexParentInWorker(
+  path: string,
+  stat: { dev: number; ino: number; size: number },
+  options: IndexOptions = {},
+): { done: Promise<{ index: ParentIndex; sha256: string }>; cancel(): void } {
+  const { thread: _thread, ...rest } = options;
+  let worker: Worker | undefined;
+  const done = new Promise<{ index: ParentIndex; sha256: string }>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      fn();
+    };
+    const failed = (why: string, cause?: unknown): CoffreError =>
+      failure('DELTA_INDEX_FAILED', `Indexing the delta parent ${path} failed: ${why}. Try the backup again; if it keeps failing, take a full backup.`, { cause });
+    try {
+      worker = new Worker(new URL('./index-worker.ts', import.meta.url), { workerData: { path, size: stat.size, dev: stat.dev, ino: stat.ino, options: rest } });
+    } catch (err) {
+      settle(() => reject(failed('the worker thread could not start', err)));
+      return;
+    }
+    worker.once('message', (m: WorkerAnswer) => {
+      settle(() => {
+        if (m.ok) resolve({ index: ParentIndex.fromSnapshot(m.snapshot), sha256: m.sha256 });
+        else if ('code' in m.error) reject(new CoffreError(m.error.code, m.error.message, { kind: m.error.kind, details: m.error.details }));
+        else reject(asCoffreError(Object.assign(new Error(m.error.message), { code: m.error.errno, syscall: m.error.syscall, path })));
+      });
+      void worker?.terminate();
+    });
+    worker.once('error', (err) => settle(() => reject(failed('the worker thread raised an error', err))));
+    worker.once('exit', (code) => settle(() => reject(failed(`the worker thread exited (code ${code}) without an answer`))));
+  });
+  return {
+    done,
+    cancel() {
+      void worker?.terminate();
+    },
+  };
+}
+
+type WorkerAnswer =
+  | { ok: true; snapshot: IndexSnapshot; sha256: string }
+  | { ok: false; error: { code: string; kind: ErrorKind; message: string; details?: Record<string, unknown> } | { errno?: string; syscall?: string; message: string } };

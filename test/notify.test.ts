@@ -18,6 +18,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { startReceiver, type Receiver } from './support/receiver.ts';
 import { startSmtp, type SmtpReceiver } from './support/smtp.ts';
+import { until } from './support/wait.ts';
 
 let ws: Workspace;
 let rx: Receiver;
@@ -291,7 +292,16 @@ test('/metrics in the Prometheus text format, values checked against the journal
   // An API token opens /metrics too; METRICS_TOKEN opens nothing else.
   assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).status, 200);
   assert.equal((await fetch(`${base}/api/status`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status, 401);
-  const status = (await (await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).json()) as { ok: boolean; plans: Array<{ plan: string; health: string }> };
+  // Plan "stale" (RPO 2 s) had its backup at the end of the RPO test: once 2 s have passed it is stale, and
+  // the report is not ok. Wait for that condition rather than for however long the server took to start.
+  const status = await until(
+    async () => {
+      const r = (await (await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).json()) as { ok: boolean; plans: Array<{ plan: string; health: string }> };
+      return r.plans.find((p) => p.plan === 'stale')?.health === 'stale' && r;
+    },
+    'plan "stale" past its 2 s RPO in /api/status',
+    { limitMs: 10000, everyMs: 100 },
+  );
   assert.equal(status.ok, false);
   assert.equal(status.plans.find((p) => p.plan === 'broken')!.health, 'ok');
   const notifiers = (await (await fetch(`${base}/api/notifiers`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).json()) as Array<{ name: string }>;

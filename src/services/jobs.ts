@@ -13,16 +13,13 @@ import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, CoffreError, conflict, failure, notFound, usageError, type HintWords } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { JobEvent as BusJobEvent, JobEventType } from '../core/run-events.ts';
-import { getBackup, restorableStatuses } from '../catalog/journal.ts';
 import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
-import { checkImplicitTarget, runRestore, type RestoreView } from './restores.ts';
+import { checkRestore, runRestore, type RestoreView } from './restores.ts';
 import { runDrill, type DrillView } from './drills.ts';
-import { checkKeyringOpens, recordedRecipients, storedIdentities } from './keys.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
-import { checkTargetWritable, findTargetRecord } from './targets.ts';
-import { checkNotOwn } from './reach.ts';
+import { checkTargetWritable } from './targets.ts';
 
 export type JobType = 'backup' | 'restore' | 'drill';
 export type JobStatus = 'queued' | 'running' | 'success' | 'failed' | 'interrupted';
@@ -213,30 +210,17 @@ export class JobRunner {
   async submitRestore(request: RestoreRequest): Promise<JobView> {
     this.#checkAccepting();
     if (!request.journalId === !request.path) throw usageError('RESTORE_SOURCE', 'Give either a journalId or a path to restore from (not both).', { field: 'journalId' });
-    let targetId: string;
     let file: string | undefined;
-    let planName: string | null = null;
-    let planId: string | null = null;
-    if (request.journalId) {
-      const backup = await getBackup(this.#ctx.catalog.db, request.journalId);
-      if (!restorableStatuses.includes(backup.status)) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
-      // An API restore of an encrypted backup can only use identities kept in the catalog: refused (400) here when none opens it.
-      checkKeyringOpens(`Backup ${backup.id}`, recordedRecipients(backup), await storedIdentities(this.#ctx));
-      // An imported row not adopted belongs to no plan, whatever name its manifest gave.
-      planId = backup.planId;
-      planName = planId ? backup.planName : null;
-      if (!request.target) checkImplicitTarget(backup);
-      if (request.target) targetId = (await findTargetRecord(this.#ctx, request.target)).id;
-      else if (backup.targetId) targetId = backup.targetId;
-      else throw usageError('MISSING_TARGET', `The target of backup ${backup.id} was removed: choose one with targetId.`, { field: 'targetId' });
-    } else {
-      if (!request.target) throw usageError('MISSING_TARGET', 'Restoring from a path needs a targetId.', { field: 'targetId' });
-      file = await checkRestorePath(request.path!, this.#options.allowedPaths);
-      checkNotOwn(this.#ctx.config, file, 'restore-source');
-      targetId = (await findTargetRecord(this.#ctx, request.target)).id;
-    }
+    // A path must lie under the allowed folders; the rest is the CLI's own check (services/restores.ts).
+    if (request.path) file = await checkRestorePath(request.path, this.#options.allowedPaths);
+    // An API restore of an encrypted backup can only use identities kept in the catalog: refused (400) here when none opens it.
+    const { backup, target } = await checkRestore(this.#ctx, { backup: request.journalId, files: file ? [file] : [], to: request.target });
+    // An imported row not adopted belongs to no plan, whatever name its manifest gave.
+    const planId = backup?.planId ?? null;
+    const planName = planId ? backup!.planName : null;
+    const targetId = target.id;
     // The API restores only into files it could have named: not into a SQLite target the CLI made elsewhere.
-    checkTargetWritable(this.#ctx, await findTargetRecord(this.#ctx, targetId));
+    checkTargetWritable(this.#ctx, target);
     const trigger = request.trigger ?? 'api';
     return this.#submit({ type: 'restore', planId, plan: planName, targetId, trigger }, `target:${targetId}`, 'its target', (job) =>
       runRestore(this.#ctx, {

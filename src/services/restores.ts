@@ -24,6 +24,7 @@ import { copyLocations } from './copies.ts';
 import { checkNotOwn } from './reach.ts';
 import { openChainForRestore } from './chains.ts';
 import { checkKeyringOpens, keyringOf, recordedRecipients, type IdentitySources } from './keys.ts';
+import type { AgeIdentity } from '../crypto/age-keys.ts';
 import { authenticateAgeFile } from '../pipeline/decrypt.ts';
 
 /** Whether a path is a regular file (a pg_dump folder, a missing path: no; openInputPath then says why). */
@@ -117,6 +118,50 @@ export function checkImplicitTarget(backup: Pick<BackupRecord, 'id' | 'trigger' 
   );
 }
 
+/** What a restore request designates, once checked. */
+export interface CheckedRestore {
+  backup?: BackupRecord;
+  target: TargetRecord;
+  /** The identities to open an encrypted backup with (those given, then the catalog's). */
+  keyring: AgeIdentity[];
+}
+
+/**
+ * The checks of a restore request before anything runs, one path for the CLI (runRestore) and the API (the
+ * job runner, which calls it before it queues a job): the backup is restorable, the target is named or
+ * implied (never for an imported row not adopted) and of the backup's engine, a file is not coffre's own,
+ * and an encrypted backup has an identity that opens it. Throws coded usage errors with hints.
+ */
+export async function checkRestore(ctx: ServiceContext, request: { backup?: string; files: readonly string[]; to?: string; identities?: IdentitySources }): Promise<CheckedRestore> {
+  const db = ctx.catalog.db;
+  let backup: BackupRecord | undefined;
+  let target: TargetRecord;
+  if (request.backup) {
+    backup = await getBackup(db, request.backup);
+    if (!restorableStatuses.includes(backup.status) || !backup.artifactKey || !backup.sha256) {
+      throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
+    }
+    if (request.to) target = await findTargetRecord(ctx, request.to);
+    else {
+      checkImplicitTarget(backup);
+      const planTarget = backup.targetId ? await targetById(db, backup.targetId) : undefined;
+      if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with {hint}.`, { field: 'targetId' }, { target: 'TARGET' });
+      target = planTarget;
+    }
+    if (target.engine !== backup.engine) {
+      throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with {hint}.`, { field: 'targetId' }, { target: 'TARGET' });
+    }
+  } else {
+    if (!request.to) throw usageError('MISSING_TARGET', 'Restoring from a file needs a target: add {hint}.', { field: 'targetId' }, { target: 'TARGET' });
+    for (const f of request.files) if (f !== '-') checkNotOwn(ctx.config, f, 'restore-source');
+    target = await findTargetRecord(ctx, request.to);
+  }
+  // An encrypted backup no identity opens is refused here, naming its recipients, before anything runs.
+  const keyring = await keyringOf(ctx, request.identities);
+  if (backup) checkKeyringOpens(`Backup ${backup.id}`, recordedRecipients(backup), keyring);
+  return { backup, target, keyring };
+}
+
 /**
  * Restores a backup or a file into a target. Bad input throws before anything is journaled; once the run
  * is journaled its outcome comes back with the finished row (and the error, whose kind tells a refusal
@@ -128,32 +173,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   if (!options.backup === (files.length === 0)) throw usageError('RESTORE_SOURCE', 'Give either a journal id or --file PATH to restore from (not both).');
   if (files.filter((f) => f === '-').length > 1) throw usageError('RESTORE_SOURCE', '--file - (standard input) can be given only once.');
   if (files.includes('-') && !options.stdin) throw usageError('RESTORE_SOURCE', '--file - reads standard input, which only the command line has: give a path.');
-  let backup: BackupRecord | undefined;
-  let target: TargetRecord;
-  if (options.backup) {
-    backup = await getBackup(db, options.backup);
-    if (!restorableStatuses.includes(backup.status) || !backup.artifactKey || !backup.sha256) {
-      throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${backup.id} is ${backup.status}: only successful backups can be restored.`);
-    }
-    if (options.to) target = await findTargetRecord(ctx, options.to);
-    else {
-      checkImplicitTarget(backup);
-      const planTarget = backup.targetId ? await targetById(db, backup.targetId) : undefined;
-      if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with {hint}.`, undefined, { target: 'TARGET' });
-      target = planTarget;
-    }
-    if (target.engine !== backup.engine) {
-      throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with {hint}.`, undefined, { target: 'TARGET' });
-    }
-  } else {
-    if (!options.to) throw usageError('MISSING_TARGET', 'Restoring from --file needs a target: add {hint}.', undefined, { target: 'TARGET' });
-    for (const f of files) if (f !== '-') checkNotOwn(ctx.config, f, 'restore-source');
-    target = await findTargetRecord(ctx, options.to);
-  }
-  // An encrypted backup no identity opens is refused here, naming its recipients, before anything runs.
-  const keyring = await keyringOf(ctx, options.identities);
-  const recipients = backup ? recordedRecipients(backup) : undefined;
-  if (backup && recipients) checkKeyringOpens(`Backup ${backup.id}`, recipients, keyring);
+  const { backup, target, keyring } = await checkRestore(ctx, { backup: options.backup, files, to: options.to, identities: options.identities });
   let engine = engines.get(target.engine);
   let conn = connectionOf(ctx, target);
   if (backup?.runPart === 'globals') {
@@ -207,7 +227,7 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
         source = await openVerifiedCopy(ctx, backup, options.signal);
       }
       sizeBytes = backup.sizeBytes;
-      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring, recipients, what: `The artifact of backup ${backup.id}` });
+      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring, recipients: recordedRecipients(backup), what: `The artifact of backup ${backup.id}` });
     } else {
       // An age file is authenticated in full before the target is touched (pipeline/decrypt.ts).
       for (const i of inputs) if ('path' in i && (await isRegularFile(i.path))) await authenticateAgeFile(i.path, keyring, options.signal);

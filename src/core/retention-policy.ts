@@ -119,7 +119,7 @@ export function computeRetention(rows: readonly RetentionBackup[], policy: Reten
   if (!hasCount && maxAgeMs === undefined) {
     for (const r of ok) keep(r.id, 'no retention rule: everything is kept');
   }
-  if (p.keepLast) ok.slice(0, p.keepLast).forEach((r, i) => keep(r.id, `keepLast ${p.keepLast}: #${i + 1} newest`));
+  if (p.keepLast) for (const [i, r] of ok.slice(0, p.keepLast).entries()) keep(r.id, `keepLast ${p.keepLast}: #${i + 1} newest`);
   for (const period of ['daily', 'weekly', 'monthly', 'yearly'] as const) {
     const n = p[period] ?? 0;
     if (!n) continue;

@@ -22,7 +22,7 @@ import { ensurePlanIdle, runDatabaseBackup, type RunBackupOptions, type ServerPa
 import { connectionOf } from './targets.ts';
 import { serverDatabases } from './server-databases.ts';
 import { checkKind } from './plans.ts';
-import { describeServerRunView } from './server-view.ts';
+import { describeServerRunView, groupView } from './server-view.ts';
 import type { BackupView, RunOutcome } from './backup-view.ts';
 
 /** The label of a run's globals row (its `database` column). */
@@ -64,6 +64,8 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
     host: hostname(),
   };
   await startServerRun(ctx, group);
+  // The job runner's journalId is the run's (GET /api/journals/:id answers with the group and its rows).
+  options.onStarted?.(groupView(group, []));
   const finish = async (patch: Partial<ServerRunRecord> & { status: 'success' | 'partial' | 'failed' | 'interrupted' }) => {
     const finishedAt = isoNow();
     Object.assign(group, patch, { finishedAt, durationMs: Date.parse(finishedAt) - started.getTime() });

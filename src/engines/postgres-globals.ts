@@ -11,7 +11,7 @@ import { failure } from '../core/errors.ts';
 import { sqlStatements } from '../sql/split.ts';
 import { withSession } from './postgres-client.ts';
 
-const ident = String.raw`("(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const ident = `("(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)`;
 
 function unquote(name: string): string {
   return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();

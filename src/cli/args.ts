@@ -61,3 +61,66 @@ export function fromEnvOrFile(flag: string, how: 'env' | 'file', ref: string): s
     throw usageError('BAD_ARGUMENTS', `${flag} names ${ref}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
   }
 }
+
+/** How a command's `--setting value` flags become a backend's or a channel's settings (settingsFromFlags). */
+export interface SettingFlags {
+  /** The command, for messages ("destination", "notify"). */
+  command: string;
+  /** Settings that are switches: `--allow-http` alone means true. */
+  switches: ReadonlySet<string>;
+  /** Settings that are secrets: warned about when given on the command line. */
+  secrets: ReadonlySet<string>;
+  /** Shorter or provider-worded flags for settings. */
+  aliases?: Readonly<Record<string, string>>;
+  /** Flags that read a whole setting from a file (`--ca-file PEM` is the `ca` setting). */
+  fileSettings?: Readonly<Record<string, string>>;
+}
+
+/**
+ * --key value / --key=value pairs into camelCase settings, any of them also as --key-env VAR or --key-file
+ * PATH; the one bare argument is the name; --json is the output switch. A secret given directly gets a warning.
+ */
+export function settingsFromFlags(args: string[], spec: SettingFlags, warn: (line: string) => void): { name?: string; settings: Record<string, unknown>; json: boolean } {
+  const settings: Record<string, unknown> = {};
+  let name: string | undefined;
+  let json = false;
+  const camelOf = (f: string) => f.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--json') {
+      json = true;
+      continue;
+    }
+    if (!a.startsWith('--')) {
+      if (name !== undefined) throw usageError('BAD_ARGUMENTS', `Unexpected argument "${a}" for \`coffre ${spec.command}\`.`);
+      name = a;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    let via = /-(env|file)$/.exec(flag)?.[1] as 'env' | 'file' | undefined;
+    const camel = camelOf(via ? flag.slice(2, -via.length - 1) : flag.slice(2));
+    let key = spec.aliases?.[camel] ?? camel;
+    const whole = spec.fileSettings?.[camelOf(flag.slice(2))];
+    if (whole) {
+      key = whole;
+      via = 'file';
+    }
+    if (!key) throw usageError('BAD_ARGUMENTS', `Bad option "${a}".`);
+    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : args[i + 1];
+    if (eq < 0) {
+      if (value === undefined || value.startsWith('--')) {
+        if (!via && spec.switches.has(key)) {
+          settings[key] = true;
+          continue;
+        }
+        throw usageError('BAD_ARGUMENTS', `Option ${a} needs a value (see \`coffre ${spec.command} --help\`).`);
+      }
+      i++;
+    }
+    if (via) value = fromEnvOrFile(flag, via, value);
+    else if (spec.secrets.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
+    settings[key] = value;
+  }
+  return { name, settings, json };
+}

@@ -11,7 +11,7 @@
 
 import { addDestination, listDestinations, removeDestination, testDestination, updateDestination } from '../../services/destinations.ts';
 import { usageError } from '../../core/errors.ts';
-import { fromEnvOrFile, parse, positional } from '../args.ts';
+import { parse, positional, settingsFromFlags } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
@@ -35,44 +35,9 @@ const switches = new Set(['allowHttp', 'forcePathStyle']);
 /** Settings that are secrets: warned about when given on the command line. */
 const secretSettings = new Set(['secretAccessKey', 'sessionToken', 'accountKey', 'connectionString', 'sasUrl', 'credentials']);
 
-/** --key value / --key=value pairs into camelCase settings; --json is the output switch. */
+/** The command's flags as a backend's settings (cli/args.ts settingsFromFlags). */
 function settingsOf(args: string[], warn: (line: string) => void = () => {}): { name?: string; settings: Record<string, unknown>; json: boolean } {
-  const settings: Record<string, unknown> = {};
-  let name: string | undefined;
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') {
-      json = true;
-      continue;
-    }
-    if (!a.startsWith('--')) {
-      if (name !== undefined) throw usageError('BAD_ARGUMENTS', `Unexpected argument "${a}" for \`coffre destination\`.`);
-      name = a;
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const via = /-(env|file)$/.exec(flag)?.[1] as 'env' | 'file' | undefined;
-    const camel = (via ? flag.slice(2, -via.length - 1) : flag.slice(2)).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    const key = aliases[camel] ?? camel;
-    if (!key) throw usageError('BAD_ARGUMENTS', `Bad option "${a}".`);
-    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : args[i + 1];
-    if (eq < 0) {
-      if (value === undefined || value.startsWith('--')) {
-        if (!via && switches.has(key)) {
-          settings[key] = true;
-          continue;
-        }
-        throw usageError('BAD_ARGUMENTS', `Option ${a} needs a value (see \`coffre destination --help\`).`);
-      }
-      i++;
-    }
-    if (via) value = fromEnvOrFile(flag, via, value);
-    else if (secretSettings.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
-    settings[key] = value;
-  }
-  return { name, settings, json };
+  return settingsFromFlags(args, { command: 'destination', switches, secrets: secretSettings, aliases }, warn);
 }
 
 /** "bucket=b prefix=p/" from a destination's (secret-free) settings. */

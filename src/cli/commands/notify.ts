@@ -6,7 +6,7 @@
 
 import { addNotifier, listNotifiers, notificationJournal, removeNotifier, testNotifier, updateNotifier, type NotifierInput } from '../../services/notifiers.ts';
 import { usageError } from '../../core/errors.ts';
-import { fromEnvOrFile, parse, positional } from '../args.ts';
+import { parse, positional, settingsFromFlags } from '../args.ts';
 import { withContext } from '../context.ts';
 import { formatTime, printJson, printTable, type Io } from '../output.ts';
 
@@ -28,42 +28,7 @@ const secretSettings = new Set(['url', 'secret', 'token', 'password']);
 const fileSettings: Record<string, string> = { caFile: 'ca' };
 
 function settingsOf(args: string[], warn: (line: string) => void): { name?: string; settings: Record<string, unknown> } {
-  const settings: Record<string, unknown> = {};
-  let name: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') continue;
-    if (!a.startsWith('--')) {
-      if (name !== undefined) throw usageError('BAD_ARGUMENTS', `Unexpected argument "${a}" for \`coffre notify\`.`);
-      name = a;
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const camelOf = (f: string) => f.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    let via = /-(env|file)$/.exec(flag)?.[1] as 'env' | 'file' | undefined;
-    let key = camelOf(via ? flag.slice(2, -via.length - 1) : flag.slice(2));
-    if (fileSettings[camelOf(flag.slice(2))]) {
-      key = fileSettings[camelOf(flag.slice(2))];
-      via = 'file';
-    }
-    if (!key) throw usageError('BAD_ARGUMENTS', `Bad option "${a}".`);
-    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : args[i + 1];
-    if (eq < 0) {
-      if (value === undefined || value.startsWith('--')) {
-        if (!via && switches.has(key)) {
-          settings[key] = true;
-          continue;
-        }
-        throw usageError('BAD_ARGUMENTS', `Option ${a} needs a value (see \`coffre notify --help\`).`);
-      }
-      i++;
-    }
-    if (via) value = fromEnvOrFile(flag, via, value);
-    else if (secretSettings.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
-    settings[key] = value;
-  }
-  return { name, settings };
+  return settingsFromFlags(args, { command: 'notify', switches, secrets: secretSettings, fileSettings }, warn);
 }
 
 /** --default/--no-default/--on as the service's fields; the rest stays the channel's settings. */

@@ -32,7 +32,8 @@ async function seed(): Promise<string> {
     const target = await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
     const dest = await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
     const plans: Array<Awaited<ReturnType<typeof addPlan>>> = [];
-    for (let i = 0; i < 20; i++) plans.push(await addPlan(ctx, { name: `plan-${String(i).padStart(2, '0')}`, target: target.id, destination: dest.id, compression: 'zstd', cron: '0 3 * * *' }));
+    for (let i = 0; i < 20; i++)
+      plans.push(await addPlan(ctx, { name: `plan-${String(i).padStart(2, '0')}`, target: target.id, destination: dest.id, compression: 'zstd', cron: '0 3 * * *' }));
     const start = Date.now() - rows * 60_000;
     await ctx.catalog.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows; i++) {

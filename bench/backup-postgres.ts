@@ -182,7 +182,17 @@ export async function benchBackupPostgres(options: BackupBenchOptions): Promise<
     const [serverText, serverNum] = sql("SELECT current_setting('server_version') || '|' || current_setting('server_version_num')", 'postgres').trim().split('|');
     const client = await chooseClient({ text: serverText.split(/\s/)[0], num: Number(serverNum) });
     const pgDump = client.bin('pg_dump');
-    const dumpArgs = ['--format=plain', '--no-owner', '--no-privileges', '--quote-all-identifiers', '--no-password', `--host=${options.host}`, `--port=${options.port}`, `--username=${options.user}`, `--dbname=${db}`];
+    const dumpArgs = [
+      '--format=plain',
+      '--no-owner',
+      '--no-privileges',
+      '--quote-all-identifiers',
+      '--no-password',
+      `--host=${options.host}`,
+      `--port=${options.port}`,
+      `--username=${options.user}`,
+      `--dbname=${db}`,
+    ];
 
     // 1. The table.
     log(`creating database ${db} with ${options.rows.toLocaleString('en')} rows...`);
@@ -224,8 +234,7 @@ export async function benchBackupPostgres(options: BackupBenchOptions): Promise<
         const sides = codec === 'zstd' ? (['coffre', 'raw', 'coffre-age'] as const) : (['coffre', 'raw'] as const);
         const order = round % 2 === 1 ? sides : [...sides].reverse();
         for (const side of order) {
-          const s =
-            side === 'raw' ? await rawBackup(codec, pgDump, dumpArgs, work) : await coffreBackup(codec, env, store, work, side === 'coffre-age' ? 'bench-age' : 'bench');
+          const s = side === 'raw' ? await rawBackup(codec, pgDump, dumpArgs, work) : await coffreBackup(codec, env, store, work, side === 'coffre-age' ? 'bench-age' : 'bench');
           const key = side === 'coffre-age' ? `coffre-${codec}-age` : `${side}-${codec}`;
           samples[key].push(s);
           log(`  run ${round}/${options.runs} ${side.padEnd(10)} ${codec}: ${secs(s.wall)}, ${mb(s.size)}${s.rssBytes ? `, peak RSS ${mib(s.rssBytes)}` : ''}`);
@@ -340,12 +349,17 @@ interface ReportInput {
 function report(r: ReportInput): void {
   const { samples } = r;
   const med = (key: string, f: (s: Sample) => number | undefined): number => median(samples[key].map((s) => f(s) ?? 0));
-  const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const lines: string[] = [];
   const p = (l = ''): void => void lines.push(l);
 
   p();
-  p(`coffre backup benchmark: PostgreSQL ${r.serverText}, pg_dump ${r.clientVersion}, ${r.options.rows.toLocaleString('en')} rows, plain dump ${mb(r.plainBytes)} (pg_dump alone: ${secs(r.dumpOnly)})`);
+  p(
+    `coffre backup benchmark: PostgreSQL ${r.serverText}, pg_dump ${r.clientVersion}, ${r.options.rows.toLocaleString('en')} rows, plain dump ${mb(r.plainBytes)} (pg_dump alone: ${secs(r.dumpOnly)})`,
+  );
   p(`${os.cpus().length} CPU cores, load average ${load}; medians of ${r.options.runs} runs, alternating coffre and raw.`);
   p('Note: the machine may be shared with other work, so wall times are noisy; compare the ratios, and rerun to confirm.');
   p();
@@ -394,10 +408,14 @@ function report(r: ReportInput): void {
   results.push(`${verdict(ageRatio <= RATIO_GOAL)}  encrypted zstd wall time age/plain = ${ageRatio.toFixed(3)}x (goal <= ${RATIO_GOAL.toFixed(2)}x)`);
   const peakOf = (k: string) => Math.max(...samples[k].map((x) => x.rssBytes ?? 0));
   const rssRatio = peakOf('coffre-zstd-age') / peakOf('coffre-zstd');
-  results.push(`${verdict(rssRatio <= RATIO_GOAL)}  encrypted zstd peak RSS = ${mib(peakOf('coffre-zstd-age'))}, plain ${mib(peakOf('coffre-zstd'))} (${rssRatio.toFixed(3)}x; goal: unchanged, <= ${RATIO_GOAL.toFixed(2)}x)`);
+  results.push(
+    `${verdict(rssRatio <= RATIO_GOAL)}  encrypted zstd peak RSS = ${mib(peakOf('coffre-zstd-age'))}, plain ${mib(peakOf('coffre-zstd'))} (${rssRatio.toFixed(3)}x; goal: unchanged, <= ${RATIO_GOAL.toFixed(2)}x)`,
+  );
   // Start-up (issue 17): everything of `coffre backup` but the run its journal row times.
   const startup = Math.max(...(['gzip', 'zstd'] as const).map((codec) => med(`coffre-${codec}`, (x) => x.wall) - med(`coffre-${codec}`, (x) => x.journalMs) / 1000));
-  results.push(`${verdict(startup <= STARTUP_GOAL_SECONDS)}  CLI start-up, catalog and exit around a backup = ${secs(startup)} (the larger of gzip's and zstd's medians; goal <= ${secs(STARTUP_GOAL_SECONDS)})`);
+  results.push(
+    `${verdict(startup <= STARTUP_GOAL_SECONDS)}  CLI start-up, catalog and exit around a backup = ${secs(startup)} (the larger of gzip's and zstd's medians; goal <= ${secs(STARTUP_GOAL_SECONDS)})`,
+  );
   const peak = Math.max(...['coffre-gzip', 'coffre-zstd', 'coffre-zstd-age'].flatMap((k) => samples[k].map((x) => x.rssBytes ?? 0)));
   results.push(`${verdict(peak < RSS_GOAL_BYTES)}  coffre peak RSS = ${mib(peak)} (goal < ${mib(RSS_GOAL_BYTES)}, for a ${mb(r.plainBytes)} dump)`);
   for (const codec of ['gzip', 'zstd'] as const) {

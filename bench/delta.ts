@@ -105,7 +105,9 @@ async function main(): Promise<void> {
     const fullZst = size(file('full.sql.zst'));
     console.log('\n== sizes (day 2) ==');
     console.log(`full: gzip -6 ${mb(fullGz)}, zstd -3 ${mb(fullZst)}`);
-    console.log(`coffre delta: raw ${mb(size(file('inc.delta')))} (copies ${stats?.copies}, literal ${mb(stats?.literalBytes ?? 0)}, anchor stride ${stats?.anchorStride}, index entries ${stats?.indexEntries})`);
+    console.log(
+      `coffre delta: raw ${mb(size(file('inc.delta')))} (copies ${stats?.copies}, literal ${mb(stats?.literalBytes ?? 0)}, anchor stride ${stats?.anchorStride}, index entries ${stats?.indexEntries})`,
+    );
     console.log(`coffre delta + gzip -6: ${mb(size(file('inc.delta.gz')))} = ${pct(size(file('inc.delta.gz')), fullGz)} of the full's gzip`);
     console.log(`coffre delta + zstd -3: ${mb(size(file('inc.delta.zst')))} = ${pct(size(file('inc.delta.zst')), fullZst)} of the full's zstd`);
 
@@ -182,7 +184,9 @@ async function main(): Promise<void> {
     console.log(`\n== restore of the 7th incremental (each link: 0.2 % updated, 0.2 % inserted) ==`);
     console.log(`full (gunzip | psql): ${fullRestore.toFixed(2)} s`);
     console.log(`chain (gunzip 7 deltas, apply chain | psql): ${chainRestore.toFixed(2)} s = ${(chainRestore / fullRestore).toFixed(2)}x the full`);
-    console.log(`apply chain alone (base + 7 deltas -> /dev/null): ${chainOnly.toFixed(2)} s; stored chain ${mb(chain.reduce((s, p) => s + size(p), 0))} vs one full ${mb(size(file('last.sql.gz')))}`);
+    console.log(
+      `apply chain alone (base + 7 deltas -> /dev/null): ${chainOnly.toFixed(2)} s; stored chain ${mb(chain.reduce((s, p) => s + size(p), 0))} vs one full ${mb(size(file('last.sql.gz')))}`,
+    );
     console.log(`peak RSS of this process: ${mb(process.resourceUsage().maxRSS * 1024)}`);
     for (const d of [`${db}_full`, `${db}_chain`]) run('psql', [...pg, '-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${d}`]);
   } finally {

@@ -63,7 +63,11 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'coffre-bench-drill-'));
   const ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
   await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
-  console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${rows} rows (MongoDB ${mongoRows})`);
+  console.log(
+    `load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; ${rows} rows (MongoDB ${mongoRows})`,
+  );
   const cleanups: Array<() => Promise<void>> = [];
   const measure = async (name: string, url: string, assertion: string, n: number) => {
     await addTarget(ctx, { name, url }, { via: 'cli' });
@@ -72,7 +76,9 @@ async function main(): Promise<void> {
     if (b.error) throw b.error;
     const d = await runDrill(ctx, { plan: name });
     const checks = d.view.checks.map((c) => `${c.name} ${c.status} ${((c.durationMs ?? 0) / 1000).toFixed(2)}s`).join(', ');
-    console.log(`${name.padEnd(9)} rows ${String(n).padStart(8)}  raw ${((b.view.rawSizeBytes ?? 0) / 2 ** 20).toFixed(1).padStart(6)} MiB  backup ${((b.view.durationMs ?? 0) / 1000).toFixed(1).padStart(5)} s  drill ${d.view.status}  RTO ${((d.view.rtoMs ?? 0) / 1000).toFixed(1).padStart(5)} s  (${checks})`);
+    console.log(
+      `${name.padEnd(9)} rows ${String(n).padStart(8)}  raw ${((b.view.rawSizeBytes ?? 0) / 2 ** 20).toFixed(1).padStart(6)} MiB  backup ${((b.view.durationMs ?? 0) / 1000).toFixed(1).padStart(5)} s  drill ${d.view.status}  RTO ${((d.view.rtoMs ?? 0) / 1000).toFixed(1).padStart(5)} s  (${checks})`,
+    );
   };
   try {
     if (enginesWanted.includes('postgres')) {
@@ -119,13 +125,27 @@ async function main(): Promise<void> {
       const client = new MongoClient('mongodb://127.0.0.1:27017');
       await client.connect();
       cleanups.push(async () => {
-        await client.db(db).dropDatabase().catch(() => {});
+        await client
+          .db(db)
+          .dropDatabase()
+          .catch(() => {});
         await client.close();
       });
       const coll = client.db(db).collection<{ _id: number; [k: string]: unknown }>('bench_rows');
       for (let from = 1; from <= mongoRows; from += 5000) {
         const batch = [];
-        for (let g = from; g < Math.min(from + 5000, mongoRows + 1); g++) batch.push({ _id: g, account: (g * 7919) % 100000, kind: g % 11 === 0 ? null : g % 17, label: `item-${g}`, body: g % 7 === 0 ? null : 'x'.repeat(32 * (1 + (g % 5))), created_at: new Date(1577836800000 + g * 37000), amount: g * 0.37, attrs: g % 5 === 0 ? null : { n: g % 1000, ok: g % 2 === 0 }, active: g % 3 === 0 });
+        for (let g = from; g < Math.min(from + 5000, mongoRows + 1); g++)
+          batch.push({
+            _id: g,
+            account: (g * 7919) % 100000,
+            kind: g % 11 === 0 ? null : g % 17,
+            label: `item-${g}`,
+            body: g % 7 === 0 ? null : 'x'.repeat(32 * (1 + (g % 5))),
+            created_at: new Date(1577836800000 + g * 37000),
+            amount: g * 0.37,
+            attrs: g % 5 === 0 ? null : { n: g % 1000, ok: g % 2 === 0 },
+            active: g % 3 === 0,
+          });
         await coll.insertMany(batch, { ordered: false });
       }
       await measure('mongodb', `mongodb://127.0.0.1:27017/${db}`, JSON.stringify({ collection: 'bench_rows', filter: {}, min: mongoRows, max: mongoRows }), mongoRows);

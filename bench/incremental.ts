@@ -32,7 +32,10 @@ const options = {
   smallRows: int('BENCH_SMALL_ROWS', 300_000),
   mongoDocs: int('BENCH_MONGO_DOCS', 50_000),
   largeBytes: int('BENCH_LARGE_BYTES', 10e9),
-  engines: (process.env.BENCH_ENGINES ?? 'postgres,postgres-narrow,mysql,mongodb,sqlite').split(',').map((s) => s.trim()).filter(Boolean),
+  engines: (process.env.BENCH_ENGINES ?? 'postgres,postgres-narrow,mysql,mongodb,sqlite')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
 };
 
 const mb = (n: number): string => `${(n / MB).toFixed(2)} MB`;
@@ -145,7 +148,7 @@ function benchEngine(e: EngineBench, withChain: boolean): Figures {
     // differentials of the same data against the same parent (day 1's full: the same work), the full time
     // the median of three fulls of day 2.
     const deltas = [i2, ...[1, 2].map(() => coffre(ws.env, ['backup', 'p', '--kind', 'differential']))];
-    if (deltas.some((d) => d.json.parentId !== f1.json.id)) throw new Error('expected every delta to have day 1\'s full as parent');
+    if (deltas.some((d) => d.json.parentId !== f1.json.id)) throw new Error("expected every delta to have day 1's full as parent");
     const fulls = [1, 2, 3].map(() => coffre(ws.env, ['backup', 'p', '--kind', 'full']));
     const f2 = fulls[fulls.length - 1];
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -227,7 +230,10 @@ function postgresBench(rows: number): EngineBench {
     restoreTarget() {
       const name = `${db}_r${made.length}`;
       made.push(name);
-      return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop: () => void spawnSync('psql', [...pgArgs, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]) };
+      return {
+        url: `postgres://postgres@127.0.0.1:5432/${name}`,
+        drop: () => void spawnSync('psql', [...pgArgs, '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]),
+      };
     },
   };
 }
@@ -370,7 +376,12 @@ async function largeEncode(bytes: number): Promise<{ seconds: number; rssBytes: 
     const r = spawnSync(GNU_TIME, ['-f', 'TIME %e %M', process.execPath, '--input-type=module', '-e', encoder, parent, next, path.join(dir, 'out.delta')], { encoding: 'utf8' });
     const m = /TIME ([\d.]+) (\d+)\s*$/.exec(r.stderr);
     if (r.status !== 0 || !m) throw new Error(`large encode failed: ${r.stderr.slice(-2000)}`);
-    return { seconds: (performance.now() - started) / 1000, rssBytes: Number(m[2]) * 1024, deltaBytes: fs.statSync(path.join(dir, 'out.delta')).size, size: fs.statSync(next).size };
+    return {
+      seconds: (performance.now() - started) / 1000,
+      rssBytes: Number(m[2]) * 1024,
+      deltaBytes: fs.statSync(path.join(dir, 'out.delta')).size,
+      size: fs.statSync(next).size,
+    };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -398,25 +409,36 @@ export async function benchIncremental(): Promise<void> {
     all.push(f);
     console.log(`\n== ${name} (raw dump ${mb(f.rawBytes)}; bench step ${((performance.now() - started) / 1000).toFixed(0)} s) ==`);
     console.log(`full (zstd): ${mb(f.fullBytes)} in ${f.fullSec.toFixed(2)} s, peak RSS ${mb(f.fullRss)}`);
-    console.log(`incremental (1 % updated, 1 % inserted): ${mb(f.incBytes)} = ${pct(f.incBytes, f.fullBytes)} of the full` + (name.startsWith('postgres') ? ` [goal <= 2 %: ${verdict(f.incBytes <= 0.02 * f.fullBytes)}]` : ''));
+    console.log(
+      `incremental (1 % updated, 1 % inserted): ${mb(f.incBytes)} = ${pct(f.incBytes, f.fullBytes)} of the full` +
+        (name.startsWith('postgres') ? ` [goal <= 2 %: ${verdict(f.incBytes <= 0.02 * f.fullBytes)}]` : ''),
+    );
     // Issue 17: a large MariaDB incremental within 1.2x its full (the parent is indexed in a worker thread).
     const timeGoal = name === 'mysql' && options.smallRows >= 3_000_000 ? 1.2 : 1.3;
-    console.log(`incremental time ${f.incSec.toFixed(2)} s = ${(f.incSec / f.fullSec).toFixed(2)}x the full (medians of 3) [goal <= ${timeGoal}x: ${verdict(f.incSec <= timeGoal * f.fullSec)}]; CPU (user+sys) ${f.incCpu.toFixed(2)} s vs ${f.fullCpu.toFixed(2)} s = ${(f.incCpu / f.fullCpu).toFixed(2)}x`);
+    console.log(
+      `incremental time ${f.incSec.toFixed(2)} s = ${(f.incSec / f.fullSec).toFixed(2)}x the full (medians of 3) [goal <= ${timeGoal}x: ${verdict(f.incSec <= timeGoal * f.fullSec)}]; CPU (user+sys) ${f.incCpu.toFixed(2)} s vs ${f.fullCpu.toFixed(2)} s = ${(f.incCpu / f.fullCpu).toFixed(2)}x`,
+    );
     console.log(`incremental peak RSS ${mb(f.incRss)} [goal <= 512 MB: ${verdict(f.incRss <= 512 * 1024 * 1024)}]`);
     if (f.xdelta !== undefined) console.log(`xdelta3 -e -s (uncompressed VCDIFF): ${mb(f.xdelta)} = ${pct(f.xdelta, f.fullBytes)} of coffre's full`);
     else console.log('xdelta3: not installed, no reference figure (Debian: apt-get install xdelta3)');
     if (f.restic !== undefined) console.log(`restic (compression auto), day 2 adds: ${mb(f.restic)} = ${pct(f.restic, f.fullBytes)} of coffre's full`);
     else console.log('restic: not installed, no reference figure (Debian: apt-get install restic)');
     if (f.chain) {
-      console.log(`restore of the 7th incremental of a chain: ${f.chain.chainSec.toFixed(2)} s vs the equivalent full ${f.chain.fullSec.toFixed(2)} s = ${(f.chain.chainSec / f.chain.fullSec).toFixed(2)}x [goal <= 1.5x: ${verdict(f.chain.chainSec <= 1.5 * f.chain.fullSec)}]; peak RSS ${mb(f.chain.chainRss)}`);
+      console.log(
+        `restore of the 7th incremental of a chain: ${f.chain.chainSec.toFixed(2)} s vs the equivalent full ${f.chain.fullSec.toFixed(2)} s = ${(f.chain.chainSec / f.chain.fullSec).toFixed(2)}x [goal <= 1.5x: ${verdict(f.chain.chainSec <= 1.5 * f.chain.fullSec)}]; peak RSS ${mb(f.chain.chainRss)}`,
+      );
     }
   }
   if (options.largeBytes > 0) {
     console.log(`\n== delta encoder alone on a large dump (${mb(options.largeBytes)}, 1 % of lines changed, 1 % inserted) ==`);
     const large = await largeEncode(options.largeBytes);
     if (large) {
-      console.log(`encoded ${mb(large.size)} against a parent of the same size in ${large.seconds.toFixed(1)} s (${mb(large.size / large.seconds)}/s); delta ${mb(large.deltaBytes)}`);
-      console.log(`peak RSS ${mb(large.rssBytes)} [bounded: index <= 151 MiB + 6 MiB batches + 64 MiB read-ahead + 16 MiB block cache + ~4 MiB buffers; goal <= 512 MB: ${verdict(large.rssBytes <= 512 * 1024 * 1024)}]`);
+      console.log(
+        `encoded ${mb(large.size)} against a parent of the same size in ${large.seconds.toFixed(1)} s (${mb(large.size / large.seconds)}/s); delta ${mb(large.deltaBytes)}`,
+      );
+      console.log(
+        `peak RSS ${mb(large.rssBytes)} [bounded: index <= 151 MiB + 6 MiB batches + 64 MiB read-ahead + 16 MiB block cache + ~4 MiB buffers; goal <= 512 MB: ${verdict(large.rssBytes <= 512 * 1024 * 1024)}]`,
+      );
     }
   }
 }

@@ -18,9 +18,13 @@ import type { Storage } from '../src/core/types.ts';
 const MiB = 1024 * 1024;
 const size = Number(process.argv[2] ?? 200) * MiB;
 const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
-const s3Server = await readFile(`${STATE}/s3-server`, 'utf8').then((s) => s.trim(), () => 'seaweedfs');
+const s3Server = await readFile(`${STATE}/s3-server`, 'utf8').then(
+  (s) => s.trim(),
+  () => 'seaweedfs',
+);
 const s3Creds = s3Server === 's3rver' ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : { accessKeyId: 'coffre-test-key', secretAccessKey: 'coffre-test-secret' };
-const azureCs = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;';
+const azureCs =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'coffre-bench-storage-'));
 const source = path.join(dir, 'artifact.bin');

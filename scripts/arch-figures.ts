@@ -54,8 +54,7 @@ for (const f of files.filter((f) => !f.startsWith(path.join(src, 'catalog')))) {
 console.log(`Kysely queries outside src/catalog/: ${queries}${queryFiles.length ? ` (${queryFiles.join(', ')})` : ''}`);
 
 // 3. Files that change a run's status: a write to backups/restores (or a journal helper that writes them).
-const statusWrite =
-  /(?<!function )\b(updateBackup|updateRestore|finishBackupRow|insertBackup|insertRestore)\(|(updateTable|insertInto)\('(backups|restores)'\)[^;]*?\bstatus\b/gs;
+const statusWrite = /(?<!function )\b(updateBackup|updateRestore|finishBackupRow|insertBackup|insertRestore)\(|(updateTable|insertInto)\('(backups|restores)'\)[^;]*?\bstatus\b/gs;
 const writers = files.filter((f) => statusWrite.test(text.get(f)!.replace(/^\s*(\/\/|\*).*$/gm, '')) && (statusWrite.lastIndex = 0) === 0);
 console.log(`files that change a run's status: ${writers.length} (${writers.map(rel).join(', ')})`);
 

@@ -59,7 +59,7 @@ await coffre('restore', id, '--to', names.restored);
 
 const a = new DatabaseSync(source, { readOnly: true });
 const b = new DatabaseSync(copy, { readOnly: true });
-const count = (d: DatabaseSync) => (d.prepare('SELECT count(*) AS n, sum(total_cents) AS s FROM orders').get() as { n: number; s: number });
+const count = (d: DatabaseSync) => d.prepare('SELECT count(*) AS n, sum(total_cents) AS s FROM orders').get() as { n: number; s: number };
 const [ca, cb] = [count(a), count(b)];
 a.close();
 b.close();

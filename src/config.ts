@@ -37,9 +37,17 @@ const schema = z.object({
   CLUSTER_LEASE_SECONDS: z.coerce.number().int().min(10).max(86400).default(30),
   MAX_CONCURRENT_PER_TARGET: z.coerce.number().int().min(1).max(64).default(1),
   // Local cache of raw dumps used as delta parents (differential and incremental backups).
-  DELTA_CACHE_MAX_BYTES: z.coerce.number().int().min(0).default(2 * 1024 ** 3),
+  DELTA_CACHE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(2 * 1024 ** 3),
   // Notifications, RPO checks and metrics (issue 12).
-  NOTIFY_REMIND_HOURS: z.coerce.number().min(0.0001).max(24 * 365).default(24),
+  NOTIFY_REMIND_HOURS: z.coerce
+    .number()
+    .min(0.0001)
+    .max(24 * 365)
+    .default(24),
   NOTIFY_CHECK_SECONDS: z.coerce.number().min(0.2).max(86400).default(60),
   NOTIFY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
   CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
@@ -146,7 +154,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ? { kind: 'postgres', url: e.DATABASE_URL }
     : { kind: 'sqlite', path: e.DATABASE_URL ? path.resolve(e.DATABASE_URL.replace(/^sqlite:(\/\/)?/, '')) : path.join(dataDir, 'coffre.db') };
   const backupRoot = path.resolve(e.BACKUP_ROOT ?? path.join(dataDir, 'backups'));
-  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const warnings: string[] = [];
   if (e.RESTORE_ALLOWED_PATHS !== undefined) {
     warnings.push(
@@ -223,7 +235,9 @@ export function connectTimeoutSeconds(): number {
   if (text === undefined || text === '') return 10;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 600) {
-    throw usageError('BAD_CONFIG', `Environment variable CONNECT_TIMEOUT_SECONDS must be a whole number of seconds from 1 to 600 (got "${text}").`, { variable: 'CONNECT_TIMEOUT_SECONDS' });
+    throw usageError('BAD_CONFIG', `Environment variable CONNECT_TIMEOUT_SECONDS must be a whole number of seconds from 1 to 600 (got "${text}").`, {
+      variable: 'CONNECT_TIMEOUT_SECONDS',
+    });
   }
   return n;
 }

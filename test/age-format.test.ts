@@ -142,7 +142,13 @@ test('several recipients: each identity alone opens the file, with coffre and wi
   const keys = [keyFile('r1.txt'), keyFile('r2.txt'), keyFile('r3.txt')];
   const plain = randomBytes(150_000);
   const file = join(dir, 'three.age');
-  writeFileSync(file, await encrypt(plain, keys.map((k) => k.recipient)));
+  writeFileSync(
+    file,
+    await encrypt(
+      plain,
+      keys.map((k) => k.recipient),
+    ),
+  );
   for (const k of keys) {
     assert.ok((await decrypt(readFileSync(file), [k.secret])).equals(plain));
     assert.ok(execFileSync('age', ['-d', '-i', k.path, file], { maxBuffer: 1 << 26 }).equals(plain));
@@ -150,7 +156,10 @@ test('several recipients: each identity alone opens the file, with coffre and wi
   // A recipients file in age -R syntax, and the age CLI writing to several recipients.
   const list = join(dir, 'recipients.txt');
   writeFileSync(list, `# the operator\n${keys[0].recipient}\n\n# offline recovery key\n${keys[1].recipient}\n`);
-  assert.deepEqual(parseRecipientsFile(readFileSync(list, 'utf8'), list).map((r) => r.recipient), [keys[0].recipient, keys[1].recipient]);
+  assert.deepEqual(
+    parseRecipientsFile(readFileSync(list, 'utf8'), list).map((r) => r.recipient),
+    [keys[0].recipient, keys[1].recipient],
+  );
   const byCli = execFileSync('age', ['-R', list], { input: plain, maxBuffer: 1 << 26 });
   assert.ok((await decrypt(byCli, [keys[1].secret])).equals(plain));
 });
@@ -215,16 +224,24 @@ test('refusals: no identity, a wrong one, truncation, flipped bits in the header
 test('recipient and identity parsing: bad, post-quantum, SSH and plugin keys are usage errors that never echo a secret', () => {
   const g = generateIdentity();
   assert.equal(parseRecipient(g.recipient.toUpperCase()).recipient, g.recipient);
-  for (const bad of ['age1xyz', 'age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq', 'AGE-SECRET-KEY-1', `${g.recipient.slice(0, -1)}${g.recipient.endsWith('q') ? 'p' : 'q'}`]) {
+  for (const bad of [
+    'age1xyz',
+    'age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq',
+    'AGE-SECRET-KEY-1',
+    `${g.recipient.slice(0, -1)}${g.recipient.endsWith('q') ? 'p' : 'q'}`,
+  ]) {
     assert.throws(() => parseRecipient(bad), coded('COFFRE_E_AGE_RECIPIENT_INVALID'));
   }
   assert.throws(() => parseRecipient('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN'), coded('COFFRE_E_AGE_RECIPIENT_UNSUPPORTED'));
   assert.throws(() => parseRecipient('age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t'), coded('COFFRE_E_AGE_RECIPIENT_UNSUPPORTED'));
   const broken = `${g.secret.slice(0, -1)}${g.secret.endsWith('Q') ? 'P' : 'Q'}`;
-  assert.throws(() => parseIdentity(broken, 'the key file'), (err: unknown) => {
-    coded('COFFRE_E_AGE_IDENTITY_INVALID')(err);
-    assert.ok(!(err as Error).message.includes(broken.slice(20)));
-    return true;
-  });
+  assert.throws(
+    () => parseIdentity(broken, 'the key file'),
+    (err: unknown) => {
+      coded('COFFRE_E_AGE_IDENTITY_INVALID')(err);
+      assert.ok(!(err as Error).message.includes(broken.slice(20)));
+      return true;
+    },
+  );
   assert.throws(() => parseIdentityFile('# nothing here\n\n', 'empty.txt'), coded('COFFRE_E_AGE_IDENTITY_INVALID'));
 });

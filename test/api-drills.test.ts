@@ -23,7 +23,12 @@ test('POST /api/plans/:id/drill: 202, the job ends with the drill row; failures 
     const call = (method: string, url: string, body?: unknown, token = ADMIN) => s.call(method, url, { token, body });
     assert.equal((await call('POST', '/api/sgbd-targets', { name: 'shop', url: `sqlite:${src}` })).status, 201);
     assert.equal((await call('POST', '/api/destinations', { name: 'disk', type: 'local', path: path.join(s.dir, 'data', 'backups') })).status, 201);
-    const plan = await call('POST', '/api/plans', { name: 'nightly', targetId: 'shop', destinationId: 'disk', drill: { rto: '10m', assertions: ['SELECT count(*) = 20 FROM orders'] } });
+    const plan = await call('POST', '/api/plans', {
+      name: 'nightly',
+      targetId: 'shop',
+      destinationId: 'disk',
+      drill: { rto: '10m', assertions: ['SELECT count(*) = 20 FROM orders'] },
+    });
     assert.equal(plan.status, 201, plan.text);
     assert.equal((await call('POST', '/api/plans', { name: 'empty', targetId: 'shop', destinationId: 'disk' })).status, 201);
 
@@ -50,7 +55,15 @@ test('POST /api/plans/:id/drill: 202, the job ends with the drill row; failures 
     assert.equal(job.result.id, job.journalId);
     assert.equal(job.result.backupId, backup.journalId);
     assert.equal(job.result.trigger, 'api');
-    assert.deepEqual(job.result.checks.map((c: any) => [c.name, c.status]), [['restore', 'passed'], ['row-counts', 'passed'], ['assertion', 'passed'], ['rto', 'passed']]);
+    assert.deepEqual(
+      job.result.checks.map((c: any) => [c.name, c.status]),
+      [
+        ['restore', 'passed'],
+        ['row-counts', 'passed'],
+        ['assertion', 'passed'],
+        ['rto', 'passed'],
+      ],
+    );
     assert.ok(job.result.rtoMs > 0);
     assert.equal(job.result.scratchDropped, true);
     const row = (await call('GET', `/api/drills/${job.journalId}`)).json();
@@ -67,7 +80,10 @@ test('POST /api/plans/:id/drill: 202, the job ends with the drill row; failures 
     assert.match(failing.error.message, /assertion/);
     assert.equal(failing.result.checks.find((c: any) => c.name === 'assertion').status, 'failed');
     assert.equal(failing.result.scratchDropped, true, 'a failed drill drops its scratch database too');
-    assert.deepEqual((await call('GET', '/api/drills?status=failed')).json().items.map((r: any) => r.id), [failing.journalId]);
+    assert.deepEqual(
+      (await call('GET', '/api/drills?status=failed')).json().items.map((r: any) => r.id),
+      [failing.journalId],
+    );
   } finally {
     await s.close();
   }

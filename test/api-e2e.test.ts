@@ -24,7 +24,7 @@ function urlOf(database: string): string {
 async function snapshot(database: typeof source): Promise<unknown> {
   return withClient(database, async (c) => ({
     rows: (await c.query('SELECT id, label, data, doc::text AS doc FROM things ORDER BY id')).rows,
-    seq: (await c.query("SELECT last_value FROM things_id_seq")).rows,
+    seq: (await c.query('SELECT last_value FROM things_id_seq')).rows,
   }));
 }
 
@@ -59,7 +59,14 @@ test('over HTTP: target, destination, plan, backup followed on /api/events, rest
     assert.match(probe.json().serverVersion, /^\d+/);
     const dest = await http('POST', '/api/destinations', { name: 'disk', type: 'local', path: path.join(ws.dir, 'backups') });
     assert.equal(dest.status, 201, dest.text);
-    const plan = await http('POST', '/api/plans', { name: 'pg-nightly', targetId: target.json().id, destinationId: dest.json().id, kind: 'full', compression: 'zstd', cron: '0 3 * * *' });
+    const plan = await http('POST', '/api/plans', {
+      name: 'pg-nightly',
+      targetId: target.json().id,
+      destinationId: dest.json().id,
+      kind: 'full',
+      compression: 'zstd',
+      cron: '0 3 * * *',
+    });
     assert.equal(plan.status, 201, plan.text);
 
     // Follow every event from before the job exists until it finishes.
@@ -85,7 +92,10 @@ test('over HTTP: target, destination, plan, backup followed on /api/events, rest
     assert.equal(finished.result.compression, 'gzip');
     assert.ok(finished.result.sizeBytes > 0 && finished.result.rawSizeBytes > finished.result.sizeBytes);
     for (const e of seen.filter((x) => x.event === 'job.progress')) assert.ok(e.data.bytes > 0 && e.data.rateBytesPerSecond >= 0);
-    assert.ok(seen.every((e, i) => i === 0 || Number(e.id) > Number(seen[i - 1].id)), 'event ids increase');
+    assert.ok(
+      seen.every((e, i) => i === 0 || Number(e.id) > Number(seen[i - 1].id)),
+      'event ids increase',
+    );
 
     // The journal row over HTTP is the CLI's row.
     const row = (await http('GET', `/api/journals/${journalId}`)).json();

@@ -43,7 +43,12 @@ const STACK = /\n\s+at \S.*[(:]\d+:\d+|node:internal|\bat async\b/;
 const statuses = new Map<number, number>();
 
 async function check(method: string, url: string, payload: string | undefined, contentType = 'application/json'): Promise<void> {
-  const res = await s.app.inject({ method: method as 'GET', url, payload, headers: { authorization: `Bearer ${TOKEN}`, ...(payload !== undefined ? { 'content-type': contentType } : {}) } });
+  const res = await s.app.inject({
+    method: method as 'GET',
+    url,
+    payload,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(payload !== undefined ? { 'content-type': contentType } : {}) },
+  });
   const what = `${method} ${url.slice(0, 200)} ${String(payload).slice(0, 200)} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
   statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
   assert.ok(res.statusCode < 500, what);
@@ -68,7 +73,10 @@ const anyValue = fc.oneof(
 );
 const idValue = fc.oneof(
   { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
-  { weight: 2, arbitrary: fc.constantFrom(...['', '..', '.', '%', '%zz', '%00', 'null', '-1', '1e999', '../../etc/passwd', 'a'.repeat(600), '00000000-0000-7000-8000-000000000000']) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(...['', '..', '.', '%', '%zz', '%00', 'null', '-1', '1e999', '../../etc/passwd', 'a'.repeat(600), '00000000-0000-7000-8000-000000000000']),
+  },
   { weight: 2, arbitrary: fc.uuid() },
   { weight: 3, arbitrary: fc.constantFrom('lite', 'disk', 'plan') },
 );
@@ -82,7 +90,10 @@ const bodyObject = fc.record(
     name: fc.oneof(anyValue, fc.constantFrom('lite', 'disk', 'plan', 'fresh-name')),
     url: anyValue,
     type: anyValue,
-    path: fc.oneof(pathValue, anyValue.filter((v) => typeof v !== 'string')),
+    path: fc.oneof(
+      pathValue,
+      anyValue.filter((v) => typeof v !== 'string'),
+    ),
     targetId: fc.oneof(anyValue, idValue),
     destinationId: fc.oneof(anyValue, idValue),
     planId: fc.oneof(anyValue, idValue),
@@ -118,7 +129,13 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.constant(undefined) },
 );
 const query = fc.oneof(
-  fc.dictionary(fc.constantFrom('planId', 'status', 'from', 'to', 'limit', 'offset', 'jobId', 'x', 'access_token'), fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.constantFrom('-1', '1e3', '0', '99999999999', '2025-01-01', 'success', 'NaN')), { maxKeys: 4 }).map((d) => new URLSearchParams(d).toString()),
+  fc
+    .dictionary(
+      fc.constantFrom('planId', 'status', 'from', 'to', 'limit', 'offset', 'jobId', 'x', 'access_token'),
+      fc.oneof(fc.string({ maxLength: 30 }), fc.integer().map(String), fc.constantFrom('-1', '1e3', '0', '99999999999', '2025-01-01', 'success', 'NaN')),
+      { maxKeys: 4 },
+    )
+    .map((d) => new URLSearchParams(d).toString()),
   fc.string({ maxLength: 40 }).map((q) => encodeURI(q)),
   fc.constantFrom('limit=1&limit=2', 'status[]=x', 'from=%zz', 'planId=', '&&&', 'a=%00'),
 );
@@ -150,7 +167,10 @@ test('no route answers a malformed, oversized or wrongly typed request with a 5x
   }
   // The requests reached past validation: successes, missing ids and conflicts happened, not only 400s.
   for (const status of [200, 400, 404]) assert.ok((statuses.get(status) ?? 0) > 0, `some requests answered ${status}: ${JSON.stringify([...statuses])}`);
-  assert.ok([...statuses.keys()].some((k) => k === 201 || k === 202), JSON.stringify([...statuses]));
+  assert.ok(
+    [...statuses.keys()].some((k) => k === 201 || k === 202),
+    JSON.stringify([...statuses]),
+  );
 });
 
 test('oversized bodies, foreign content types, unknown routes and methods', async () => {

@@ -48,7 +48,11 @@ before(async () => {
   assert.equal(backup.status, 'success', JSON.stringify(backup));
   backupId = b.json().journalId;
   // Three restores: into the empty copy, refused (not empty, no replace), then with replace.
-  for (const [options, status] of [[{}, 'success'], [{}, 'failed'], [{ replace: true }, 'success']] as const) {
+  for (const [options, status] of [
+    [{}, 'success'],
+    [{}, 'failed'],
+    [{ replace: true }, 'success'],
+  ] as const) {
     const r = await call('POST', '/api/restores', { journalId: backupId, targetId: 'copy', options });
     assert.equal(r.status, 202, r.text);
     assert.equal((await waitJob(r.json().jobId)).status, status);
@@ -63,11 +67,17 @@ test('GET /api/restores: the restore journal newest first, rows as the CLI lists
   const r = await call('GET', '/api/restores');
   assert.equal(r.status, 200, r.text);
   const page = r.json();
-  assert.deepEqual(page.items.map((x: any) => x.id), [...restoreIds].reverse());
+  assert.deepEqual(
+    page.items.map((x: any) => x.id),
+    [...restoreIds].reverse(),
+  );
   assert.equal(page.limit, 50);
   assert.equal(page.offset, 0);
   assert.equal(page.nextOffset, null);
-  assert.deepEqual(page.items.map((x: any) => x.status), ['success', 'failed', 'success']);
+  assert.deepEqual(
+    page.items.map((x: any) => x.status),
+    ['success', 'failed', 'success'],
+  );
   for (const row of page.items) {
     assert.deepEqual(Object.keys(row).sort(), Object.keys(RestoreRow.shape).sort());
     RestoreRow.parse(row);
@@ -83,10 +93,16 @@ test('GET /api/restores: the restore journal newest first, rows as the CLI lists
 
 test('GET /api/restores pages with limit and offset', async () => {
   const first = (await call('GET', '/api/restores?limit=2')).json();
-  assert.deepEqual(first.items.map((x: any) => x.id), [restoreIds[2], restoreIds[1]]);
+  assert.deepEqual(
+    first.items.map((x: any) => x.id),
+    [restoreIds[2], restoreIds[1]],
+  );
   assert.equal(first.nextOffset, 2);
   const second = (await call('GET', `/api/restores?limit=2&offset=${first.nextOffset}`)).json();
-  assert.deepEqual(second.items.map((x: any) => x.id), [restoreIds[0]]);
+  assert.deepEqual(
+    second.items.map((x: any) => x.id),
+    [restoreIds[0]],
+  );
   assert.equal(second.nextOffset, null);
   const exact = (await call('GET', '/api/restores?limit=3')).json();
   assert.equal(exact.items.length, 3);
@@ -113,7 +129,10 @@ test('POST /api/destinations/:id/reindex: a known backup is skipped, an artifact
   const report = known.json();
   assert.equal(report.destination, 'disk');
   assert.equal(report.scanned, 2, 'the artifact and its manifest');
-  assert.deepEqual(report.skipped.map((x: any) => x.id), [backupId]);
+  assert.deepEqual(
+    report.skipped.map((x: any) => x.id),
+    [backupId],
+  );
   assert.equal(report.skipped[0].plan, 'nightly');
   assert.deepEqual([report.imported, report.linked, report.orphans, report.invalid], [[], [], [], []]);
 
@@ -124,7 +143,10 @@ test('POST /api/destinations/:id/reindex: a known backup is skipped, an artifact
   const after = (await call('POST', `/api/destinations/${report.destinationId}/reindex`)).json();
   assert.equal(after.scanned, 3);
   assert.deepEqual(after.orphans, [{ key: strayKey, sizeBytes: (await stat(path.join(root, strayKey))).size }]);
-  assert.deepEqual(after.skipped.map((x: any) => x.id), [backupId]);
+  assert.deepEqual(
+    after.skipped.map((x: any) => x.id),
+    [backupId],
+  );
   assert.deepEqual(after.imported, [], 'an orphan is never imported');
   assert.ok(!(await call('GET', '/api/journals')).json().items.some((x: any) => x.artifact === strayKey));
 });
@@ -135,7 +157,10 @@ test('POST /api/destinations/:id/reindex imports into a fresh catalog what its m
     assert.equal((await fresh.call('POST', '/api/destinations', { body: { name: 'found', type: 'local', path: path.join(s.dir, 'backups') } })).status, 201);
     const r = await fresh.call('POST', '/api/destinations/found/reindex');
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.json().imported.map((x: any) => x.id), [backupId]);
+    assert.deepEqual(
+      r.json().imported.map((x: any) => x.id),
+      [backupId],
+    );
     const row = (await fresh.call('GET', `/api/journals/${backupId}`)).json();
     assert.equal(row.status, 'success');
     assert.equal(row.trigger, 'reindex');

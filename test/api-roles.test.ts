@@ -61,7 +61,10 @@ test('roles: viewer reads, operator runs, admin configures; 403 names the missin
     assert.equal(overview.plans[0].health, 'ok');
     assert.equal(overview.plans[0].lastSuccess.id, job.journalId);
     const history = (await s.call('GET', '/api/plans/p1/history', { token: viewer })).json();
-    assert.deepEqual(history.points.map((p: any) => p.id), [job.journalId]);
+    assert.deepEqual(
+      history.points.map((p: any) => p.id),
+      [job.journalId],
+    );
     assert.ok(history.points[0].sizeBytes > 0 && history.points[0].rawSizeBytes > 0);
     assert.equal((await s.call('GET', '/api/journals?kind=incremental', { token: viewer })).json().items.length, 0);
     assert.equal((await s.call('GET', '/api/journals?kind=full', { token: viewer })).json().items.length, 1);

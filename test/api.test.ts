@@ -123,7 +123,10 @@ test('validation: 400 with field-level messages, bad JSON, wrong content type, o
   const missing = await call('POST', '/api/sgbd-targets', { name: 'x' });
   assert.equal(missing.status, 400);
   assert.equal(missing.json().error.code, 'COFFRE_E_VALIDATION');
-  assert.deepEqual(missing.json().error.details.fields.map((f: any) => f.field), ['url']);
+  assert.deepEqual(
+    missing.json().error.details.fields.map((f: any) => f.field),
+    ['url'],
+  );
   const typed = await call('POST', '/api/plans', { name: 5, targetId: [], destinationId: 'd', kind: 'weekly' });
   assert.equal(typed.status, 400);
   assert.deepEqual([...new Set(typed.json().error.details.fields.map((f: any) => f.field))].sort(), ['kind', 'name', 'targetId']);
@@ -143,7 +146,13 @@ test('validation: 400 with field-level messages, bad JSON, wrong content type, o
   assert.equal(big.json().error.code, 'COFFRE_E_BODY_TOO_LARGE');
   const query = await call('GET', '/api/journals?limit=0&status=done&from=yesterday');
   assert.equal(query.status, 400);
-  assert.deepEqual(query.json().error.details.fields.map((f: any) => f.field).sort(), ['from', 'limit', 'status']);
+  assert.deepEqual(
+    query
+      .json()
+      .error.details.fields.map((f: any) => f.field)
+      .sort(),
+    ['from', 'limit', 'status'],
+  );
   const route = await call('GET', '/api/nothing-here');
   assert.equal(route.status, 404);
   assert.equal(route.json().error.code, 'COFFRE_E_ROUTE_NOT_FOUND');
@@ -234,7 +243,22 @@ test('a backup answers 202 with job and journal ids; journal rows match `coffre 
     expectCode(cli, 0, 'coffre journal');
     const api: Array<Record<string, unknown>> = (await call('GET', '/api/journals?planId=nightly')).json().items;
     assert.deepEqual(api, cli.json());
-    for (const field of ['id', 'status', 'kind', 'plan', 'target', 'sizeBytes', 'rawSizeBytes', 'sha256', 'artifact', 'parentId', 'startedAt', 'finishedAt', 'durationMs', 'message']) {
+    for (const field of [
+      'id',
+      'status',
+      'kind',
+      'plan',
+      'target',
+      'sizeBytes',
+      'rawSizeBytes',
+      'sha256',
+      'artifact',
+      'parentId',
+      'startedAt',
+      'finishedAt',
+      'durationMs',
+      'message',
+    ]) {
       assert.ok(field in api[0], `journal rows carry ${field}`);
     }
   } finally {
@@ -250,7 +274,13 @@ test('restores: journal id, the alias route, and a custom path only under ALLOWE
   const job = await waitJob(r.json().jobId);
   assert.equal(job.status, 'success', JSON.stringify(job));
   const db = new DatabaseSync(path.join(s.dir, 'copy.db'), { readOnly: true });
-  assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').all().map((x: any) => x.v), ['a', 'b', 'ünï😀']);
+  assert.deepEqual(
+    db
+      .prepare('SELECT v FROM t ORDER BY id')
+      .all()
+      .map((x: any) => x.v),
+    ['a', 'b', 'ünï😀'],
+  );
   db.close();
   assert.equal((await call('GET', `/api/journals/${r.json().journalId}`)).json().backupId, journalId, 'restore rows are found by their id');
   // Into a non-empty target without replace: accepted, then the job fails with the engine's refusal.
@@ -288,7 +318,10 @@ test('one run per plan: a second trigger gets 409 naming the running job; shutdo
   const first = await call('POST', '/api/backups', { planId: hang.json().id });
   assert.equal(first.status, 202, first.text);
   assert.equal(first.json().status, 'running');
-  for (const [url, body] of [['/api/backups', { planId: 'hang' }], ['/api/plans/hang/execute', undefined]] as const) {
+  for (const [url, body] of [
+    ['/api/backups', { planId: 'hang' }],
+    ['/api/plans/hang/execute', undefined],
+  ] as const) {
     const busy = await call('POST', url, body);
     assert.equal(busy.status, 409, busy.text);
     assert.equal(busy.json().error.details.jobId, first.json().jobId);

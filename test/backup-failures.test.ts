@@ -88,7 +88,10 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   await exited;
   assert.ok(existsSync(partial), 'the killed process left its partial file');
   const cacheDir = path.join(ws.dataDir, 'cache', 'raw');
-  assert.ok((await filesUnder(cacheDir)).some((f) => f.endsWith('.raw.partial')), 'the killed process left its partial cache copy');
+  assert.ok(
+    (await filesUnder(cacheDir)).some((f) => f.endsWith('.raw.partial')),
+    'the killed process left its partial cache copy',
+  );
   // A temporary folder of the dead process (a parent being rebuilt), and one of a live process (this one).
   const tmp = path.join(ws.dataDir, 'tmp');
   await mkdir(path.join(tmp, `parent-p${child.pid}-abc`, 'inner'), { recursive: true });
@@ -102,7 +105,7 @@ test('kill -9 of a running backup: the next command marks it interrupted and rem
   assert.match(rows[0].message, /stopped before it finished/);
   assert.deepEqual(await filesUnder(planDir), [], 'partial files removed');
   assert.deepEqual(await filesUnder(cacheDir), [], 'partial cache copy removed');
-  assert.deepEqual(await readdir(tmp), [`restore-p${process.pid}-def`], 'only the live process\'s temporary folder is left');
+  assert.deepEqual(await readdir(tmp), [`restore-p${process.pid}-def`], "only the live process's temporary folder is left");
 });
 
 test('a plan already backing up in another process: a second `coffre backup` is refused naming the running one, which still succeeds', async () => {
@@ -136,5 +139,9 @@ test('a plan already backing up in another process: a second `coffre backup` is 
   }
   assert.equal(await exited, 0, stdout);
   const rows = (await ws.run(['journal', '--plan', 'busy', '--json'])).json<Array<{ status: string }>>();
-  assert.deepEqual(rows.map((r) => r.status), ['success'], 'the refused run left no row');
+  assert.deepEqual(
+    rows.map((r) => r.status),
+    ['success'],
+    'the refused run left no row',
+  );
 });

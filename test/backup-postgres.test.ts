@@ -31,8 +31,11 @@ before(async () => {
   admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${source}`);
-  await query(source, `CREATE TABLE "odd ""name""" (id serial PRIMARY KEY, label text, doc jsonb, raw bytea);
-    INSERT INTO "odd ""name""" (label, doc, raw) VALUES ('héllo 😀', '{"a": [1, null]}', '\\x00ff'), (NULL, NULL, NULL);`);
+  await query(
+    source,
+    `CREATE TABLE "odd ""name""" (id serial PRIMARY KEY, label text, doc jsonb, raw bytea);
+    INSERT INTO "odd ""name""" (label, doc, raw) VALUES ('héllo 😀', '{"a": [1, null]}', '\\x00ff'), (NULL, NULL, NULL);`,
+  );
 });
 after(async () => {
   for (const db of [source, restored]) await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);

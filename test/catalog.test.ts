@@ -38,8 +38,14 @@ async function exercise(env: NodeJS.ProcessEnv): Promise<void> {
     const plan = await addPlan(ctx, { name: 'nightly', target: 'db-1', destination: 'disk', compression: 'zstd', cron: '0 3 * * *' });
     assert.equal(plan.kind, 'full');
     assert.equal(plan.target, 'db-1');
-    assert.deepEqual((await listTargets(ctx)).map((x) => x.name), ['db-1']);
-    assert.deepEqual((await listPlans(ctx)).map((x) => [x.name, x.compression, x.cron]), [['nightly', 'zstd', '0 3 * * *']]);
+    assert.deepEqual(
+      (await listTargets(ctx)).map((x) => x.name),
+      ['db-1'],
+    );
+    assert.deepEqual(
+      (await listPlans(ctx)).map((x) => [x.name, x.compression, x.cron]),
+      [['nightly', 'zstd', '0 3 * * *']],
+    );
     // The sealed URL opens back to the original, with its password.
     assert.equal(connectionOf(ctx, await findTargetRecord(ctx, 'db-1')).password, PASSWORD);
     const raw = await ctx.catalog.db.selectFrom('targets').selectAll().execute();
@@ -129,13 +135,20 @@ test('PostgreSQL catalog: same migrations, and ENCRYPTION_SECRET required', asyn
   });
   const url = `postgres://postgres@127.0.0.1:5432/${name}`;
   const dataDir = path.join(await tempDir(), 'data');
-  await assert.rejects(openContext({ config: loadConfig({ DATA_DIR: dataDir, DATABASE_URL: url }), announce: () => {} }), (err) => isCoffreError(err) && err.kind === 'usage' && /ENCRYPTION_SECRET/.test(err.message));
+  await assert.rejects(
+    openContext({ config: loadConfig({ DATA_DIR: dataDir, DATABASE_URL: url }), announce: () => {} }),
+    (err) => isCoffreError(err) && err.kind === 'usage' && /ENCRYPTION_SECRET/.test(err.message),
+  );
   await exercise({ DATA_DIR: dataDir, DATABASE_URL: url, ENCRYPTION_SECRET: 'pg-catalog-secret-0123456789' });
   const inside = new pg.Client({ connectionString: url });
   await inside.connect();
   try {
     const { rows } = await inside.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
-    for (const table of tables) assert.ok(rows.some((r) => r.table_name === table), `table ${table} exists in PostgreSQL`);
+    for (const table of tables)
+      assert.ok(
+        rows.some((r) => r.table_name === table),
+        `table ${table} exists in PostgreSQL`,
+      );
     const sealed = await inside.query<{ url_enc: string }>('SELECT url_enc FROM targets');
     assert.equal(sealed.rows.length, 1);
     assert.equal(sealed.rows[0].url_enc.includes(PASSWORD), false);

@@ -69,7 +69,22 @@ test('walkthrough: target, destination, plan, backup, journal, verify, restore',
   const backup = await ws.run(['backup', 'nightly', '--json']);
   expectCode(backup, 0, 'backup');
   const b = backup.json<Record<string, unknown>>();
-  for (const field of ['id', 'status', 'kind', 'plan', 'target', 'sizeBytes', 'rawSizeBytes', 'sha256', 'artifact', 'parentId', 'startedAt', 'finishedAt', 'durationMs', 'message']) {
+  for (const field of [
+    'id',
+    'status',
+    'kind',
+    'plan',
+    'target',
+    'sizeBytes',
+    'rawSizeBytes',
+    'sha256',
+    'artifact',
+    'parentId',
+    'startedAt',
+    'finishedAt',
+    'durationMs',
+    'message',
+  ]) {
     assert.ok(field in b, `backup --json has ${field}`);
   }
   assert.equal(b.status, 'success');
@@ -237,7 +252,10 @@ test('a failing dump journals failed, exits 1 and leaves no artifact', async () 
   assert.ok(b.message.length > 0);
   assert.deepEqual(await filesUnder(path.join(backups, 'broken')), []);
   const rows = (await ws.run(['journal', '--plan', 'broken', '--json'])).json<Array<{ id: string; status: string }>>();
-  assert.deepEqual(rows.map((x) => [x.id, x.status]), [[b.id, 'failed']]);
+  assert.deepEqual(
+    rows.map((x) => [x.id, x.status]),
+    [[b.id, 'failed']],
+  );
 });
 
 test('a password never appears in CLI output', async () => {

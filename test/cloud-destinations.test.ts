@@ -13,7 +13,16 @@ import { readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { S3Client, CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Command, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  ListObjectsV2Command,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage as GcsClient } from '@google-cloud/storage';
 import { workspace, expectCode, type Workspace, type CliResult } from './support/cli.ts';
@@ -73,17 +82,55 @@ function makeDb(file: string, rows: number, blobBytes: number): void {
 
 function fingerprint(file: string): string {
   const db = new DatabaseSync(file, { readOnly: true });
-  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as { n: number; s: number; h: string };
+  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as {
+    n: number;
+    s: number;
+    h: string;
+  };
   db.close();
   return `${row.n}:${row.s}:${row.h}`;
 }
 
 async function addS3(w: Workspace, name: string, extra: string[] = []): Promise<void> {
-  await run(w, ['destination', 'add', name, '--type', 's3', '--bucket', bucket, '--prefix', `p-${name}`, '--endpoint', `http://127.0.0.1:${S3_PORT}`, '--allow-http', '--access-key-id-env', 'T_S3_KEY_ID', '--secret-access-key-env', 'T_S3_SECRET', ...extra]);
+  await run(w, [
+    'destination',
+    'add',
+    name,
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    '--prefix',
+    `p-${name}`,
+    '--endpoint',
+    `http://127.0.0.1:${S3_PORT}`,
+    '--allow-http',
+    '--access-key-id-env',
+    'T_S3_KEY_ID',
+    '--secret-access-key-env',
+    'T_S3_SECRET',
+    ...extra,
+  ]);
 }
 
-interface Copy { destination: string; type: string; key: string; status: string; sizeBytes: number | null; checksum: string | null; message: string | null }
-interface Row { id: string; status: string; message: string | null; sizeBytes: number; sha256: string; artifact: string; copies: Copy[] }
+interface Copy {
+  destination: string;
+  type: string;
+  key: string;
+  status: string;
+  sizeBytes: number | null;
+  checksum: string | null;
+  message: string | null;
+}
+interface Row {
+  id: string;
+  status: string;
+  message: string | null;
+  sizeBytes: number;
+  sha256: string;
+  artifact: string;
+  copies: Copy[];
+}
 
 before(async () => {
   await s3Admin.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -112,13 +159,37 @@ after(async () => {
 let full: Row;
 
 test('a plan with local + S3 + Azure + GCS: dump once, every copy uploaded, checked, journaled, with its manifest', async () => {
-  await run(ws, ['plan', 'add', 'multi', '--target', 'small', '--destination', 'disk', '--destination', 's3', '--destination', 'az', '--destination', 'gc', '--compression', 'zstd']);
+  await run(ws, [
+    'plan',
+    'add',
+    'multi',
+    '--target',
+    'small',
+    '--destination',
+    'disk',
+    '--destination',
+    's3',
+    '--destination',
+    'az',
+    '--destination',
+    'gc',
+    '--compression',
+    'zstd',
+  ]);
   const plan = (await run(ws, ['plan', 'list', '--json'])).json<Array<{ name: string; destinations: string[] }>>().find((p) => p.name === 'multi')!;
   assert.deepEqual(plan.destinations, ['disk', 's3', 'az', 'gc']);
 
   full = (await run(ws, ['backup', 'multi', '--json'])).json<Row>();
   assert.equal(full.status, 'success', full.message ?? '');
-  assert.deepEqual(full.copies.map((c) => [c.destination, c.status]), [['disk', 'success'], ['s3', 'success'], ['az', 'success'], ['gc', 'success']]);
+  assert.deepEqual(
+    full.copies.map((c) => [c.destination, c.status]),
+    [
+      ['disk', 'success'],
+      ['s3', 'success'],
+      ['az', 'success'],
+      ['gc', 'success'],
+    ],
+  );
   for (const c of full.copies) {
     assert.equal(c.sizeBytes, full.sizeBytes, `${c.destination} size`);
     assert.equal(c.key, full.artifact);
@@ -138,7 +209,10 @@ test('a plan with local + S3 + Azure + GCS: dump once, every copy uploaded, chec
 
   // The journal shows the same copies.
   const journal = (await run(ws, ['journal', '--json'])).json<Row[]>();
-  assert.deepEqual(journal.find((r) => r.id === full.id)!.copies.map((c) => c.status), ['success', 'success', 'success', 'success']);
+  assert.deepEqual(
+    journal.find((r) => r.id === full.id)!.copies.map((c) => c.status),
+    ['success', 'success', 'success', 'success'],
+  );
   const table = (await run(ws, ['journal'])).stdout;
   assert.match(table, /4\/4/);
   const verified = (await run(ws, ['verify', full.id, '--json'])).json<Row>();
@@ -164,13 +238,34 @@ test('a destination on a closed port: the run is partial, the journal names the 
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const port = (closed.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  await run(ws, ['destination', 'add', 'dead', '--type', 's3', '--bucket', bucket, '--endpoint', `http://127.0.0.1:${port}`, '--allow-http', '--access-key-id-env', 'T_S3_KEY_ID', '--secret-access-key-env', 'T_S3_SECRET']);
+  await run(ws, [
+    'destination',
+    'add',
+    'dead',
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    '--endpoint',
+    `http://127.0.0.1:${port}`,
+    '--allow-http',
+    '--access-key-id-env',
+    'T_S3_KEY_ID',
+    '--secret-access-key-env',
+    'T_S3_SECRET',
+  ]);
   await run(ws, ['plan', 'add', 'half', '--target', 'small', '--destination', 'disk', '--destination', 'dead']);
   const res = await run(ws, ['backup', 'half', '--json'], 1);
   const row = res.json<Row>();
   assert.equal(row.status, 'partial');
   assert.match(row.message!, /Reached 1 of 2 destinations: dead failed/);
-  assert.deepEqual(row.copies.map((c) => [c.destination, c.status]), [['disk', 'success'], ['dead', 'failed']]);
+  assert.deepEqual(
+    row.copies.map((c) => [c.destination, c.status]),
+    [
+      ['disk', 'success'],
+      ['dead', 'failed'],
+    ],
+  );
   assert.match(row.copies[1].message!, /refused|connect|ECONNREFUSED/i);
   assert.match(res.stderr, /partial/);
   const table = (await run(ws, ['journal', '--plan', 'half'])).stdout;
@@ -185,7 +280,24 @@ test('a connection cut mid-upload: the run fails, no success row, no visible obj
   makeDb(path.join(ws.dir, 'big.db'), 24, 1024 * 1024); // ~24 MiB of random bytes: a multipart upload
   await run(ws, ['target', 'add', 'big', '--url', `sqlite:${path.join(ws.dir, 'big.db')}`]);
   const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
-  await run(ws, ['destination', 'add', 'cut', '--type', 's3', '--bucket', bucket, '--prefix', 'p-cut', '--endpoint', `http://127.0.0.1:${proxy.port}`, '--allow-http', '--access-key-id-env', 'T_S3_KEY_ID', '--secret-access-key-env', 'T_S3_SECRET']);
+  await run(ws, [
+    'destination',
+    'add',
+    'cut',
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    '--prefix',
+    'p-cut',
+    '--endpoint',
+    `http://127.0.0.1:${proxy.port}`,
+    '--allow-http',
+    '--access-key-id-env',
+    'T_S3_KEY_ID',
+    '--secret-access-key-env',
+    'T_S3_SECRET',
+  ]);
   await run(ws, ['plan', 'add', 'cutplan', '--target', 'big', '--destination', 'cut', '--compression', 'none']);
   const child = ws.start(['backup', 'cutplan', '--json'], { ...secretEnv, ENCRYPTION_SECRET });
   let stdout = '';
@@ -200,7 +312,10 @@ test('a connection cut mid-upload: the run fails, no success row, no visible obj
   assert.equal(row.status, 'failed');
   assert.equal(row.copies[0].status, 'failed');
   const rows = (await run(ws, ['journal', '--plan', 'cutplan', '--json'])).json<Row[]>();
-  assert.ok(rows.every((r) => r.status !== 'success'), 'no success row');
+  assert.ok(
+    rows.every((r) => r.status !== 'success'),
+    'no success row',
+  );
   assert.deepEqual(await s3Keys('p-cut/'), [], 'no visible object');
 });
 
@@ -221,10 +336,16 @@ test('an incremental chain kept only on S3 restores and verifies with each link 
       }
       rows.push((await run(ws, ['backup', 'chainplan', '--json'])).json<Row>());
     }
-    assert.deepEqual(rows.map((r) => (r as Row & { kind: string }).kind), ['full', 'incremental', 'incremental']);
+    assert.deepEqual(
+      rows.map((r) => (r as Row & { kind: string }).kind),
+      ['full', 'incremental', 'incremental'],
+    );
     const chainBytes = rows.reduce((n, r) => n + r.sizeBytes, 0);
     await run(ws, ['target', 'add', 'chain-back', '--url', `sqlite:${path.join(ws.dir, 'chain-back.db')}`]);
-    for (const args of [['restore', rows[2].id, '--to', 'chain-back'], ['verify', rows[2].id]]) {
+    for (const args of [
+      ['restore', rows[2].id, '--to', 'chain-back'],
+      ['verify', rows[2].id],
+    ]) {
       const before = proxy.returned;
       await run(ws, args);
       const downloaded = proxy.returned - before;
@@ -240,7 +361,11 @@ test('an incremental chain kept only on S3 restores and verifies with each link 
 test('destination edit rotates an S3 secret: a wrong one fails `destination test` naming the credential, the right one works again', async () => {
   await addS3(ws, 'rotating');
   const wrong = `wrong-${randomBytes(6).toString('hex')}`;
-  expectCode(await ws.run(['destination', 'edit', 'rotating', '--secret-access-key-env', 'T_WRONG'], { ...secretEnv, ENCRYPTION_SECRET, T_WRONG: wrong }), 0, 'edit to a wrong secret');
+  expectCode(
+    await ws.run(['destination', 'edit', 'rotating', '--secret-access-key-env', 'T_WRONG'], { ...secretEnv, ENCRYPTION_SECRET, T_WRONG: wrong }),
+    0,
+    'edit to a wrong secret',
+  );
   const failed = await run(ws, ['destination', 'test', 'rotating', '--json'], 1);
   assert.match(failed.stderr, /COFFRE_E_STORAGE_AUTH/);
   assert.match(failed.stderr, /secretAccessKey/);
@@ -257,11 +382,20 @@ test('reindex: a lost catalog is rebuilt from the S3 destination and a backup re
   try {
     await addS3(fresh, 's3');
     const report = (await run(fresh, ['reindex', 's3', '--json'])).json<{ imported: Array<{ id: string }>; orphans: Array<{ key: string }>; skipped: unknown[] }>();
-    assert.deepEqual(report.imported.map((i) => i.id), [full.id]);
-    assert.deepEqual(report.orphans.map((o) => o.key), ['multi/stray-no-manifest.bin']);
+    assert.deepEqual(
+      report.imported.map((i) => i.id),
+      [full.id],
+    );
+    assert.deepEqual(
+      report.orphans.map((o) => o.key),
+      ['multi/stray-no-manifest.bin'],
+    );
     const again = (await run(fresh, ['reindex', 's3', '--json'])).json<{ imported: unknown[]; skipped: Array<{ id: string }> }>();
     assert.deepEqual(again.imported, []);
-    assert.deepEqual(again.skipped.map((i) => i.id), [full.id]);
+    assert.deepEqual(
+      again.skipped.map((i) => i.id),
+      [full.id],
+    );
     const rows = (await run(fresh, ['journal', '--json'])).json<Row[]>();
     assert.equal(rows.length, 1);
     assert.equal(rows[0].sha256, full.sha256);
@@ -274,7 +408,22 @@ test('reindex: a lost catalog is rebuilt from the S3 destination and a backup re
 });
 
 test('secrets: never printed (destination list, journal, API GET), warned about on argv, and not in clear in the catalog', async () => {
-  const direct = await run(ws, ['destination', 'add', 'argv', '--type', 's3', '--bucket', bucket, '--endpoint', `http://127.0.0.1:${S3_PORT}`, '--allow-http', '--access-key-id', s3Creds.accessKeyId, '--secret-access-key', s3Creds.secretAccessKey]);
+  const direct = await run(ws, [
+    'destination',
+    'add',
+    'argv',
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    '--endpoint',
+    `http://127.0.0.1:${S3_PORT}`,
+    '--allow-http',
+    '--access-key-id',
+    s3Creds.accessKeyId,
+    '--secret-access-key',
+    s3Creds.secretAccessKey,
+  ]);
   assert.match(direct.stderr, /--secret-access-key on the command line is visible/);
   await run(ws, ['destination', 'test', 'argv']);
   const list = await run(ws, ['destination', 'list', '--json']);
@@ -294,9 +443,21 @@ test('secrets: never printed (destination list, journal, API GET), warned about 
   try {
     const created = await api.call('POST', '/api/destinations', { body: { name: 'api-az', type: 'azure', container, connectionString: azConnection } });
     assert.equal(created.status, 201, created.text);
-    const s3 = await api.call('POST', '/api/destinations', { body: { name: 'api-s3', type: 's3', bucket, endpoint: `http://127.0.0.1:${S3_PORT}`, allowHttp: true, accessKeyId: s3Creds.accessKeyId, secretAccessKey: s3Creds.secretAccessKey } });
+    const s3 = await api.call('POST', '/api/destinations', {
+      body: {
+        name: 'api-s3',
+        type: 's3',
+        bucket,
+        endpoint: `http://127.0.0.1:${S3_PORT}`,
+        allowHttp: true,
+        accessKeyId: s3Creds.accessKeyId,
+        secretAccessKey: s3Creds.secretAccessKey,
+      },
+    });
     assert.equal(s3.status, 201, s3.text);
-    const bad = await api.call('POST', '/api/destinations', { body: { name: 'api-bad', type: 's3', bucket, endpoint: 'http://s3.example.com', accessKeyId: s3Creds.accessKeyId, secretAccessKey: s3Creds.secretAccessKey } });
+    const bad = await api.call('POST', '/api/destinations', {
+      body: { name: 'api-bad', type: 's3', bucket, endpoint: 'http://s3.example.com', accessKeyId: s3Creds.accessKeyId, secretAccessKey: s3Creds.secretAccessKey },
+    });
     assert.equal(bad.status, 400);
     const tested = await api.call('POST', `/api/destinations/api-s3/test`);
     assert.equal(tested.json().ok, true, tested.text);

@@ -102,7 +102,8 @@ test('two workers: every tick runs exactly once; a worker killed mid-backup has 
     ['target', 'add', 'small', '--url', `sqlite:${small}`],
     ['target', 'add', 'big', '--url', `sqlite:${big}`],
     ['destination', 'add', 'disk', '--type', 'local', '--path', backups],
-  ]) expectCode(await ws.run(args, env), 0, args.join(' '));
+  ])
+    expectCode(await ws.run(args, env), 0, args.join(' '));
 
   const a = startWorker();
   const w2 = startWorker();
@@ -157,7 +158,10 @@ test('two workers: every tick runs exactly once; a worker killed mid-backup has 
   const done = await until(
     'the retried run to succeed on the other worker',
     async () => {
-      const r = await client.query(`SELECT id, pid, status, artifact_key FROM backups WHERE plan_id = $1 AND scheduled_for = $2 AND status = 'success'`, [slowId, victim.scheduled_for]);
+      const r = await client.query(`SELECT id, pid, status, artifact_key FROM backups WHERE plan_id = $1 AND scheduled_for = $2 AND status = 'success'`, [
+        slowId,
+        victim.scheduled_for,
+      ]);
       return r.rows.length > 0 && r.rows;
     },
     90000,
@@ -170,8 +174,14 @@ test('two workers: every tick runs exactly once; a worker killed mid-backup has 
   assert.match(dead.message, /stopped answering \(lease expired\)|stopped before it finished/);
   assert.equal(existsSync(path.join(backups, victim.artifact_key)), false, "the dead attempt's artifact is gone");
   assert.ok(existsSync(path.join(backups, done[0].artifact_key)), "the retried run's artifact is there");
-  assert.deepEqual((await filesUnder(backups)).filter((f) => f.endsWith('.partial')), [], 'no partial file left');
-  const dup = await client.query(`SELECT scheduled_for, count(*) AS n FROM backups WHERE status = 'success' AND scheduled_for IS NOT NULL GROUP BY plan_id, scheduled_for HAVING count(*) > 1`);
+  assert.deepEqual(
+    (await filesUnder(backups)).filter((f) => f.endsWith('.partial')),
+    [],
+    'no partial file left',
+  );
+  const dup = await client.query(
+    `SELECT scheduled_for, count(*) AS n FROM backups WHERE status = 'success' AND scheduled_for IS NOT NULL GROUP BY plan_id, scheduled_for HAVING count(*) > 1`,
+  );
   assert.deepEqual(dup.rows, [], 'no duplicate success rows anywhere');
 
   // The survivor stops cleanly on SIGTERM.

@@ -40,7 +40,13 @@ function prng(seed: number): () => number {
 /** A stream of buf cut into pieces: all of one size, or random sizes up to `max`. */
 function pieces(buf: Buffer, split: number | { seed: number; max: number }): Readable {
   const out: Buffer[] = [];
-  const next = typeof split === 'number' ? () => split : ((r) => () => 1 + Math.floor(r() * split.max))(prng(split.seed));
+  const next =
+    typeof split === 'number'
+      ? () => split
+      : (
+          (r) => () =>
+            1 + Math.floor(r() * split.max)
+        )(prng(split.seed));
   for (let at = 0; at < buf.length; ) {
     const n = next();
     out.push(buf.subarray(at, at + n));
@@ -100,7 +106,7 @@ for (const name of compressionNames) {
   });
 }
 
-test('an unknown compression has one code, from the registry as from a plan\'s check', async () => {
+test("an unknown compression has one code, from the registry as from a plan's check", async () => {
   const { checkCompression } = await import('../src/services/plans.ts');
   for (const attempt of [() => codecs.get('lz4'), () => checkCompression('lz4')]) {
     assert.throws(attempt, (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_BAD_COMPRESSION' && err.kind === 'usage');
@@ -154,7 +160,9 @@ test('targz: a dump that fits in one chunk is one entry; a longer one is parts t
   try {
     writeFileSync(join(dir, 'x.tar.gz'), tgz);
     execFileSync('tar', ['xzf', 'x.tar.gz'], { cwd: dir });
-    const parts = readdirSync(dir).filter((f) => f.startsWith('db.sql.part')).sort();
+    const parts = readdirSync(dir)
+      .filter((f) => f.startsWith('db.sql.part'))
+      .sort();
     assert.equal(parts.length, 4);
     assert.ok(Buffer.concat(parts.map((p) => readFileSync(join(dir, p)))).equals(data), 'cat of the parts is the dump');
   } finally {
@@ -167,7 +175,10 @@ test('targz: a long entry name is kept through a PAX record', async () => {
   const name = `${'très-long-nom-'.repeat(10)}.sql`;
   const data = randomBytes(1000);
   const tgz = await compress(codec, data, name);
-  assert.deepEqual((await tarEntries(tgz)).map((e) => e.name), [name]);
+  assert.deepEqual(
+    (await tarEntries(tgz)).map((e) => e.name),
+    [name],
+  );
   const dir = mkdtempSync(join(tmpdir(), 'coffre-targz-'));
   try {
     writeFileSync(join(dir, 'x.tar.gz'), tgz);
@@ -205,7 +216,11 @@ test('zip: what coffre writes, unzip and Python read', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffre-zip-'));
   try {
     writeFileSync(join(dir, 'x.zip'), zipped);
-    const py = spawnSync('python3', ['-c', 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(z.namelist()); z.testzip() is None or sys.exit(3); sys.stdout.flush(); sys.stdout.buffer.write(z.read("mydb.sql"))', join(dir, 'x.zip')]);
+    const py = spawnSync('python3', [
+      '-c',
+      'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(z.namelist()); z.testzip() is None or sys.exit(3); sys.stdout.flush(); sys.stdout.buffer.write(z.read("mydb.sql"))',
+      join(dir, 'x.zip'),
+    ]);
     assert.equal(py.status, 0, py.stderr.toString());
     const nl = py.stdout.indexOf(10);
     assert.equal(py.stdout.subarray(0, nl).toString(), "['mydb.sql']");
@@ -230,7 +245,14 @@ test('zip: reads archives from other writers (python -m zipfile, Python deflate,
     execFileSync('python3', ['-c', 'import zipfile; zipfile.ZipFile("deflated.zip","w",zipfile.ZIP_DEFLATED).write("dump.sql")'], { cwd: dir });
     made.push('deflated.zip');
     // Deflated with a data descriptor: Python writing to an unseekable pipe.
-    const piped = spawnSync('python3', ['-c', 'import sys,zipfile\nclass W:\n  def __init__(s,f): s.f=f\n  def write(s,b): return s.f.write(b)\n  def flush(s): s.f.flush()\nz=zipfile.ZipFile(W(sys.stdout.buffer),"w",zipfile.ZIP_DEFLATED)\nwith z.open("dump.sql","w") as e: e.write(open("dump.sql","rb").read())\nz.close()'], { cwd: dir, maxBuffer: 10 * 1024 * 1024 });
+    const piped = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import sys,zipfile\nclass W:\n  def __init__(s,f): s.f=f\n  def write(s,b): return s.f.write(b)\n  def flush(s): s.f.flush()\nz=zipfile.ZipFile(W(sys.stdout.buffer),"w",zipfile.ZIP_DEFLATED)\nwith z.open("dump.sql","w") as e: e.write(open("dump.sql","rb").read())\nz.close()',
+      ],
+      { cwd: dir, maxBuffer: 10 * 1024 * 1024 },
+    );
     assert.equal(piped.status, 0, piped.stderr.toString());
     writeFileSync(join(dir, 'python-pipe.zip'), piped.stdout);
     made.push('python-pipe.zip');
@@ -330,7 +352,16 @@ test('zip: refuses entries that escape, links, and more than one file', async ()
   await assert.rejects(unzip(await craftZip([{ name: 'one.sql' }, { name: 'two.sql' }])), expectRefused(/more than one file \("one\.sql", "two\.sql"\)/));
   // A directory entry before the one file is fine.
   const data = randomBytes(5000);
-  assert.ok((await unzip(await craftZip([{ name: 'backups', dir: true }, { name: 'backups/db.sql', data }]))).equals(data));
+  assert.ok(
+    (
+      await unzip(
+        await craftZip([
+          { name: 'backups', dir: true },
+          { name: 'backups/db.sql', data },
+        ]),
+      )
+    ).equals(data),
+  );
 });
 
 async function craftTar(entries: { name: string; type?: string; data?: Buffer; linkname?: string }[]): Promise<Buffer> {
@@ -353,13 +384,32 @@ test('targz: refuses entries that escape, links, devices and unexpected extra fi
   await assert.rejects(untgz(await craftTar([{ name: 'dump.sql', type: 'symlink', linkname: '/etc/passwd' }])), expectRefused(/symbolic link/));
   await assert.rejects(untgz(await craftTar([{ name: 'dump.sql', type: 'link', linkname: 'other' }])), expectRefused(/hard link/));
   await assert.rejects(untgz(await craftTar([{ name: 'dump.sql', type: 'character-device' }])), expectRefused(/character device/));
-  await assert.rejects(untgz(await craftTar([{ name: 'dump.sql', data: sql }, { name: 'extra.sql', data: sql }])), expectRefused(/more than one file \("dump\.sql", "extra\.sql"\)/));
   await assert.rejects(
-    untgz(await craftTar([{ name: 'd.sql.part000000', data: sql }, { name: 'd.sql.part000002', data: sql }])),
+    untgz(
+      await craftTar([
+        { name: 'dump.sql', data: sql },
+        { name: 'extra.sql', data: sql },
+      ]),
+    ),
+    expectRefused(/more than one file \("dump\.sql", "extra\.sql"\)/),
+  );
+  await assert.rejects(
+    untgz(
+      await craftTar([
+        { name: 'd.sql.part000000', data: sql },
+        { name: 'd.sql.part000002', data: sql },
+      ]),
+    ),
     expectRefused(/"d\.sql\.part000002" comes where part "d\.sql\.part000001" was expected/),
   );
   await assert.rejects(untgz(await craftTar([{ name: 'only-a-dir', type: 'directory' }])), expectRefused(/holds no file/));
-  const back = await untgz(await craftTar([{ name: 'dir', type: 'directory' }, { name: 'dir/d.sql.part000000', data: sql }, { name: 'dir/d.sql.part000001', data: sql }]));
+  const back = await untgz(
+    await craftTar([
+      { name: 'dir', type: 'directory' },
+      { name: 'dir/d.sql.part000000', data: sql },
+      { name: 'dir/d.sql.part000001', data: sql },
+    ]),
+  );
   assert.equal(back.toString(), 'SELECT 1;\nSELECT 1;\n');
 });
 
@@ -370,7 +420,7 @@ const BIG = 200 * 1024 * 1024;
 /** ~BIG bytes of varied, partly compressible data made on the fly, hashed as it goes. */
 function generated(total: number, hash: ReturnType<typeof createHash>): Readable {
   const random = prng(1);
-  const text = Buffer.from('INSERT INTO accounts (id, name, balance) VALUES (12345, \'un nom assez long\', 9876.54);\n'.repeat(600));
+  const text = Buffer.from("INSERT INTO accounts (id, name, balance) VALUES (12345, 'un nom assez long', 9876.54);\n".repeat(600));
   let sent = 0;
   return new Readable({
     read() {

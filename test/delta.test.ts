@@ -81,7 +81,9 @@ function sqlRows(from: number, to: number, version = 0): string[] {
   const rows: string[] = [];
   for (let id = from; id < to; id++) {
     const h = Math.imul(id, 2654435761) >>> 0;
-    rows.push(`${id}\tcustomer_${h % 1000003}\t${words[h % 11]} ${words[(h >>> 8) % 11]} ${words[(h >>> 16) % 11]}\t${((h % 100000) / 100 + version).toFixed(2)}\t2024-${String(1 + (h % 12)).padStart(2, '0')}-${String(1 + (h % 28)).padStart(2, '0')} 10:${String(h % 60).padStart(2, '0')}:00+00\t{"k": ${h % 977}, "v": ${version}}\n`);
+    rows.push(
+      `${id}\tcustomer_${h % 1000003}\t${words[h % 11]} ${words[(h >>> 8) % 11]} ${words[(h >>> 16) % 11]}\t${((h % 100000) / 100 + version).toFixed(2)}\t2024-${String(1 + (h % 12)).padStart(2, '0')}-${String(1 + (h % 28)).padStart(2, '0')} 10:${String(h % 60).padStart(2, '0')}:00+00\t{"k": ${h % 977}, "v": ${version}}\n`,
+    );
   }
   return rows;
 }
@@ -111,13 +113,15 @@ describe('delta round trips', () => {
   test('generated SQL text: 1 % updates moved to the end, 1 % inserts, deletes and a schema change', async () => {
     const count = 240_000; // about 22 MB
     const rows = sqlRows(1, count + 1);
-    const head = 'CREATE TABLE public.t (id integer, name text, words text, amount numeric, ts timestamptz, doc jsonb);\nCOPY public.t (id, name, words, amount, ts, doc) FROM stdin;\n';
+    const head =
+      'CREATE TABLE public.t (id integer, name text, words text, amount numeric, ts timestamptz, doc jsonb);\nCOPY public.t (id, name, words, amount, ts, doc) FROM stdin;\n';
     const parent = Buffer.from(head + rows.join('') + '\\.\n');
     assert.ok(parent.length > 20_000_000);
     const kept: string[] = [];
     const moved: string[] = [];
     for (let i = 0; i < rows.length; i++) {
-      if (i % 100 === 37) moved.push(sqlRows(i + 1, i + 2, 1)[0]); // updated: leaves its place, appears at the end
+      if (i % 100 === 37)
+        moved.push(sqlRows(i + 1, i + 2, 1)[0]); // updated: leaves its place, appears at the end
       else if (i % 250 !== 11) kept.push(rows[i]); // every 250th row deleted
     }
     const schema = head.replace('doc jsonb);', 'doc jsonb, note text);\nCREATE INDEX t_name ON public.t (name);');
@@ -208,13 +212,37 @@ describe('delta refusals', () => {
       mutate(copy);
       return copy;
     };
-    await assert.rejects(decode(parentPath, bad((b) => (b[0] = 0x41))), { code: 'COFFRE_E_DELTA_CORRUPT', message: /magic/ });
-    await assert.rejects(decode(parentPath, bad((b) => (b[8] = 9))), { code: 'COFFRE_E_DELTA_CORRUPT', message: /version is 9/ });
-    await assert.rejects(decode(parentPath, bad((b) => (b[50] = 0x7f))), { code: 'COFFRE_E_DELTA_CORRUPT', message: /unknown record tag/ });
+    await assert.rejects(
+      decode(
+        parentPath,
+        bad((b) => (b[0] = 0x41)),
+      ),
+      { code: 'COFFRE_E_DELTA_CORRUPT', message: /magic/ },
+    );
+    await assert.rejects(
+      decode(
+        parentPath,
+        bad((b) => (b[8] = 9)),
+      ),
+      { code: 'COFFRE_E_DELTA_CORRUPT', message: /version is 9/ },
+    );
+    await assert.rejects(
+      decode(
+        parentPath,
+        bad((b) => (b[50] = 0x7f)),
+      ),
+      { code: 'COFFRE_E_DELTA_CORRUPT', message: /unknown record tag/ },
+    );
     await assert.rejects(decode(parentPath, Buffer.concat([delta, Buffer.from([1])])), { code: 'COFFRE_E_DELTA_CORRUPT', message: /after its trailer/ });
     const at = delta.indexOf('changed bytes here');
     assert.ok(at > 0);
-    await assert.rejects(decode(parentPath, bad((b) => (b[at] ^= 1))), { code: 'COFFRE_E_DELTA_MISMATCH' });
+    await assert.rejects(
+      decode(
+        parentPath,
+        bad((b) => (b[at] ^= 1)),
+      ),
+      { code: 'COFFRE_E_DELTA_MISMATCH' },
+    );
   });
 
   test('a copy outside the parent is refused', async () => {
@@ -233,9 +261,12 @@ describe('delta refusals', () => {
     await assert.rejects(decode(parentPath, delta, { expectedSha256: sha(parent) }), { code: 'COFFRE_E_DELTA_MISMATCH' });
     await assert.rejects(decode(path.join(dir, 'missing'), delta), { code: 'COFFRE_E_DELTA_PARENT_MISSING' });
     const encoder = createDeltaEncoder({ parentPath, parentSha256: sha(next) });
-    await assert.rejects(pipeline(Readable.from([next]), encoder, async (s: AsyncIterable<Buffer>) => {
-      for await (const _ of s);
-    }), { code: 'COFFRE_E_DELTA_WRONG_PARENT' });
+    await assert.rejects(
+      pipeline(Readable.from([next]), encoder, async (s: AsyncIterable<Buffer>) => {
+        for await (const _ of s);
+      }),
+      { code: 'COFFRE_E_DELTA_WRONG_PARENT' },
+    );
   });
 });
 
@@ -245,7 +276,9 @@ describe('chains', () => {
   for (let v = 1; v <= 5; v++) {
     const prev = versions[v - 1];
     const cut = (v * 97_331) % (prev.length - 10_000);
-    versions.push(Buffer.concat([prev.subarray(0, cut), Buffer.from(sqlRows(100_000 * v, 100_000 * v + 300, v).join('')), prev.subarray(cut + 5_000), Buffer.from(`-- version ${v}\n`)]));
+    versions.push(
+      Buffer.concat([prev.subarray(0, cut), Buffer.from(sqlRows(100_000 * v, 100_000 * v + 300, v).join('')), prev.subarray(cut + 5_000), Buffer.from(`-- version ${v}\n`)]),
+    );
   }
   const paths: string[] = [];
   before(async () => {
@@ -255,7 +288,9 @@ describe('chains', () => {
 
   for (const maxOps of [3_000_000, 40, 8]) {
     test(`full + 5 deltas rebuild the last version (maxOps ${maxOps})`, async () => {
-      const rebuilt = await collect(applyChain({ basePath: paths[0], baseSha256: sha(versions[0]), deltaPaths: paths.slice(1), expectedSha256: sha(versions[5]), tempDir: dir, maxOps }));
+      const rebuilt = await collect(
+        applyChain({ basePath: paths[0], baseSha256: sha(versions[0]), deltaPaths: paths.slice(1), expectedSha256: sha(versions[5]), tempDir: dir, maxOps }),
+      );
       assert.ok(rebuilt.equals(versions[5]));
       const partial = await collect(applyChain({ basePath: paths[0], deltaPaths: paths.slice(1, 3), maxOps }));
       assert.ok(partial.equals(versions[2]));
@@ -263,7 +298,10 @@ describe('chains', () => {
   }
 
   test('no temporary files are left behind', () => {
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('coffre-chain-')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.startsWith('coffre-chain-')),
+      [],
+    );
   });
 
   test('a missing, reordered or corrupt middle link is refused', async () => {
@@ -277,18 +315,21 @@ describe('chains', () => {
     const damagedLiteral = Buffer.from(fs.readFileSync(paths[2]));
     damagedLiteral[literalAt] ^= 1;
     await assert.rejects(collect(applyChain({ basePath: paths[0], deltaPaths: [paths[1], file(damagedLiteral)] })), { code: 'COFFRE_E_DELTA_MISMATCH' });
-    await assert.rejects(collect(applyChain({ basePath: paths[0], deltaPaths: [paths[1], file(damaged.subarray(0, 100))] })), { code: 'COFFRE_E_DELTA_CORRUPT', message: /truncated/ });
+    await assert.rejects(collect(applyChain({ basePath: paths[0], deltaPaths: [paths[1], file(damaged.subarray(0, 100))] })), {
+      code: 'COFFRE_E_DELTA_CORRUPT',
+      message: /truncated/,
+    });
     await assert.rejects(collect(applyChain({ basePath: paths[0], baseSha256: sha(versions[1]), deltaPaths: [paths[1]] })), { code: 'COFFRE_E_DELTA_WRONG_PARENT' });
   });
 });
 
-test('with sparse anchors (a large parent\'s 1 KiB stride), small edits cost about their own size: the copy picks up right after each', async () => {
+test("with sparse anchors (a large parent's 1 KiB stride), small edits cost about their own size: the copy picks up right after each", async () => {
   const rows = sqlRows(1, 40_000);
   const parent = Buffer.from(rows.join(''));
   const edited = [...rows];
   let editedBytes = 0;
   for (let i = 50; i < edited.length; i += 200) {
-    const kind = (i / 200) % 3 | 0;
+    const kind = ((i / 200) % 3) | 0;
     if (kind === 0) {
       edited[i] = edited[i].replace(/\t/, '\tX'); // one byte inserted
       editedBytes += 1;
@@ -322,7 +363,12 @@ test('input read ahead while the parent is indexed: a new dump that ends, or fai
   const onUnhandled = (e: unknown) => unhandled.push(e);
   process.on('unhandledRejection', onUnhandled);
   try {
-    await assert.rejects(pipeline(failing, createDeltaEncoder({ parentPath }), async (src: AsyncIterable<Buffer>) => { for await (const _ of src); }), /the dump tool died/);
+    await assert.rejects(
+      pipeline(failing, createDeltaEncoder({ parentPath }), async (src: AsyncIterable<Buffer>) => {
+        for await (const _ of src);
+      }),
+      /the dump tool died/,
+    );
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(unhandled, []);
   } finally {
@@ -357,14 +403,17 @@ describe('parent index', () => {
 });
 
 describe('parent index in a worker thread', () => {
-  test('gives byte-identical deltas to the main thread\'s index, on SQL text and on random bytes', async () => {
+  test("gives byte-identical deltas to the main thread's index, on SQL text and on random bytes", async () => {
     const rows = sqlRows(1, 60_000);
     const parentText = Buffer.from(rows.join(''));
     const edited = rows.map((r, i) => (i % 100 === 7 ? r.replace('customer_', 'customer_X') : r));
     const nextText = Buffer.from(edited.join('') + sqlRows(60_000, 60_600).join(''));
     const parentRandom = seededBytes(3_000_000, 'worker');
     const nextRandom = Buffer.concat([parentRandom.subarray(0, 1_000_000), Buffer.from('an edit'), parentRandom.subarray(1_000_100)]);
-    for (const [parent, next] of [[parentText, nextText], [parentRandom, nextRandom]]) {
+    for (const [parent, next] of [
+      [parentText, nextText],
+      [parentRandom, nextRandom],
+    ]) {
       const parentPath = file(parent);
       const main = await encode(parentPath, next, { thread: 'main' });
       const worker = await encode(parentPath, next, { thread: 'worker' });
@@ -398,13 +447,23 @@ describe('parent index in a worker thread', () => {
         });
       }
       const encoder = createDeltaEncoder({ parentPath, parentSha256: sha(Buffer.from('other')), index: { thread: 'worker' } });
-      await assert.rejects(pipeline(Readable.from([parent]), encoder, async (src: AsyncIterable<Buffer>) => { for await (const _ of src); }), { code: 'COFFRE_E_DELTA_WRONG_PARENT' });
+      await assert.rejects(
+        pipeline(Readable.from([parent]), encoder, async (src: AsyncIterable<Buffer>) => {
+          for await (const _ of src);
+        }),
+        { code: 'COFFRE_E_DELTA_WRONG_PARENT' },
+      );
       // The parent replaced by another file between the encoder's open and the worker's: refused, coded.
       const moved = file(parent);
       const replaced = createDeltaEncoder({ parentPath: moved, index: { thread: 'worker' } });
       fs.rmSync(moved);
       fs.writeFileSync(moved, parent);
-      await assert.rejects(pipeline(Readable.from([parent]), replaced, async (src: AsyncIterable<Buffer>) => { for await (const _ of src); }), { code: 'COFFRE_E_DELTA_WRONG_PARENT', message: /replaced/ });
+      await assert.rejects(
+        pipeline(Readable.from([parent]), replaced, async (src: AsyncIterable<Buffer>) => {
+          for await (const _ of src);
+        }),
+        { code: 'COFFRE_E_DELTA_WRONG_PARENT', message: /replaced/ },
+      );
       // An encoder destroyed while its worker runs: the worker stops, nothing is left unhandled.
       const big = file(seededBytes(24_000_000, 'cancel'));
       const cancelled = createDeltaEncoder({ parentPath: big });

@@ -46,14 +46,21 @@ test('coffre drill: exit 0 when it passes, 1 when a check fails; journal --drill
   await pgx.execSql(pgx.connectionTo(src), pgx.smallSeedSql);
   expectCode(await ws.run(['target', 'add', 'pgsrc', '--url', `postgres://root@127.0.0.1:5432/${src}`]), 0, 'target add');
   expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local']), 0, 'destination add');
-  expectCode(await ws.run(['plan', 'add', 'pgplan', '--target', 'pgsrc', '--destination', 'disk', '--drill-assert', 'SELECT count(*) = 2 FROM notes', '--rto', '10m']), 0, 'plan add');
+  expectCode(
+    await ws.run(['plan', 'add', 'pgplan', '--target', 'pgsrc', '--destination', 'disk', '--drill-assert', 'SELECT count(*) = 2 FROM notes', '--rto', '10m']),
+    0,
+    'plan add',
+  );
   expectCode(await ws.run(['backup', 'pgplan']), 0, 'backup');
 
   const ok = await ws.run(['drill', 'pgplan', '--json']);
   expectCode(ok, 0, 'passing drill');
   const passed = ok.json<{ id: string; status: string; checks: Array<{ name: string; status: string }>; rtoMs: number }>();
   assert.equal(passed.status, 'success');
-  assert.deepEqual(passed.checks.map((c) => c.name), ['restore', 'row-counts', 'assertion', 'rto']);
+  assert.deepEqual(
+    passed.checks.map((c) => c.name),
+    ['restore', 'row-counts', 'assertion', 'rto'],
+  );
 
   expectCode(await ws.run(['plan', 'edit', 'pgplan', '--drill-assert', 'SELECT count(*) = 3 FROM notes']), 0, 'plan edit');
   const bad = await ws.run(['drill', 'pgplan']);
@@ -68,7 +75,10 @@ test('coffre drill: exit 0 when it passes, 1 when a check fails; journal --drill
   const journal = await ws.run(['journal', '--drills', '--json']);
   expectCode(journal, 0, 'journal --drills');
   const rows = journal.json<Array<{ id: string; status: string }>>();
-  assert.deepEqual(rows.map((r) => r.status), ['failed', 'success']);
+  assert.deepEqual(
+    rows.map((r) => r.status),
+    ['failed', 'success'],
+  );
   assert.equal(rows[1].id, passed.id);
   const table = await ws.run(['journal', '--drills']);
   assert.match(table.stdout, /restore:passed row-counts:passed assertion:failed rto:passed/);
@@ -86,7 +96,13 @@ test('a drill killed with SIGKILL mid-way: the next start drops its scratch data
   expectCode(await ws.run(['plan', 'edit', 'pgplan', '--drill-assert', 'SELECT (SELECT 1 FROM pg_sleep(90)) = 1', '--drill-assert-timeout', '120s']), 0, 'plan edit');
   const child = ws.start(['drill', 'pgplan']);
   workers.push(child);
-  const scratch = await until(async () => (await admin<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE datname LIKE 'coffre_drill_%' AND query LIKE '%pg_sleep(90)%' AND state = 'active'"))[0]?.datname, 'the drill\'s assertion running on its scratch database', { limitMs: 60000, everyMs: 100 });
+  const scratch = await until(
+    async () =>
+      (await admin<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE datname LIKE 'coffre_drill_%' AND query LIKE '%pg_sleep(90)%' AND state = 'active'"))[0]
+        ?.datname,
+    "the drill's assertion running on its scratch database",
+    { limitMs: 60000, everyMs: 100 },
+  );
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
@@ -122,7 +138,12 @@ test('a drill killed with SIGKILL while its restore is writing: the next start d
   const child = ws.start(['drill', 'pgslow']);
   workers.push(child);
   const scratch = await until(
-    async () => (await admin<{ datname: string }>("SELECT datname FROM pg_stat_activity WHERE datname LIKE 'coffre_drill_%' AND query ILIKE 'COPY%orders%' AND state = 'active' AND wait_event = 'PgSleep'"))[0]?.datname,
+    async () =>
+      (
+        await admin<{ datname: string }>(
+          "SELECT datname FROM pg_stat_activity WHERE datname LIKE 'coffre_drill_%' AND query ILIKE 'COPY%orders%' AND state = 'active' AND wait_event = 'PgSleep'",
+        )
+      )[0]?.datname,
     "the drill's restore writing into its scratch database",
     { limitMs: 60000, everyMs: 100 },
   );
@@ -147,7 +168,12 @@ test('scheduled drills in a two-worker cluster: every tick is drilled exactly on
   await admin(`CREATE DATABASE ${catalog}`);
   const cws = await workspace('coffre-drills-cluster-');
   try {
-    const env = { DATABASE_URL: `postgres://root@127.0.0.1:5432/${catalog}`, ENCRYPTION_SECRET: 'drill-cluster-secret-0123456789', SCHEDULER_RELOAD_SECONDS: '1', CLUSTER_LEASE_SECONDS: '10' };
+    const env = {
+      DATABASE_URL: `postgres://root@127.0.0.1:5432/${catalog}`,
+      ENCRYPTION_SECRET: 'drill-cluster-secret-0123456789',
+      SCHEDULER_RELOAD_SECONDS: '1',
+      CLUSTER_LEASE_SECONDS: '10',
+    };
     const file = path.join(cws.dir, 'shop.db');
     const db = new DatabaseSync(file);
     db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO orders (total) VALUES (1), (2), (3);');
@@ -167,7 +193,11 @@ test('scheduled drills in a two-worker cluster: every tick is drilled exactly on
     expectCode(await cws.run(['plan', 'edit', 'shop', '--drill-cron', '*/2 * * * * *'], env), 0, 'drill cron');
     const rows = await until(
       async () => {
-        const r = await admin<{ scheduled_for: string; status: string; host: string; pid: number }>("SELECT scheduled_for, status, host, pid FROM drills WHERE trigger = 'schedule' AND status <> 'running'", [], catalog);
+        const r = await admin<{ scheduled_for: string; status: string; host: string; pid: number }>(
+          "SELECT scheduled_for, status, host, pid FROM drills WHERE trigger = 'schedule' AND status <> 'running'",
+          [],
+          catalog,
+        );
         return r.length >= 4 && r;
       },
       'four scheduled drills',
@@ -176,8 +206,11 @@ test('scheduled drills in a two-worker cluster: every tick is drilled exactly on
     expectCode(await cws.run(['plan', 'edit', 'shop', '--no-drill-cron'], env), 0, 'no drill cron');
     const ticks = rows.map((r) => r.scheduled_for);
     assert.equal(new Set(ticks).size, ticks.length, `one drill per tick: ${ticks.join(', ')}`);
-    for (const t of ticks) assert.equal(Date.parse(t) % 2000, 0, 'drills run on the cron\'s ticks');
-    assert.ok(rows.every((r) => r.status === 'success'), JSON.stringify(rows));
+    for (const t of ticks) assert.equal(Date.parse(t) % 2000, 0, "drills run on the cron's ticks");
+    assert.ok(
+      rows.every((r) => r.status === 'success'),
+      JSON.stringify(rows),
+    );
     const claims = await admin<{ n: string }>("SELECT count(*) AS n FROM schedule_ticks WHERE plan_id LIKE 'drill:%'", [], catalog);
     assert.ok(Number(claims[0].n) >= ticks.length);
     for (const w of workers.splice(-2)) {

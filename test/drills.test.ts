@@ -58,7 +58,8 @@ const sqliteFingerprint = async (conn: Connection): Promise<string> => {
   const db = new DatabaseSync(conn.path!, { readOnly: true });
   try {
     const out: unknown[] = [db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()];
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>) out.push(db.prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY 1`).all());
+    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>)
+      out.push(db.prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY 1`).all());
     return JSON.stringify(out);
   } finally {
     db.close();
@@ -94,7 +95,8 @@ const fixtures: Fixture[] = [
     fingerprint: mongo.fingerprint,
     drop: mongo.mongoFixture.drop,
     assertion: JSON.stringify({ collection: 'kinds', filter: {}, min: 2 }),
-    scratchExists: (_c, s) => mongo.withMongo(async (client) => ((await client.db('admin').command({ listDatabases: 1, nameOnly: true })).databases as Array<{ name: string }>).some((d) => d.name === s)),
+    scratchExists: (_c, s) =>
+      mongo.withMongo(async (client) => ((await client.db('admin').command({ listDatabases: 1, nameOnly: true })).databases as Array<{ name: string }>).some((d) => d.name === s)),
   },
   {
     engine: sqlite,
@@ -182,8 +184,11 @@ for (const fx of fixtures) {
     assert.equal(recorded.method, expectedMethod);
     const tables = Object.keys(recorded.tables);
     assert.ok(tables.length >= 2, `several tables counted: ${JSON.stringify(recorded)}`);
-    assert.ok(Object.values(recorded.tables).some((v) => v > 1), 'some table has rows');
-    assert.deepEqual(await fx.engine.drill.countRows(conn, tables), recorded.tables, 'the recorded counts are the source\'s exact counts');
+    assert.ok(
+      Object.values(recorded.tables).some((v) => v > 1),
+      'some table has rows',
+    );
+    assert.deepEqual(await fx.engine.drill.countRows(conn, tables), recorded.tables, "the recorded counts are the source's exact counts");
 
     const before = await fx.fingerprint(conn);
     const { view, error, sawScratch } = await drill(fx, conn, plan);
@@ -191,7 +196,10 @@ for (const fx of fixtures) {
     assert.equal(view.status, 'success');
     assert.ok(sawScratch, 'the scratch database existed while the drill checked it');
     assert.match(view.scratch, /coffre_drill_[0-9a-f]{8}_[0-9a-f]{12}/);
-    assert.deepEqual(view.checks.map((c) => `${c.name}:${c.status}`), ['restore:passed', 'row-counts:passed', 'assertion:passed', 'rto:passed']);
+    assert.deepEqual(
+      view.checks.map((c) => `${c.name}:${c.status}`),
+      ['restore:passed', 'row-counts:passed', 'assertion:passed', 'rto:passed'],
+    );
     assert.equal(view.backupId, b.id);
     assert.ok(view.rtoMs !== null && view.rtoMs > 0);
     assert.equal(view.scratchCreated && view.scratchDropped, true);
@@ -254,7 +262,11 @@ describe('failing drills (PostgreSQL)', () => {
 
   test('assertions that are not one query are refused when the plan is saved', async () => {
     for (const bad of ['SELECT 1; DROP TABLE items', 'DELETE FROM items', '   ']) {
-      await assert.rejects(updatePlan(ctx, plan, { drill: { assertions: [bad] } }), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_BAD_DRILL_ASSERTION' && err.kind === 'usage', bad);
+      await assert.rejects(
+        updatePlan(ctx, plan, { drill: { assertions: [bad] } }),
+        (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_BAD_DRILL_ASSERTION' && err.kind === 'usage',
+        bad,
+      );
     }
   });
 
@@ -275,12 +287,16 @@ describe('failing drills (PostgreSQL)', () => {
     await updatePlan(ctx, plan, { drill: { assertions: [], rto: null } });
   });
 
-  test('a row count that differs from the backup\'s fails the row-counts check naming the table', async () => {
+  test("a row count that differs from the backup's fails the row-counts check naming the table", async () => {
     const row = await getBackup(ctx.catalog.db, b.id);
     const counts = JSON.parse(String(row.rowCounts)) as RowCounts;
     const key = Object.keys(counts.tables).find((k) => k.endsWith('.items'))!;
     const tampered = { ...counts, tables: { ...counts.tables, [key]: counts.tables[key] + 7 } };
-    await ctx.catalog.db.updateTable('backups').set({ row_counts: JSON.stringify(tampered) }).where('id', '=', b.id).execute();
+    await ctx.catalog.db
+      .updateTable('backups')
+      .set({ row_counts: JSON.stringify(tampered) })
+      .where('id', '=', b.id)
+      .execute();
     try {
       const { c } = await failedWith('row-counts');
       assert.match(c.message, new RegExp(`${key.replace('.', '\\.')}: ${counts.tables[key]} instead of ${counts.tables[key] + 7}`));
@@ -299,7 +315,10 @@ describe('failing drills (PostgreSQL)', () => {
     try {
       const { view, c } = await failedWith('restore');
       assert.match(c.message, /corrupt|sha256/i);
-      assert.deepEqual(view.checks.map((x) => `${x.name}:${x.status}`), ['restore:failed', 'row-counts:skipped', 'rto:skipped']);
+      assert.deepEqual(
+        view.checks.map((x) => `${x.name}:${x.status}`),
+        ['restore:failed', 'row-counts:skipped', 'rto:skipped'],
+      );
     } finally {
       await writeFile(file, original);
     }
@@ -319,7 +338,7 @@ test('postgres: an incremental drills through its chain; a missing link fails th
   assert.equal(error, undefined, `chain drill failed: ${error?.message} ${JSON.stringify(view.checks)}`);
   assert.equal(view.backupId, inc.id, 'the latest backup, the incremental, is drilled');
   assert.match(check(view, 'restore').message, /incremental, through its chain/);
-  assert.equal(check(view, 'row-counts').status, 'passed', 'the incremental\'s counts match the rebuilt chain');
+  assert.equal(check(view, 'row-counts').status, 'passed', "the incremental's counts match the rebuilt chain");
 
   await rm(path.join(backups, full.artifact!));
   const broken = await drill(fx, conn, plan);
@@ -328,7 +347,7 @@ test('postgres: an incremental drills through its chain; a missing link fails th
   assert.match(check(broken.view, 'restore').message, new RegExp(full.id));
 });
 
-test('API: GET /api/drills (viewer and up, 401 without a token), the plan\'s drill settings, /metrics and /api/status', async () => {
+test("API: GET /api/drills (viewer and up, 401 without a token), the plan's drill settings, /metrics and /api/status", async () => {
   const { inProcess } = await import('./support/api.ts');
   const { createToken } = await import('../src/services/tokens.ts');
   const ADMIN = 'admin-token-0123456789abcdef';
@@ -341,9 +360,15 @@ test('API: GET /api/drills (viewer and up, 401 without a token), the plan\'s dri
     db.close();
     assert.equal((await s.call('POST', '/api/sgbd-targets', { token: ADMIN, body: { name: 'lite', url: `sqlite:${src}` } })).status, 201);
     assert.equal((await s.call('POST', '/api/destinations', { token: ADMIN, body: { name: 'disk', type: 'local', path: path.join(s.dir, 'data', 'backups') } })).status, 201);
-    const made = await s.call('POST', '/api/plans', { token: ADMIN, body: { name: 'p', targetId: 'lite', destinationId: 'disk', drill: { assertions: ['SELECT count(*) = 2 FROM t'], rto: '5m', cron: '0 4 * * *' } } });
+    const made = await s.call('POST', '/api/plans', {
+      token: ADMIN,
+      body: { name: 'p', targetId: 'lite', destinationId: 'disk', drill: { assertions: ['SELECT count(*) = 2 FROM t'], rto: '5m', cron: '0 4 * * *' } },
+    });
     assert.equal(made.status, 201, made.text);
-    assert.deepEqual({ ...made.json().drill, nextDrills: undefined }, { cron: '0 4 * * *', rtoSeconds: 300, target: null, assertions: ['SELECT count(*) = 2 FROM t'], assertTimeoutSeconds: 60, nextDrills: undefined });
+    assert.deepEqual(
+      { ...made.json().drill, nextDrills: undefined },
+      { cron: '0 4 * * *', rtoSeconds: 300, target: null, assertions: ['SELECT count(*) = 2 FROM t'], assertTimeoutSeconds: 60, nextDrills: undefined },
+    );
     const bad = await s.call('PATCH', '/api/plans/p', { token: ADMIN, body: { drill: { assertions: ['SELECT 1; DELETE FROM t'] } } });
     assert.equal(bad.status, 400);
     assert.equal(bad.json().error.code, 'COFFRE_E_BAD_DRILL_ASSERTION');
@@ -357,7 +382,10 @@ test('API: GET /api/drills (viewer and up, 401 without a token), the plan\'s dri
     const items = page.json().items;
     assert.equal(items.length, 1);
     assert.equal(items[0].id, outcome.view.id);
-    assert.deepEqual(items[0].checks.map((c: { name: string }) => c.name), ['restore', 'row-counts', 'assertion', 'rto']);
+    assert.deepEqual(
+      items[0].checks.map((c: { name: string }) => c.name),
+      ['restore', 'row-counts', 'assertion', 'rto'],
+    );
     assert.equal((await s.call('GET', `/api/drills/${outcome.view.id.slice(0, 12)}`, { token: viewer })).json().status, 'success');
     assert.equal((await s.call('GET', '/api/drills/ffffffffffff', { token: viewer })).status, 404);
 

@@ -36,8 +36,22 @@ const env = { T_S3_KEY_ID: s3Creds.accessKeyId, T_S3_SECRET: s3Creds.secretAcces
 let ws: Workspace;
 const pgDatabases: string[] = [];
 
-interface Row { id: string; status: string; kind: string; message: string | null; artifact: string; sha256: string; rawSha256: string; recipients: string[]; parentId: string | null }
-interface Key { file: string; recipient: string; secret: string }
+interface Row {
+  id: string;
+  status: string;
+  kind: string;
+  message: string | null;
+  artifact: string;
+  sha256: string;
+  rawSha256: string;
+  recipients: string[];
+  parentId: string | null;
+}
+interface Key {
+  file: string;
+  recipient: string;
+  secret: string;
+}
 
 async function run(args: string[], code = 0, extraEnv: Record<string, string> = {}): Promise<CliResult> {
   const r = await ws.run(args, { ...env, ...extraEnv });
@@ -49,7 +63,9 @@ async function newKey(name: string): Promise<Key> {
   const file = path.join(ws.dir, `${name}.key`);
   const r = await run(['key', 'generate', '--out', file]);
   const recipient = /Public key: (age1[a-z0-9]+)/.exec(r.stdout)![1];
-  const secret = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
+  const secret = readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
   return { file, recipient, secret };
 }
 
@@ -65,7 +81,11 @@ function makeDb(file: string, rows: number, blobBytes: number): void {
 
 function fingerprint(file: string): string {
   const db = new DatabaseSync(file, { readOnly: true });
-  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as { n: number; s: number; h: string };
+  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as {
+    n: number;
+    s: number;
+    h: string;
+  };
   db.close();
   return `${row.n}:${row.s}:${row.h}`;
 }
@@ -88,7 +108,24 @@ before(async () => {
   makeDb(path.join(ws.dir, 'shop.db'), 400, 1500); // ~700 KB of incompressible rows: many 64 KiB chunks
   await run(['target', 'add', 'shop', '--url', `sqlite:${path.join(ws.dir, 'shop.db')}`]);
   await run(['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')]);
-  await run(['destination', 'add', 's3', '--type', 's3', '--bucket', bucket, '--prefix', 'enc', '--endpoint', `http://127.0.0.1:${S3_PORT}`, '--allow-http', '--access-key-id-env', 'T_S3_KEY_ID', '--secret-access-key-env', 'T_S3_SECRET']);
+  await run([
+    'destination',
+    'add',
+    's3',
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    '--prefix',
+    'enc',
+    '--endpoint',
+    `http://127.0.0.1:${S3_PORT}`,
+    '--allow-http',
+    '--access-key-id-env',
+    'T_S3_KEY_ID',
+    '--secret-access-key-env',
+    'T_S3_SECRET',
+  ]);
 });
 
 after(async () => {
@@ -115,7 +152,22 @@ let encrypted: Row;
 test('an encrypted plan: compressed then encrypted to two recipients; age -d with either identity | zstd -d gives the dump; journal and manifest name the recipients only', async () => {
   const list = path.join(ws.dir, 'recipients.txt');
   writeFileSync(list, `# offline recovery key\n\n${keys.recovery.recipient}\n`);
-  const added = await run(['plan', 'add', 'enc', '--target', 'shop', '--destination', 'disk', '--compression', 'zstd', '--encrypt-to', keys.ops.recipient, '--encrypt-to-file', list, '--json']);
+  const added = await run([
+    'plan',
+    'add',
+    'enc',
+    '--target',
+    'shop',
+    '--destination',
+    'disk',
+    '--compression',
+    'zstd',
+    '--encrypt-to',
+    keys.ops.recipient,
+    '--encrypt-to-file',
+    list,
+    '--json',
+  ]);
   assert.deepEqual(added.json<{ encryptTo: string[] }>().encryptTo, [keys.ops.recipient, keys.recovery.recipient]);
   encrypted = (await run(['backup', 'enc', '--json'])).json<Row>();
   assert.equal(encrypted.status, 'success', encrypted.message ?? '');
@@ -124,7 +176,7 @@ test('an encrypted plan: compressed then encrypted to two recipients; age -d wit
   const file = path.join(ws.dir, 'backups', encrypted.artifact);
   const stored = readFileSync(file);
   assert.equal(stored.subarray(0, 22).toString(), 'age-encryption.org/v1\n');
-  assert.equal(sha256(stored), encrypted.sha256, 'the stored sha256 is the encrypted file\'s');
+  assert.equal(sha256(stored), encrypted.sha256, "the stored sha256 is the encrypted file's");
   for (const k of [keys.ops, keys.recovery]) {
     const dump = execFileSync('zstd', ['-d', '-c'], { input: age(['-d', '-i', k.file, file]), maxBuffer: 1 << 28 });
     assert.equal(sha256(dump), encrypted.rawSha256, `age -d -i ${path.basename(k.file)} | zstd -d is the raw dump`);
@@ -148,7 +200,21 @@ function spawnStatus(cmd: string, args: string[]): number | null {
 }
 
 test('gzip artifacts open with age -d and node zlib; each identity alone restores; no or a wrong identity is exit 2 naming the recipients', async () => {
-  await run(['plan', 'add', 'enc-gz', '--target', 'shop', '--destination', 'disk', '--compression', 'gzip', '--encrypt-to', keys.ops.recipient, '--encrypt-to', keys.recovery.recipient]);
+  await run([
+    'plan',
+    'add',
+    'enc-gz',
+    '--target',
+    'shop',
+    '--destination',
+    'disk',
+    '--compression',
+    'gzip',
+    '--encrypt-to',
+    keys.ops.recipient,
+    '--encrypt-to',
+    keys.recovery.recipient,
+  ]);
   const b = (await run(['backup', 'enc-gz', '--json'])).json<Row>();
   const plain = gunzipSync(age(['-d', '-i', keys.recovery.file, path.join(ws.dir, 'backups', b.artifact)]));
   assert.equal(sha256(plain), b.rawSha256);
@@ -166,7 +232,10 @@ test('gzip artifacts open with age -d and node zlib; each identity alone restore
   for (const [i, k] of [keys.ops, keys.recovery].entries()) {
     const out = `copy-${i}.db`;
     await run(['target', 'add', `copy-${i}`, '--url', `sqlite:${path.join(ws.dir, out)}`]);
-    const r = i === 0 ? await run(['restore', b.id, '--to', `copy-${i}`, '--identity', k.file]) : await run(['restore', b.id, '--to', `copy-${i}`, '--identity-env', 'T_AGE_ID'], 0, { T_AGE_ID: readFileSync(k.file, 'utf8') });
+    const r =
+      i === 0
+        ? await run(['restore', b.id, '--to', `copy-${i}`, '--identity', k.file])
+        : await run(['restore', b.id, '--to', `copy-${i}`, '--identity-env', 'T_AGE_ID'], 0, { T_AGE_ID: readFileSync(k.file, 'utf8') });
     assert.match(r.stdout, /age \+ gzip/);
     assert.equal(fingerprint(path.join(ws.dir, out)), before);
   }
@@ -193,7 +262,10 @@ test('files encrypted by the age CLI restore with restore --file --identity: a g
   const r = await run(['restore', '--file', armored, '--to', 'pg-notes', '--identity', keys.ops.file]);
   assert.match(r.stdout, /Restored sql \(age \+ gzip\)/);
   const rows = await withClient(connectionTo(db), (c) => c.query('SELECT id, body FROM notes ORDER BY id'));
-  assert.deepEqual(rows.rows, [{ id: 1, body: 'chiffré' }, { id: 2, body: 'age -r' }]);
+  assert.deepEqual(rows.rows, [
+    { id: 1, body: 'chiffré' },
+    { id: 2, body: 'age -r' },
+  ]);
 
   const sqliteAge = path.join(ws.dir, 'shop.db.age');
   writeFileSync(sqliteAge, age(['-R', path.join(ws.dir, 'recipients.txt'), path.join(ws.dir, 'shop.db')]));
@@ -224,7 +296,10 @@ test('damaged age files: wrong identity, truncated, a flipped bit in the header,
   makeDb(targetFile, 5, 10);
   const victim = fingerprint(targetFile);
   await run(['target', 'add', 'victim', '--url', `sqlite:${targetFile}`]);
-  const beside = () => readdirSync(ws.dir).filter((n) => n.startsWith('victim')).sort();
+  const beside = () =>
+    readdirSync(ws.dir)
+      .filter((n) => n.startsWith('victim'))
+      .sort();
   const besideBefore = beside();
   for (const [what, bytes, code, exit, identity] of cases) {
     const file = path.join(ws.dir, 'damaged.age');
@@ -262,7 +337,10 @@ test('an encrypted incremental chain on S3 restores and verifies; recipients cha
   assert.equal(inc2.kind, 'incremental', inc2.message ?? '');
   assert.equal(inc2.parentId, inc1.id);
   const rows = (await run(['journal', '--plan', 'chain', '--json'])).json<Row[]>();
-  assert.deepEqual(rows.map((r) => r.recipients), [[keys.recovery.recipient], [keys.ops.recipient], [keys.ops.recipient]]);
+  assert.deepEqual(
+    rows.map((r) => r.recipients),
+    [[keys.recovery.recipient], [keys.ops.recipient], [keys.ops.recipient]],
+  );
   for (const link of [full, inc1, inc2]) {
     assert.match(link.artifact, /\.zst\.age$/);
     const body = Buffer.from(await (await s3Admin.send(new GetObjectCommand({ Bucket: bucket, Key: `enc/${link.artifact}` }))).Body!.transformToByteArray());
@@ -346,7 +424,10 @@ test('the API: plans take encryptTo (POST, PATCH, null turns it off), journal ro
     const job2 = await waitJob(s, (await call('POST', '/api/plans/p/execute', {})).json().jobId, token);
     assert.equal(job2.status, 'success');
     const rows2 = (await call('GET', '/api/journals?plan=p')).json();
-    assert.deepEqual((rows2.items ?? rows2).map((r: Row) => r.recipients), [[], [keys.ops.recipient]]);
+    assert.deepEqual(
+      (rows2.items ?? rows2).map((r: Row) => r.recipients),
+      [[], [keys.ops.recipient]],
+    );
   } finally {
     await s.close();
   }

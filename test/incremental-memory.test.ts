@@ -42,7 +42,11 @@ test('finished encoders release their parent index while the caller still holds 
     const grown = after - before;
     // One index for this parent is about 4.5 MiB of typed arrays; six kept alive would be ~27 MiB.
     assert.ok(grown < 8 * 1024 * 1024, `array buffers grew by ${(grown / 1048576).toFixed(1)} MiB after six finished encoders`);
-    assert.equal(held.every((e) => e.stats?.newSize === body.length), true, 'stats stay readable');
+    assert.equal(
+      held.every((e) => e.stats?.newSize === body.length),
+      true,
+      'stats stay readable',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

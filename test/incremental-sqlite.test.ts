@@ -41,7 +41,7 @@ function change(file: string, step: number): void {
 function fingerprint(file: string): string {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
-    const schema = db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").all();
+    const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY type, name').all();
     const rows = db.prepare('SELECT * FROM customers ORDER BY id').all();
     return JSON.stringify({ schema, rows }, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
   } finally {

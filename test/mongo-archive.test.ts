@@ -123,7 +123,9 @@ test('round trip through any chunking gives back the prelude and every document 
         ['a', 'b 🚀', 'c'],
       );
     }
-    const rest = items.slice(1).map((i) => (i.kind === 'document' ? `${i.collection}:${Buffer.from(i.bson).toString('hex')}` : i.kind === 'end' ? `end:${i.collection}` : 'prelude'));
+    const rest = items
+      .slice(1)
+      .map((i) => (i.kind === 'document' ? `${i.collection}:${Buffer.from(i.bson).toString('hex')}` : i.kind === 'end' ? `end:${i.collection}` : 'prelude'));
     assert.deepEqual(rest, [
       `a:${Buffer.from(docA).toString('hex')}`,
       `a:${Buffer.from(big).toString('hex')}`,
@@ -139,7 +141,13 @@ test('round trip through any chunking gives back the prelude and every document 
 test('round trip of random documents (property)', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !k.includes('\0')), fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null))), { maxLength: 20 }),
+      fc.array(
+        fc.dictionary(
+          fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !k.includes('\0')),
+          fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null)),
+        ),
+        { maxLength: 20 },
+      ),
       fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 5 }),
       async (objects, sizes) => {
         const docs = objects.map((o) => BSON.serialize(o));

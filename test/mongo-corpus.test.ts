@@ -85,7 +85,7 @@ const cases: Case[] = [
   { file: 'longindextestdump', expect: fromFiles({ test_collection: 'longindextestdump/longindextest/test_collection.bson' }) },
   { file: 'oplogdump', expect: fromFiles({ c1: 'oplogdump/db1/c1.bson' }), notes: /3 oplog entries were not replayed.*skipped server collections admin\.system\.version/ },
   { file: 'oplogdumpmaxsize', expect: fromFiles({ c1: 'oplogdumpmaxsize/db1/c1.bson' }), notes: /skipped server collections admin\.system\.version/ },
-  { file: 'specialcharacter', expect: fromFiles({ 'cafés': 'specialcharacter/db1/caf%C3%A9s.bson' }) },
+  { file: 'specialcharacter', expect: fromFiles({ cafés: 'specialcharacter/db1/caf%C3%A9s.bson' }) },
   {
     file: 'testdirs',
     expect: fromFiles({ c1: 'testdirs/db1/c1.bson', c2: 'testdirs/db1/c2.bson', c3: 'testdirs/db1/c3.bson', c4: 'testdirs/db1/c4.bson' }),
@@ -101,7 +101,11 @@ const cases: Case[] = [
   // A tar whose first file is no dump member (testdirs/badfile.txt) keeps the one-file rules: refused.
   { file: 'testdirs.tar', made: true, expect: 'COFFRE_E_UNSUPPORTED_ARCHIVE' },
   // Archives.
-  { file: 'dump-w-oplog.archive', expect: fromArchive('dump-w-oplog.archive', 'test'), notes: /skipped server collections admin\.system\.version.*18 oplog entries were not replayed/ },
+  {
+    file: 'dump-w-oplog.archive',
+    expect: fromArchive('dump-w-oplog.archive', 'test'),
+    notes: /skipped server collections admin\.system\.version.*18 oplog entries were not replayed/,
+  },
   { file: 'test.bar.archive', expect: fromArchive('test.bar.archive', 'test'), notes: /skipped server collections admin\.system\.version/ },
   // Lone .bson files: the collection is named by the file; a sibling .metadata.json is read.
   { file: 'auth_version_3.bson', expect: fromFiles({ auth_version_3: 'auth_version_3.bson' }) },
@@ -124,7 +128,10 @@ const cases: Case[] = [
   { file: 'indextestdump', expect: 'COFFRE_E_MONGO_UNSUPPORTED' },
   { file: 'longcollectionname', expect: 'COFFRE_E_MONGO_UNSUPPORTED' },
   { file: 'duplicate_index_key_with_oplog', expect: 'COFFRE_E_MONGO_DUPLICATE_KEY' },
-  ...['commit_indexes_build', 'create_indexes', 'dump_oplog_conflict', 'dump_with_noop_in_oplog', 'oplog_ignore_index', 'oplog_partial_skips', 'tools-2002'].map((file) => ({ file, expect: 'COFFRE_E_MONGO_NOTHING_TO_RESTORE' })),
+  ...['commit_indexes_build', 'create_indexes', 'dump_oplog_conflict', 'dump_with_noop_in_oplog', 'oplog_ignore_index', 'oplog_partial_skips', 'tools-2002'].map((file) => ({
+    file,
+    expect: 'COFFRE_E_MONGO_NOTHING_TO_RESTORE',
+  })),
   ...['dump_local_oplog', 'local', 'usersdump', 'system.version.no_auth_schema.bson'].map((file) => ({ file, expect: 'COFFRE_E_MONGO_NOTHING_TO_RESTORE' })),
   { file: 'extra_oplog.bson', expect: 'COFFRE_E_MONGO_OPLOG_FILE' },
   ...['hashedIndexes.metadata.json', 'test_auto_idx.metadata.json', 'index_collation.json'].map((file) => ({ file, expect: 'COFFRE_E_MONGO_METADATA_ONLY' })),
@@ -191,7 +198,13 @@ async function restored(database: string): Promise<Summary> {
 }
 
 async function restoreCase(file: string, database: string, options: { database?: string } = {}) {
-  return streamRestore({ engine: mongodb, conn: mongoConnection(database), inputs: [{ path: file }], replace: false, sql: options.database ? { database: options.database } : undefined });
+  return streamRestore({
+    engine: mongodb,
+    conn: mongoConnection(database),
+    inputs: [{ path: file }],
+    replace: false,
+    sql: options.database ? { database: options.database } : undefined,
+  });
 }
 
 test('every applicable file of the MongoDB corpus restores equal to its BSON, and every other one is refused with its code', async (t) => {
@@ -226,7 +239,10 @@ test('a dump folder holding several databases is refused naming them, and --data
   await cp(fixture('oplogdump/db1'), path.join(root, 'db1'), { recursive: true });
   const database = uniqueDatabase('coffre_corpus');
   databases.push(database);
-  await assert.rejects(restoreCase(root, database), (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_MANY_DATABASES' && /db1, test/.test(err.message) && /--database/.test(err.message));
+  await assert.rejects(
+    restoreCase(root, database),
+    (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_MANY_DATABASES' && /db1, test/.test(err.message) && /--database/.test(err.message),
+  );
   assert.deepEqual(await restored(database), {});
   await assert.rejects(restoreCase(root, database, { database: 'nope' }), (err) => isCoffreError(err) && err.code === 'COFFRE_E_DATABASE_NOT_IN_DUMP');
   const result = await restoreCase(root, database, { database: 'db1' });

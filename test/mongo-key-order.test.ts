@@ -16,9 +16,35 @@ after(async () => {
 
 // Built as Maps so that the source documents really hold integer-like keys after other keys.
 const docs = [
-  new Map<string, unknown>([['_id', 1], ['name', 'a'], ['2', 'two'], ['1', 'one']]),
-  new Map<string, unknown>([['_id', 2], ['nested', new Map<string, unknown>([['z', 1], ['10', 'ten'], ['a', [new Map([['b', 1], ['0', 0]])]]])]]),
-  new Map<string, unknown>([['_id', 3], ['plain', { x: 1, y: 2 }]]),
+  new Map<string, unknown>([
+    ['_id', 1],
+    ['name', 'a'],
+    ['2', 'two'],
+    ['1', 'one'],
+  ]),
+  new Map<string, unknown>([
+    ['_id', 2],
+    [
+      'nested',
+      new Map<string, unknown>([
+        ['z', 1],
+        ['10', 'ten'],
+        [
+          'a',
+          [
+            new Map([
+              ['b', 1],
+              ['0', 0],
+            ]),
+          ],
+        ],
+      ]),
+    ],
+  ]),
+  new Map<string, unknown>([
+    ['_id', 3],
+    ['plain', { x: 1, y: 2 }],
+  ]),
 ];
 
 test('deserializeInOrder rebuilds only what an object would reorder', () => {
@@ -35,12 +61,23 @@ test('mongodb: a restore keeps field order, integer-like keys included', async (
   const target = mongoConnection(uniqueDatabase());
   made.push(source, target);
   await withMongo(async (cl) => {
-    await cl.db(source.database).collection('ordered').insertMany(docs as never[]);
+    await cl
+      .db(source.database)
+      .collection('ordered')
+      .insertMany(docs as never[]);
   });
   const dump = await mongodb.dump(source, {});
   await mongodb.restore(target, dump.stream, dump.format, { replace: false });
   const rawOf = (c: Connection) =>
-    withMongo(async (cl) => (await cl.db(c.database).collection('ordered', { raw: true } as never).find({}).sort({ _id: 1 }).toArray()) as unknown as Buffer[]);
+    withMongo(
+      async (cl) =>
+        (await cl
+          .db(c.database)
+          .collection('ordered', { raw: true } as never)
+          .find({})
+          .sort({ _id: 1 })
+          .toArray()) as unknown as Buffer[],
+    );
   const [before, afterRestore] = [await rawOf(source), await rawOf(target)];
   assert.equal(afterRestore.length, docs.length);
   for (let i = 0; i < before.length; i++) assert.deepEqual(Buffer.from(afterRestore[i]), Buffer.from(before[i]));

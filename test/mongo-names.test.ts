@@ -46,7 +46,10 @@ test('a collection named a.b round-trips: into an empty database and with --repl
   const source = fresh();
   await withMongo(async (c) => {
     const db = c.db(source.database);
-    await db.collection("a.b").insertMany([{ _id: 1, v: "one" }, { _id: 2, v: "two", nested: { x: [1, 2] } }] as never[]);
+    await db.collection('a.b').insertMany([
+      { _id: 1, v: 'one' },
+      { _id: 2, v: 'two', nested: { x: [1, 2] } },
+    ] as never[]);
     await db.collection('a.b').createIndex({ v: 1 }, { name: 'by_v' });
     await db.collection('a.b.c').insertOne({ _id: 'deep' } as never);
     await db.collection('plain').insertOne({ _id: 'p' } as never);

@@ -72,12 +72,21 @@ test('an unreachable server gives COFFRE_E_UNREACHABLE naming the host', async (
 test('replace leaves exactly the archive: collections the archive lacks are dropped, no temporary left', async () => {
   const source = fresh();
   await withMongo(async (c) => {
-    await c.db(source.database).collection('keep').insertMany([{ _id: 1 as never, v: 'new' }]);
+    await c
+      .db(source.database)
+      .collection('keep')
+      .insertMany([{ _id: 1 as never, v: 'new' }]);
   });
   const raw = await dumpOf(source);
   const target = fresh();
   await withMongo(async (c) => {
-    await c.db(target.database).collection('keep').insertMany([{ _id: 1 as never, v: 'old' }, { _id: 2 as never, v: 'old' }]);
+    await c
+      .db(target.database)
+      .collection('keep')
+      .insertMany([
+        { _id: 1 as never, v: 'old' },
+        { _id: 2 as never, v: 'old' },
+      ]);
     await c.db(target.database).collection('extra').insertOne({ x: 1 });
   });
   await assert.rejects(mongodb.restore(target, bytesOf(raw), 'mongo-archive', { replace: false }), (err) => {
@@ -92,7 +101,16 @@ test('replace leaves exactly the archive: collections the archive lacks are drop
 
 test('the switch to the restored collections is all or nothing: a failure midway renames everything back', async () => {
   const target = fresh();
-  const docs = async (name: string) => withMongo(async (c) => (await c.db(target.database).collection(name).find({}, { projection: { _id: 0 } }).toArray()).map((d) => d.v));
+  const docs = async (name: string) =>
+    withMongo(async (c) =>
+      (
+        await c
+          .db(target.database)
+          .collection(name)
+          .find({}, { projection: { _id: 0 } })
+          .toArray()
+      ).map((d) => d.v),
+    );
   await withMongo(async (c) => {
     const db = c.db(target.database);
     await db.collection('a').insertOne({ v: 'old a' });
@@ -102,13 +120,35 @@ test('the switch to the restored collections is all or nothing: a failure midway
     // b's restored copy is missing, so its rename fails after a is already in place.
   });
   await assert.rejects(
-    withMongo((c) => switchCollections(c, target.database, 't1', [{ name: 'a', temp: 'coffre_tmp_t1_a' }, { name: 'b', temp: 'coffre_tmp_t1_b' }], new Set(['a', 'b', 'gone']))),
+    withMongo((c) =>
+      switchCollections(
+        c,
+        target.database,
+        't1',
+        [
+          { name: 'a', temp: 'coffre_tmp_t1_a' },
+          { name: 'b', temp: 'coffre_tmp_t1_b' },
+        ],
+        new Set(['a', 'b', 'gone']),
+      ),
+    ),
   );
   assert.deepEqual(await collectionNames(target), ['a', 'b', 'coffre_tmp_t1_a', 'gone']);
   assert.deepEqual([await docs('a'), await docs('b'), await docs('gone'), await docs('coffre_tmp_t1_a')], [['old a'], ['old b'], ['not in the archive'], ['new a']]);
   // And when every rename works, the old collections are gone and the new ones in place.
   await withMongo((c) => c.db(target.database).collection('coffre_tmp_t1_b').insertOne({ v: 'new b' }));
-  await withMongo((c) => switchCollections(c, target.database, 't1', [{ name: 'a', temp: 'coffre_tmp_t1_a' }, { name: 'b', temp: 'coffre_tmp_t1_b' }], new Set(['a', 'b', 'gone'])));
+  await withMongo((c) =>
+    switchCollections(
+      c,
+      target.database,
+      't1',
+      [
+        { name: 'a', temp: 'coffre_tmp_t1_a' },
+        { name: 'b', temp: 'coffre_tmp_t1_b' },
+      ],
+      new Set(['a', 'b', 'gone']),
+    ),
+  );
   assert.deepEqual(await collectionNames(target), ['a', 'b']);
   assert.deepEqual([await docs('a'), await docs('b')], [['new a'], ['new b']]);
 });
@@ -135,7 +175,15 @@ test('a damaged archive changes nothing in the target and leaves no temporary co
 
 test('an archive gzipped as a whole (mongodump --gzip --archive) restores', async () => {
   const source = fresh();
-  await withMongo((c) => c.db(source.database).collection('z').insertMany([{ _id: 1 as never, t: 'gzip ✓' }, { _id: 2 as never, t: 'deux' }]));
+  await withMongo((c) =>
+    c
+      .db(source.database)
+      .collection('z')
+      .insertMany([
+        { _id: 1 as never, t: 'gzip ✓' },
+        { _id: 2 as never, t: 'deux' },
+      ]),
+  );
   const raw = await dumpOf(source);
   const target = fresh();
   const result = await mongodb.restore(target, bytesOf(gzipSync(raw)), 'mongo-archive', { replace: false });
@@ -167,7 +215,17 @@ test('FerretDB: archives needing what it lacks fail clearly and change nothing',
       entry: {
         db: 'src',
         collection: 'sessions',
-        metadata: BSON.EJSON.stringify({ indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }, { v: 2, key: { when: 1 }, name: 'when_ttl', expireAfterSeconds: 60 }], collectionName: 'sessions', type: 'collection' }, { relaxed: false }),
+        metadata: BSON.EJSON.stringify(
+          {
+            indexes: [
+              { v: 2, key: { _id: 1 }, name: '_id_' },
+              { v: 2, key: { when: 1 }, name: 'when_ttl', expireAfterSeconds: 60 },
+            ],
+            collectionName: 'sessions',
+            type: 'collection',
+          },
+          { relaxed: false },
+        ),
         size: 0,
         type: 'collection',
       },
@@ -177,7 +235,10 @@ test('FerretDB: archives needing what it lacks fail clearly and change nothing',
     },
   ]);
   const target = fresh();
-  await assert.rejects(mongodb.restore(target, bytesOf(ttl), 'mongo-archive', { replace: false }), (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && err.message.includes('sessions'));
+  await assert.rejects(
+    mongodb.restore(target, bytesOf(ttl), 'mongo-archive', { replace: false }),
+    (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && err.message.includes('sessions'),
+  );
   assert.deepEqual(await collectionNames(target), []);
 
   const decimal = await archiveWith([
@@ -188,19 +249,27 @@ test('FerretDB: archives needing what it lacks fail clearly and change nothing',
       },
     },
   ]);
-  await assert.rejects(mongodb.restore(target, bytesOf(decimal), 'mongo-archive', { replace: false }), (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && /Decimal128/.test(err.message) && err.message.includes('money'));
+  await assert.rejects(
+    mongodb.restore(target, bytesOf(decimal), 'mongo-archive', { replace: false }),
+    (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && /Decimal128/.test(err.message) && err.message.includes('money'),
+  );
   assert.deepEqual(await collectionNames(target), []);
 });
 
 const hasTools = ['mongodump', 'mongorestore'].every((t) => spawnSync(t, ['--version'], { stdio: 'ignore' }).status === 0);
 
-test('mongo-tools cross-check: our archive through mongorestore, mongodump --archive through our restore', { skip: !hasTools && 'mongodump/mongorestore are not installed' }, async () => {
+test('mongo-tools cross-check: our archive through mongorestore, mongodump --archive through our restore', {
+  skip: !hasTools && 'mongodump/mongorestore are not installed',
+}, async () => {
   const source = fresh();
   await mongoFixture.seed(source);
   const expected = await fingerprint(source);
   const raw = await dumpOf(source);
   const viaTools = fresh();
-  const restored = spawnSync('mongorestore', [`--uri=${mongoBase}`, '--archive', `--nsFrom=${source.database}.*`, `--nsTo=${viaTools.database}.*`], { input: raw, maxBuffer: 64 << 20 });
+  const restored = spawnSync('mongorestore', [`--uri=${mongoBase}`, '--archive', `--nsFrom=${source.database}.*`, `--nsTo=${viaTools.database}.*`], {
+    input: raw,
+    maxBuffer: 64 << 20,
+  });
   assert.equal(restored.status, 0, restored.stderr?.toString());
   assert.equal(await fingerprint(viaTools), expected);
   const dumped = spawnSync('mongodump', [`--uri=${mongoBase}`, `--db=${source.database}`, '--archive'], { maxBuffer: 64 << 20 });
@@ -212,7 +281,12 @@ test('mongo-tools cross-check: our archive through mongorestore, mongodump --arc
 
 test('an aborted dump errors with COFFRE_E_INTERRUPTED instead of ending', async () => {
   const source = fresh();
-  await withMongo((c) => c.db(source.database).collection('a').insertMany(Array.from({ length: 50 }, (_, i) => ({ i }))));
+  await withMongo((c) =>
+    c
+      .db(source.database)
+      .collection('a')
+      .insertMany(Array.from({ length: 50 }, (_, i) => ({ i }))),
+  );
   const controller = new AbortController();
   const dump = await mongodb.dump(source, { signal: controller.signal });
   await assert.rejects(

@@ -87,7 +87,7 @@ test('mysql: auto-increment counters continue from where they were after a resto
   const dump = await mysql.dump(source, {});
   const target = connectionFor(freshName());
   await mysql.restore(target, dump.stream, 'sql', { replace: false });
-  await adminSql('INSERT INTO child (parent_id) VALUES (1); INSERT INTO `odd ``name`` t` (emoji) VALUES (\'new\');', target.database);
+  await adminSql("INSERT INTO child (parent_id) VALUES (1); INSERT INTO `odd ``name`` t` (emoji) VALUES ('new');", target.database);
   const ids = await adminSql('SELECT MAX(id) FROM child; SELECT MAX(id) FROM `odd ``name`` t`; SELECT NEXTVAL(`seq one`);', target.database);
   // child: 1000..1003 were used (1003 deleted); the table: 1..7 used (5 deleted). The sequence resumes after its cache.
   assert.deepEqual(ids, [['1004'], ['8'], ['5100']]);
@@ -148,7 +148,10 @@ async function findChild(program: string, marker: string): Promise<{ pid: number
   for (let i = 0; i < 100; i++) {
     for (const entry of await readdir('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
-      const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').then((t) => t.split('\0').filter(Boolean), () => [] as string[]);
+      const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
+        (t) => t.split('\0').filter(Boolean),
+        () => [] as string[],
+      );
       if (argv.length && path.basename(argv[0]) === program && argv.includes(marker)) return { pid: Number(entry), argv };
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -161,7 +164,7 @@ test('mysql: a dump killed mid-stream errors instead of ending, and its argv nev
   const conn0 = connectionFor(name);
   await seed(conn0);
   // Enough data that the unread dump blocks on its pipe and is still running when we look.
-  await adminSql("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(1000)); INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_4000;", name);
+  await adminSql('CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(1000)); INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000) FROM seq_1_to_4000;', name);
   const { user, password } = await userWithPassword(name);
   const dump = await mysql.dump(connectionFor(name, user, password), {});
   const child = await findChild('mariadb-dump', name);
@@ -182,7 +185,10 @@ test('mysql: a dump killed mid-stream errors instead of ending, and its argv nev
   });
   let removed = false;
   for (let i = 0; i < 40 && !removed; i++) {
-    removed = await stat(optionFile).then(() => false, () => true);
+    removed = await stat(optionFile).then(
+      () => false,
+      () => true,
+    );
     if (!removed) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(removed, 'the option file is removed once the dump is over');
@@ -229,4 +235,3 @@ test('mysql: a failing restore into a new database leaves no database behind; in
 test('mysql: a restore refuses formats it cannot read', async () => {
   await assert.rejects(mysql.restore(connectionFor(freshName()), sqlStream(''), 'pg-custom', { replace: false }), coded('COFFRE_E_MYSQL_BAD_FORMAT'));
 });
-

@@ -38,11 +38,34 @@ after(async () => {
 
 test('every channel sends its own format to a real receiver; webhook signed; email over STARTTLS with login', async () => {
   const add = (name: string, type: string, ...rest: string[]) => cli(['notify', 'add', name, '--type', type, ...rest], 0);
-  for (const [name, type] of [['w', 'webhook'], ['s', 'slack'], ['d', 'discord'], ['t', 'teams'], ['n', 'ntfy']]) {
+  for (const [name, type] of [
+    ['w', 'webhook'],
+    ['s', 'slack'],
+    ['d', 'discord'],
+    ['t', 'teams'],
+    ['n', 'ntfy'],
+  ]) {
     env[`URL_${name}`] = `${rx.url}/${name}/tok`;
     await add(name, type, '--url-env', `URL_${name}`, ...(type === 'webhook' ? ['--secret-env', 'SECRET'] : []));
   }
-  await add('e', 'email', '--host', '127.0.0.1', '--port', String(smtp.port), '--username', 'bot', '--password-env', 'PASSWORD', '--from', 'coffre@example.test', '--to', 'a@example.test,b@example.test', '--ca-file', smtp.certFile);
+  await add(
+    'e',
+    'email',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(smtp.port),
+    '--username',
+    'bot',
+    '--password-env',
+    'PASSWORD',
+    '--from',
+    'coffre@example.test',
+    '--to',
+    'a@example.test,b@example.test',
+    '--ca-file',
+    smtp.certFile,
+  );
   for (const n of ['w', 's', 'd', 't', 'n', 'e']) assert.match((await cli(['notify', 'test', n])).stdout, /Test message sent/);
   const w = rx.at('/w/tok')[0];
   assert.equal(JSON.parse(w.body).event, 'test');
@@ -67,12 +90,35 @@ test('retries with backoff on 503 until 200 (one message); a 400 is not retried;
   await cli(['notify', 'add', 'bad', '--type', 'slack', '--url-env', 'BAD']);
   const ok = (await cli(['notify', 'test', 'flaky', '--json'])).json<{ status: string; attempts: number }>();
   assert.deepEqual([ok.status, ok.attempts], ['sent', 3]);
-  assert.deepEqual(rx.at('/flaky').map((r) => r.status), [503, 503, 200]);
+  assert.deepEqual(
+    rx.at('/flaky').map((r) => r.status),
+    [503, 503, 200],
+  );
   const bad = await cli(['notify', 'test', 'bad'], 1);
   assert.match(bad.stderr, /failed after 1 attempt\(s\): The slack notifier got HTTP 400/);
   assert.equal(rx.at('/bad').length, 1);
   env.WRONG = 'not-the-password';
-  await cli(['notify', 'add', 'wrong', '--type', 'email', '--host', '127.0.0.1', '--port', String(smtp.port), '--username', 'bot', '--password-env', 'WRONG', '--from', 'c@example.test', '--to', 'a@example.test', '--ca-file', smtp.certFile]);
+  await cli([
+    'notify',
+    'add',
+    'wrong',
+    '--type',
+    'email',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(smtp.port),
+    '--username',
+    'bot',
+    '--password-env',
+    'WRONG',
+    '--from',
+    'c@example.test',
+    '--to',
+    'a@example.test',
+    '--ca-file',
+    smtp.certFile,
+  ]);
   assert.match((await cli(['notify', 'test', 'wrong'], 1)).stderr, /after 1 attempt\(s\).*refused the login/);
   // An untrusted certificate is said so (no --ca-file), and never skipped.
   await cli(['notify', 'add', 'untrusted', '--type', 'email', '--host', '127.0.0.1', '--port', String(smtp.port), '--from', 'c@example.test', '--to', 'a@example.test']);

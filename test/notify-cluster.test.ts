@@ -72,7 +72,8 @@ test('two workers on one PostgreSQL catalog: a failing plan and its RPO breach a
     ['target', 'add', 'gone', '--url', `sqlite:${path.join(ws.dir, 'missing.db')}`],
     ['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')],
     ['notify', 'add', 'oncall', '--type', 'webhook', '--url-env', 'ALERT_URL'],
-  ]) expectCode(await ws.run(args, env), 0, args.join(' '));
+  ])
+    expectCode(await ws.run(args, env), 0, args.join(' '));
   for (let i = 0; i < 2; i++) {
     const child = ws.start(['serve', '--no-api'], env);
     let out = '';
@@ -81,7 +82,11 @@ test('two workers on one PostgreSQL catalog: a failing plan and its RPO breach a
     workers.push(child);
   }
   await until('both workers up', async () => workers.every((w) => /worker running without API \(cluster mode/.test(logs.get(w) ?? '')), 60000);
-  expectCode(await ws.run(['plan', 'add', 'doomed', '--target', 'gone', '--destination', 'disk', '--cron', '*/2 * * * * *', '--notify', 'oncall', '--rpo', '2'], env), 0, 'plan add');
+  expectCode(
+    await ws.run(['plan', 'add', 'doomed', '--target', 'gone', '--destination', 'disk', '--cron', '*/2 * * * * *', '--notify', 'oncall', '--rpo', '2'], env),
+    0,
+    'plan add',
+  );
 
   // Wait for four failed runs (about 8 s: many RPO checks by each worker), and both announcements.
   const failed = await until(
@@ -106,5 +111,8 @@ test('two workers on one PostgreSQL catalog: a failing plan and its RPO breach a
   assert.equal(seen.filter((e) => e.event === 'rpo').length, 1, JSON.stringify(seen));
   assert.equal(seen.length, 2, JSON.stringify(seen));
   const journal = await client.query(`SELECT e.event, d.status, d.attempts FROM notify_deliveries d JOIN notify_events e ON e.id = d.event_id ORDER BY d.created_at`);
-  assert.deepEqual(journal.rows.map((r) => [r.event, r.status]).sort(), [['failure', 'sent'], ['rpo', 'sent']]);
+  assert.deepEqual(journal.rows.map((r) => [r.event, r.status]).sort(), [
+    ['failure', 'sent'],
+    ['rpo', 'sent'],
+  ]);
 });

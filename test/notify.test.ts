@@ -40,7 +40,10 @@ interface Message {
 }
 
 function bodies(path: string): Message[] {
-  return rx.at(path).filter((r) => r.status < 300).map((r) => JSON.parse(r.body) as Message);
+  return rx
+    .at(path)
+    .filter((r) => r.status < 300)
+    .map((r) => JSON.parse(r.body) as Message);
 }
 
 async function cli(args: string[], code = 0, extra: NodeJS.ProcessEnv = {}) {
@@ -118,14 +121,70 @@ test('every channel delivers a real message: webhook (HMAC), slack, discord, tea
   await cli(['notify', 'add', 'discord', '--type', 'discord', '--url-env', 'DISCORD_URL']);
   await cli(['notify', 'add', 'teams', '--type', 'teams', '--url-env', 'TEAMS_URL']);
   await cli(['notify', 'add', 'ntfy', '--type', 'ntfy', '--url-env', 'NTFY_URL', '--token-env', 'NTFY_TOKEN']);
-  await cli(['notify', 'add', 'mail', '--type', 'email', '--host', '127.0.0.1', '--port', String(smtp.port), '--security', 'starttls', '--username', 'alerts', '--password-env', 'SMTP_PASSWORD', '--from', 'coffre@example.test', '--to', 'oncall@example.test', '--ca-file', smtp.certFile]);
+  await cli([
+    'notify',
+    'add',
+    'mail',
+    '--type',
+    'email',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(smtp.port),
+    '--security',
+    'starttls',
+    '--username',
+    'alerts',
+    '--password-env',
+    'SMTP_PASSWORD',
+    '--from',
+    'coffre@example.test',
+    '--to',
+    'oncall@example.test',
+    '--ca-file',
+    smtp.certFile,
+  ]);
   // A password over a clear connection is refused; an unknown setting is named.
-  const insecure = await cli(['notify', 'add', 'clear', '--type', 'email', '--host', '127.0.0.1', '--security', 'none', '--username', 'a', '--password-env', 'SMTP_PASSWORD', '--from', 'a@b.c', '--to', 'c@d.e'], 2);
+  const insecure = await cli(
+    [
+      'notify',
+      'add',
+      'clear',
+      '--type',
+      'email',
+      '--host',
+      '127.0.0.1',
+      '--security',
+      'none',
+      '--username',
+      'a',
+      '--password-env',
+      'SMTP_PASSWORD',
+      '--from',
+      'a@b.c',
+      '--to',
+      'c@d.e',
+    ],
+    2,
+  );
   assert.match(insecure.stderr, /unencrypted/);
   assert.match((await cli(['notify', 'add', 'typo', '--type', 'slack', '--url-env', 'SLACK_URL', '--chanel', 'x'], 2)).stderr, /no setting --chanel/);
 
   const names = ['hook', 'slack', 'discord', 'teams', 'ntfy', 'mail'];
-  await cli(['plan', 'add', 'shop-nightly', '--target', 'shop', '--destination', 'disk', ...names.flatMap((n) => ['--notify', n]), '--notify-on', 'failure,success', '--ping-url-env', 'PING_URL']);
+  await cli([
+    'plan',
+    'add',
+    'shop-nightly',
+    '--target',
+    'shop',
+    '--destination',
+    'disk',
+    ...names.flatMap((n) => ['--notify', n]),
+    '--notify-on',
+    'failure,success',
+    '--ping-url-env',
+    'PING_URL',
+  ]);
   const b = (await cli(['backup', 'shop-nightly', '--json'])).json<{ id: string; status: string }>();
   assert.equal(b.status, 'success');
 
@@ -150,7 +209,10 @@ test('every channel delivers a real message: webhook (HMAC), slack, discord, tea
   assert.match(discord.embeds[0].title, /shop-nightly/);
   assert.ok(discord.embeds[0].fields.some((f) => f.name === 'Journal id' && f.value === b.id));
 
-  const teams = JSON.parse(rx.at(`/teams/${URL_TOKEN}`)[0].body) as { type: string; attachments: Array<{ contentType: string; content: { type: string; body: Array<{ type: string; facts?: Array<{ title: string; value: string }> }> } }> };
+  const teams = JSON.parse(rx.at(`/teams/${URL_TOKEN}`)[0].body) as {
+    type: string;
+    attachments: Array<{ contentType: string; content: { type: string; body: Array<{ type: string; facts?: Array<{ title: string; value: string }> }> } }>;
+  };
   assert.equal(teams.type, 'message');
   assert.equal(teams.attachments[0].contentType, 'application/vnd.microsoft.card.adaptive');
   assert.ok(teams.attachments[0].content.body.find((x) => x.type === 'FactSet')!.facts!.some((f) => f.title === 'Status' && f.value === 'success'));
@@ -198,12 +260,20 @@ test('a receiver failing twice then 200 gets the message once after retries; one
   await cli(['plan', 'add', 'retried', '--target', 'shop', '--destination', 'disk', '--notify', 'flaky', '--notify', 'refuse', '--notify-on', 'success']);
   const b = (await cli(['backup', 'retried', '--json'])).json<{ id: string }>();
   const flaky = rx.at('/flaky');
-  assert.deepEqual(flaky.map((r) => r.status), [503, 503, 200]);
+  assert.deepEqual(
+    flaky.map((r) => r.status),
+    [503, 503, 200],
+  );
   assert.equal(new Set(flaky.map((r) => r.headers['x-coffre-delivery'])).size, 1, 'one delivery, retried');
   assert.equal(bodies('/flaky').length, 1);
   assert.equal(bodies('/flaky')[0].journalId, b.id);
-  assert.deepEqual(rx.at('/refuse').map((r) => r.status), [400]);
-  const journal = (await cli(['notify', 'list', '--json'])).json<{ journal: Array<{ notifier: string; status: string; attempts: number; lastError: string | null; journalId: string }> }>().journal;
+  assert.deepEqual(
+    rx.at('/refuse').map((r) => r.status),
+    [400],
+  );
+  const journal = (await cli(['notify', 'list', '--json'])).json<{
+    journal: Array<{ notifier: string; status: string; attempts: number; lastError: string | null; journalId: string }>;
+  }>().journal;
   const f = journal.find((j) => j.notifier === 'flaky')!;
   assert.deepEqual([f.status, f.attempts, f.lastError, f.journalId], ['sent', 3, null, b.id]);
   const r = journal.find((j) => j.notifier === 'refuse')!;
@@ -247,7 +317,14 @@ test('RPO: a plan with a 2-second RPO and no backups gets one rpo alert, no repe
   assert.deepEqual([m.event, m.plan, m.status, m.rpoSeconds], ['rpo', 'stale', 'stale', 2]);
   // Ten more checks at 0.3 s: the breach goes on, and nothing is said again within NOTIFY_REMIND_HOURS.
   await new Promise((r) => setTimeout(r, 3000));
-  assert.equal(rx.at('/rpo').length, 1, rx.at('/rpo').map((r) => r.body).join('\n'));
+  assert.equal(
+    rx.at('/rpo').length,
+    1,
+    rx
+      .at('/rpo')
+      .map((r) => r.body)
+      .join('\n'),
+  );
   const st = (await cli(['status', '--json'], 1)).json<{ plans: Array<{ plan: string; health: string }> }>();
   assert.equal(st.plans.find((p) => p.plan === 'stale')!.health, 'never');
   const b = (await cli(['backup', 'stale', '--json'])).json<{ id: string }>();
@@ -272,7 +349,9 @@ test('/metrics in the Prometheus text format, values checked against the journal
     const m = family(name).metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
     return m ? Number(m.value) : undefined;
   };
-  const journal = (await cli(['journal', '--limit', '1000', '--json'])).json<Array<{ id: string; plan: string; kind: string; status: string; finishedAt: string; sizeBytes: number; rawSizeBytes: number; durationMs: number }>>();
+  const journal = (await cli(['journal', '--limit', '1000', '--json'])).json<
+    Array<{ id: string; plan: string; kind: string; status: string; finishedAt: string; sizeBytes: number; rawSizeBytes: number; durationMs: number }>
+  >();
   assert.equal(value('coffre_backup_runs_total', { plan: 'broken', kind: 'full', status: 'failed' }), journal.filter((j) => j.plan === 'broken' && j.status === 'failed').length);
   assert.equal(value('coffre_backup_runs_total', { plan: 'broken', kind: 'full', status: 'failed' }), 5);
   const lastGood = journal.find((j) => j.plan === 'broken' && j.status === 'success')!;
@@ -296,7 +375,10 @@ test('/metrics in the Prometheus text format, values checked against the journal
   // the report is not ok. Wait for that condition rather than for however long the server took to start.
   const status = await until(
     async () => {
-      const r = (await (await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).json()) as { ok: boolean; plans: Array<{ plan: string; health: string }> };
+      const r = (await (await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer api-token-0123456789abcdef' } })).json()) as {
+        ok: boolean;
+        plans: Array<{ plan: string; health: string }>;
+      };
       return r.plans.find((p) => p.plan === 'stale')?.health === 'stale' && r;
     },
     'plan "stale" past its 2 s RPO in /api/status',

@@ -18,19 +18,7 @@ import { postgres } from '../src/engines/postgres.ts';
 import { explainPgText, dbnameConninfo, parseClientVersion } from '../src/engines/postgres-client.ts';
 import { spawnSource } from '../src/pipeline/process.ts';
 import { engineContract, collect } from './support/engine-contract.ts';
-import {
-  adminUrl,
-  connectionTo,
-  databaseExists,
-  databasesLike,
-  dropDatabase,
-  execSql,
-  fingerprint,
-  seedSql,
-  smallSeedSql,
-  uniqueName,
-  withClient,
-} from './support/postgres.ts';
+import { adminUrl, connectionTo, databaseExists, databasesLike, dropDatabase, execSql, fingerprint, seedSql, smallSeedSql, uniqueName, withClient } from './support/postgres.ts';
 
 const run = promisify(execFile);
 const pgBin = '/usr/lib/postgresql/15/bin';
@@ -227,7 +215,12 @@ test('postgres: a role that may not log in is a clear authentication failure (dr
     await assert.rejects(postgres.restore(withDatabase(conn, uniqueName()), Readable.from([]), 'sql', { replace: false }), hasCode('COFFRE_E_AUTH_FAILED'));
     // The same refusal as pg_dump itself prints it goes through the engine's explanation.
     const { explainFor } = await import('../src/engines/postgres-client.ts');
-    const stream = spawnSource({ command: pgDumpPath, args: ['--no-password', '--host=127.0.0.1', `--port=${admin.port}`, `--username=${role}`, '--dbname=postgres'], label: 'PG_DUMP', explain: explainFor(conn) });
+    const stream = spawnSource({
+      command: pgDumpPath,
+      args: ['--no-password', '--host=127.0.0.1', `--port=${admin.port}`, `--username=${role}`, '--dbname=postgres'],
+      label: 'PG_DUMP',
+      explain: explainFor(conn),
+    });
     await assert.rejects(collect(stream), hasCode('COFFRE_E_AUTH_FAILED'));
   } finally {
     await withClient(admin, (c) => c.query(`DROP ROLE IF EXISTS "${role}"`));
@@ -240,7 +233,10 @@ test('postgres: libpq failure texts are explained (wrong password cannot be prov
     ['pg_dump: error: connection to server at "db.example" (10.0.0.5), port 6543 failed: FATAL:  password authentication failed for user "app"', 'COFFRE_E_AUTH_FAILED'],
     ['psql: error: connection to server at "db.example", port 6543 failed: fe_sendauth: no password supplied', 'COFFRE_E_AUTH_FAILED'],
     ['pg_dump: error: could not translate host name "db.example" to address: Name or service not known', 'COFFRE_E_UNREACHABLE'],
-    ['pg_dump: error: connection to server at "db.example", port 6543 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?', 'COFFRE_E_UNREACHABLE'],
+    [
+      'pg_dump: error: connection to server at "db.example", port 6543 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?',
+      'COFFRE_E_UNREACHABLE',
+    ],
     ['pg_dump: error: connection to server at "db.example", port 6543 failed: FATAL:  database "shop" does not exist', 'COFFRE_E_DATABASE_NOT_FOUND'],
   ];
   for (const [text, code] of cases) {

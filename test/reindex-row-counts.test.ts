@@ -47,7 +47,10 @@ test('reindex carries rowCounts from the manifest; a drill of the adopted row ch
   const badId = randomUUID();
   const badKey = `${artifactFile}.bad`;
   await copyFile(path.join(shared, artifactFile), path.join(shared, badKey));
-  await writeFile(path.join(shared, `${badKey}.manifest.json`), JSON.stringify({ ...manifest, id: badId, artifact: badKey.split(path.sep).join('/'), rowCounts: { method: 'snapshot-count', tables: { orders: -1 } } }));
+  await writeFile(
+    path.join(shared, `${badKey}.manifest.json`),
+    JSON.stringify({ ...manifest, id: badId, artifact: badKey.split(path.sep).join('/'), rowCounts: { method: 'snapshot-count', tables: { orders: -1 } } }),
+  );
 
   // Catalog b sees the folder, rebuilds both rows and adopts them into its own plan on the same file.
   expectCode(await b.run(['target', 'add', 'shop', '--url', `sqlite:${src}`]), 0, 'b: target add');
@@ -56,7 +59,10 @@ test('reindex carries rowCounts from the manifest; a drill of the adopted row ch
   const re = await b.run(['reindex', 'shared', '--json']);
   expectCode(re, 0, 'b: reindex');
   const imported = re.json<{ imported: Array<{ id: string }>; invalid: Array<{ key: string; reason: string }> }>();
-  assert.ok(imported.imported.some((i) => i.id === original.id), re.stdout);
+  assert.ok(
+    imported.imported.some((i) => i.id === original.id),
+    re.stdout,
+  );
   const ids = imported.imported.map((i) => i.id);
   expectCode(await b.run(['journal', 'adopt', ...ids, '--plan', 'p', '--json']), 0, 'b: adopt');
 

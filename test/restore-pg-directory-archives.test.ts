@@ -29,9 +29,13 @@ after(async () => {
   await ws?.cleanup();
 });
 
-const summary = (conn: typeof source) => withClient(conn, async (c) => (await c.query("SELECT count(*)::int AS n, md5(string_agg(id || ':' || v, ',' ORDER BY id)) AS h FROM t")).rows[0]);
+const summary = (conn: typeof source) =>
+  withClient(conn, async (c) => (await c.query("SELECT count(*)::int AS n, md5(string_agg(id || ':' || v, ',' ORDER BY id)) AS h FROM t")).rows[0]);
 
-for (const [i, file, layer] of [[0, 'fd.tar.gz', 'targz'], [1, 'fd.zip', 'zip']] as const) {
+for (const [i, file, layer] of [
+  [0, 'fd.tar.gz', 'targz'],
+  [1, 'fd.zip', 'zip'],
+] as const) {
   test(`a pg_dump -Fd folder inside ${file} restores, equal to the source`, async () => {
     const r = await ws.run(['restore', '--file', path.join(ws.dir, file), '--to', i === 0 ? 'tgz' : 'zip', '--json']);
     expectCode(r, 0, `restore ${file}`);

@@ -44,7 +44,14 @@ before(async () => {
   const base = adminUrl.replace(/\/[^/]*$/, '');
   expectCode(await ws.run(['target', 'add', 'empty', '--url', `${base}/${target.database}`]), 0, 'target add');
   expectCode(await ws.run(['target', 'add', 'full', '--url', `${base}/${full.database}`]), 0, 'target add');
-  for (const [name, make] of [['two.zip', zipOf], ['two.tar.gz', tgzOf]] as const) await make(path.join(ws.dir, name), [['a.sql', bigSql], ['notes.txt', 'a second file']]);
+  for (const [name, make] of [
+    ['two.zip', zipOf],
+    ['two.tar.gz', tgzOf],
+  ] as const)
+    await make(path.join(ws.dir, name), [
+      ['a.sql', bigSql],
+      ['notes.txt', 'a second file'],
+    ]);
 });
 after(async () => {
   await dropDatabase(target).catch(() => {});

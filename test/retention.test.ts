@@ -34,7 +34,10 @@ test('keepLast counts successful backups only: a run of failures never pushes go
   const r = computeRetention([...good, ...failures], { keepLast: 3 }, UTC);
   assert.deepEqual(ids(r.keep), ids(good.slice(1)));
   assert.deepEqual(ids(r.remove), [good[0].id]);
-  assert.ok(r.remove.every((d) => !failures.some((f) => f.id === d.id)), 'failed rows are never candidates');
+  assert.ok(
+    r.remove.every((d) => !failures.some((f) => f.id === d.id)),
+    'failed rows are never candidates',
+  );
 });
 
 test('the newest successful backup is kept even when every rule would drop it', () => {
@@ -77,10 +80,22 @@ test('GFS: the newest backup of each of the last N days, weeks, months and years
     b('2024-06-01T10:00:00Z'),
   ];
   const at = (iso: string) => rows.find((r) => r.startedAt === iso)!.id;
-  assert.deepEqual(ids(computeRetention(rows, { daily: 3 }, UTC).keep), ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-03-30T10:00:00Z') }, { id: at('2026-03-29T23:00:00Z') }]));
-  assert.deepEqual(ids(computeRetention(rows, { weekly: 3 }, UTC).keep), ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-03-29T23:00:00Z') }, { id: at('2026-03-22T10:00:00Z') }]));
-  assert.deepEqual(ids(computeRetention(rows, { monthly: 3 }, UTC).keep), ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-02-28T10:00:00Z') }, { id: at('2025-12-31T10:00:00Z') }]));
-  assert.deepEqual(ids(computeRetention(rows, { yearly: 5 }, UTC).keep), ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2025-12-31T10:00:00Z') }, { id: at('2024-06-01T10:00:00Z') }]));
+  assert.deepEqual(
+    ids(computeRetention(rows, { daily: 3 }, UTC).keep),
+    ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-03-30T10:00:00Z') }, { id: at('2026-03-29T23:00:00Z') }]),
+  );
+  assert.deepEqual(
+    ids(computeRetention(rows, { weekly: 3 }, UTC).keep),
+    ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-03-29T23:00:00Z') }, { id: at('2026-03-22T10:00:00Z') }]),
+  );
+  assert.deepEqual(
+    ids(computeRetention(rows, { monthly: 3 }, UTC).keep),
+    ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2026-02-28T10:00:00Z') }, { id: at('2025-12-31T10:00:00Z') }]),
+  );
+  assert.deepEqual(
+    ids(computeRetention(rows, { yearly: 5 }, UTC).keep),
+    ids([{ id: at('2026-03-31T08:00:00Z') }, { id: at('2025-12-31T10:00:00Z') }, { id: at('2024-06-01T10:00:00Z') }]),
+  );
   // A failed day does not use up a daily slot.
   const withFailure = [...rows, b('2026-03-28T10:00:00Z', { status: 'failed' })];
   assert.equal(computeRetention(withFailure, { daily: 4 }, UTC).keep.length, 4);
@@ -113,7 +128,10 @@ test('no policy keeps everything; bad policies are refused with the field named'
   assert.equal(computeRetention(rows, null, UTC).remove.length, 0);
   assert.equal(checkRetention({}), null);
   for (const bad of [{ keepLast: -1 }, { daily: 1.5 }, { maxAgeDays: 0 }, { hourly: 3 }, [1], 'seven']) {
-    assert.throws(() => checkRetention(bad), (e: unknown) => isCoffreError(e) && e.code === 'COFFRE_E_BAD_RETENTION' && e.kind === 'usage');
+    assert.throws(
+      () => checkRetention(bad),
+      (e: unknown) => isCoffreError(e) && e.code === 'COFFRE_E_BAD_RETENTION' && e.kind === 'usage',
+    );
   }
 });
 
@@ -138,7 +156,12 @@ test('prune on a real catalog: dry run lists and changes nothing; a real run del
     for (let i = 0; i < 4; i++) runs.push((await runBackup(ctx, { plan: 'p' })).view);
     assert.ok(runs.every((r) => r.status === 'success'));
     // Spread them over four days, and add a failed run newer than all of them.
-    for (const [i, r] of runs.entries()) await ctx.catalog.db.updateTable('backups').set({ started_at: `2026-03-2${i}T10:00:00.000Z` }).where('id', '=', r.id).execute();
+    for (const [i, r] of runs.entries())
+      await ctx.catalog.db
+        .updateTable('backups')
+        .set({ started_at: `2026-03-2${i}T10:00:00.000Z` })
+        .where('id', '=', r.id)
+        .execute();
     await ctx.catalog.db.updateTable('backups').set({ status: 'failed' }).where('id', '=', runs[3].id).execute();
     const file = (id: string) => path.join(dir, 'backups', runs.find((r) => r.id === id)!.artifact!);
 
@@ -151,7 +174,11 @@ test('prune on a real catalog: dry run lists and changes nothing; a real run del
     const dry = await prunePlan(ctx, 'p', { dryRun: true, now });
     assert.equal(dry.dryRun, true);
     assert.deepEqual(dry.removed.map((d) => d.id).sort(), [runs[0].id, runs[1].id].sort());
-    assert.deepEqual(dry.kept.map((d) => d.id), [runs[2].id], 'the failed run does not count as the last one');
+    assert.deepEqual(
+      dry.kept.map((d) => d.id),
+      [runs[2].id],
+      'the failed run does not count as the last one',
+    );
     assert.match(dry.removed[0].reasons[0], /not selected by keepLast 1/);
     for (const r of runs.slice(0, 3)) assert.ok(existsSync(file(r.id)), 'a dry run deletes nothing');
 

@@ -95,7 +95,10 @@ test('a backup publishes started, one copy per destination, then finished with i
     await updatePlan(ctx, 'p', { retention: { keepLast: 1 } });
     events.length = 0;
     const report = await prunePlan(ctx, 'p');
-    assert.deepEqual(report.removed.map((r) => r.id), [view.id]);
+    assert.deepEqual(
+      report.removed.map((r) => r.id),
+      [view.id],
+    );
     assert.deepEqual(
       events.map((e) => `${e.type}:${e.type === 'copy' ? e.status : ''}:${e.runId === view.id}`),
       ['copy:pruned:true', 'copy:pruned:true'],

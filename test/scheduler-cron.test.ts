@@ -48,12 +48,18 @@ function dayAfter(day: string, n: number): string {
 
 test('Paris fall-back: 02:30 happens twice on the wall clock but the plan runs at the first one only', () => {
   const runs = runsBetween({ cron: '30 2 * * *', timezone: 'Europe/Paris' }, new Date('2026-10-24T12:00:00Z'), new Date('2026-10-25T12:00:00Z'));
-  assert.deepEqual(runs.map((d) => d.toISOString()), ['2026-10-25T00:30:00.000Z']); // 02:30 CEST, not 02:30 CET (01:30Z)
+  assert.deepEqual(
+    runs.map((d) => d.toISOString()),
+    ['2026-10-25T00:30:00.000Z'],
+  ); // 02:30 CEST, not 02:30 CET (01:30Z)
 });
 
 test('an hourly plan keeps one run per real hour across the New York changes', () => {
   const spring = runsBetween({ cron: '0 * * * *', timezone: 'America/New_York' }, new Date('2026-03-08T04:30:00Z'), new Date('2026-03-08T09:30:00Z'));
-  assert.deepEqual(spring.map((d) => d.toISOString().slice(11, 16)), ['05:00', '06:00', '07:00', '08:00', '09:00']);
+  assert.deepEqual(
+    spring.map((d) => d.toISOString().slice(11, 16)),
+    ['05:00', '06:00', '07:00', '08:00', '09:00'],
+  );
   const fall = runsBetween({ cron: '0 * * * *', timezone: 'America/New_York' }, new Date('2026-11-01T03:30:00Z'), new Date('2026-11-01T08:30:00Z'));
   assert.equal(new Set(fall.map((d) => d.getTime())).size, fall.length, 'no run twice');
   assert.ok(fall.length >= 4);
@@ -68,7 +74,10 @@ test('the plan time zone decides the instant; the same expression differs betwee
 
 test('seconds fields and the last run before a time', () => {
   const s = { cron: '*/3 * * * * *', timezone: 'UTC' };
-  assert.deepEqual(nextRuns(s, new Date('2026-01-01T00:00:01Z'), 2).map((d) => d.toISOString()), ['2026-01-01T00:00:03.000Z', '2026-01-01T00:00:06.000Z']);
+  assert.deepEqual(
+    nextRuns(s, new Date('2026-01-01T00:00:01Z'), 2).map((d) => d.toISOString()),
+    ['2026-01-01T00:00:03.000Z', '2026-01-01T00:00:06.000Z'],
+  );
   assert.equal(lastRunBefore({ cron: '0 * * * *', timezone: 'UTC' }, new Date('2026-01-01T10:00:00Z'), new Date(0))?.toISOString(), '2026-01-01T10:00:00.000Z');
   assert.equal(lastRunBefore({ cron: '0 * * * *', timezone: 'UTC' }, new Date('2026-01-01T10:59:59Z'), new Date(0))?.toISOString(), '2026-01-01T10:00:00.000Z');
   assert.equal(lastRunBefore({ cron: '0 * * * *', timezone: 'UTC' }, new Date('2026-01-01T10:30:00Z'), new Date('2026-01-01T10:00:00Z')), null, 'not after notBefore');

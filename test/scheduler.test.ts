@@ -65,7 +65,10 @@ async function rows(planName: string) {
 
 test('bad schedules are refused when the plan is saved, saying why', async () => {
   const refused = async (input: Record<string, unknown>, code: string, why: RegExp) =>
-    assert.rejects(addPlan(ctx, { name: 'bad', target: 'app', destination: 'disk', ...input }), (e: unknown) => isCoffreError(e) && e.code === code && e.kind === 'usage' && why.test(e.message));
+    assert.rejects(
+      addPlan(ctx, { name: 'bad', target: 'app', destination: 'disk', ...input }),
+      (e: unknown) => isCoffreError(e) && e.code === code && e.kind === 'usage' && why.test(e.message),
+    );
   await refused({ cron: '0 25 * * *' }, 'COFFRE_E_BAD_CRON', /hour: 25/);
   await refused({ cron: '0 3 * * *', timezone: 'Europe/Pariss' }, 'COFFRE_E_BAD_TIMEZONE', /IANA/);
   await refused({ cron: '0 3 * * *', missedRuns: 'always' }, 'COFFRE_E_BAD_MISSED_RUNS', /run-once/);
@@ -115,7 +118,37 @@ test('a run still marked running by another process (a CLI backup) also makes th
   const runner = new JobRunner(ctx, { maxConcurrent: 2, allowedPaths: [dir] });
   await ctx.catalog.db
     .insertInto('backups')
-    .values({ id: '01890000-0000-7000-8000-000000000001', plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite', database: 'app', kind: 'full', requested_kind: 'full', parent_id: null, parent_sha256: null, status: 'running', trigger: 'cli', compression: 'gzip', raw_format: null, started_at: new Date().toISOString(), finished_at: null, duration_ms: null, raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: process.pid, host: 'elsewhere' })
+    .values({
+      id: '01890000-0000-7000-8000-000000000001',
+      plan_id: plan.id,
+      plan_name: plan.name,
+      target_id: plan.targetId,
+      target_name: 'app',
+      engine: 'sqlite',
+      database: 'app',
+      kind: 'full',
+      requested_kind: 'full',
+      parent_id: null,
+      parent_sha256: null,
+      status: 'running',
+      trigger: 'cli',
+      compression: 'gzip',
+      raw_format: null,
+      started_at: new Date().toISOString(),
+      finished_at: null,
+      duration_ms: null,
+      raw_size_bytes: null,
+      size_bytes: null,
+      sha256: null,
+      raw_sha256: null,
+      artifact_key: null,
+      server_version: null,
+      client_version: null,
+      tool: null,
+      message: null,
+      pid: process.pid,
+      host: 'elsewhere',
+    })
     .execute();
   try {
     assert.equal(await localDispatcher(ctx, runner).dispatch(plan, new Date('2026-05-01T11:00:00Z'), false), 'skipped');
@@ -142,7 +175,11 @@ test('missed runs: run-once within the grace window, once only; nothing past the
     await scheduler.reload(new Date('2026-06-10T03:40:00Z'));
     // 40 minutes after the 03:00 tick: default (1 h) and wide windows catch up; skip does not.
     let done = await scheduler.catchUp(new Date('2026-06-10T03:40:00Z'));
-    const mine = (d: typeof done) => d.filter((x) => x.plan.startsWith('missed-')).map((x) => `${x.plan} ${x.tickAt} ${x.outcome}`).sort();
+    const mine = (d: typeof done) =>
+      d
+        .filter((x) => x.plan.startsWith('missed-'))
+        .map((x) => `${x.plan} ${x.tickAt} ${x.outcome}`)
+        .sort();
     assert.deepEqual(mine(done), ['missed-default 2026-06-10T03:00:00.000Z started', 'missed-wide 2026-06-10T03:00:00.000Z started']);
     // Restarting again: the tick was claimed, so it is not run twice.
     done = await scheduler.catchUp(new Date('2026-06-10T03:50:00Z'));
@@ -158,7 +195,12 @@ test('missed runs: run-once within the grace window, once only; nothing past the
     await scheduler.stop();
     await runner.shutdown(60000);
   }
-  const made = await ctx.catalog.db.selectFrom('backups').select(['plan_name', 'status', 'scheduled_for', 'trigger']).where('plan_name', 'like', 'missed-%').orderBy('scheduled_for').execute();
+  const made = await ctx.catalog.db
+    .selectFrom('backups')
+    .select(['plan_name', 'status', 'scheduled_for', 'trigger'])
+    .where('plan_name', 'like', 'missed-%')
+    .orderBy('scheduled_for')
+    .execute();
   assert.deepEqual(
     made.map((r) => `${r.plan_name} ${r.scheduled_for} ${r.status} ${r.trigger}`),
     ['missed-default 2026-06-10T03:00:00.000Z success schedule', 'missed-wide 2026-06-10T03:00:00.000Z success schedule', 'missed-wide 2026-06-11T03:00:00.000Z success schedule'],
@@ -171,24 +213,40 @@ test('a plan changed after start is scheduled without a restart, and its ticks r
   const scheduler = new Scheduler(ctx, { dispatcher: localDispatcher(ctx, runner), defaultTimezone: 'UTC', reloadMs: 60000 });
   try {
     await scheduler.start();
-    assert.equal(scheduler.upcoming().some((e) => e.plan === 'live'), false);
+    assert.equal(
+      scheduler.upcoming().some((e) => e.plan === 'live'),
+      false,
+    );
     await updatePlan(ctx, 'live', { cron: '* * * * * *' }); // every second
     let ran: Array<{ status: string }> = [];
     for (let i = 0; i < 200 && !ran.some((r) => r.status === 'success'); i++) {
       await new Promise((r) => setTimeout(r, 50));
       ran = await rows('live');
     }
-    assert.ok(scheduler.upcoming().some((e) => e.plan === 'live'), 'the change was picked up');
-    assert.ok(ran.some((r) => r.status === 'success'), 'a tick ran the plan');
+    assert.ok(
+      scheduler.upcoming().some((e) => e.plan === 'live'),
+      'the change was picked up',
+    );
+    assert.ok(
+      ran.some((r) => r.status === 'success'),
+      'a tick ran the plan',
+    );
     await updatePlan(ctx, 'live', { cron: null });
     for (let i = 0; i < 100 && scheduler.upcoming().some((e) => e.plan === 'live'); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(scheduler.upcoming().some((e) => e.plan === 'live'), false, 'removing the cron stops it');
+    assert.equal(
+      scheduler.upcoming().some((e) => e.plan === 'live'),
+      false,
+      'removing the cron stops it',
+    );
   } finally {
     await scheduler.stop();
     await runner.shutdown(30000);
   }
   const all = await rows('live');
-  assert.ok(all.every((r) => r.trigger === 'schedule' && r.scheduled_for), 'every row names its tick');
+  assert.ok(
+    all.every((r) => r.trigger === 'schedule' && r.scheduled_for),
+    'every row names its tick',
+  );
   assert.equal(new Set(all.map((r) => r.scheduled_for)).size, all.length, 'one row per tick');
 });
 
@@ -203,7 +261,10 @@ test('SCHEDULER_ENABLED=false: a plan due every second never runs; the same plan
     await off.stop();
     await off.close();
     assert.equal(off.scheduler, undefined);
-    assert.ok(lines.some((l) => /scheduler: off \(SCHEDULER_ENABLED=false\)/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /scheduler: off \(SCHEDULER_ENABLED=false\)/.test(l)),
+      lines.join('\n'),
+    );
     assert.equal((await rows('every-second')).length, 0, 'no run while scheduling is off');
     const on = await startBackground(ctx, runner, (l) => lines.push(l));
     for (let i = 0; i < 200 && (await rows('every-second')).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -222,15 +283,52 @@ test('cluster sweeper: a run whose heartbeat is older than the limit is finished
   const plan = (await findPlan(ctx.catalog.db, 'swept'))!;
   const now = Date.now();
   const row = (n: number, heartbeat: string | null) => ({
-    id: `01890000-0000-7000-8000-00000000010${n}`, plan_id: plan.id, plan_name: plan.name, target_id: plan.targetId, target_name: 'app', engine: 'sqlite' as const, database: 'app', kind: 'full' as const, requested_kind: 'full' as const,
-    parent_id: null, parent_sha256: null, status: 'running' as const, trigger: 'schedule' as const, compression: 'gzip', raw_format: null, started_at: new Date(now - 3_600_000).toISOString(), finished_at: null, duration_ms: null,
-    raw_size_bytes: null, size_bytes: null, sha256: null, raw_sha256: null, artifact_key: null, server_version: null, client_version: null, tool: null, message: null, pid: 1, host: 'gone-worker', heartbeat_at: heartbeat,
+    id: `01890000-0000-7000-8000-00000000010${n}`,
+    plan_id: plan.id,
+    plan_name: plan.name,
+    target_id: plan.targetId,
+    target_name: 'app',
+    engine: 'sqlite' as const,
+    database: 'app',
+    kind: 'full' as const,
+    requested_kind: 'full' as const,
+    parent_id: null,
+    parent_sha256: null,
+    status: 'running' as const,
+    trigger: 'schedule' as const,
+    compression: 'gzip',
+    raw_format: null,
+    started_at: new Date(now - 3_600_000).toISOString(),
+    finished_at: null,
+    duration_ms: null,
+    raw_size_bytes: null,
+    size_bytes: null,
+    sha256: null,
+    raw_sha256: null,
+    artifact_key: null,
+    server_version: null,
+    client_version: null,
+    tool: null,
+    message: null,
+    pid: 1,
+    host: 'gone-worker',
+    heartbeat_at: heartbeat,
   });
-  await ctx.catalog.db.insertInto('backups').values([row(1, new Date(now - 10 * 60_000).toISOString()), row(2, new Date(now - 5_000).toISOString()), row(3, null)]).execute();
+  await ctx.catalog.db
+    .insertInto('backups')
+    .values([row(1, new Date(now - 10 * 60_000).toISOString()), row(2, new Date(now - 5_000).toISOString()), row(3, null)])
+    .execute();
   try {
     assert.equal(await sweepStaleRuns(ctx, 60_000, now), 1);
     const after = (await rows('swept')).sort((a, b) => a.id.localeCompare(b.id));
-    assert.deepEqual(after.map((r) => [r.id.slice(-1), r.status]), [['1', 'interrupted'], ['2', 'running'], ['3', 'running']]);
+    assert.deepEqual(
+      after.map((r) => [r.id.slice(-1), r.status]),
+      [
+        ['1', 'interrupted'],
+        ['2', 'running'],
+        ['3', 'running'],
+      ],
+    );
     assert.match(after[0].message ?? '', /pid 1 on gone-worker\) sent no heartbeat since /);
     assert.equal(await sweepStaleRuns(ctx, 60_000, now), 0, 'a second pass finds nothing');
   } finally {

@@ -75,7 +75,11 @@ test('finding 1: a percent-encoded path reaches the same route and needs the sam
     assert.equal(exec.status, 401, exec.text);
     const listed = await raw(server.url, 'GET', '/api/sgbd-targets', { authorization: `Bearer ${TOKEN}` });
     assert.equal(listed.status, 200);
-    assert.deepEqual(JSON.parse(listed.text).map((t: { name: string }) => t.name), ['shop'], 'nothing was created without a token');
+    assert.deepEqual(
+      JSON.parse(listed.text).map((t: { name: string }) => t.name),
+      ['shop'],
+      'nothing was created without a token',
+    );
     // With the token the encoded spelling works like the plain one (it is the same route).
     assert.equal((await raw(server.url, 'GET', '/%61pi/sgbd-targets', { authorization: `Bearer ${TOKEN}` })).status, 200);
     // Public routes stay public, however spelled.

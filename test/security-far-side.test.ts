@@ -34,7 +34,9 @@ before(async () => {
     req.resume();
     req.on('end', () => {
       res.writeHead(400, { 'content-type': 'application/xml', 'x-ms-error-code': 'Leaky' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidRequest</Code><Message>${MARKER} the local service's private answer</Message><Detail>${MARKER}</Detail></Error>`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidRequest</Code><Message>${MARKER} the local service's private answer</Message><Detail>${MARKER}</Detail></Error>`,
+      );
     });
   });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
@@ -61,15 +63,37 @@ test('finding 3: GCS credentials other than service_account and authorized_user 
   const secretFile = path.join(ws.dataDir, 'secret.key');
   const tokenUrl = `http://127.0.0.1:${echoPort}/token`;
   const refused = [
-    { type: 'external_account', audience: '//iam.googleapis.com/x', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: tokenUrl, credential_source: { file: secretFile } },
-    { type: 'external_account', audience: '//iam.googleapis.com/x', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: tokenUrl, credential_source: { url: `http://127.0.0.1:${echoPort}/metadata` } },
+    {
+      type: 'external_account',
+      audience: '//iam.googleapis.com/x',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_url: tokenUrl,
+      credential_source: { file: secretFile },
+    },
+    {
+      type: 'external_account',
+      audience: '//iam.googleapis.com/x',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_url: tokenUrl,
+      credential_source: { url: `http://127.0.0.1:${echoPort}/metadata` },
+    },
     { type: 'external_account_authorized_user', token_url: tokenUrl, refresh_token: 'r', client_id: 'c', client_secret: 's' },
-    { type: 'impersonated_service_account', service_account_impersonation_url: tokenUrl, source_credentials: { type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r' } },
+    {
+      type: 'impersonated_service_account',
+      service_account_impersonation_url: tokenUrl,
+      source_credentials: { type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r' },
+    },
     { client_email: 'x@y.iam.gserviceaccount.com', private_key: 'k' },
     { type: 'service_account', client_email: 'x@y.iam.gserviceaccount.com' },
   ];
   for (const [i, credentials] of refused.entries()) {
-    const r = await api('POST', '/api/destinations', { name: `g${i}`, type: 'gcs', bucket: 'bkt', apiEndpoint: `http://127.0.0.1:${echoPort}`, credentials: JSON.stringify(credentials) });
+    const r = await api('POST', '/api/destinations', {
+      name: `g${i}`,
+      type: 'gcs',
+      bucket: 'bkt',
+      apiEndpoint: `http://127.0.0.1:${echoPort}`,
+      credentials: JSON.stringify(credentials),
+    });
     assert.equal(r.status, 400, `${JSON.stringify(credentials)}: ${r.text}`);
     assert.equal(r.json().error.code, 'COFFRE_E_BAD_GCS_CREDENTIALS');
   }
@@ -100,8 +124,15 @@ test('finding 6: errors from a far side carry its status and a short code, never
   });
   assert.equal(azure.status, 201, azure.text);
   const s3 = await api('POST', '/api/destinations', {
-    name: 's3-echo', type: 's3', bucket: 'bkt', region: 'us-east-1', endpoint: `http://127.0.0.1:${echoPort}`, allowHttp: true, forcePathStyle: true,
-    accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret-example-0123456789',
+    name: 's3-echo',
+    type: 's3',
+    bucket: 'bkt',
+    region: 'us-east-1',
+    endpoint: `http://127.0.0.1:${echoPort}`,
+    allowHttp: true,
+    forcePathStyle: true,
+    accessKeyId: 'AKIAEXAMPLE',
+    secretAccessKey: 'secret-example-0123456789',
   });
   assert.equal(s3.status, 201, s3.text);
   for (const name of ['az-echo', 's3-echo']) {
@@ -128,16 +159,33 @@ test('finding 6: errors from a far side carry its status and a short code, never
 
 test('finding 9: MongoDB URL options outside the safe set are refused from the API; the CLI may give them', async () => {
   const base = 'mongodb://u:p@127.0.0.1:27017/db';
-  for (const q of ['tlsCertificateKeyFile=/etc/ssl/private/key.pem', 'tlsCAFile=/etc/passwd', 'authMechanism=MONGODB-AWS', 'authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure', 'AUTHMECHANISM=mongodb-aws', 'proxyHost=evil.example', 'tlsCRLFile=/x']) {
+  for (const q of [
+    'tlsCertificateKeyFile=/etc/ssl/private/key.pem',
+    'tlsCAFile=/etc/passwd',
+    'authMechanism=MONGODB-AWS',
+    'authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure',
+    'AUTHMECHANISM=mongodb-aws',
+    'proxyHost=evil.example',
+    'tlsCRLFile=/x',
+  ]) {
     const r = await api('POST', '/api/sgbd-targets', { name: 'mongo-bad', url: `${base}?${q}` });
     assert.equal(r.status, 400, `${q}: ${r.text}`);
     assert.equal(r.json().error.code, 'COFFRE_E_MONGO_OPTION_REFUSED', r.text);
     assert.match(r.json().error.message, /not accepted through the API/);
   }
-  const ok = await api('POST', '/api/sgbd-targets', { name: 'mongo-ok', url: `${base}?authSource=admin&authMechanism=SCRAM-SHA-256&tls=false&readPreference=primary&connectTimeoutMS=2000` });
+  const ok = await api('POST', '/api/sgbd-targets', {
+    name: 'mongo-ok',
+    url: `${base}?authSource=admin&authMechanism=SCRAM-SHA-256&tls=false&readPreference=primary&connectTimeoutMS=2000`,
+  });
   assert.equal(ok.status, 201, ok.text);
   const patched = await api('PATCH', '/api/sgbd-targets/mongo-ok', { url: `${base}?tlsCertificateKeyFile=/etc/ssl/private/key.pem` });
   assert.equal(patched.status, 400, patched.text);
-  const cli = await ws.run(['target', 'add', 'mongo-x509', '--url', `mongodb://127.0.0.1:27017/db?tls=true&tlsCertificateKeyFile=${path.join(ws.dir, 'client.pem')}&authMechanism=MONGODB-X509`]);
-  expectCode(cli, 0, 'the CLI, with its user\'s own rights, may give any option');
+  const cli = await ws.run([
+    'target',
+    'add',
+    'mongo-x509',
+    '--url',
+    `mongodb://127.0.0.1:27017/db?tls=true&tlsCertificateKeyFile=${path.join(ws.dir, 'client.pem')}&authMechanism=MONGODB-X509`,
+  ]);
+  expectCode(cli, 0, "the CLI, with its user's own rights, may give any option");
 });

@@ -81,13 +81,23 @@ test('finding 4: through the API, SQLite targets, local destinations and restore
     await expectRefused(await api('PATCH', '/api/destinations/disk', { path: outside }), 403, 'COFFRE_E_PATH_FORBIDDEN', 'PATCH destination outside');
     // Restore files.
     await expectRefused(await api('POST', '/api/restores', { path: victim, targetId: 'copy' }), 403, 'COFFRE_E_RESTORE_PATH_FORBIDDEN', 'restore from outside');
-    await expectRefused(await api('POST', '/api/restores', { path: path.join(ws.dataDir, 'coffre.db'), targetId: 'copy' }), 400, 'COFFRE_E_PATH_RESERVED', 'restore from the catalog');
+    await expectRefused(
+      await api('POST', '/api/restores', { path: path.join(ws.dataDir, 'coffre.db'), targetId: 'copy' }),
+      400,
+      'COFFRE_E_PATH_RESERVED',
+      'restore from the catalog',
+    );
     await expectRefused(await api('POST', '/api/restores', { path: path.join(ws.dataDir, 'secret.key'), targetId: 'copy' }), 400, 'COFFRE_E_PATH_RESERVED', 'restore from the key');
     // A SQLite target the CLI made outside ALLOWED_PATHS: the CLI warns; the API will not restore into it.
     const cli = await ws.run(['target', 'add', 'victim', '--url', `sqlite:${victim}`], { ALLOWED_PATHS: allowed });
     expectCode(cli, 0, 'the CLI may go outside');
     assert.match(cli.stderr, /warning: .*outside ALLOWED_PATHS/);
-    await expectRefused(await api('POST', '/api/restores', { path: path.join(allowed, 'src.db'), targetId: 'victim', options: { replace: true } }), 403, 'COFFRE_E_PATH_FORBIDDEN', 'restore into a target outside');
+    await expectRefused(
+      await api('POST', '/api/restores', { path: path.join(allowed, 'src.db'), targetId: 'victim', options: { replace: true } }),
+      403,
+      'COFFRE_E_PATH_FORBIDDEN',
+      'restore into a target outside',
+    );
     assert.ok(!existsSync(path.join(outside, 'new.db')) && !existsSync(path.join(outside, 'sub')), 'nothing was created outside');
     assert.deepEqual(await readFile(victim), before, 'the file outside is unchanged');
     // Inside, a restore from a file works.
@@ -102,7 +112,7 @@ test('finding 4: through the API, SQLite targets, local destinations and restore
   }
 });
 
-test('finding 4: the CLI refuses coffre\'s own files (exit 2) and warns outside ALLOWED_PATHS', async () => {
+test("finding 4: the CLI refuses coffre's own files (exit 2) and warns outside ALLOWED_PATHS", async () => {
   for (const args of [
     ['target', 'add', 'cat', '--url', `sqlite:${path.join(ws.dataDir, 'coffre.db')}`],
     ['destination', 'add', 'own', '--type', 'local', '--path', ws.dataDir],

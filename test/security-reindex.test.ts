@@ -25,7 +25,9 @@ const shop = () => path.join(ws.dir, 'shop.db');
 const forged = { byName: '', byOtherId: '', byPlanId: '' };
 
 async function sha(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 interface Row {
@@ -100,10 +102,18 @@ test('finding 5: a forged manifest naming p1 with a date in 2099 changes neither
   assert.deepEqual(before.removed, real.slice(0, 8).sort());
 
   forged.byName = await forge('p1-2099', (m) => Object.assign(m, { plan: 'p1', startedAt: '2099-01-01T00:00:00.000Z', finishedAt: '2099-01-01T00:01:00.000Z' }));
-  forged.byOtherId = await forge('p1-2099-other-id', (m) => Object.assign(m, { plan: 'p1', planId: randomUUID(), startedAt: '2099-02-01T00:00:00.000Z', finishedAt: '2099-02-01T00:01:00.000Z' }));
+  forged.byOtherId = await forge('p1-2099-other-id', (m) =>
+    Object.assign(m, { plan: 'p1', planId: randomUUID(), startedAt: '2099-02-01T00:00:00.000Z', finishedAt: '2099-02-01T00:01:00.000Z' }),
+  );
   const r = await ws.run(['reindex', 'shared', '--json']);
   expectCode(r, 0, 'reindex');
-  assert.deepEqual(r.json<{ imported: Array<{ id: string }> }>().imported.map((x) => x.id).sort(), [forged.byName, forged.byOtherId].sort());
+  assert.deepEqual(
+    r
+      .json<{ imported: Array<{ id: string }> }>()
+      .imported.map((x) => x.id)
+      .sort(),
+    [forged.byName, forged.byOtherId].sort(),
+  );
 
   const rows = await journal();
   for (const id of [forged.byName, forged.byOtherId]) {
@@ -221,7 +231,9 @@ test('finding 5: the API refuses a restore without targetId (400) and lets only 
 
 test('finding 5: an imported row is never a delta parent, however new it claims to be', async () => {
   // A full backup naming p1 by its very id and dated 2099: attached, still not adopted.
-  const full = await forge('p1-full-2099', (m) => Object.assign(m, { plan: 'p1', planId, kind: 'full', startedAt: '2099-03-01T00:00:00.000Z', finishedAt: '2099-03-01T00:01:00.000Z' }));
+  const full = await forge('p1-full-2099', (m) =>
+    Object.assign(m, { plan: 'p1', planId, kind: 'full', startedAt: '2099-03-01T00:00:00.000Z', finishedAt: '2099-03-01T00:01:00.000Z' }),
+  );
   expectCode(await ws.run(['reindex', 'shared']), 0, 'reindex');
   assert.equal((await journal()).find((x) => x.id === full)!.adoption, 'pending');
   const inc = await ws.run(['backup', 'p1', '--kind', 'incremental', '--json']);

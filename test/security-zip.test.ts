@@ -38,9 +38,21 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
-const u64 = (n: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); return b; };
+const u16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n);
+  return b;
+};
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
+const u64 = (n: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(n);
+  return b;
+};
 
 /** A stored one-entry zip, cut in the parts between which a crafted record goes. */
 function zipParts(name: string, data: Buffer): { local: Buffer; central: Buffer; end: (centralOffset: number) => Buffer } {
@@ -48,8 +60,24 @@ function zipParts(name: string, data: Buffer): { local: Buffer; central: Buffer;
   const crc = crc32(data);
   const local = Buffer.concat([u32(0x04034b50), u16(20), u16(0), u16(0), u16(0), u16(0x21), u32(crc), u32(data.length), u32(data.length), u16(n.length), u16(0), n, data]);
   const central = Buffer.concat([
-    u32(0x02014b50), u16((3 << 8) | 20), u16(20), u16(0), u16(0), u16(0), u16(0x21), u32(crc), u32(data.length), u32(data.length),
-    u16(n.length), u16(0), u16(0), u16(0), u16(0), u32((0o100644 << 16) >>> 0), u32(0), n,
+    u32(0x02014b50),
+    u16((3 << 8) | 20),
+    u16(20),
+    u16(0),
+    u16(0),
+    u16(0),
+    u16(0x21),
+    u32(crc),
+    u32(data.length),
+    u32(data.length),
+    u16(n.length),
+    u16(0),
+    u16(0),
+    u16(0),
+    u16(0),
+    u32((0o100644 << 16) >>> 0),
+    u32(0),
+    n,
   ]);
   const end = (centralOffset: number) => Buffer.concat([u32(0x06054b50), u16(0), u16(0), u16(1), u16(1), u32(central.length), u32(centralOffset), u16(0)]);
   return { local, central, end };
@@ -114,7 +142,13 @@ test('finding 8: a gzip-wrapped zip with a 400 MB archive extra data record rest
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.maxRss < PEAK_LIMIT, `peak RSS ${(r.maxRss / 1048576).toFixed(0)} MB is under 300 MB`);
   const db = new DatabaseSync(target, { readOnly: true });
-  assert.deepEqual(db.prepare('SELECT v FROM t').all().map((x: any) => x.v), ['zip-ok']);
+  assert.deepEqual(
+    db
+      .prepare('SELECT v FROM t')
+      .all()
+      .map((x: any) => x.v),
+    ['zip-ok'],
+  );
   db.close();
   console.log(`archive extra data record: input ${size} B, peak RSS ${(r.maxRss / 1048576).toFixed(0)} MB`);
 });

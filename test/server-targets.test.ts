@@ -26,8 +26,23 @@ function ok(r: CliResult, what: string): CliResult {
   return r;
 }
 
-interface Row { id: string; database: string; status: string; kind: string; parentId: string | null; message: string | null; runId?: string; runPart?: string; artifact: string | null }
-interface Run extends Row { databases: Row[]; newDatabases: string[]; vanished: string[]; failedDatabases: string[] }
+interface Row {
+  id: string;
+  database: string;
+  status: string;
+  kind: string;
+  parentId: string | null;
+  message: string | null;
+  runId?: string;
+  runPart?: string;
+  artifact: string | null;
+}
+interface Run extends Row {
+  databases: Row[];
+  newDatabases: string[];
+  vanished: string[];
+  failedDatabases: string[];
+}
 
 async function setup(engine: string, url: string, prefix: string): Promise<Workspace> {
   const ws = await workspace('coffre-srv-');
@@ -69,7 +84,10 @@ test('PostgreSQL server target: five databases and the globals in one run, new a
   ok(first.r, 'first run');
   assert.equal(first.run.status, 'success');
   assert.equal(first.run.databases.length, 6, 'five databases and the globals');
-  assert.deepEqual(first.run.databases.filter((d) => d.runPart === 'database').map((d) => d.database), names.slice(0, 5));
+  assert.deepEqual(
+    first.run.databases.filter((d) => d.runPart === 'database').map((d) => d.database),
+    names.slice(0, 5),
+  );
   const globals = first.run.databases.find((d) => d.runPart === 'globals');
   assert.ok(globals && globals.status === 'success', 'the globals row');
   for (const d of first.run.databases) {
@@ -120,13 +138,18 @@ test('PostgreSQL server target: five databases and the globals in one run, new a
   // The backup user may not connect to one database: the run is partial, naming it; the others land.
   await execSql(admin, `CREATE ROLE "${role}" LOGIN; GRANT pg_read_all_data TO "${role}"; REVOKE CONNECT ON DATABASE "${names[2]}" FROM PUBLIC`);
   ok(await ws.run(['target', 'edit', 'srv', '--url', base.replace('root@', `${role}@`)]), 'target edit (the limited user)');
-  const edited = ok(await ws.run(['target', 'list', '--json']), 'target list').json<Array<{ name: string; server: boolean; include: string[] }>>().find((t) => t.name === 'srv')!;
+  const edited = ok(await ws.run(['target', 'list', '--json']), 'target list')
+    .json<Array<{ name: string; server: boolean; include: string[] }>>()
+    .find((t) => t.name === 'srv')!;
   assert.equal(edited.server, true);
   assert.deepEqual(edited.include, [`${prefix}*`], 'the filters survive a URL change');
   const fourth = await backup(ws);
   assert.equal(fourth.r.code, 1, fourth.r.all);
   assert.equal(fourth.run.status, 'partial');
-  assert.deepEqual(fourth.run.failedDatabases.filter((d) => d !== '(globals)'), [names[2]]);
+  assert.deepEqual(
+    fourth.run.failedDatabases.filter((d) => d !== '(globals)'),
+    [names[2]],
+  );
   assert.match(fourth.run.message ?? '', new RegExp(`Failed: ${names[2]}`));
   for (const d of fourth.run.databases.filter((x) => x.runPart === 'database' && x.database !== names[2])) assert.equal(d.status, 'success', d.database);
 
@@ -134,7 +157,9 @@ test('PostgreSQL server target: five databases and the globals in one run, new a
   const served = await serve(ws);
   try {
     const api = client(served.url);
-    const status = (await api('GET', '/api/status')).json() as { plans: Array<{ plan: string; health: string; lastServerRunId: string; lastServerRunStatus: string; lastServerRunMessage: string }> };
+    const status = (await api('GET', '/api/status')).json() as {
+      plans: Array<{ plan: string; health: string; lastServerRunId: string; lastServerRunStatus: string; lastServerRunMessage: string }>;
+    };
     const plan = status.plans.find((p) => p.plan === 'all')!;
     assert.equal(plan.lastServerRunId, fourth.run.id);
     assert.equal(plan.lastServerRunStatus, 'partial');
@@ -169,7 +194,12 @@ test('PostgreSQL server target: five databases and the globals in one run, new a
 });
 
 /** The same story on a server without globals: five databases, a sixth, one dropped and restored. */
-async function serverStory(engine: string, base: string, prefix: string, db: { create(n: string): Promise<void>; drop(n: string): Promise<void>; count(n: string): Promise<number> }): Promise<Workspace> {
+async function serverStory(
+  engine: string,
+  base: string,
+  prefix: string,
+  db: { create(n: string): Promise<void>; drop(n: string): Promise<void>; count(n: string): Promise<number> },
+): Promise<Workspace> {
   const names = pgNames(prefix, 6);
   cleanups.push(async () => {
     for (const n of names) await db.drop(n).catch(() => {});
@@ -181,7 +211,11 @@ async function serverStory(engine: string, base: string, prefix: string, db: { c
   const first = await backup(ws);
   ok(first.r, 'first run');
   assert.equal(first.run.status, 'success');
-  assert.deepEqual(first.run.databases.map((d) => d.database), names.slice(0, 5), 'five rows, no globals');
+  assert.deepEqual(
+    first.run.databases.map((d) => d.database),
+    names.slice(0, 5),
+    'five rows, no globals',
+  );
   await db.create(names[5]);
   const second = await backup(ws, ['--kind', 'incremental']);
   ok(second.r, 'second run');
@@ -208,13 +242,21 @@ test('MariaDB server target: one row per database, new and vanished, per-databas
   const user = `${prefix}u`.slice(0, 32);
   cleanups.push(() => adminSql(`DROP USER IF EXISTS '${user}'@'%';`));
   const ws = await serverStory('mysql', 'mysql://root@127.0.0.1:3306/', prefix, {
-    create: async (n) => void (await adminSql(`CREATE DATABASE ${myq(n)}; CREATE TABLE ${myq(n)}.t (id int primary key, v text); INSERT INTO ${myq(n)}.t WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 500) SELECT k, md5(k) FROM s;`)),
+    create: async (n) =>
+      void (await adminSql(
+        `CREATE DATABASE ${myq(n)}; CREATE TABLE ${myq(n)}.t (id int primary key, v text); INSERT INTO ${myq(n)}.t WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < 500) SELECT k, md5(k) FROM s;`,
+      )),
     drop: async (n) => void (await adminSql(`DROP DATABASE IF EXISTS ${myq(n)};`)),
     count: async (n) => Number((await adminSql(`SELECT count(*) FROM ${myq(n)}.t;`))[0][0]),
   });
   // A user who sees every database but may read all of them except one.
   const names = pgNames(prefix, 6); // the dropped one is back: the story restored it
-  await adminSql(`CREATE USER '${user}'@'%'; GRANT SHOW DATABASES ON *.* TO '${user}'@'%'; ${names.filter((n) => n !== `${prefix}2`).map((n) => `GRANT SELECT, SHOW VIEW, LOCK TABLES, TRIGGER, EVENT ON ${myq(n)}.* TO '${user}'@'%';`).join(' ')}`);
+  await adminSql(
+    `CREATE USER '${user}'@'%'; GRANT SHOW DATABASES ON *.* TO '${user}'@'%'; ${names
+      .filter((n) => n !== `${prefix}2`)
+      .map((n) => `GRANT SELECT, SHOW VIEW, LOCK TABLES, TRIGGER, EVENT ON ${myq(n)}.* TO '${user}'@'%';`)
+      .join(' ')}`,
+  );
   ok(await ws.run(['target', 'edit', 'srv', '--url', `mysql://${user}@127.0.0.1:3306/`]), 'target edit');
   const run = await backup(ws);
   assert.equal(run.r.code, 1, run.r.all);
@@ -226,7 +268,14 @@ test('MariaDB server target: one row per database, new and vanished, per-databas
 test('MongoDB-wire (FerretDB) server target: one row per database, new and vanished, per-database incrementals; admin/local/config left out', async () => {
   const prefix = `coffre_srv_${randomBytes(3).toString('hex')}_`;
   await serverStory('mongodb', `${mongoBase}/`, prefix, {
-    create: (n) => withMongo(async (c) => void (await c.db(n).collection('t').insertMany(Array.from({ length: 500 }, (_, i) => ({ n: i, v: `v${i}` }))))),
+    create: (n) =>
+      withMongo(
+        async (c) =>
+          void (await c
+            .db(n)
+            .collection('t')
+            .insertMany(Array.from({ length: 500 }, (_, i) => ({ n: i, v: `v${i}` })))),
+      ),
     drop: (n) => withMongo(async (c) => void (await c.db(n).dropDatabase())),
     count: (n) => withMongo((c) => c.db(n).collection('t').countDocuments()),
   });
@@ -281,7 +330,10 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
     await execSql(admin, `CREATE DATABASE "${n}"`);
     await execSql(connectionTo(n), `CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 300);`);
   }
-  await execSql(admin, `CREATE ROLE "${r1}" LOGIN PASSWORD 'coffre-test-pw' CONNECTION LIMIT 3; CREATE ROLE "${r2}" NOLOGIN; GRANT "${r1}" TO "${r2}"; COMMENT ON ROLE "${r1}" IS 'made by the test'`);
+  await execSql(
+    admin,
+    `CREATE ROLE "${r1}" LOGIN PASSWORD 'coffre-test-pw' CONNECTION LIMIT 3; CREATE ROLE "${r2}" NOLOGIN; GRANT "${r1}" TO "${r2}"; COMMENT ON ROLE "${r1}" IS 'made by the test'`,
+  );
   const hashOf = async () => withClient(admin, async (c) => (await c.query(`SELECT rolpassword, rolconnlimit FROM pg_authid WHERE rolname = $1`, [r1])).rows[0]);
   const before = await hashOf();
   const base = adminUrl.replace(/\/[^/]*$/, '/');
@@ -299,7 +351,16 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
   assert.match(view.message, /skipped \d+ existing role\(s\) \(not altered\): .*\broot\b/);
   const after = await hashOf();
   assert.deepEqual(after, before, 'the same password hash and connection limit');
-  const member = await withClient(admin, async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid JOIN pg_roles b ON b.oid = m.member WHERE a.rolname = $1 AND b.rolname = $2`, [r1, r2])).rows[0].n);
+  const member = await withClient(
+    admin,
+    async (c) =>
+      (
+        await c.query(
+          `SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid JOIN pg_roles b ON b.oid = m.member WHERE a.rolname = $1 AND b.rolname = $2`,
+          [r1, r2],
+        )
+      ).rows[0].n,
+  );
   assert.equal(member, 1, 'the membership came back');
   // Again: every role exists now, so nothing is created and the roles are named as skipped.
   const again = ok(await ws.run(['restore', run.run.id, '--globals', '--to', 'srv', '--json']), 'restore --globals again').json<{ message: string }>();

@@ -86,9 +86,13 @@ async function pgNative(files: string[]): Promise<string> {
   pgMade.push(db);
   await pgs.createDatabase(pgs.connectionTo(db));
   const conn = pgs.connectionTo(db);
-  await run(psql, ['-h', conn.host ?? '127.0.0.1', '-U', conn.user ?? 'root', '-d', db, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...files.flatMap((f) => ['-f', f])], {
-    maxBuffer: 64 << 20,
-  });
+  await run(
+    psql,
+    ['-h', conn.host ?? '127.0.0.1', '-U', conn.user ?? 'root', '-d', db, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...files.flatMap((f) => ['-f', f])],
+    {
+      maxBuffer: 64 << 20,
+    },
+  );
   return db;
 }
 
@@ -172,12 +176,18 @@ test('corpus pg: the pg_dump 17 schema is refused on PostgreSQL 15 before anythi
 // --- MySQL / MariaDB
 
 async function myTables(db: string): Promise<Record<string, string>> {
-  const tables = await mys.adminSql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME;`, db);
+  const tables = await mys.adminSql(
+    `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME;`,
+    db,
+  );
   const out: Record<string, string> = {};
   for (const [t] of tables) {
     const cols = await mys.adminSql(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${t}' ORDER BY ORDINAL_POSITION;`, db);
     const concat = `CONCAT_WS('|', ${cols.map(([c]) => `IFNULL(HEX(${mys.q(c)}), 'N')`).join(', ')})`;
-    const [[n, h]] = await mys.adminSql(`SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), IFNULL(SHA2(GROUP_CONCAT(SHA2(${concat}, 256) ORDER BY SHA2(${concat}, 256) SEPARATOR ''), 256), '-') FROM ${mys.q(t)};`, db);
+    const [[n, h]] = await mys.adminSql(
+      `SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), IFNULL(SHA2(GROUP_CONCAT(SHA2(${concat}, 256) ORDER BY SHA2(${concat}, 256) SEPARATOR ''), 256), '-') FROM ${mys.q(t)};`,
+      db,
+    );
     out[t] = `${n} ${h}`;
   }
   return out;
@@ -258,7 +268,8 @@ function sqliteTables(file: string): Record<string, string> {
     for (const { name } of tables) {
       const rows = db.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}" ORDER BY rowid`).all();
       const hash = createHash('sha256');
-      for (const r of rows) hash.update(JSON.stringify(Object.values(r), (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)));
+      for (const r of rows)
+        hash.update(JSON.stringify(Object.values(r), (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)));
       out[name] = `${rows.length} ${hash.digest('hex')}`;
     }
     const schema = db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").all();

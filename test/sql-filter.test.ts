@@ -41,7 +41,29 @@ const cutsFor = (text: string) => fc.array(fc.nat(Buffer.byteLength(text)), { ma
 
 // Text that looks like what a restore must never run, put where it is data.
 const evil = fc.oneof(
-  fc.constantFrom('USE x;', '\\connect x', '\\c victim', 'CREATE DATABASE v;', 'DROP DATABASE v;', '\\! touch /tmp/m', '\\.', ';', "'", '"', '`', '$$', '$q$', '*/', '/*', '--', '#', '\\', '\n', 'DELIMITER ;;', '/*!40000 USE v*/'),
+  fc.constantFrom(
+    'USE x;',
+    '\\connect x',
+    '\\c victim',
+    'CREATE DATABASE v;',
+    'DROP DATABASE v;',
+    '\\! touch /tmp/m',
+    '\\.',
+    ';',
+    "'",
+    '"',
+    '`',
+    '$$',
+    '$q$',
+    '*/',
+    '/*',
+    '--',
+    '#',
+    '\\',
+    '\n',
+    'DELIMITER ;;',
+    '/*!40000 USE v*/',
+  ),
   fc.string({ maxLength: 12 }),
 );
 const payload = fc.array(evil, { maxLength: 8 }).map((a) => a.join(''));
@@ -133,7 +155,8 @@ test('filter: the output does not depend on how the input is cut (any bytes, any
 });
 
 test('filter: PostgreSQL database statements are dropped, the dump goes into the target, and the journal note says so', async () => {
-  const doc = 'DROP DATABASE IF EXISTS chinook;\nCREATE DATABASE chinook;\n\\c chinook;\nCREATE TABLE a (x int);\nALTER DATABASE chinook SET x = 1;\nCOMMENT ON DATABASE chinook IS \'c\';\nGRANT CONNECT ON DATABASE chinook TO public;\n';
+  const doc =
+    "DROP DATABASE IF EXISTS chinook;\nCREATE DATABASE chinook;\n\\c chinook;\nCREATE TABLE a (x int);\nALTER DATABASE chinook SET x = 1;\nCOMMENT ON DATABASE chinook IS 'c';\nGRANT CONNECT ON DATABASE chinook TO public;\n";
   const r = await run('postgres', doc, [7, 30, 41]);
   assert.equal(r.out, '\n\n\nCREATE TABLE a (x int);\n\n\n\n');
   assert.deepEqual(r.databases, ['chinook']);
@@ -162,12 +185,14 @@ test('filter: pg_dump -C output, and \\connect in all its spellings', async () =
 });
 
 test('filter: a dump of several databases is refused unless one is picked, then only its part is kept', async () => {
-  const doc = 'SET a = 1;\nCREATE ROLE r;\n\\connect one\nCREATE TABLE t1 (a int);\nCOPY t1 FROM stdin;\n1\n\\.\n\\connect two\nCREATE TABLE t2 (a int);\nCOPY t2 FROM stdin;\n2\n\\.\n';
+  const doc =
+    'SET a = 1;\nCREATE ROLE r;\n\\connect one\nCREATE TABLE t1 (a int);\nCOPY t1 FROM stdin;\n1\n\\.\n\\connect two\nCREATE TABLE t2 (a int);\nCOPY t2 FROM stdin;\n2\n\\.\n';
   assert.equal((await run('postgres', doc)).code, 'COFFRE_E_SQL_SEVERAL_DATABASES');
   const two = await run('postgres', doc, [50, 90], { select: 'two' });
   assert.equal(two.out.replace(/\n+/g, '\n'), 'SET a = 1;\nCREATE TABLE t2 (a int);\nCOPY t2 FROM stdin;\n2\n\\.\n');
   assert.equal((await run('postgres', doc, [], { select: 'three' })).code, 'COFFRE_E_SQL_DATABASE_NOT_IN_DUMP');
-  const my = 'CREATE DATABASE /*!32312 IF NOT EXISTS*/ `a` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\nUSE `a`;\nCREATE TABLE x (i int);\nCREATE DATABASE `b`;\nUSE `b`;\nCREATE TABLE y (i int);\n';
+  const my =
+    'CREATE DATABASE /*!32312 IF NOT EXISTS*/ `a` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\nUSE `a`;\nCREATE TABLE x (i int);\nCREATE DATABASE `b`;\nUSE `b`;\nCREATE TABLE y (i int);\n';
   assert.equal((await run('mysql', my)).code, 'COFFRE_E_SQL_SEVERAL_DATABASES');
   assert.equal((await run('mysql', my, [], { select: 'b' })).out.trim(), 'CREATE TABLE y (i int);');
 });
@@ -199,7 +224,7 @@ test('filter: MySQL USE, CREATE/DROP DATABASE|SCHEMA (also in executable comment
   }
 });
 
-test('filter: MySQL names qualified with the dump\'s own database lose the qualifier, however cut', async () => {
+test("filter: MySQL names qualified with the dump's own database lose the qualifier, however cut", async () => {
   const doc = "USE sakila;\nCREATE VIEW v AS SELECT f.title FROM sakila.film f JOIN `sakila`.`actor` a WHERE f.x = 'sakila.y' AND other.t.c = 1;\nSELECT sakila\n;";
   const want = "\nCREATE VIEW v AS SELECT f.title FROM film f JOIN `actor` a WHERE f.x = 'sakila.y' AND other.t.c = 1;\nSELECT sakila\n;";
   await fc.assert(
@@ -213,7 +238,17 @@ test('filter: MySQL names qualified with the dump\'s own database lose the quali
 });
 
 test('filter: client commands never pass; the harmless ones are dropped, the rest refused naming them', async () => {
-  for (const line of ['\\! touch /tmp/m', '\\o |cat', '\\copy t from program \'id\'', 'SELECT 1 \\g |cat', '\\i /etc/passwd', '\\ir x.sql', '\\setenv A b', '\\w /tmp/x', '\\gexec']) {
+  for (const line of [
+    '\\! touch /tmp/m',
+    '\\o |cat',
+    "\\copy t from program 'id'",
+    'SELECT 1 \\g |cat',
+    '\\i /etc/passwd',
+    '\\ir x.sql',
+    '\\setenv A b',
+    '\\w /tmp/x',
+    '\\gexec',
+  ]) {
     const r = await run('postgres', `SELECT 0;\n${line}\nSELECT 2;\n`);
     assert.equal(r.code, 'COFFRE_E_SQL_CLIENT_COMMAND', line);
     assert.doesNotMatch(r.out, /\\/, `nothing of ${line} was passed on`);
@@ -228,7 +263,7 @@ test('filter: COPY ... PROGRAM is refused unless allowed; SQLite ATTACH and VACU
   assert.equal((await run('postgres', "COPY t FROM PROGRAM 'id';\n")).code, 'COFFRE_E_SQL_COPY_PROGRAM');
   assert.equal((await run('postgres', "COPY (SELECT 1) TO PROGRAM 'id';\n")).code, 'COFFRE_E_SQL_COPY_PROGRAM');
   assert.equal((await run('postgres', "COPY t FROM PROGRAM 'id';\n", [], { allowProgram: true })).out, "COPY t FROM PROGRAM 'id';\n");
-  assert.equal((await run('postgres', "COPY t (program) FROM stdin;\nprogram\n\\.\n")).code, undefined);
+  assert.equal((await run('postgres', 'COPY t (program) FROM stdin;\nprogram\n\\.\n')).code, undefined);
   assert.equal((await run('sqlite', "ATTACH 'x.db' AS y;")).code, 'COFFRE_E_SQL_SQLITE_ATTACH');
   assert.equal((await run('sqlite', "VACUUM INTO '/tmp/x.db';")).code, 'COFFRE_E_SQL_SQLITE_ATTACH');
   assert.equal((await run('sqlite', 'BEGIN TRANSACTION;\nCREATE TABLE t (a);\nCOMMIT;\n')).out.trim(), 'CREATE TABLE t (a);');

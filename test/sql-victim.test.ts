@@ -161,7 +161,10 @@ test('mariadb victim: dumps naming it restore into their target only, exactly; s
   const otherBefore = await myFp(other);
   const full = myName('coffre_full');
   myMade.push(full);
-  const refill = () => mys.adminSql(`DROP DATABASE IF EXISTS ${mys.q(full)}; CREATE DATABASE ${mys.q(full)} CHARACTER SET utf8mb4; CREATE TABLE ${mys.q(full)}.keep (a INT); INSERT INTO ${mys.q(full)}.keep VALUES (1), (2);`);
+  const refill = () =>
+    mys.adminSql(
+      `DROP DATABASE IF EXISTS ${mys.q(full)}; CREATE DATABASE ${mys.q(full)} CHARACTER SET utf8mb4; CREATE TABLE ${mys.q(full)}.keep (a INT); INSERT INTO ${mys.q(full)}.keep VALUES (1), (2);`,
+    );
   await refill();
   const fullBefore = await myFp(full);
   const fullTarget = await addTarget(`mysql://root@${mys.HOST}:${mys.PORT}/${full}`);

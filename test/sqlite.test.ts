@@ -38,17 +38,17 @@ function seed(conn: Connection): void {
   ins.run('héllo wörld ✓ 😀 𝄞', all, 1.7976931348623157e308, 9223372036854775807n, null);
   ins.run('', Buffer.alloc(0), -0.0, -9223372036854775808n, null);
   ins.run('x'.repeat(1 << 20), null, 5e-324, 0, 'not null');
-  ins.run("quote ' and \" and \\ and \n newline", Buffer.from([0]), Number.MIN_VALUE, 42, '');
+  ins.run('quote \' and " and \\ and \n newline', Buffer.from([0]), Number.MIN_VALUE, 42, '');
   const kv = db.prepare('INSERT INTO kv (k, v) VALUES (?, ?)');
   for (let i = 0; i < 500; i++) kv.run(`key-${i}`, `value ${i} ${'é'.repeat(i % 17)}`);
-  db.exec('DELETE FROM kv WHERE k = \'key-7\'');
+  db.exec("DELETE FROM kv WHERE k = 'key-7'");
   db.close();
 }
 
 function fingerprint(conn: Connection): string {
   const db = new DatabaseSync(conn.path!, { readOnly: true, readBigInts: true });
   try {
-    const schema = db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").all();
+    const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name').all();
     const out: unknown[] = [schema];
     for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>) {
       const q = `"${t.name.replace(/"/g, '""')}"`;

@@ -14,8 +14,7 @@ const PORT = Number(process.env.COFFRE_AZURITE_PORT ?? 10000);
 // azurite's well-known development account (public, documented by Microsoft).
 const ACCOUNT = 'devstoreaccount1';
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
-const connectionString = (port: number, key = KEY) =>
-  `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${key};BlobEndpoint=http://127.0.0.1:${port}/${ACCOUNT};`;
+const connectionString = (port: number, key = KEY) => `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${key};BlobEndpoint=http://127.0.0.1:${port}/${ACCOUNT};`;
 const container = `coffre-test-${randomBytes(5).toString('hex')}`;
 const admin = BlobServiceClient.fromConnectionString(connectionString(PORT)).getContainerClient(container);
 

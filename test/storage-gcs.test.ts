@@ -41,12 +41,19 @@ test('gcs: uploads are checked against the service CRC32C and MD5', async () => 
 });
 
 test('gcs: settings are validated; the credentials JSON is a secret', () => {
-  const credentials = JSON.stringify({ type: 'service_account', client_email: 'x@y.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n' });
+  const credentials = JSON.stringify({
+    type: 'service_account',
+    client_email: 'x@y.iam.gserviceaccount.com',
+    private_key: '-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n',
+  });
   const settings = gcs.configure({ bucket: 'my-bucket', prefix: 'a/b', credentials });
   assert.equal(settings.config.prefix, 'a/b/');
   assert.equal(settings.secrets.credentials, credentials);
   assert.ok(!JSON.stringify(settings.config).includes('PRIVATE KEY'));
-  assert.throws(() => gcs.configure({ bucket: 'my-bucket', credentials: '{not json' }), (err: unknown) => isCoffreError(err) && err.kind === 'usage' && !err.message.includes('{not json'));
+  assert.throws(
+    () => gcs.configure({ bucket: 'my-bucket', credentials: '{not json' }),
+    (err: unknown) => isCoffreError(err) && err.kind === 'usage' && !err.message.includes('{not json'),
+  );
   assert.throws(() => gcs.configure({ bucket: 'Bad Bucket!' }), /bucket/);
   if (!process.env.GCP_BUCKET) assert.throws(() => gcs.configure({}), /GCP_BUCKET/);
 });

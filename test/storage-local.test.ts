@@ -27,5 +27,8 @@ test('local: a failed put leaves no .partial file behind', async () => {
   const storage = backend.open(backend.configure({ path: root }));
   await assert.rejects(storage.put('partials/x.bin', generated(4 * 1024 * 1024, { failAfter: 2 * 1024 * 1024 })), /failed on purpose/);
   const left = await readdir(path.join(root, 'partials')).catch(() => []);
-  assert.deepEqual(left.filter((f) => f.endsWith('.partial')), []);
+  assert.deepEqual(
+    left.filter((f) => f.endsWith('.partial')),
+    [],
+  );
 });

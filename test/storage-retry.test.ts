@@ -48,10 +48,13 @@ function memory() {
       const limit = cutAfter;
       cutAfter = undefined;
       if (limit === undefined) return Readable.from([part]);
-      return Readable.from((async function* () {
-        yield part.subarray(0, limit);
-        throw transient();
-      })(), { objectMode: false });
+      return Readable.from(
+        (async function* () {
+          yield part.subarray(0, limit);
+          throw transient();
+        })(),
+        { objectMode: false },
+      );
     },
     async stat(key: string): Promise<ObjectInfo | undefined> {
       maybeFail('stat');

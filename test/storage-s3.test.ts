@@ -8,8 +8,15 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
-  S3Client, CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Command, DeleteObjectCommand,
-  ListMultipartUploadsCommand, AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
+  S3Client,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  ListObjectsV2Command,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { s3 } from '../src/storage/s3.ts';
 import { isCoffreError } from '../src/core/errors.ts';
@@ -59,7 +66,10 @@ storageContract(`s3 (${server})`, async () => {
 });
 
 test('s3: a plain-http endpoint is refused unless allowHttp', () => {
-  assert.throws(() => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', ...creds }), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_INSECURE_ENDPOINT');
+  assert.throws(
+    () => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', ...creds }),
+    (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_INSECURE_ENDPOINT',
+  );
   assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'https://s3.example.com', ...creds }));
   assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', allowHttp: 'true', ...creds }));
 });
@@ -84,7 +94,11 @@ test('s3: settings are validated and secrets kept apart; env fallbacks fill what
       else process.env[k] = saved[k];
     }
   }
-  if (!process.env.AWS_BUCKET) assert.throws(() => s3.configure({}), (err: unknown) => isCoffreError(err) && err.kind === 'usage' && /bucket/.test(err.message));
+  if (!process.env.AWS_BUCKET)
+    assert.throws(
+      () => s3.configure({}),
+      (err: unknown) => isCoffreError(err) && err.kind === 'usage' && /bucket/.test(err.message),
+    );
 });
 
 test('s3: a multipart upload reports which integrity check ran', async () => {
@@ -98,7 +112,7 @@ test('s3: a multipart upload reports which integrity check ran', async () => {
   await storage.delete('checks/multi');
 });
 
-test('s3: deleting a key also aborts its unfinished multipart uploads (left by a cut connection), and no other key\'s', async () => {
+test("s3: deleting a key also aborts its unfinished multipart uploads (left by a cut connection), and no other key's", async () => {
   const storage = open();
   const started = async (Key: string) => {
     const { UploadId } = await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }));

@@ -41,7 +41,11 @@ test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, 
     d.close();
     expectCode(await ws.run(['target', 'add', 'shop', '--url', `sqlite:${src}`]), 0, 'target add');
     expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local']), 0, 'destination add');
-    expectCode(await ws.run(['plan', 'add', 'nightly', '--target', 'shop', '--destination', 'disk', '--drill-assert', 'SELECT count(*) = 50 FROM orders', '--rto', '10m']), 0, 'plan add');
+    expectCode(
+      await ws.run(['plan', 'add', 'nightly', '--target', 'shop', '--destination', 'disk', '--drill-assert', 'SELECT count(*) = 50 FROM orders', '--rto', '10m']),
+      0,
+      'plan add',
+    );
     expectCode(await ws.run(['backup', 'nightly']), 0, 'backup');
     const passed = await ws.run(['drill', 'nightly', '--json']);
     expectCode(passed, 0, 'passing drill');
@@ -79,17 +83,21 @@ test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, 
     const badText = await badRow.innerText();
     assert.match(badText, /failed/);
     assert.match(badText, /✗ assertion/);
-    assert.equal(await badRow.locator('li.check-failed').getAttribute('title').then((t) => /51|false|0/.test(t ?? '')), true, 'the failed check says why');
+    assert.equal(
+      await badRow
+        .locator('li.check-failed')
+        .getAttribute('title')
+        .then((t) => /51|false|0/.test(t ?? '')),
+      true,
+      'the failed check says why',
+    );
 
     await page.screenshot({ path: path.join(shots, 'drills-1280.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: path.join(shots, 'drills-390.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
 
-    await Promise.all([
-      page.waitForResponse((r) => r.url().includes('/api/drills?') && r.url().includes('status=failed')),
-      page.getByLabel('Status').selectOption('failed'),
-    ]);
+    await Promise.all([page.waitForResponse((r) => r.url().includes('/api/drills?') && r.url().includes('status=failed')), page.getByLabel('Status').selectOption('failed')]);
     await badRow.waitFor();
     assert.equal(await goodRow.count(), 0, 'the passing drill is filtered out');
     assert.deepEqual(problems, []);

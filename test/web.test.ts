@@ -90,7 +90,11 @@ async function login(page: Page, base: string, token: string) {
 }
 
 async function api(base: string, method: string, url: string, body?: unknown, token = TOKEN): Promise<any> {
-  const r = await fetch(base + url, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const r = await fetch(base + url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   return { status: r.status, body: r.status === 204 ? null : await r.json() };
 }
 
@@ -284,11 +288,22 @@ test('dashboard end to end: login, forms, live backup, journal, restore wizard w
     await shoot(page, '13-plan-viewer');
 
     assert.deepEqual(foreign, [], 'no request leaves coffre');
-    assert.deepEqual(problems.filter((p) => /Content Security Policy|Refused to/i.test(p)), [], 'no CSP violation');
+    assert.deepEqual(
+      problems.filter((p) => /Content Security Policy|Refused to/i.test(p)),
+      [],
+      'no CSP violation',
+    );
     assert.deepEqual(problems, [], 'no console errors');
     // Only the answers asked for: not logged in yet (three times: first visit, after logout, viewer's login
     // page), the wrong token, the bad target name, and the viewer's backup attempt.
-    assert.deepEqual(failures, ['401 GET /api/session', '401 POST /api/session', '401 GET /api/session', '400 POST /api/sgbd-targets', '401 GET /api/session', '403 POST /api/plans/nightly/execute']);
+    assert.deepEqual(failures, [
+      '401 GET /api/session',
+      '401 POST /api/session',
+      '401 GET /api/session',
+      '400 POST /api/sgbd-targets',
+      '401 GET /api/session',
+      '403 POST /api/plans/nightly/execute',
+    ]);
   } finally {
     await b.context?.close();
     await server?.stop();
@@ -341,7 +356,10 @@ test('overview with 50 plans and 10,000 journal rows: time to a rendered overvie
           message: failed ? 'failed on purpose' : null,
         });
         if (batch.length === 200 || n === 9_999) {
-          await ctx.catalog.db.insertInto('backups').values(batch as never).execute();
+          await ctx.catalog.db
+            .insertInto('backups')
+            .values(batch as never)
+            .execute();
           batch = [];
         }
       }

@@ -106,7 +106,10 @@ test('a zstd child that fails makes the stream fail with COFFRE_E_ZSTD_FAILED', 
   const saved = process.env.PATH;
   process.env.PATH = bin;
   try {
-    await assert.rejects(through(uneven(dumpLike(200_000)), codec.compress()), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_ZSTD_FAILED' && /simulated failure/.test(err.message));
+    await assert.rejects(
+      through(uneven(dumpLike(200_000)), codec.compress()),
+      (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_ZSTD_FAILED' && /simulated failure/.test(err.message),
+    );
   } finally {
     process.env.PATH = saved;
   }

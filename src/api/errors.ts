@@ -41,7 +41,10 @@ export function errorBody(err: CoffreError): ErrorBody {
 /** Turns a zod failure on one part of a request into a 400 naming each bad field. */
 export function validationError(part: 'body' | 'query' | 'params', error: z.ZodError): CoffreError {
   const fields = error.issues.slice(0, 20).map((i) => ({ field: i.path.length ? i.path.join('.') : part, message: i.message }));
-  const summary = fields.slice(0, 3).map((f) => `${f.field}: ${f.message}`).join('; ');
+  const summary = fields
+    .slice(0, 3)
+    .map((f) => `${f.field}: ${f.message}`)
+    .join('; ');
   return usageError('VALIDATION', `Invalid request ${part}: ${summary}${fields.length > 3 ? '; …' : ''}.`, { in: part, fields });
 }
 

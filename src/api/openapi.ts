@@ -48,7 +48,8 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
           : { description: statusText[r.status] ?? 'OK', content: r.response ? { 'application/json': { schema: schemaOf(r.response, 'output') } } : undefined },
     };
     const errors = new Set([...(r.errors ?? []), ...(r.body || r.query || r.params ? [400] : []), ...(r.public ? [] : [401, 403])]);
-    for (const status of [...errors].sort()) responses[status] = { description: statusText[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    for (const status of [...errors].sort())
+      responses[status] = { description: statusText[status] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     const op: Json = {
       summary: r.summary,
       tags: [r.tag],
@@ -70,7 +71,13 @@ export function openApiDocument(routes: readonly RouteDef[]): Json {
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'API_TOKEN, or a token from `coffre token create NAME`; the dashboard\'s session cookie works too (POST /api/session), with X-Coffre-CSRF on changes' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "API_TOKEN, or a token from `coffre token create NAME`; the dashboard's session cookie works too (POST /api/session), with X-Coffre-CSRF on changes",
+        },
+      },
       schemas: { Error: schemaOf(ErrorResponse, 'output') },
     },
     paths,

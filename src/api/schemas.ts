@@ -61,7 +61,13 @@ const Retention = z
 const scheduleFields = {
   retention: Retention.nullable().optional(),
   missedRuns: z.enum(['run-once', 'skip']).nullable().optional(),
-  missedGraceSeconds: z.number().int().min(0).max(31 * 86400).nullable().optional(),
+  missedGraceSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(31 * 86400)
+    .nullable()
+    .optional(),
   encryptTo: z
     .array(z.string().min(1).max(200))
     .max(64)
@@ -73,9 +79,18 @@ const scheduleFields = {
 /** A plan's notification rules, RPO and dead man's switch (issue 12). */
 const alertingFields = {
   notify: z.array(ref).max(32).optional().describe('notifier names or ids the plan notifies; [] to use the default set'),
-  notifyOn: z.array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success'])).min(1).max(5).optional().describe('events of the rules given in notify (default failure, partial, rpo, drill)'),
-  rpo: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('e.g. "26h", or seconds; null removes it'),
-  pingUrl: z.string().max(4096).nullable().optional().describe('dead man\'s switch URL (/start, the URL, /fail are pinged); write-only'),
+  notifyOn: z
+    .array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success']))
+    .min(1)
+    .max(5)
+    .optional()
+    .describe('events of the rules given in notify (default failure, partial, rpo, drill)'),
+  rpo: z
+    .union([z.string().max(32), z.number().int().positive()])
+    .nullable()
+    .optional()
+    .describe('e.g. "26h", or seconds; null removes it'),
+  pingUrl: z.string().max(4096).nullable().optional().describe("dead man's switch URL (/start, the URL, /fail are pinged); write-only"),
 };
 
 /** A plan's restore drill settings (issue 13). */
@@ -83,29 +98,47 @@ const drillFields = {
   drill: z
     .object({
       cron: z.string().max(200).nullable().optional().describe('drills run by coffre serve on this cron; null removes it'),
-      rto: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('RTO objective, e.g. "30m" or seconds; a longer drill fails its rto check'),
-      target: ref.nullable().optional().describe('target (name or id) whose server drills restore on; null: the plan\'s own'),
-      assertions: z.array(z.string().max(16384)).max(50).nullable().optional().describe('SQL queries whose first value must be true or non-zero (MongoDB: JSON {"collection", "filter", "min", "max"}); replaces the list'),
-      assertTimeout: z.union([z.string().max(32), z.number().int().positive()]).nullable().optional().describe('each assertion\'s timeout (default 60 s)'),
+      rto: z
+        .union([z.string().max(32), z.number().int().positive()])
+        .nullable()
+        .optional()
+        .describe('RTO objective, e.g. "30m" or seconds; a longer drill fails its rto check'),
+      target: ref.nullable().optional().describe("target (name or id) whose server drills restore on; null: the plan's own"),
+      assertions: z
+        .array(z.string().max(16384))
+        .max(50)
+        .nullable()
+        .optional()
+        .describe('SQL queries whose first value must be true or non-zero (MongoDB: JSON {"collection", "filter", "min", "max"}); replaces the list'),
+      assertTimeout: z
+        .union([z.string().max(32), z.number().int().positive()])
+        .nullable()
+        .optional()
+        .describe("each assertion's timeout (default 60 s)"),
     })
     .optional(),
 };
 
 const destinationIds = z.array(ref).min(1).max(16).describe('every destination the plan uploads to (ids or names), in order; the first is destinationId');
-export const PlanCreate = z.object({
-  name,
-  targetId: ref,
-  destinationId: ref.optional().describe('one destination; or give destinationIds for several'),
-  destinationIds: destinationIds.optional(),
-  kind: z.enum(kinds).optional(),
-  compression: compressionInput.nullable().optional(),
-  cron: z.string().max(200).nullable().optional(),
-  timezone: z.string().max(100).nullable().optional(),
-  ...scheduleFields,
-  ...alertingFields,
-  ...drillFields,
-}).refine((v) => v.destinationId !== undefined || v.destinationIds !== undefined, { message: 'give destinationId or destinationIds', path: ['destinationId'] })
-  .refine((v) => v.destinationId === undefined || v.destinationIds === undefined || v.destinationIds[0] === v.destinationId, { message: 'destinationId must be the first of destinationIds (or give only one of them)', path: ['destinationIds'] });
+export const PlanCreate = z
+  .object({
+    name,
+    targetId: ref,
+    destinationId: ref.optional().describe('one destination; or give destinationIds for several'),
+    destinationIds: destinationIds.optional(),
+    kind: z.enum(kinds).optional(),
+    compression: compressionInput.nullable().optional(),
+    cron: z.string().max(200).nullable().optional(),
+    timezone: z.string().max(100).nullable().optional(),
+    ...scheduleFields,
+    ...alertingFields,
+    ...drillFields,
+  })
+  .refine((v) => v.destinationId !== undefined || v.destinationIds !== undefined, { message: 'give destinationId or destinationIds', path: ['destinationId'] })
+  .refine((v) => v.destinationId === undefined || v.destinationIds === undefined || v.destinationIds[0] === v.destinationId, {
+    message: 'destinationId must be the first of destinationIds (or give only one of them)',
+    path: ['destinationIds'],
+  });
 export const PlanPatch = z
   .object({
     name: name.optional(),
@@ -192,7 +225,14 @@ export const TargetTest = z.object({
   databases: z.array(z.string()).optional().describe('server target: the databases its next run would back up'),
   error: ErrorResponse.shape.error.optional(),
 });
-export const Destination = z.object({ id: z.string(), name: z.string(), type: z.string(), config: z.record(z.string(), z.unknown()), createdAt: z.string(), updatedAt: z.string() });
+export const Destination = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.string(),
+  config: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
 export const DestinationTest = z.object({ ok: z.boolean(), destination: Destination, error: ErrorResponse.shape.error.optional() });
 export const Plan = z.object({
   id: z.string(),
@@ -216,7 +256,7 @@ export const Plan = z.object({
   encryptTo: z.array(z.string()).describe('age recipients new backups are encrypted to; empty: not encrypted'),
   nextRuns: z.array(z.string()).describe('next scheduled run times (ISO), in the plan time zone or SCHEDULER_TIMEZONE'),
   alerting: z.object({
-    notify: z.array(z.object({ notifier: z.string(), events: z.array(z.string()) })).describe('the plan\'s rules; empty: the default set'),
+    notify: z.array(z.object({ notifier: z.string(), events: z.array(z.string()) })).describe("the plan's rules; empty: the default set"),
     rpoSeconds: z.number().nullable(),
     pingUrl: z.string().nullable().describe('origin only'),
   }),
@@ -265,7 +305,7 @@ export const JournalRow = z.object({
   clientVersion: z.string().nullable(),
   serverVersion: z.string().nullable(),
   message: z.string().nullable(),
-  copies: z.array(CopyRow).describe('one entry per destination the artifact was sent to, with that upload\'s outcome'),
+  copies: z.array(CopyRow).describe("one entry per destination the artifact was sent to, with that upload's outcome"),
   recipients: z.array(z.string()).describe('the age recipients (public keys) the artifact is encrypted to; empty: not encrypted'),
   lastVerifiedAt: z.string().nullable().describe('when `coffre verify` last checked this backup'),
   lastVerifyStatus: z.enum(['success', 'failed']).nullable(),
@@ -273,12 +313,12 @@ export const JournalRow = z.object({
   adoption: z
     .enum(['pending', 'adopted'])
     .nullable()
-    .describe('rows imported by reindex: pending until an admin adopts them (they count for no plan, and a restore needs targetId), then adopted; null for coffre\'s own runs'),
+    .describe("rows imported by reindex: pending until an admin adopts them (they count for no plan, and a restore needs targetId), then adopted; null for coffre's own runs"),
   adoptedAt: z.string().nullable(),
   adoptedBy: z.string().nullable().describe('the token (or cli:USER) that adopted the row'),
   runId: z.string().nullable().optional().describe('server targets: the server run this row is one database of (for the run itself: its own id)'),
   runPart: z.string().nullable().optional().describe("server targets: 'database', 'globals' (PostgreSQL roles and tablespaces), or 'run' for the run itself"),
-  databases: z.array(z.any()).optional().describe('a server run: each database\'s journal row (the same fields), the globals\' too'),
+  databases: z.array(z.any()).optional().describe("a server run: each database's journal row (the same fields), the globals' too"),
   newDatabases: z.array(z.string()).optional().describe('a server run: databases new since the previous run (each a full)'),
   vanished: z.array(z.string()).optional().describe('a server run: databases gone since the previous run (their backups are kept)'),
   failedDatabases: z.array(z.string()).optional().describe('a server run: databases whose backup failed'),
@@ -379,7 +419,10 @@ export const Health = z.object({ status: z.string() });
 
 // Notifications, status and metrics (issue 12).
 const notifierSetting = z.union([z.string().max(8192), z.number(), z.boolean(), z.null()]);
-const ruleEvents = z.array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success'])).min(1).max(5);
+const ruleEvents = z
+  .array(z.enum(['failure', 'partial', 'rpo', 'drill', 'success']))
+  .min(1)
+  .max(5);
 /** A notifier: name, type, default-set membership and the channel's settings (url, secret, token, host, …). */
 export const NotifierCreate = z.object({ name, type: z.string().min(1).max(32), default: z.boolean().optional(), events: ruleEvents.optional() }).catchall(notifierSetting);
 export const NotifierPatch = z

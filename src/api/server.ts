@@ -60,11 +60,9 @@ export function isLoopback(host: string): boolean {
 export async function checkBindAddress(ctx: ServiceContext, host: string): Promise<void> {
   if (isLoopback(host)) return;
   if (await tokensConfigured(ctx)) return;
-  throw usageError(
-    'NO_TOKEN_FOR_PUBLIC_BIND',
-    `Refusing to listen on ${host} without a token: set API_TOKEN or run \`coffre token create NAME\`, or listen on 127.0.0.1.`,
-    { field: 'HOST' },
-  );
+  throw usageError('NO_TOKEN_FOR_PUBLIC_BIND', `Refusing to listen on ${host} without a token: set API_TOKEN or run \`coffre token create NAME\`, or listen on 127.0.0.1.`, {
+    field: 'HOST',
+  });
 }
 
 function scrubUrl(url: string): string {
@@ -180,23 +178,33 @@ function authHook(ctx: ServiceContext, requireToken: boolean) {
     } else if (cookie) {
       const session = await findSession(ctx, cookie);
       if (!SAFE_METHODS.has(request.method) && !csrfMatches(cookie, request.headers['x-coffre-csrf'])) {
-        throw new CoffreError('CSRF_TOKEN', 'A request made with the session cookie that changes something needs the X-Coffre-CSRF header from GET /api/session.', { kind: 'forbidden' });
+        throw new CoffreError('CSRF_TOKEN', 'A request made with the session cookie that changes something needs the X-Coffre-CSRF header from GET /api/session.', {
+          kind: 'forbidden',
+        });
       }
       identity = { name: session.name, role: session.role, via: 'session', sessionSecret: cookie };
     } else {
-      if (requireToken || (await tokensConfigured(ctx))) throw unauthorized('MISSING_TOKEN', 'This API needs "Authorization: Bearer <token>" (API_TOKEN, or a token from `coffre token create NAME`).');
+      if (requireToken || (await tokensConfigured(ctx)))
+        throw unauthorized('MISSING_TOKEN', 'This API needs "Authorization: Bearer <token>" (API_TOKEN, or a token from `coffre token create NAME`).');
       if (!isLoopbackHostHeader(request.headers.host)) {
-        throw new CoffreError('HOST_FORBIDDEN', 'Without a token this API answers only requests sent to localhost, 127.0.0.1 or [::1]: set API_TOKEN or run `coffre token create NAME` to serve other names.', {
-          kind: 'forbidden',
-          details: { header: 'Host' },
-        });
+        throw new CoffreError(
+          'HOST_FORBIDDEN',
+          'Without a token this API answers only requests sent to localhost, 127.0.0.1 or [::1]: set API_TOKEN or run `coffre token create NAME` to serve other names.',
+          {
+            kind: 'forbidden',
+            details: { header: 'Host' },
+          },
+        );
       }
       identity = { name: 'open', role: 'admin', via: 'open' };
     }
     setIdentity(request, identity);
     const need = config?.role ?? 'admin';
     if (!roleAllows(identity.role, need)) {
-      throw new CoffreError('ROLE_REQUIRED', `This needs the ${need} role; "${identity.name}" has the ${identity.role} role (see \`coffre token create NAME --role ${need}\`).`, { kind: 'forbidden', details: { need, role: identity.role } });
+      throw new CoffreError('ROLE_REQUIRED', `This needs the ${need} role; "${identity.name}" has the ${identity.role} role (see \`coffre token create NAME --role ${need}\`).`, {
+        kind: 'forbidden',
+        details: { need, role: identity.role },
+      });
     }
   };
 }
@@ -254,7 +262,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return handleError(log)(err, request, reply);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'COFFRE_E_ROUTE_NOT_FOUND', message: `No route ${request.method} ${scrubUrl(request.url.split('?')[0]).slice(0, 200)}: see /api/docs.` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'COFFRE_E_ROUTE_NOT_FOUND', message: `No route ${request.method} ${scrubUrl(request.url.split('?')[0]).slice(0, 200)}: see /api/docs.` } }),
   );
   // Preflight requests: the CORS hook has set the headers (or not, for an origin not allowed).
   app.options('/*', { config: { public: true } }, (_request, reply) => reply.status(204).send());

@@ -105,7 +105,10 @@ export async function mountWeb(app: FastifyInstance, options: { dist?: string } 
   const index = files.get('/index.html');
   app.get('/', { config: { public: true } }, (_request, reply) => {
     if (!index) {
-      return reply.status(503).type('text/plain; charset=utf-8').send('The dashboard is not built: run `npm run build:web` (npm start and npm run demo do it), then restart coffre.\n');
+      return reply
+        .status(503)
+        .type('text/plain; charset=utf-8')
+        .send('The dashboard is not built: run `npm run build:web` (npm start and npm run demo do it), then restart coffre.\n');
     }
     return send(reply, index, false);
   });
@@ -114,7 +117,8 @@ export async function mountWeb(app: FastifyInstance, options: { dist?: string } 
     if (!file) return reply.status(404).send({ error: { code: 'COFFRE_E_ROUTE_NOT_FOUND', message: 'No such dashboard asset: rebuild with `npm run build:web`.' } });
     return send(reply, file, true);
   });
-  for (const [url, file] of files) if (!url.startsWith('/assets/') && url !== '/index.html') app.get(url, { config: { public: true } }, (_request, reply) => send(reply, file, false));
+  for (const [url, file] of files)
+    if (!url.startsWith('/assets/') && url !== '/index.html') app.get(url, { config: { public: true } }, (_request, reply) => send(reply, file, false));
 
   const swagger = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const docAssets: Record<string, string> = { 'swagger-ui.css': path.join(swagger, 'swagger-ui.css'), 'swagger-ui-bundle.js': path.join(swagger, 'swagger-ui-bundle.js') };

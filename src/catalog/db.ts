@@ -73,8 +73,7 @@ async function openPostgres(url: string): Promise<Kysely<CatalogSchema>> {
   const { default: pg } = await import('pg');
   // int8 (sizes, durations, counts) as numbers: no catalog value comes near 2^53.
   const types = {
-    getTypeParser: ((oid: number, format?: string) =>
-      oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
   };
   const pool = new pg.Pool({ connectionString: url, types, max: 5 });
   pool.on('error', () => {}); // an idle client's lost connection surfaces on the next query instead
@@ -105,14 +104,18 @@ async function migrate(db: Kysely<CatalogSchema>): Promise<void> {
   const { Migrator } = await import('kysely/migration');
   const migrator = new Migrator({
     db,
-    provider: migrationProvider, migrationTableName: 'coffre_migrations', migrationLockTableName: 'coffre_migrations_lock',
+    provider: migrationProvider,
+    migrationTableName: 'coffre_migrations',
+    migrationLockTableName: 'coffre_migrations_lock',
     // a migration numbered below one already applied (branches merged out of order) still runs, once
     allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw failure('CATALOG_MIGRATION_FAILED', `The catalog could not be migrated${failed ? ` (${failed})` : ''}: ${redact((error as Error).message ?? String(error))}`, { cause: error });
+    throw failure('CATALOG_MIGRATION_FAILED', `The catalog could not be migrated${failed ? ` (${failed})` : ''}: ${redact((error as Error).message ?? String(error))}`, {
+      cause: error,
+    });
   }
 }
 
@@ -122,7 +125,11 @@ const CANARY = 'coffre-secret-canary';
 async function checkKey(db: Kysely<CatalogSchema>, key: SecretKey): Promise<void> {
   const row = await db.selectFrom('settings').select('value').where('key', '=', 'secret_canary').executeTakeFirst();
   if (!row) {
-    await db.insertInto('settings').values({ key: 'secret_canary', value: encryptSecret(key, CANARY) }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    await db
+      .insertInto('settings')
+      .values({ key: 'secret_canary', value: encryptSecret(key, CANARY) })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
     return;
   }
   decryptSecret(key, row.value, 'this catalog');

@@ -15,7 +15,15 @@ export interface DestinationRecord {
 }
 
 function toRecord(r: DestinationsTable): DestinationRecord {
-  return { id: r.id, name: r.name, type: r.type, config: JSON.parse(r.config) as Record<string, unknown>, secretsEnc: r.secrets_enc, createdAt: r.created_at, updatedAt: r.updated_at };
+  return {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    config: JSON.parse(r.config) as Record<string, unknown>,
+    secretsEnc: r.secrets_enc,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
 }
 
 /** Inserts a destination; the caller validated its settings. */
@@ -54,7 +62,11 @@ export async function deleteDestination(db: Kysely<CatalogSchema>, id: string): 
 }
 
 /** Changes a destination's name and/or settings (added for the API's PATCH). */
-export async function updateDestination(db: Kysely<CatalogSchema>, id: string, patch: Partial<Pick<DestinationRecord, 'name' | 'config' | 'secretsEnc'>> & { updatedAt: string }): Promise<void> {
+export async function updateDestination(
+  db: Kysely<CatalogSchema>,
+  id: string,
+  patch: Partial<Pick<DestinationRecord, 'name' | 'config' | 'secretsEnc'>> & { updatedAt: string },
+): Promise<void> {
   await db
     .updateTable('destinations')
     .set({ name: patch.name, config: patch.config === undefined ? undefined : JSON.stringify(patch.config), secrets_enc: patch.secretsEnc, updated_at: patch.updatedAt })

@@ -49,7 +49,12 @@ export async function listDrills(db: Db, q: DrillQuery = {}): Promise<DrillRecor
   let query = db.selectFrom('drills').selectAll();
   if (q.planId) query = query.where('plan_id', '=', q.planId);
   if (q.status) query = query.where('status', '=', q.status);
-  const rows = await query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50).offset(q.offset ?? 0).execute();
+  const rows = await query
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit ?? 50)
+    .offset(q.offset ?? 0)
+    .execute();
   return rows.map(toDrill);
 }
 
@@ -61,7 +66,11 @@ export async function runningDrills(db: Db, host: string): Promise<DrillRecord[]
 /** How many runs (backups, restores, drills) are `running` against a target, `exceptDrill` aside. */
 export async function runningOnTarget(db: Db, targetId: string, exceptDrill: string): Promise<number> {
   const count = async (table: 'backups' | 'restores' | 'drills') => {
-    let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'running').where('target_id', '=', targetId);
+    let q = db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'running')
+      .where('target_id', '=', targetId);
     if (table === 'drills') q = q.where('id', '<>', exceptDrill);
     return Number((await q.executeTakeFirst())?.n ?? 0);
   };
@@ -125,7 +134,14 @@ export async function listPlanDrills(db: Db): Promise<PlanDrillRecord[]> {
 
 /** Writes a plan's drill settings. */
 export async function setPlanDrill(db: Db, s: PlanDrillRecord, now: string): Promise<void> {
-  const values = { cron: s.cron, rto_seconds: s.rtoSeconds, target_id: s.targetId, assertions: s.assertions.length ? JSON.stringify(s.assertions) : null, assert_timeout_seconds: s.assertTimeoutSeconds, updated_at: now };
+  const values = {
+    cron: s.cron,
+    rto_seconds: s.rtoSeconds,
+    target_id: s.targetId,
+    assertions: s.assertions.length ? JSON.stringify(s.assertions) : null,
+    assert_timeout_seconds: s.assertTimeoutSeconds,
+    updated_at: now,
+  };
   await db
     .insertInto('plan_drills')
     .values({ plan_id: s.planId, ...values })

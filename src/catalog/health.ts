@@ -47,6 +47,11 @@ export async function backupRunCounts(db: Db): Promise<Array<{ plan: string; kin
 
 /** Finished restore runs counted by status. */
 export async function restoreRunCounts(db: Db): Promise<Array<{ status: string; count: number }>> {
-  const rows = await db.selectFrom('restores').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('status', '!=', 'running').groupBy('status').execute();
+  const rows = await db
+    .selectFrom('restores')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '!=', 'running')
+    .groupBy('status')
+    .execute();
   return rows.map((r) => ({ status: r.status, count: Number(r.n) }));
 }

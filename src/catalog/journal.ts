@@ -97,7 +97,10 @@ export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}
   if (q.kind) query = query.where('kind', '=', q.kind);
   if (q.from) query = query.where('started_at', '>=', q.from);
   if (q.to) query = query.where('started_at', '<=', q.to);
-  query = query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50);
+  query = query
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit ?? 50);
   if (q.offset) query = query.offset(q.offset);
   return (await query.execute()).map(toBackup);
 }
@@ -109,14 +112,22 @@ export async function runningBackups(db: Kysely<CatalogSchema>, host: string): P
 
 /** The uploads of one backup run. */
 export async function listCopies(db: Kysely<CatalogSchema>, backupId: string): Promise<BackupCopyRecord[]> {
-  return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').orderBy('id').execute()).map((r) => rowToRecord<BackupCopyRecord>(r));
+  return (await db.selectFrom('backup_copies').selectAll().where('backup_id', '=', backupId).orderBy('created_at').orderBy('id').execute()).map((r) =>
+    rowToRecord<BackupCopyRecord>(r),
+  );
 }
 
 /** The uploads of several backup runs, grouped by run id. */
 export async function listCopiesOf(db: Kysely<CatalogSchema>, backupIds: readonly string[]): Promise<Map<string, BackupCopyRecord[]>> {
   const out = new Map<string, BackupCopyRecord[]>();
   for (let i = 0; i < backupIds.length; i += 500) {
-    const rows = await db.selectFrom('backup_copies').selectAll().where('backup_id', 'in', backupIds.slice(i, i + 500)).orderBy('created_at').orderBy('id').execute();
+    const rows = await db
+      .selectFrom('backup_copies')
+      .selectAll()
+      .where('backup_id', 'in', backupIds.slice(i, i + 500))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     for (const r of rows) {
       const rec = rowToRecord<BackupCopyRecord>(r);
       const list = out.get(rec.backupId) ?? [];
@@ -136,7 +147,12 @@ export async function getRestore(db: Kysely<CatalogSchema>, id: string): Promise
 /** Restore runs, newest first; `offset` skips that many rows (API pages). */
 export async function listRestores(db: Kysely<CatalogSchema>, q: { limit?: number; offset?: number } = {}): Promise<RestoreRecord[]> {
   // The id (UUIDv7) breaks ties between runs started in the same millisecond, so pages never overlap.
-  let query = db.selectFrom('restores').selectAll().orderBy('started_at', 'desc').orderBy('id', 'desc').limit(q.limit ?? 50);
+  let query = db
+    .selectFrom('restores')
+    .selectAll()
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit ?? 50);
   if (q.offset) query = query.offset(q.offset);
   return (await query.execute()).map(toRestore);
 }
@@ -147,7 +163,10 @@ export async function runningRestores(db: Kysely<CatalogSchema>, host: string): 
 }
 
 /** The rows of a plan still marked `running` (by any process, on any host). */
-export async function runningBackupsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<Array<{ id: string; host: string | null; pid: number | null; jobId: string | null }>> {
+export async function runningBackupsOfPlan(
+  db: Kysely<CatalogSchema>,
+  planId: string,
+): Promise<Array<{ id: string; host: string | null; pid: number | null; jobId: string | null }>> {
   const rows = await db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running').execute();
   return rows.map((r) => ({ id: r.id, host: r.host, pid: r.pid, jobId: r.job_id ?? null }));
 }
@@ -159,7 +178,9 @@ export async function runningBackupsOfJob(db: Kysely<CatalogSchema>, jobId: stri
 
 /** Cluster rows still `running` whose heartbeat is older than `beforeIso`. */
 export async function staleBackups(db: Kysely<CatalogSchema>, beforeIso: string): Promise<BackupRecord[]> {
-  return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(toBackup);
+  return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(
+    toBackup,
+  );
 }
 
 /** True for a row imported by `coffre reindex` that no person has adopted yet: it counts for no plan. */
@@ -169,7 +190,15 @@ export function isPendingImport(r: Pick<BackupRecord, 'trigger' | 'adoptedAt'>):
 
 /** Imported rows attached to a plan by id and not adopted: what a prune holds aside and names. */
 export async function pendingImportsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<BackupRecord[]> {
-  const rows = await db.selectFrom('backups').selectAll().where('import_plan_id', '=', planId).where('plan_id', 'is', null).where('adopted_at', 'is', null).where('status', 'in', [...restorableStatuses]).orderBy('started_at').execute();
+  const rows = await db
+    .selectFrom('backups')
+    .selectAll()
+    .where('import_plan_id', '=', planId)
+    .where('plan_id', 'is', null)
+    .where('adopted_at', 'is', null)
+    .where('status', 'in', [...restorableStatuses])
+    .orderBy('started_at')
+    .execute();
   return rows.map(toBackup);
 }
 
@@ -178,5 +207,12 @@ export async function pendingImportsOfPlan(db: Kysely<CatalogSchema>, planId: st
  * Rows imported by reindex and not adopted have no plan_id, so they are never among them.
  */
 export async function restorableBackupsOfPlan(db: Kysely<CatalogSchema>, planId: string): Promise<BackupRecord[]> {
-  return (await db.selectFrom('backups').selectAll().where('plan_id', '=', planId).where('status', 'in', [...restorableStatuses]).execute()).map(toBackup);
+  return (
+    await db
+      .selectFrom('backups')
+      .selectAll()
+      .where('plan_id', '=', planId)
+      .where('status', 'in', [...restorableStatuses])
+      .execute()
+  ).map(toBackup);
 }

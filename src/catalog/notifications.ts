@@ -98,13 +98,23 @@ export async function rulesOf(db: Db, planId: string): Promise<PlanRule[]> {
 export async function setRules(db: Db, planId: string, rules: PlanRule[]): Promise<void> {
   await db.transaction().execute(async (tx) => {
     await tx.deleteFrom('plan_notifiers').where('plan_id', '=', planId).execute();
-    if (rules.length) await tx.insertInto('plan_notifiers').values(rules.map((r) => ({ plan_id: planId, notifier_id: r.notifierId, events: r.events.join(',') }))).execute();
+    if (rules.length)
+      await tx
+        .insertInto('plan_notifiers')
+        .values(rules.map((r) => ({ plan_id: planId, notifier_id: r.notifierId, events: r.events.join(',') })))
+        .execute();
   });
 }
 
 /** Names of plans with a rule naming the notifier. */
 export async function plansNotifying(db: Db, notifierId: string): Promise<string[]> {
-  const rows = await db.selectFrom('plan_notifiers').innerJoin('plans', 'plans.id', 'plan_notifiers.plan_id').select('plans.name').where('notifier_id', '=', notifierId).orderBy('plans.name').execute();
+  const rows = await db
+    .selectFrom('plan_notifiers')
+    .innerJoin('plans', 'plans.id', 'plan_notifiers.plan_id')
+    .select('plans.name')
+    .where('notifier_id', '=', notifierId)
+    .orderBy('plans.name')
+    .execute();
   return rows.map((r) => r.name);
 }
 
@@ -144,7 +154,14 @@ export async function alertState(db: Db, planId: string, now: string): Promise<A
     .onConflict((oc) => oc.column('plan_id').doNothing())
     .execute();
   const r = await db.selectFrom('plan_alert_state').selectAll().where('plan_id', '=', planId).executeTakeFirstOrThrow();
-  return { version: Number(r.version), failing_since: r.failing_since, failing_status: r.failing_status, failing_alert_at: r.failing_alert_at, stale_since: r.stale_since, stale_alert_at: r.stale_alert_at };
+  return {
+    version: Number(r.version),
+    failing_since: r.failing_since,
+    failing_status: r.failing_status,
+    failing_alert_at: r.failing_alert_at,
+    stale_since: r.stale_since,
+    stale_alert_at: r.stale_alert_at,
+  };
 }
 
 /** Every plan's announced state. */
@@ -188,7 +205,9 @@ export async function claimEvent(db: Db, e: EventRow): Promise<boolean> {
 
 export async function getEvent(db: Db, id: string): Promise<EventRow | undefined> {
   const r = await db.selectFrom('notify_events').selectAll().where('id', '=', id).executeTakeFirst();
-  return r ? { id: r.id, eventKey: r.event_key, event: r.event, planId: r.plan_id, planName: r.plan_name, runId: r.run_id, payload: r.payload, createdAt: r.created_at } : undefined;
+  return r
+    ? { id: r.id, eventKey: r.event_key, event: r.event, planId: r.plan_id, planName: r.plan_name, runId: r.run_id, payload: r.payload, createdAt: r.created_at }
+    : undefined;
 }
 
 export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed';
@@ -271,7 +290,12 @@ export async function leaseDelivery(db: Db, id: string, now: string, leaseUntil:
 }
 
 /** Records attempts on a leased delivery. */
-export async function updateDelivery(db: Db, id: string, patch: Partial<Pick<DeliveryRecord, 'status' | 'attempts' | 'lastError' | 'response' | 'leaseUntil' | 'sentAt' | 'nextAttemptAt'>>, now: string): Promise<void> {
+export async function updateDelivery(
+  db: Db,
+  id: string,
+  patch: Partial<Pick<DeliveryRecord, 'status' | 'attempts' | 'lastError' | 'response' | 'leaseUntil' | 'sentAt' | 'nextAttemptAt'>>,
+  now: string,
+): Promise<void> {
   await db
     .updateTable('notify_deliveries')
     .set({
@@ -320,7 +344,11 @@ export async function listDeliveries(db: Db, q: { limit?: number; notifierId?: s
     .selectAll('notify_deliveries')
     .select(['notify_events.event', 'notify_events.event_key', 'notify_events.plan_name', 'notify_events.run_id']);
   if (q.notifierId) query = query.where('notify_deliveries.notifier_id', '=', q.notifierId);
-  const rows = await query.orderBy('notify_deliveries.created_at', 'desc').orderBy('notify_deliveries.id', 'desc').limit(q.limit ?? 20).execute();
+  const rows = await query
+    .orderBy('notify_deliveries.created_at', 'desc')
+    .orderBy('notify_deliveries.id', 'desc')
+    .limit(q.limit ?? 20)
+    .execute();
   return rows.map((r) => ({ ...toDelivery(r), event: r.event, eventKey: r.event_key, planName: r.plan_name, runId: r.run_id }));
 }
 

@@ -18,8 +18,26 @@ export interface RunPoint {
 
 const columns = ['id', 'kind', 'status', 'started_at', 'finished_at', 'duration_ms', 'size_bytes', 'raw_size_bytes'] as const;
 
-function point(r: { id: string; kind: string; status: string; started_at: string; finished_at: string | null; duration_ms: number | null; size_bytes: number | null; raw_size_bytes: number | null }): RunPoint {
-  return { id: r.id, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, durationMs: r.duration_ms, sizeBytes: r.size_bytes, rawSizeBytes: r.raw_size_bytes };
+function point(r: {
+  id: string;
+  kind: string;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  size_bytes: number | null;
+  raw_size_bytes: number | null;
+}): RunPoint {
+  return {
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    durationMs: r.duration_ms,
+    sizeBytes: r.size_bytes,
+    rawSizeBytes: r.raw_size_bytes,
+  };
 }
 
 /** The plan's latest `limit` runs (skipped ticks left out), newest first; `from` bounds startedAt below. */

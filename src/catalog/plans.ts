@@ -61,14 +61,20 @@ async function destinationLinks(db: Kysely<CatalogSchema>, planIds: string[]): P
 }
 
 async function toRecords(db: Kysely<CatalogSchema>, rows: PlansTable[]): Promise<PlanRecord[]> {
-  const links = await destinationLinks(db, rows.map((r) => r.id));
+  const links = await destinationLinks(
+    db,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => toRecord(r, links));
 }
 
 /** Replaces the destination list of a plan. */
 async function writeLinks(db: Kysely<CatalogSchema>, p: PlanRecord): Promise<void> {
   await db.deleteFrom('plan_destinations').where('plan_id', '=', p.id).execute();
-  await db.insertInto('plan_destinations').values(p.destinationIds.map((destination_id, position) => ({ plan_id: p.id, destination_id, position }))).execute();
+  await db
+    .insertInto('plan_destinations')
+    .values(p.destinationIds.map((destination_id, position) => ({ plan_id: p.id, destination_id, position })))
+    .execute();
 }
 
 /** The columns a plan's insert and update both write. */
@@ -138,10 +144,6 @@ export async function deletePlan(db: Kysely<CatalogSchema>, id: string): Promise
 
 /** Changes fields of a plan (added for the API's PATCH); the caller checked them. */
 export async function updatePlan(db: Kysely<CatalogSchema>, id: string, p: PlanRecord): Promise<void> {
-  await db
-    .updateTable('plans')
-    .set(planColumns(p))
-    .where('id', '=', id)
-    .execute();
+  await db.updateTable('plans').set(planColumns(p)).where('id', '=', id).execute();
   await writeLinks(db, { ...p, id });
 }

@@ -32,15 +32,38 @@ function publish(ctx: RunsContext, event: RunEvent): void {
 /** Journals a backup run `running` with one `running` copy row per destination, and publishes `started`. */
 export async function startBackup(ctx: RunsContext, run: BackupRecord, copies: readonly BackupCopyRecord[]): Promise<void> {
   const db = ctx.catalog.db;
-  await db.insertInto('backups').values(recordToRow(run) as unknown as BackupsTable).execute();
-  for (const copy of copies) await db.insertInto('backup_copies').values(recordToRow(copy) as unknown as BackupCopiesTable).execute();
-  publish(ctx, { type: 'started', runType: 'backup', runId: run.id, planId: run.planId, targetId: run.targetId, at: run.startedAt, host: run.host, pid: run.pid, trigger: run.trigger, kind: run.kind });
+  await db
+    .insertInto('backups')
+    .values(recordToRow(run) as unknown as BackupsTable)
+    .execute();
+  for (const copy of copies)
+    await db
+      .insertInto('backup_copies')
+      .values(recordToRow(copy) as unknown as BackupCopiesTable)
+      .execute();
+  publish(ctx, {
+    type: 'started',
+    runType: 'backup',
+    runId: run.id,
+    planId: run.planId,
+    targetId: run.targetId,
+    at: run.startedAt,
+    host: run.host,
+    pid: run.pid,
+    trigger: run.trigger,
+    kind: run.kind,
+  });
 }
 
 /** A delta run whose parent could not be rebuilt becomes a full: its row and copies take the full's key. */
 export async function fallBackToFull(ctx: RunsContext, id: string, change: { artifactKey: string; message: string | null }): Promise<void> {
   const db = ctx.catalog.db;
-  await db.updateTable('backups').set({ kind: 'full', parent_id: null, parent_sha256: null, artifact_key: change.artifactKey, message: change.message }).where('id', '=', id).where('status', '=', 'running').execute();
+  await db
+    .updateTable('backups')
+    .set({ kind: 'full', parent_id: null, parent_sha256: null, artifact_key: change.artifactKey, message: change.message })
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .execute();
   await db.updateTable('backup_copies').set({ key: change.artifactKey }).where('backup_id', '=', id).execute();
 }
 
@@ -51,8 +74,24 @@ export async function recordCopy(
   copy: { id: string; destinationId: string },
   state: { status: CopyStatus; sizeBytes: number | null; checksum: string | null; message: string | null },
 ): Promise<void> {
-  await ctx.catalog.db.updateTable('backup_copies').set({ status: state.status, size_bytes: state.sizeBytes, checksum: state.checksum, message: state.message }).where('id', '=', copy.id).execute();
-  publish(ctx, { type: 'copy', runType: 'backup', runId: run.id, planId: run.planId, targetId: run.targetId, at: isoNow(), host: run.host, pid: run.pid, destinationId: copy.destinationId, status: state.status, message: state.message });
+  await ctx.catalog.db
+    .updateTable('backup_copies')
+    .set({ status: state.status, size_bytes: state.sizeBytes, checksum: state.checksum, message: state.message })
+    .where('id', '=', copy.id)
+    .execute();
+  publish(ctx, {
+    type: 'copy',
+    runType: 'backup',
+    runId: run.id,
+    planId: run.planId,
+    targetId: run.targetId,
+    at: isoNow(),
+    host: run.host,
+    pid: run.pid,
+    destinationId: copy.destinationId,
+    status: state.status,
+    message: state.message,
+  });
 }
 
 /** The fields a backup's row is finished with. */
@@ -123,9 +162,24 @@ export async function markScheduled(ctx: RunsContext, id: string, tickAt: string
  * function, which the caller calls once the transaction committed (an event for a row rolled back is a lie).
  */
 export async function skipBackup(ctx: RunsContext, run: BackupRecord & { scheduledFor: string }, trx?: Db): Promise<() => void> {
-  await (trx ?? ctx.catalog.db).insertInto('backups').values(recordToRow({ ...run, status: 'skipped' }) as unknown as BackupsTable).execute();
+  await (trx ?? ctx.catalog.db)
+    .insertInto('backups')
+    .values(recordToRow({ ...run, status: 'skipped' }) as unknown as BackupsTable)
+    .execute();
   const announce = () =>
-    publish(ctx, { type: 'finished', runType: 'backup', runId: run.id, planId: run.planId, targetId: run.targetId, at: run.finishedAt ?? run.startedAt, host: run.host, pid: run.pid, status: 'skipped', message: run.message, kind: run.kind });
+    publish(ctx, {
+      type: 'finished',
+      runType: 'backup',
+      runId: run.id,
+      planId: run.planId,
+      targetId: run.targetId,
+      at: run.finishedAt ?? run.startedAt,
+      host: run.host,
+      pid: run.pid,
+      status: 'skipped',
+      message: run.message,
+      kind: run.kind,
+    });
   if (!trx) announce();
   return trx ? announce : () => {};
 }
@@ -144,28 +198,57 @@ export async function pruneBackup(ctx: RunsContext, id: string, reason: string):
     .returning(['plan_id', 'target_id', 'host', 'pid'])
     .executeTakeFirst();
   if (!row) return false;
-  const copies = await db.updateTable('backup_copies').set({ status: 'pruned' }).where('backup_id', '=', id).where('status', '=', 'success').returning(['destination_id']).execute();
+  const copies = await db
+    .updateTable('backup_copies')
+    .set({ status: 'pruned' })
+    .where('backup_id', '=', id)
+    .where('status', '=', 'success')
+    .returning(['destination_id'])
+    .execute();
   const at = isoNow();
-  for (const c of copies) publish(ctx, { type: 'copy', runType: 'backup', runId: id, planId: row.plan_id, targetId: row.target_id, at, host: row.host, pid: row.pid, destinationId: c.destination_id, status: 'pruned', message: reason });
+  for (const c of copies)
+    publish(ctx, {
+      type: 'copy',
+      runType: 'backup',
+      runId: id,
+      planId: row.plan_id,
+      targetId: row.target_id,
+      at,
+      host: row.host,
+      pid: row.pid,
+      destinationId: c.destination_id,
+      status: 'pruned',
+      message: reason,
+    });
   return true;
 }
 
 /** Journals a finished backup rebuilt from a manifest (`coffre reindex`, a benchmark's rows), with its copy. No run happens: no event. */
 export async function importBackup(ctx: RunsContext, run: BackupRecord, copy?: BackupCopyRecord): Promise<void> {
-  await ctx.catalog.db.insertInto('backups').values(recordToRow(run) as unknown as BackupsTable).execute();
+  await ctx.catalog.db
+    .insertInto('backups')
+    .values(recordToRow(run) as unknown as BackupsTable)
+    .execute();
   if (copy) await linkCopy(ctx, copy);
 }
 
 /** Journals one more landed copy of a known backup (`coffre reindex` found it in another destination). */
 export async function linkCopy(ctx: RunsContext, copy: BackupCopyRecord): Promise<void> {
-  await ctx.catalog.db.insertInto('backup_copies').values(recordToRow(copy) as unknown as BackupCopiesTable).execute();
+  await ctx.catalog.db
+    .insertInto('backup_copies')
+    .values(recordToRow(copy) as unknown as BackupCopiesTable)
+    .execute();
 }
 
 /**
  * Adopts a row imported by `coffre reindex` into a plan (a person vouched for it): it now counts for that
  * plan. Guarded: only an imported row not yet adopted changes; false when another adoption won.
  */
-export async function adoptImported(ctx: RunsContext, id: string, into: { planId: string; planName: string; targetId: string; targetName: string; adoptedAt: string; adoptedBy: string }): Promise<boolean> {
+export async function adoptImported(
+  ctx: RunsContext,
+  id: string,
+  into: { planId: string; planName: string; targetId: string; targetName: string; adoptedAt: string; adoptedBy: string },
+): Promise<boolean> {
   const r = await ctx.catalog.db
     .updateTable('backups')
     .set({ plan_id: into.planId, plan_name: into.planName, target_id: into.targetId, target_name: into.targetName, adopted_at: into.adoptedAt, adopted_by: into.adoptedBy })
@@ -185,7 +268,10 @@ export async function recordVerification(ctx: RunsContext, id: string, v: { veri
 
 /** Journals a restore run `running` and publishes `started` (planId: the restored backup's plan, if any). */
 export async function startRestore(ctx: RunsContext, run: RestoreRecord, planId: string | null): Promise<void> {
-  await ctx.catalog.db.insertInto('restores').values(recordToRow(run) as unknown as RestoresTable).execute();
+  await ctx.catalog.db
+    .insertInto('restores')
+    .values(recordToRow(run) as unknown as RestoresTable)
+    .execute();
   publish(ctx, { type: 'started', runType: 'restore', runId: run.id, planId, targetId: run.targetId, at: run.startedAt, host: run.host, pid: run.pid, trigger: run.trigger });
 }
 
@@ -232,8 +318,21 @@ export async function interruptRestore(ctx: RunsContext, run: Pick<RestoreRecord
 
 /** Journals a restore drill `running` and publishes `started`. */
 export async function startDrill(ctx: RunsContext, run: DrillRecord): Promise<void> {
-  await ctx.catalog.db.insertInto('drills').values(recordToRow(run) as unknown as DrillsTable).execute();
-  publish(ctx, { type: 'started', runType: 'drill', runId: run.id, planId: run.planId, targetId: run.targetId, at: run.startedAt, host: run.host, pid: run.pid, trigger: run.trigger });
+  await ctx.catalog.db
+    .insertInto('drills')
+    .values(recordToRow(run) as unknown as DrillsTable)
+    .execute();
+  publish(ctx, {
+    type: 'started',
+    runType: 'drill',
+    runId: run.id,
+    planId: run.planId,
+    targetId: run.targetId,
+    at: run.startedAt,
+    host: run.host,
+    pid: run.pid,
+    trigger: run.trigger,
+  });
 }
 
 /**
@@ -262,7 +361,19 @@ export async function finishDrill(ctx: RunsContext, id: string, patch: DrillFini
     .returning(['plan_id', 'target_id', 'host', 'pid', 'duration_ms', 'message'])
     .executeTakeFirst();
   if (!row) return false;
-  publish(ctx, { type: 'finished', runType: 'drill', runId: id, planId: row.plan_id, targetId: row.target_id, at: patch.finishedAt, host: row.host, pid: row.pid, status: patch.status, message: row.message, durationMs: row.duration_ms });
+  publish(ctx, {
+    type: 'finished',
+    runType: 'drill',
+    runId: id,
+    planId: row.plan_id,
+    targetId: row.target_id,
+    at: patch.finishedAt,
+    host: row.host,
+    pid: row.pid,
+    status: patch.status,
+    message: row.message,
+    durationMs: row.duration_ms,
+  });
   return true;
 }
 
@@ -276,7 +387,10 @@ export async function interruptDrill(ctx: RunsContext, run: Pick<DrillRecord, 'i
 
 /** Journals a server run (the group of a server target's per-database rows) `running`. */
 export async function startServerRun(ctx: RunsContext, run: ServerRunRecord): Promise<void> {
-  await ctx.catalog.db.insertInto('server_runs').values(serverRunToRow(run) as ServerRunsTable).execute();
+  await ctx.catalog.db
+    .insertInto('server_runs')
+    .values(serverRunToRow(run) as ServerRunsTable)
+    .execute();
 }
 
 /** Records what a running server run covers, as soon as its databases are listed. */
@@ -288,7 +402,11 @@ export async function describeServerRun(ctx: RunsContext, id: string, patch: Pic
  * Finishes a server run only while it is `running`; false when another process did. Its databases' rows
  * published their own events; the group's status is read from the catalog (/api/status, metrics).
  */
-export async function finishServerRun(ctx: RunsContext, id: string, patch: Partial<ServerRunRecord> & { status: Exclude<ServerRunStatus, 'running'>; finishedAt: string }): Promise<boolean> {
+export async function finishServerRun(
+  ctx: RunsContext,
+  id: string,
+  patch: Partial<ServerRunRecord> & { status: Exclude<ServerRunStatus, 'running'>; finishedAt: string },
+): Promise<boolean> {
   const r = await ctx.catalog.db.updateTable('server_runs').set(serverRunToRow(patch)).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }

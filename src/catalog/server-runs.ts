@@ -77,7 +77,12 @@ export async function backupsOfRun(db: Kysely<CatalogSchema>, runId: string): Pr
 export async function backupsOfRuns(db: Kysely<CatalogSchema>, runIds: readonly string[]): Promise<Map<string, BackupRecord[]>> {
   const out = new Map<string, BackupRecord[]>();
   if (runIds.length === 0) return out;
-  const rows = await db.selectFrom('backups').selectAll().where('run_id', 'in', [...runIds]).orderBy('database').execute();
+  const rows = await db
+    .selectFrom('backups')
+    .selectAll()
+    .where('run_id', 'in', [...runIds])
+    .orderBy('database')
+    .execute();
   for (const r of rows.map(toBackup)) {
     const list = out.get(r.runId!) ?? [];
     list.push(r);
@@ -89,7 +94,11 @@ export async function backupsOfRuns(db: Kysely<CatalogSchema>, runIds: readonly 
 /** Server runs by id. */
 export async function serverRunsById(db: Kysely<CatalogSchema>, ids: readonly string[]): Promise<Map<string, ServerRunRecord>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('server_runs').selectAll().where('id', 'in', [...ids]).execute();
+  const rows = await db
+    .selectFrom('server_runs')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .execute();
   return new Map(rows.map((r) => [r.id, toServerRun(r)]));
 }
 
@@ -109,6 +118,14 @@ export async function latestServerRuns(db: Kysely<CatalogSchema>): Promise<Serve
 
 /** The database names backed up (successfully or not) by the latest earlier finished run of a plan. */
 export async function previousRunDatabases(db: Kysely<CatalogSchema>, planId: string, beforeId: string): Promise<string[] | undefined> {
-  const row = await db.selectFrom('server_runs').selectAll().where('plan_id', '=', planId).where('id', '!=', beforeId).where('status', '!=', 'running').orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('server_runs')
+    .selectAll()
+    .where('plan_id', '=', planId)
+    .where('id', '!=', beforeId)
+    .where('status', '!=', 'running')
+    .orderBy('started_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return row ? toServerRun(row).databases : undefined;
 }

@@ -86,7 +86,11 @@ export async function getTarget(db: Kysely<CatalogSchema>, id: string): Promise<
 }
 
 /** Changes a target's name and/or URL (added for the API's PATCH). */
-export async function updateTarget(db: Kysely<CatalogSchema>, id: string, patch: Partial<Pick<TargetRecord, 'name' | 'engine' | 'urlDisplay' | 'urlEnc' | 'server' | 'includeGlobs' | 'excludeGlobs' | 'parallel'>> & { updatedAt: string }): Promise<void> {
+export async function updateTarget(
+  db: Kysely<CatalogSchema>,
+  id: string,
+  patch: Partial<Pick<TargetRecord, 'name' | 'engine' | 'urlDisplay' | 'urlEnc' | 'server' | 'includeGlobs' | 'excludeGlobs' | 'parallel'>> & { updatedAt: string },
+): Promise<void> {
   await db
     .updateTable('targets')
     .set({ name: patch.name, engine: patch.engine, url_display: patch.urlDisplay, url_enc: patch.urlEnc, updated_at: patch.updatedAt, ...serverColumns(patch) })

@@ -26,12 +26,22 @@ export async function setTickOutcome(db: Db, planId: string, tickAt: Date | stri
 
 /** The latest tick of a plan claimed by any worker, or null. */
 export async function lastClaimedTick(db: Db, planId: string): Promise<Date | null> {
-  const row = await db.selectFrom('schedule_ticks').select((eb) => eb.fn.max('tick_at').as('last')).where('plan_id', '=', planId).executeTakeFirst();
+  const row = await db
+    .selectFrom('schedule_ticks')
+    .select((eb) => eb.fn.max('tick_at').as('last'))
+    .where('plan_id', '=', planId)
+    .executeTakeFirst();
   return row?.last ? new Date(row.last) : null;
 }
 
 /** The ticks of a plan still `queued` (cluster), other than `exceptTick`. */
 export async function queuedTicks(db: Db, planId: string, exceptTick: string): Promise<Array<{ tickAt: string; jobId: string | null }>> {
-  const rows = await db.selectFrom('schedule_ticks').select(['tick_at', 'job_id']).where('plan_id', '=', planId).where('outcome', '=', 'queued').where('tick_at', '<>', exceptTick).execute();
+  const rows = await db
+    .selectFrom('schedule_ticks')
+    .select(['tick_at', 'job_id'])
+    .where('plan_id', '=', planId)
+    .where('outcome', '=', 'queued')
+    .where('tick_at', '<>', exceptTick)
+    .execute();
   return rows.map((r) => ({ tickAt: r.tick_at, jobId: r.job_id }));
 }

@@ -119,7 +119,8 @@ export function settingsFromFlags(args: string[], spec: SettingFlags, warn: (lin
       i++;
     }
     if (via) value = fromEnvOrFile(flag, via, value);
-    else if (spec.secrets.has(key)) warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
+    else if (spec.secrets.has(key))
+      warn(`warning: ${flag} on the command line is visible to other users (ps) and kept in shell history; prefer ${flag}-env VAR or ${flag}-file PATH.`);
     settings[key] = value;
   }
   return { name, settings, json };

@@ -50,10 +50,12 @@ export function printTable(io: Io, columns: Array<[header: string, cell: (row: n
     io.out(`${empty}\n`);
     return;
   }
-  const cells = rows.map((r) => columns.map(([, f]) => {
-    const v = (f as (row: unknown) => unknown)(r);
-    return v === null || v === undefined || v === '' ? '-' : String(v);
-  }));
+  const cells = rows.map((r) =>
+    columns.map(([, f]) => {
+      const v = (f as (row: unknown) => unknown)(r);
+      return v === null || v === undefined || v === '' ? '-' : String(v);
+    }),
+  );
   const widths = columns.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (parts: string[]) => parts.map((p, i) => (i === parts.length - 1 ? p : p.padEnd(widths[i]))).join('  ');
   io.out(`${line(columns.map(([h]) => h.toUpperCase()))}\n`);

@@ -6,11 +6,10 @@ import { CoffreError, failure, usageError, isCoffreError } from '../core/errors.
 
 /** The artifact's bytes are damaged or cut short: the named layer (gzip, zstd, zip, tar.gz, tar) failed. */
 export function corruptArtifact(layer: string, detail: string, cause?: unknown): CoffreError {
-  return failure(
-    'CORRUPT_ARTIFACT',
-    `The artifact is corrupt or truncated: its ${layer} layer failed (${detail}). Check the file was copied whole, or restore another backup.`,
-    { cause, details: { layer } },
-  );
+  return failure('CORRUPT_ARTIFACT', `The artifact is corrupt or truncated: its ${layer} layer failed (${detail}). Check the file was copied whole, or restore another backup.`, {
+    cause,
+    details: { layer },
+  });
 }
 
 /** An archive holds something coffre will not unpack (an escaping path, a link, several files). */

@@ -23,7 +23,15 @@ export type TreeKind = 'tar' | 'tar.gz' | 'zip';
 /** More entries than this is not a dump folder. */
 const MAX_ENTRIES = 100_000;
 
-const MEMBER = [/^toc\.dat$/, /^\d+\.dat(\.gz|\.lz4|\.zst)?$/, /^blobs(_\d+)?\.toc$/, /^blob_\d+\.dat(\.gz|\.lz4|\.zst)?$/, /\.bson(\.gz)?$/, /\.metadata\.json(\.gz)?$/, /^prelude\.json(\.gz)?$/];
+const MEMBER = [
+  /^toc\.dat$/,
+  /^\d+\.dat(\.gz|\.lz4|\.zst)?$/,
+  /^blobs(_\d+)?\.toc$/,
+  /^blob_\d+\.dat(\.gz|\.lz4|\.zst)?$/,
+  /\.bson(\.gz)?$/,
+  /\.metadata\.json(\.gz)?$/,
+  /^prelude\.json(\.gz)?$/,
+];
 
 /** Whether an entry name is one a dump folder's layout has. */
 export function isTreeMember(name: string): boolean {
@@ -51,7 +59,7 @@ export function firstTarFile(head: Buffer): string | undefined {
     if (type === 'x' || type === 'L') {
       if (at + 512 + size > head.length) return undefined;
       const data = head.subarray(at + 512, at + 512 + size).toString('utf8');
-      pending = type === 'L' ? data.replace(/\0.*$/s, '') : /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data)?.[1] ?? pending;
+      pending = type === 'L' ? data.replace(/\0.*$/s, '') : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data)?.[1] ?? pending);
     } else if (type === 'g') {
       // a global header: nothing about the next name
     } else if (type === '5') {

@@ -195,7 +195,13 @@ async function open(input: Readable, acceptDelta: boolean, trees = false): Promi
   }
 }
 
-async function peel(input: Readable, layers: CompressionName[], track: (stream: Readable) => void, acceptDelta: boolean, trees: boolean): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
+async function peel(
+  input: Readable,
+  layers: CompressionName[],
+  track: (stream: Readable) => void,
+  acceptDelta: boolean,
+  trees: boolean,
+): Promise<Omit<OpenedDump, 'format'> & { format: RawFormat | 'delta' }> {
   let { head, stream } = await peek(input, PEEK_BYTES);
   for (let depth = 0; ; depth++) {
     track(stream);
@@ -215,7 +221,11 @@ async function peel(input: Readable, layers: CompressionName[], track: (stream: 
       return { format: treeFormat(firstZipFile(head)!), stream, layers, tree: 'zip' };
     }
     if (depth >= MAX_LAYERS) {
-      throw usageError('UNKNOWN_FORMAT', `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`, { layers });
+      throw usageError(
+        'UNKNOWN_FORMAT',
+        `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`,
+        { layers },
+      );
     }
     if (wrapper === 'gzip') {
       // Whether this gzip is a tar.gz is known only once it is open; its errors then name that layer.

@@ -59,7 +59,13 @@ function entryHeaders(name: string, size: number, mtime: number): Buffer[] {
   let length = Buffer.byteLength(body) + 1;
   while (String(length).length + Buffer.byteLength(body) !== length) length = String(length).length + Buffer.byteLength(body);
   const record = Buffer.from(`${length}${body}`, 'utf8');
-  const shortName = Buffer.from(raw.subarray(0, 100).toString('utf8').replace(/\uFFFD+$/, ''), 'utf8');
+  const shortName = Buffer.from(
+    raw
+      .subarray(0, 100)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, ''),
+    'utf8',
+  );
   return [ustarHeader(Buffer.from('PaxHeader/coffre'), record.length, 'x', mtime), record, padding(record.length), ustarHeader(shortName, size, '0', mtime)];
 }
 
@@ -153,7 +159,10 @@ async function* readTar(reader: ByteReader, layer: string): AsyncGenerator<Buffe
       if (files.length === 0) {
         if (name.endsWith('.part000000')) base = name.slice(0, -'.part000000'.length);
       } else if (base === null || name !== partName(base, files.length)) {
-        const detail = base === null ? `it holds more than one file (${[...files, name].map((n) => JSON.stringify(n)).join(', ')})` : `${JSON.stringify(name)} comes where part ${JSON.stringify(partName(base, files.length))} was expected`;
+        const detail =
+          base === null
+            ? `it holds more than one file (${[...files, name].map((n) => JSON.stringify(n)).join(', ')})`
+            : `${JSON.stringify(name)} comes where part ${JSON.stringify(partName(base, files.length))} was expected`;
         throw unsupportedArchive(layer, detail);
       }
       files.push(name);

@@ -65,7 +65,10 @@ function cliCompress(bin: string, level: number) {
 }
 
 function nodeCompress(level: number) {
-  return joinStages([createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 }, chunkSize: OUTPUT_CHUNK })], (err) => err as Error);
+  return joinStages(
+    [createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 }, chunkSize: OUTPUT_CHUNK })],
+    (err) => err as Error,
+  );
 }
 
 /** A zstd codec at the given level. */

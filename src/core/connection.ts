@@ -27,13 +27,14 @@ export interface Connection {
   params: Record<string, string>;
 }
 
-const schemes: Record<string, EngineName> = Object.fromEntries(
-  engineNames.flatMap((name) => engineUrls[name].schemes.map((scheme) => [scheme, name] as const)),
-);
+const schemes: Record<string, EngineName> = Object.fromEntries(engineNames.flatMap((name) => engineUrls[name].schemes.map((scheme) => [scheme, name] as const)));
 
 const defaultPorts: Partial<Record<EngineName, number>> = Object.fromEntries(engineNames.map((name) => [name, engineUrls[name].defaultPort]));
 
-const example = `Use ${engineNames.map((name) => engineUrls[name].example).join(', ').replace(/, ([^,]*)$/, ' or $1')}.`;
+const example = `Use ${engineNames
+  .map((name) => engineUrls[name].example)
+  .join(', ')
+  .replace(/, ([^,]*)$/, ' or $1')}.`;
 
 /** Parses a target URL; throws a usage error naming what is wrong. */
 export function parseConnectionUrl(raw: string, options: { allowNoDatabase?: boolean } = {}): Connection {

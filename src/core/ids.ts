@@ -20,5 +20,8 @@ export function isoNow(date = new Date()): string {
 
 /** Compact UTC stamp for file names: 20261125T130501Z. */
 export function fileStamp(date = new Date()): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }

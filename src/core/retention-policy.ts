@@ -57,7 +57,9 @@ export interface RetentionResult {
 export function checkRetention(input: unknown): RetentionPolicy | null {
   if (input === undefined || input === null) return null;
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw usageError('BAD_RETENTION', 'The retention policy must be an object such as {"keepLast": 7, "daily": 7, "weekly": 4, "monthly": 12, "yearly": 3, "maxAgeDays": 400}.', { field: 'retention' });
+    throw usageError('BAD_RETENTION', 'The retention policy must be an object such as {"keepLast": 7, "daily": 7, "weekly": 4, "monthly": 12, "yearly": 3, "maxAgeDays": 400}.', {
+      field: 'retention',
+    });
   }
   const out: RetentionPolicy = {};
   for (const [key, value] of Object.entries(input)) {

@@ -62,13 +62,20 @@ export function prepareSecretKey(config: Pick<SecretKeySettings, 'encryptionSecr
 export async function loadSecretKey(config: SecretKeySettings, announce: (message: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<SecretKey> {
   if (config.encryptionSecret) return deriveKey(config.encryptionSecret);
   if (config.catalog.kind === 'postgres') {
-    throw usageError('SECRET_REQUIRED', 'ENCRYPTION_SECRET must be set when the catalog is PostgreSQL (DATABASE_URL): set it to a long random value, the same on every coffre server.');
+    throw usageError(
+      'SECRET_REQUIRED',
+      'ENCRYPTION_SECRET must be set when the catalog is PostgreSQL (DATABASE_URL): set it to a long random value, the same on every coffre server.',
+    );
   }
   const file = path.join(config.dataDir, 'secret.key');
   try {
     const text = (await readFile(file, 'utf8')).trim();
     const key = Buffer.from(text, 'base64');
-    if (key.length !== 32) throw failure('SECRET_KEY_FILE_INVALID', `The key file ${file} is damaged (it must hold 32 base64 bytes): restore it from a copy, or set ENCRYPTION_SECRET to the secret used before.`);
+    if (key.length !== 32)
+      throw failure(
+        'SECRET_KEY_FILE_INVALID',
+        `The key file ${file} is damaged (it must hold 32 base64 bytes): restore it from a copy, or set ENCRYPTION_SECRET to the secret used before.`,
+      );
     return { key, source: file };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

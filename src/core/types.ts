@@ -20,7 +20,6 @@ export function canonicalCompression(value: unknown): unknown {
   return typeof value === 'string' && Object.hasOwn(compressionAliases, value) ? compressionAliases[value] : value;
 }
 
-
 /** Set on progress callbacks: bytes so far of the raw dump (or of the restore input). */
 export type ProgressListener = (bytes: number) => void;
 

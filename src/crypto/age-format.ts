@@ -96,7 +96,9 @@ function encodeStanzas(stanzas: readonly Stanza[]): string {
 }
 
 function macOf(fileKey: Buffer, macInput: Buffer): Buffer {
-  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(macInput).digest();
+  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+    .update(macInput)
+    .digest();
 }
 
 /** A new header for these recipients, and the file key it wraps. */
@@ -178,7 +180,10 @@ function unwrapX25519(s: Stanza, id: AgeIdentity): Buffer | undefined {
  */
 export function unwrapFileKey(h: ParsedHeader, identities: readonly AgeIdentity[]): { fileKey: Buffer; identity: AgeIdentity } | undefined {
   if (h.stanzas.some((s) => s.args[0] === 'scrypt')) {
-    throw usageError('AGE_PASSPHRASE_UNSUPPORTED', 'The file is encrypted with an age passphrase (scrypt); coffre opens files encrypted to X25519 recipients. Decrypt it first: age -d -o dump FILE.');
+    throw usageError(
+      'AGE_PASSPHRASE_UNSUPPORTED',
+      'The file is encrypted with an age passphrase (scrypt); coffre opens files encrypted to X25519 recipients. Decrypt it first: age -d -o dump FILE.',
+    );
   }
   for (const s of h.stanzas) {
     if (s.args[0] !== 'X25519') continue;

@@ -49,11 +49,13 @@ function encodeRecipient(raw: Buffer): string {
 /** Parses one `age1…` recipient; a usage error saying what is wrong otherwise (post-quantum, SSH and plugin keys are named). */
 export function parseRecipient(text: string, where = 'the recipient'): AgeRecipient {
   const s = text.trim();
-  if (/^age1pq1/i.test(s)) throw usageError('AGE_RECIPIENT_UNSUPPORTED', `${where} is a post-quantum (age1pq1…) recipient; coffre encrypts to X25519 recipients (age1…, as age-keygen makes them).`);
+  if (/^age1pq1/i.test(s))
+    throw usageError('AGE_RECIPIENT_UNSUPPORTED', `${where} is a post-quantum (age1pq1…) recipient; coffre encrypts to X25519 recipients (age1…, as age-keygen makes them).`);
   if (/^age1[a-z0-9]+1/i.test(s) && !/^age1[02-9ac-hj-np-z]{58}$/.test(s)) {
     throw usageError('AGE_RECIPIENT_UNSUPPORTED', `${where} is an age plugin recipient; coffre encrypts to X25519 recipients (age1…, as age-keygen makes them).`);
   }
-  if (/^ssh-(ed25519|rsa) /.test(s)) throw usageError('AGE_RECIPIENT_UNSUPPORTED', `${where} is an SSH public key; coffre encrypts to X25519 recipients (age1…, made by \`coffre key generate\` or age-keygen).`);
+  if (/^ssh-(ed25519|rsa) /.test(s))
+    throw usageError('AGE_RECIPIENT_UNSUPPORTED', `${where} is an SSH public key; coffre encrypts to X25519 recipients (age1…, made by \`coffre key generate\` or age-keygen).`);
   let bytes: Uint8Array;
   try {
     if (!s.toLowerCase().startsWith('age1')) throw new Error('prefix');
@@ -61,7 +63,10 @@ export function parseRecipient(text: string, where = 'the recipient'): AgeRecipi
     if (decoded.prefix !== 'age') throw new Error('prefix');
     bytes = decoded.bytes;
   } catch {
-    throw usageError('AGE_RECIPIENT_INVALID', `${where} (${JSON.stringify(s.slice(0, 80))}) is not an age recipient: it must look like age1 followed by 58 letters and digits (see \`coffre key generate\`).`);
+    throw usageError(
+      'AGE_RECIPIENT_INVALID',
+      `${where} (${JSON.stringify(s.slice(0, 80))}) is not an age recipient: it must look like age1 followed by 58 letters and digits (see \`coffre key generate\`).`,
+    );
   }
   if (bytes.length !== 32) throw usageError('AGE_RECIPIENT_INVALID', `${where} (${s}) does not hold a 32-byte X25519 public key.`);
   const raw = Buffer.from(bytes);
@@ -79,8 +84,10 @@ function identityFromScalar(scalar: Buffer, source: string): AgeIdentity {
 export function parseIdentity(text: string, source: string): AgeIdentity {
   const s = text.trim();
   if (s.startsWith('AGE-PLUGIN-')) throw usageError('AGE_IDENTITY_UNSUPPORTED', `${source} holds an age plugin identity; coffre reads X25519 identities (AGE-SECRET-KEY-1…).`);
-  if (s.startsWith('AGE-SECRET-KEY-PQ-')) throw usageError('AGE_IDENTITY_UNSUPPORTED', `${source} holds a post-quantum identity; coffre reads X25519 identities (AGE-SECRET-KEY-1…).`);
-  if (s.startsWith('-----BEGIN')) throw usageError('AGE_IDENTITY_UNSUPPORTED', `${source} holds a PEM key (SSH?); coffre reads X25519 identities (AGE-SECRET-KEY-1…, as age-keygen writes them).`);
+  if (s.startsWith('AGE-SECRET-KEY-PQ-'))
+    throw usageError('AGE_IDENTITY_UNSUPPORTED', `${source} holds a post-quantum identity; coffre reads X25519 identities (AGE-SECRET-KEY-1…).`);
+  if (s.startsWith('-----BEGIN'))
+    throw usageError('AGE_IDENTITY_UNSUPPORTED', `${source} holds a PEM key (SSH?); coffre reads X25519 identities (AGE-SECRET-KEY-1…, as age-keygen writes them).`);
   let bytes: Uint8Array;
   try {
     if (!s.startsWith('AGE-SECRET-KEY-1')) throw new Error('prefix');
@@ -88,7 +95,10 @@ export function parseIdentity(text: string, source: string): AgeIdentity {
     if (decoded.prefix !== 'age-secret-key-') throw new Error('prefix');
     bytes = decoded.bytes;
   } catch {
-    throw usageError('AGE_IDENTITY_INVALID', `${source} does not hold a valid age identity (a line AGE-SECRET-KEY-1… of 74 characters, as age-keygen or \`coffre key generate\` writes it).`);
+    throw usageError(
+      'AGE_IDENTITY_INVALID',
+      `${source} does not hold a valid age identity (a line AGE-SECRET-KEY-1… of 74 characters, as age-keygen or \`coffre key generate\` writes it).`,
+    );
   }
   if (bytes.length !== 32) throw usageError('AGE_IDENTITY_INVALID', `${source} holds an identity that is not a 32-byte X25519 key.`);
   return identityFromScalar(Buffer.from(bytes), source);

@@ -103,7 +103,10 @@ export function createStreamDecryptor(key: Buffer): Transform {
   let used = 0;
   let index = 0;
   const corrupt = (i: number) =>
-    failure('AGE_PAYLOAD_CORRUPT', `The age payload is damaged: chunk ${i + 1} (at payload byte ${i * SEALED_CHUNK}) fails authentication (damaged or cut short). Nothing from it was used; restore another backup or an intact copy.`);
+    failure(
+      'AGE_PAYLOAD_CORRUPT',
+      `The age payload is damaged: chunk ${i + 1} (at payload byte ${i * SEALED_CHUNK}) fails authentication (damaged or cut short). Nothing from it was used; restore another backup or an intact copy.`,
+    );
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -136,5 +139,8 @@ export function createStreamDecryptor(key: Buffer): Transform {
 }
 
 function truncated(chunks: number): Error {
-  return failure('AGE_TRUNCATED', `The age file is truncated: its payload ends after ${chunks} chunk${chunks === 1 ? '' : 's'} without the final one. Check the file was copied whole, or restore another backup.`);
+  return failure(
+    'AGE_TRUNCATED',
+    `The age file is truncated: its payload ends after ${chunks} chunk${chunks === 1 ? '' : 's'} without the final one. Check the file was copied whole, or restore another backup.`,
+  );
 }

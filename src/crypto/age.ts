@@ -153,7 +153,8 @@ export async function openEncrypted(input: Readable, options: OpenEncryptedOptio
     ({ head, stream } = await peek(stream, MAX_HEADER_BYTES + 16));
     const header = parseHeader(head);
     if (!header) {
-      if (head.length >= MAX_HEADER_BYTES) throw failure('AGE_HEADER_INVALID', `${options.what} has an age header larger than ${MAX_HEADER_BYTES} bytes, which coffre does not read.`);
+      if (head.length >= MAX_HEADER_BYTES)
+        throw failure('AGE_HEADER_INVALID', `${options.what} has an age header larger than ${MAX_HEADER_BYTES} bytes, which coffre does not read.`);
       throw failure('AGE_TRUNCATED', `${options.what} is truncated: it ends inside its age header.`);
     }
     if (options.identities.length === 0) throw identityRequired(options.what, options.recipients, header.stanzas.length);

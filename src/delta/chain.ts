@@ -191,7 +191,10 @@ export function applyChain(options: ChainOptions): Readable {
         fds.push(delta.fd);
         const parsed = parseDeltaFile(delta.fd, file, fds.length - 1, maxOps);
         if (parsed.header.parentSize !== version.size || (version.sha256 !== undefined && parsed.header.parentSha256 !== version.sha256)) {
-          throw deltaWrongParent(`link ${k + 1} (${file}) was made against a ${parsed.header.parentSize}-byte dump with sha256 ${parsed.header.parentSha256}, but the previous link (${version.name}) rebuilds a ${version.size}-byte dump${version.sha256 ? ` with sha256 ${version.sha256}` : ''}`, { link: k + 1, file });
+          throw deltaWrongParent(
+            `link ${k + 1} (${file}) was made against a ${parsed.header.parentSize}-byte dump with sha256 ${parsed.header.parentSha256}, but the previous link (${version.name}) rebuilds a ${version.size}-byte dump${version.sha256 ? ` with sha256 ${version.sha256}` : ''}`,
+            { link: k + 1, file },
+          );
         }
         let composed = map && parsed.map ? compose(map, parsed.map, maxOps) : undefined;
         if (map !== undefined && composed === undefined) {
@@ -234,7 +237,10 @@ export function applyChain(options: ChainOptions): Readable {
       const last = out.flush();
       const actual = out.sha.digest('hex');
       if (actual !== version.sha256) {
-        throw deltaMismatch(`the chain rebuilt a dump with sha256 ${actual}, and its last link (${version.name}) records ${version.sha256}; the base or one of the ${options.deltaPaths.length} deltas is damaged`, { expected: version.sha256, actual });
+        throw deltaMismatch(
+          `the chain rebuilt a dump with sha256 ${actual}, and its last link (${version.name}) records ${version.sha256}; the base or one of the ${options.deltaPaths.length} deltas is damaged`,
+          { expected: version.sha256, actual },
+        );
       }
       if (last !== undefined) yield last;
     } finally {

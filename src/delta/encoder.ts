@@ -106,7 +106,10 @@ export function createDeltaEncoder(options: DeltaEncoderOptions): DeltaEncoder {
       };
       let next = pull();
       let ended = false;
-      const ready = indexing!.then(() => undefined, () => undefined);
+      const ready = indexing!.then(
+        () => undefined,
+        () => undefined,
+      );
       while (earlyBytes < EARLY_BYTES) {
         const got = await Promise.race([ready, next]);
         if (got === undefined) break; // indexed (or failed: reported below)

@@ -32,7 +32,9 @@ export function deltaWrongParent(what: string, details?: Record<string, unknown>
 
 /** The rebuilt bytes do not hash to what was recorded. */
 export function deltaMismatch(what: string, details?: Record<string, unknown>): CoffreError {
-  return failure('DELTA_MISMATCH', `The rebuilt dump is wrong: ${what}. A link of the chain or its parent is damaged; restore from an intact chain or an earlier full backup.`, { details });
+  return failure('DELTA_MISMATCH', `The rebuilt dump is wrong: ${what}. A link of the chain or its parent is damaged; restore from an intact chain or an earlier full backup.`, {
+    details,
+  });
 }
 
 /** A caller passed an unusable option (a bad sha256, a missing file). */

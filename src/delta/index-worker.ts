@@ -37,6 +37,8 @@ try {
   const e = err as NodeJS.ErrnoException;
   parentPort!.postMessage({
     ok: false,
-    error: isCoffreError(err) ? { code: err.code, kind: err.kind, message: err.message, details: err.details } : { syscall: e?.syscall, errno: e?.code, message: String(e?.message ?? err) },
+    error: isCoffreError(err)
+      ? { code: err.code, kind: err.kind, message: err.message, details: err.details }
+      : { syscall: e?.syscall, errno: e?.code, message: String(e?.message ?? err) },
   });
 }

@@ -3,19 +3,7 @@
 // lengths, copy ranges inside the parent, the trailer and nothing after it) and reports records to a
 // sink. Literal bodies are reported in pieces as they arrive, so memory stays bounded by the chunk size.
 
-import {
-  decodeHeader,
-  deltaCorrupt,
-  HEADER_SIZE,
-  MAX_LITERAL,
-  MAX_VARINT_BYTES,
-  TAG_COPY,
-  TAG_END,
-  TAG_LITERAL,
-  TRAILER_MAGIC,
-  unzigzag,
-  type DeltaHeader,
-} from './format.ts';
+import { decodeHeader, deltaCorrupt, HEADER_SIZE, MAX_LITERAL, MAX_VARINT_BYTES, TAG_COPY, TAG_END, TAG_LITERAL, TRAILER_MAGIC, unzigzag, type DeltaHeader } from './format.ts';
 
 export interface RecordSink {
   header(header: DeltaHeader): void;
@@ -130,7 +118,8 @@ export class RecordParser {
       const at = this.varintEnd;
       if (n - at < 32 + TRAILER_MAGIC.length) return INCOMPLETE;
       if (!buf.subarray(at + 32, at + 32 + TRAILER_MAGIC.length).equals(TRAILER_MAGIC)) throw deltaCorrupt(`its trailer at byte ${base + i} lacks the end marker`);
-      if (size !== this.produced) throw deltaCorrupt(`its trailer declares a ${size}-byte result but its records make ${this.produced} bytes`, { declared: size, records: this.produced });
+      if (size !== this.produced)
+        throw deltaCorrupt(`its trailer declares a ${size}-byte result but its records make ${this.produced} bytes`, { declared: size, records: this.produced });
       this.state = 'done';
       this.sink.end(size, buf.subarray(at, at + 32).toString('hex'));
       return at + 32 + TRAILER_MAGIC.length;

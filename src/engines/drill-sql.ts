@@ -14,15 +14,21 @@ export const MAX_ASSERTION_CHARS = 16 * 1024;
  * and anything but a query (SELECT, WITH, VALUES, TABLE): an assertion reads, it never changes anything.
  */
 export async function assertionStatement(text: string, dialect: SqlDialect): Promise<string> {
-  if (typeof text !== 'string' || !text.trim()) throw usageError('BAD_DRILL_ASSERTION', 'A drill assertion is a SQL query, such as "SELECT count(*) > 1000 FROM orders".', { field: 'drillAssert' });
+  if (typeof text !== 'string' || !text.trim())
+    throw usageError('BAD_DRILL_ASSERTION', 'A drill assertion is a SQL query, such as "SELECT count(*) > 1000 FROM orders".', { field: 'drillAssert' });
   if (text.length > MAX_ASSERTION_CHARS) throw usageError('BAD_DRILL_ASSERTION', `A drill assertion is at most ${MAX_ASSERTION_CHARS} characters.`, { field: 'drillAssert' });
   const statements: string[] = [];
   for await (const s of sqlStatements(Readable.from([Buffer.from(text, 'utf8')]), dialect, MAX_ASSERTION_CHARS * 4)) if (s.replace(/;\s*$/, '').trim()) statements.push(s);
-  if (statements.length !== 1) throw usageError('BAD_DRILL_ASSERTION', `A drill assertion is one SQL query; "${text.slice(0, 80)}" holds ${statements.length} statements.`, { field: 'drillAssert' });
+  if (statements.length !== 1)
+    throw usageError('BAD_DRILL_ASSERTION', `A drill assertion is one SQL query; "${text.slice(0, 80)}" holds ${statements.length} statements.`, { field: 'drillAssert' });
   const stmt = statements[0].trim().replace(/;\s*$/, '').trim();
   const first = /^\(*\s*([A-Za-z]+)/.exec(stmt.replace(/^(\s*(--[^\n]*\n|\/\*[\s\S]*?\*\/))+/, '').trimStart())?.[1]?.toUpperCase();
   if (!first || !['SELECT', 'WITH', 'VALUES', 'TABLE'].includes(first)) {
-    throw usageError('BAD_DRILL_ASSERTION', `A drill assertion is a query (SELECT, WITH, VALUES or TABLE) whose first value must be true or non-zero; "${text.slice(0, 80)}" is not.`, { field: 'drillAssert' });
+    throw usageError(
+      'BAD_DRILL_ASSERTION',
+      `A drill assertion is a query (SELECT, WITH, VALUES or TABLE) whose first value must be true or non-zero; "${text.slice(0, 80)}" is not.`,
+      { field: 'drillAssert' },
+    );
   }
   return stmt;
 }

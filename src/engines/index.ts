@@ -7,8 +7,4 @@ import { mysql } from './mysql.ts';
 import { mongodb } from './mongodb.ts';
 import { sqlite } from './sqlite.ts';
 
-export const engines = new Registry<Engine>('engine')
-  .register('postgres', postgres)
-  .register('mysql', mysql)
-  .register('mongodb', mongodb)
-  .register('sqlite', sqlite);
+export const engines = new Registry<Engine>('engine').register('postgres', postgres).register('mysql', mysql).register('mongodb', mongodb).register('sqlite', sqlite);

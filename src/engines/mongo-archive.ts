@@ -306,7 +306,10 @@ export async function* readArchive(input: AsyncIterable<unknown>): AsyncGenerato
     const magic = await src.read(4, 'in the magic number');
     if (!magic) throw truncated('the input is empty');
     if (magic.readUInt32LE(0) !== ARCHIVE_MAGIC) {
-      throw failure('ARCHIVE_NOT_MONGO', 'The input is not a mongodump archive (no magic number 0x8199e26d at its start): restore it with the engine it was made by, or pass the file mongodump --archive wrote.');
+      throw failure(
+        'ARCHIVE_NOT_MONGO',
+        'The input is not a mongodump archive (no magic number 0x8199e26d at its start): restore it with the engine it was made by, or pass the file mongodump --archive wrote.',
+      );
     }
     const first = await readBsonOrTerminator(src, 'in the archive header');
     if (!first) throw truncated('in the archive header');

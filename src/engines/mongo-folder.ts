@@ -172,7 +172,13 @@ export async function countBsonDocuments(file: string): Promise<number> {
 
 /** The folder's collections as archive items: a prelude, then each collection's documents and its end. */
 export async function* folderItems(folder: DumpFolder): AsyncGenerator<ArchiveItem> {
-  const collections: CollectionEntry[] = folder.collections.map((c) => ({ db: c.db, collection: c.collection, metadata: c.metadata, size: 0, ...(c.type ? { type: c.type } : {}) }));
+  const collections: CollectionEntry[] = folder.collections.map((c) => ({
+    db: c.db,
+    collection: c.collection,
+    metadata: c.metadata,
+    size: 0,
+    ...(c.type ? { type: c.type } : {}),
+  }));
   yield { kind: 'prelude', header: { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: '', toolVersion: 'mongodump folder' }, collections };
   for (const c of folder.collections) {
     if (c.bson) for await (const bson of bsonFileDocuments(c.bson)) yield { kind: 'document', db: c.db, collection: c.collection, bson };

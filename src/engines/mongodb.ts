@@ -72,7 +72,10 @@ function mongoError(err: unknown, conn: Connection, signal?: AbortSignal): Coffr
     return failure('NOT_AUTHORIZED', `The MongoDB user may not do this on "${conn.database}" (${said}). Grant it the backup/restore roles, or use another user.`, { cause: err });
   }
   if (e.name === 'MongoServerSelectionError' || e.name === 'MongoTopologyClosedError') {
-    return failure('UNREACHABLE', `Cannot reach MongoDB at ${where} within ${SELECTION_TIMEOUT_MS / 1000} s (${said}). Check the host, the port and that the server is running.`, { cause: err, retryable: true });
+    return failure('UNREACHABLE', `Cannot reach MongoDB at ${where} within ${SELECTION_TIMEOUT_MS / 1000} s (${said}). Check the host, the port and that the server is running.`, {
+      cause: err,
+      retryable: true,
+    });
   }
   if (e.name === 'MongoNetworkError' || e.name === 'MongoNetworkTimeoutError') {
     return failure('CONNECTION_LOST', `The connection to MongoDB at ${where} was lost (${said}). Try again.`, { cause: err, retryable: true });
@@ -234,7 +237,8 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
       if (type === 'collection') counts[name] = 0;
       namespaces.push({
         entry,
-        documents: () => (type === 'collection' ? counted(name, db.collection(name).find({}, { raw: true, batchSize: 1000 }) as unknown as AsyncIterable<Uint8Array>) : emptyDocs()),
+        documents: () =>
+          type === 'collection' ? counted(name, db.collection(name).find({}, { raw: true, batchSize: 1000 }) as unknown as AsyncIterable<Uint8Array>) : emptyDocs(),
       });
     }
   } catch (err) {
@@ -265,7 +269,14 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
     signal.addEventListener('abort', onAbort, { once: true });
     stream.once('close', () => signal.removeEventListener('abort', onAbort));
   }
-  return { stream, format: 'mongo-archive', tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, rowCounts: () => ({ method: 'bson-documents', tables: { ...counts } }) };
+  return {
+    stream,
+    format: 'mongo-archive',
+    tool: TOOL,
+    clientVersion: driverVersion,
+    serverVersion: versions.display,
+    rowCounts: () => ({ method: 'bson-documents', tables: { ...counts } }),
+  };
 }
 
 async function* emptyDocs(): AsyncGenerator<Uint8Array> {}
@@ -346,7 +357,11 @@ function unsupported(err: unknown, what: string, conn: Connection): CoffreError 
     );
   }
   if (typeof e?.code === 'number' && (UNSUPPORTED_CODES.has(e.code) || e.code === 27 || e.code === 2 || e.code === 67)) {
-    return failure('MONGO_UNSUPPORTED', `The MongoDB server cannot create ${what} as the archive describes it (${redact(String(e.message)).slice(0, 500)}). Nothing was changed: restore into a server that supports it.`, { cause: err });
+    return failure(
+      'MONGO_UNSUPPORTED',
+      `The MongoDB server cannot create ${what} as the archive describes it (${redact(String(e.message)).slice(0, 500)}). Nothing was changed: restore into a server that supports it.`,
+      { cause: err },
+    );
   }
   return mongoError(err, conn);
 }
@@ -411,7 +426,13 @@ async function move(client: MongoClient, dbName: string, from: string, to: strin
  * every collection under its own name or an aside name (`coffre_old_<tag>_<name>`, `coffre_old_<tag>_<n>`
  * for a dotted name), never lost.
  */
-export async function switchCollections(client: MongoClient, dbName: string, tag: string, collections: Array<Pick<Planned, 'name' | 'temp'>>, existing: Set<string>): Promise<void> {
+export async function switchCollections(
+  client: MongoClient,
+  dbName: string,
+  tag: string,
+  collections: Array<Pick<Planned, 'name' | 'temp'>>,
+  existing: Set<string>,
+): Promise<void> {
   const aside: Array<[name: string, asideName: string]> = [];
   const placed: Array<Pick<Planned, 'name' | 'temp'>> = [];
   try {
@@ -429,7 +450,12 @@ export async function switchCollections(client: MongoClient, dbName: string, tag
     for (const p of placed.reverse()) await move(client, dbName, p.name, p.temp).catch(() => {});
     for (const [name, asideName] of aside.reverse()) {
       // A half-made copy under the real name goes first, or the way back would collide with it.
-      if (movedByCopy(name)) await client.db(dbName).collection(name).drop().catch(() => {});
+      if (movedByCopy(name))
+        await client
+          .db(dbName)
+          .collection(name)
+          .drop()
+          .catch(() => {});
       await move(client, dbName, asideName, name).catch(() => {});
     }
     throw err;
@@ -460,16 +486,14 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   } else if (format === 'mongo-directory' && typeof input === 'string') {
     const folder = await scanDumpFolder(input);
     if (!folder) throw usageError('UNKNOWN_FORMAT', `The folder ${input} holds no mongodump output (no <db>/<collection>.bson or .metadata.json files).`);
-    if (folder.ignored.length > 0) notes.push(`ignored ${folder.ignored.length} file(s) that belong to no collection: ${folder.ignored.slice(0, 10).join(', ')}${folder.ignored.length > 10 ? ', …' : ''}`);
+    if (folder.ignored.length > 0)
+      notes.push(`ignored ${folder.ignored.length} file(s) that belong to no collection: ${folder.ignored.slice(0, 10).join(', ')}${folder.ignored.length > 10 ? ', …' : ''}`);
     if (folder.oplog) {
       const n = await countBsonDocuments(folder.oplog);
       if (n > 0) notes.push(oplogNote(n));
     }
     if (folder.collections.length === 0) {
-      throw usageError(
-        'MONGO_NOTHING_TO_RESTORE',
-        `The mongodump folder ${input} holds no collection${notes.length ? ` (${notes.join('; ')})` : ''}: nothing to restore.`,
-      );
+      throw usageError('MONGO_NOTHING_TO_RESTORE', `The mongodump folder ${input} holds no collection${notes.length ? ` (${notes.join('; ')})` : ''}: nothing to restore.`);
     }
     items = () => folderItems(folder);
   } else if (format === 'mongo-bson' && typeof input !== 'string') {
@@ -478,7 +502,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
       input.destroy();
       throw usageError(
         'MONGO_COLLECTION_NAME',
-        'The input is a lone BSON file (mongodump\'s <collection>.bson): its bytes do not name the collection, which coffre takes from the file name. Give it as a file named <collection>.bson (not on standard input).',
+        "The input is a lone BSON file (mongodump's <collection>.bson): its bytes do not name the collection, which coffre takes from the file name. Give it as a file named <collection>.bson (not on standard input).",
       );
     }
     const metadata = options.sourceName ? await siblingMetadata(options.sourceName) : '';
@@ -518,7 +542,11 @@ function isOplogEntry(bson: Buffer): boolean {
 }
 
 async function* singleCollectionItems(db: string, collection: string, metadata: string, input: Readable, where: string): AsyncGenerator<ArchiveItem> {
-  yield { kind: 'prelude', header: { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: '', toolVersion: 'bson file' }, collections: [{ db, collection, metadata, size: 0 }] };
+  yield {
+    kind: 'prelude',
+    header: { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: '', toolVersion: 'bson file' },
+    collections: [{ db, collection, metadata, size: 0 }],
+  };
   let first = true;
   for await (const bson of readBsonDocuments(input, where)) {
     if (first && isOplogEntry(bson)) {
@@ -562,7 +590,11 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           } catch (err) {
             const missing = versions.ferret ? ferretCannotStore(batch) : undefined;
             if (!missing) throw err;
-            throw failure('MONGO_UNSUPPORTED', `FerretDB cannot store the documents of collection "${batchFor.name}": they hold ${missing}. Nothing was changed: restore into a MongoDB server.`, { cause: err });
+            throw failure(
+              'MONGO_UNSUPPORTED',
+              `FerretDB cannot store the documents of collection "${batchFor.name}": they hold ${missing}. Nothing was changed: restore into a MongoDB server.`,
+              { cause: err },
+            );
           }
         }
         batch = [];
@@ -578,7 +610,11 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           const dbs = [...new Set(wanted.map((c) => c.db))].sort();
           if (options.database !== undefined) {
             if (!dbs.includes(options.database)) {
-              throw usageError('DATABASE_NOT_IN_DUMP', `The dump holds no database "${options.database}": it holds ${dbs.length ? dbs.join(', ') : 'no user database'}. Pick one of them with --database.`, { databases: dbs });
+              throw usageError(
+                'DATABASE_NOT_IN_DUMP',
+                `The dump holds no database "${options.database}": it holds ${dbs.length ? dbs.join(', ') : 'no user database'}. Pick one of them with --database.`,
+                { databases: dbs },
+              );
             }
             wanted = wanted.filter((c) => c.db === options.database);
             if (dbs.length > 1) notes.push(`restored database ${options.database} of ${dbs.join(', ')}`);
@@ -590,7 +626,10 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
             );
           }
           if (wanted.length === 0 && item.collections.length > 0 && skipped.length === item.collections.length) {
-            throw usageError('MONGO_NOTHING_TO_RESTORE', `The dump holds only server collections (${shown.join(', ') || 'an oplog'}), which coffre never restores into a user database: nothing to restore.`);
+            throw usageError(
+              'MONGO_NOTHING_TO_RESTORE',
+              `The dump holds only server collections (${shown.join(', ') || 'an oplog'}), which coffre never restores into a user database: nothing to restore.`,
+            );
           }
           for (const entry of wanted) {
             const meta = parseMetadata(entry);
@@ -663,7 +702,11 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
         }
       }
     } catch (err) {
-      for (const temp of created) await db.collection(temp).drop().catch(() => {});
+      for (const temp of created)
+        await db
+          .collection(temp)
+          .drop()
+          .catch(() => {});
       throw err;
     }
     return { tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, database: conn.database, notes };
@@ -699,10 +742,13 @@ export function parseMongoAssertion(text: string): { collection: string; filter:
     throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion names its "collection": {"collection": "orders", "filter": {...}, "min": 1000}.', { field: 'drillAssert' });
   }
   const extra = Object.keys(a).filter((k) => !['collection', 'filter', 'min', 'max'].includes(k));
-  if (extra.length) throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion has only collection, filter, min and max (not ${extra.join(', ')}).`, { field: 'drillAssert' });
-  if (a.filter !== undefined && (typeof a.filter !== 'object' || a.filter === null || Array.isArray(a.filter))) throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion\'s "filter" is an object.', { field: 'drillAssert' });
+  if (extra.length)
+    throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion has only collection, filter, min and max (not ${extra.join(', ')}).`, { field: 'drillAssert' });
+  if (a.filter !== undefined && (typeof a.filter !== 'object' || a.filter === null || Array.isArray(a.filter)))
+    throw usageError('BAD_DRILL_ASSERTION', 'A MongoDB drill assertion\'s "filter" is an object.', { field: 'drillAssert' });
   for (const k of ['min', 'max'] as const) {
-    if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's "${k}" is a whole number of documents.`, { field: 'drillAssert' });
+    if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0))
+      throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's "${k}" is a whole number of documents.`, { field: 'drillAssert' });
   }
   refuseCode(a.filter);
   const filter = BSON.EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
@@ -732,11 +778,15 @@ const drill: DrillSupport = {
     const timer = AbortSignal.timeout(timeoutMs + 5000);
     try {
       return await withClient(conn, signal ? AbortSignal.any([signal, timer]) : timer, async (client) => {
-        const n = await client.db(conn.database).collection(a.collection).countDocuments(a.filter, { maxTimeMS: Math.max(1, Math.floor(timeoutMs)) });
+        const n = await client
+          .db(conn.database)
+          .collection(a.collection)
+          .countDocuments(a.filter, { maxTimeMS: Math.max(1, Math.floor(timeoutMs)) });
         return { ok: n >= a.min && (a.max === undefined || n <= a.max), value: `${n} document(s) (want ${a.max === undefined ? `at least ${a.min}` : `${a.min} to ${a.max}`})` };
       });
     } catch (err) {
-      if (timer.aborted || /MaxTimeMSExpired|time limit/i.test(String((err as Error).message))) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+      if (timer.aborted || /MaxTimeMSExpired|time limit/i.test(String((err as Error).message)))
+        throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
       if (signal?.aborted) throw err;
       throw failure('DRILL_ASSERTION_ERROR', `The MongoDB server refused the assertion: ${redact((err as Error).message)}`);
     }

@@ -157,10 +157,18 @@ export function explainFor(conn: Connection) {
     // Error 2013 during the handshake with system error 110 (ETIMEDOUT): the server took the TCP connection
     // but sent no greeting within --connect-timeout.
     if (/handshake: reading initial communication packet'?, system error: 110|\b2013\b.*\b110\b/i.test(stderr)) {
-      return failure('CONNECT_TIMEOUT', `The server at ${where} accepted the connection but sent no MySQL greeting within ${connectTimeoutSeconds()} s (CONNECT_TIMEOUT_SECONDS): check that the port is a MySQL/MariaDB server's and that the server is not stuck. (${detail})`, { retryable: true });
+      return failure(
+        'CONNECT_TIMEOUT',
+        `The server at ${where} accepted the connection but sent no MySQL greeting within ${connectTimeoutSeconds()} s (CONNECT_TIMEOUT_SECONDS): check that the port is a MySQL/MariaDB server's and that the server is not stuck. (${detail})`,
+        { retryable: true },
+      );
     }
     if (/Can't connect|Unknown (MySQL |MariaDB )?server host|Unknown host|Lost connection to (MySQL |MariaDB )?server at 'handshake|\b200[2-5]\b/i.test(stderr)) {
-      return failure('UNREACHABLE', `The MySQL server at ${where} could not be reached: check the host and port in the target URL, that the server is running and that no firewall blocks it. (${detail})`, { retryable: true });
+      return failure(
+        'UNREACHABLE',
+        `The MySQL server at ${where} could not be reached: check the host and port in the target URL, that the server is running and that no firewall blocks it. (${detail})`,
+        { retryable: true },
+      );
     }
     if (/Unknown database|\b1049\b/i.test(stderr)) {
       return failure('DATABASE_NOT_FOUND', `The database "${conn.database}" does not exist on ${where}: check its name in the target URL (names are case-sensitive).`);

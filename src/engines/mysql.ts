@@ -193,7 +193,12 @@ const drill: DrillSupport = {
   async countRows(conn, tables, signal) {
     const clients = await findClients(signal);
     const n = quoteString(conn.database);
-    const listed = await runSql(clients, conn, `SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${n} AND CAST(TABLE_SCHEMA AS BINARY) = CAST(${n} AS BINARY) AND TABLE_TYPE = 'BASE TABLE';\n`, { signal });
+    const listed = await runSql(
+      clients,
+      conn,
+      `SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${n} AND CAST(TABLE_SCHEMA AS BINARY) = CAST(${n} AS BINARY) AND TABLE_TYPE = 'BASE TABLE';\n`,
+      { signal },
+    );
     const present = new Set(listed.map((r) => Buffer.from(r[0], 'hex').toString('utf8')));
     const out: Record<string, number | null> = {};
     const counted = tables.filter((t) => present.has(t));
@@ -218,7 +223,8 @@ const drill: DrillSupport = {
       rows = await runSql(clients, conn, sql, { database: conn.database, signal: signal ? AbortSignal.any([signal, timer]) : timer });
     } catch (err) {
       const text = asCoffreError(err).message;
-      if (timer.aborted || /max_statement_time|max_execution_time|\b1969\b|\b3024\b/.test(text)) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+      if (timer.aborted || /max_statement_time|max_execution_time|\b1969\b|\b3024\b/.test(text))
+        throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
       if (signal?.aborted) throw err;
       throw failure('DRILL_ASSERTION_ERROR', `The MySQL server refused the assertion: ${redact(text)}`);
     }
@@ -256,7 +262,10 @@ export const mysql = {
 
   async restore(conn, input, format, options: RestoreOptions) {
     if (format !== 'sql') {
-      throw usageError('MYSQL_BAD_FORMAT', `A MySQL/MariaDB target restores plain SQL dumps (mariadb-dump, mysqldump), not "${format}": choose a target of the engine that made this dump.`);
+      throw usageError(
+        'MYSQL_BAD_FORMAT',
+        `A MySQL/MariaDB target restores plain SQL dumps (mariadb-dump, mysqldump), not "${format}": choose a target of the engine that made this dump.`,
+      );
     }
     const { signal, onProgress } = options;
     const source = inputStream(input);
@@ -266,7 +275,12 @@ export const mysql = {
     const name = conn.database;
     const state = await inspectDatabase(clients, conn, name, signal);
     if (state.exists && !state.empty && !options.replace) {
-      throw conflict('TARGET_NOT_EMPTY', `The database "${name}" already holds data: restore into a new or empty database, or pass {hint} to overwrite it.`, { database: name }, { flag: 'replace' });
+      throw conflict(
+        'TARGET_NOT_EMPTY',
+        `The database "${name}" already holds data: restore into a new or empty database, or pass {hint} to overwrite it.`,
+        { database: name },
+        { flag: 'replace' },
+      );
     }
 
     if (!state.exists || state.empty) {

@@ -81,12 +81,20 @@ const unreachableCodes: Record<string, string> = {
 };
 
 function unreachable(conn: Connection, why: string, cause?: unknown): CoffreError {
-  return failure('UNREACHABLE', `Cannot reach the PostgreSQL server at ${where(conn)} (${why}): check the host and port, and that the server is running and accepts TCP connections.`, { cause, retryable: true });
+  return failure(
+    'UNREACHABLE',
+    `Cannot reach the PostgreSQL server at ${where(conn)} (${why}): check the host and port, and that the server is running and accepts TCP connections.`,
+    { cause, retryable: true },
+  );
 }
 
 /** The server took the connection but did not complete the startup in time (a silent or stuck listener). */
 function connectTimedOut(conn: Connection, cause?: unknown): CoffreError {
-  return failure('CONNECT_TIMEOUT', `The server at ${where(conn)} did not complete a PostgreSQL connection within ${connectTimeoutMs(conn) / 1000} s (CONNECT_TIMEOUT_SECONDS, or connect_timeout in the URL): check that the port is a PostgreSQL server's and that the server is not stuck.`, { cause, retryable: true });
+  return failure(
+    'CONNECT_TIMEOUT',
+    `The server at ${where(conn)} did not complete a PostgreSQL connection within ${connectTimeoutMs(conn) / 1000} s (CONNECT_TIMEOUT_SECONDS, or connect_timeout in the URL): check that the port is a PostgreSQL server's and that the server is not stuck.`,
+    { cause, retryable: true },
+  );
 }
 
 function authFailed(conn: Connection, cause?: unknown): CoffreError {
@@ -267,7 +275,10 @@ export async function chooseClient(server: ServerVersion): Promise<PgClient> {
   const wanted = majorText(server.num);
   const looked = clientToolDirs().pgBinDir ? `COFFRE_PG_BIN_DIR (${dirs[0]})` : '/usr/lib/postgresql/*/bin and PATH';
   if (found.length === 0) {
-    throw failure('PG_CLIENT_NOT_FOUND', `No PostgreSQL client (pg_dump) was found in ${looked}: install postgresql-client-${wanted} or newer, or set COFFRE_PG_BIN_DIR to the folder holding pg_dump, psql and pg_restore.`);
+    throw failure(
+      'PG_CLIENT_NOT_FOUND',
+      `No PostgreSQL client (pg_dump) was found in ${looked}: install postgresql-client-${wanted} or newer, or set COFFRE_PG_BIN_DIR to the folder holding pg_dump, psql and pg_restore.`,
+    );
   }
   let best: PgClient | undefined;
   for (const c of found) if (!best || c.num > best.num) best = c;

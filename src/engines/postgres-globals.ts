@@ -63,7 +63,8 @@ export async function restoreGlobals(conn: Connection, input: Readable, signal?:
           // A membership: GRANT role TO member [WITH ...] [GRANTED BY ...]; only for a member this restore made.
           const member = first(new RegExp(`\\sTO\\s+${ident}`, 'i'), s);
           const granted = first(new RegExp(`^GRANT\\s+${ident}`, 'i'), s);
-          if (member !== undefined && created.has(member) && granted !== undefined && (existing.has(granted) || created.has(granted))) run.push(s.replace(/\s+GRANTED\s+BY\s+("(?:[^"]|"")*"|\S+?)(?=\s*;|\s*$)/i, ''));
+          if (member !== undefined && created.has(member) && granted !== undefined && (existing.has(granted) || created.has(granted)))
+            run.push(s.replace(/\s+GRANTED\s+BY\s+("(?:[^"]|"")*"|\S+?)(?=\s*;|\s*$)/i, ''));
         } else if ((name = first(new RegExp(`^CREATE\\s+TABLESPACE\\s+${ident}`, 'i'), s)) !== undefined) {
           out.tablespaces.push(name);
         } else if (/^(SET|SELECT\s+pg_catalog\.set_config)\s/i.test(s)) {

@@ -30,18 +30,7 @@ import { redact } from '../core/redact.ts';
 import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { assertionStatement, holds, shown } from './drill-sql.ts';
-import {
-  chooseClient,
-  connectionArgs,
-  explainFor,
-  quoteIdent,
-  quoteLiteral,
-  serverVersion,
-  toolAuth,
-  withSession,
-  type PgClient,
-  type ServerVersion,
-} from './postgres-client.ts';
+import { chooseClient, connectionArgs, explainFor, quoteIdent, quoteLiteral, serverVersion, toolAuth, withSession, type PgClient, type ServerVersion } from './postgres-client.ts';
 
 const restorable: readonly RawFormat[] = ['sql', 'pg-custom', 'pg-tar', 'pg-directory'];
 
@@ -313,7 +302,12 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
   const state = await inspect(conn, signal);
   if (state.empty) return info(await restoreInto(conn, database, input, format, client, options));
   if (!options.replace) {
-    throw conflict('TARGET_NOT_EMPTY', `The database "${database}" on ${conn.host ?? 'localhost'}:${conn.port ?? 5432} already holds data: pass {hint} to overwrite it, or restore into a new database.`, { database }, { flag: 'replace' });
+    throw conflict(
+      'TARGET_NOT_EMPTY',
+      `The database "${database}" on ${conn.host ?? 'localhost'}:${conn.port ?? 5432} already holds data: pass {hint} to overwrite it, or restore into a new database.`,
+      { database },
+      { flag: 'replace' },
+    );
   }
 
   // Replace: restore beside the target, swap only once the new copy is complete.
@@ -362,49 +356,64 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
 const drill: DrillSupport = {
   async drop(conn, signal) {
     const database = conn.database;
-    await withMaintenance(conn, [database], async (c) => {
-      if (await databaseExists(c, database)) await dropDatabase(c, await serverVersion(c), database);
-    }, signal);
+    await withMaintenance(
+      conn,
+      [database],
+      async (c) => {
+        if (await databaseExists(c, database)) await dropDatabase(c, await serverVersion(c), database);
+      },
+      signal,
+    );
   },
 
   async countRows(conn, tables, signal) {
-    return withSession(conn, conn.database, async (c) => {
-      const { rows } = await c.query<{ nsp: string; rel: string }>(
-        "SELECT n.nspname AS nsp, c.relname AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-      );
-      const found = new Map(rows.map((r) => [`${r.nsp}.${r.rel}`, r]));
-      const out: Record<string, number | null> = {};
-      for (const key of tables) {
-        const r = found.get(key);
-        if (!r) {
-          out[key] = null;
-          continue;
+    return withSession(
+      conn,
+      conn.database,
+      async (c) => {
+        const { rows } = await c.query<{ nsp: string; rel: string }>(
+          "SELECT n.nspname AS nsp, c.relname AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+        );
+        const found = new Map(rows.map((r) => [`${r.nsp}.${r.rel}`, r]));
+        const out: Record<string, number | null> = {};
+        for (const key of tables) {
+          const r = found.get(key);
+          if (!r) {
+            out[key] = null;
+            continue;
+          }
+          const res = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${quoteIdent(r.nsp)}.${quoteIdent(r.rel)}`);
+          out[key] = Number(res.rows[0].n);
         }
-        const res = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${quoteIdent(r.nsp)}.${quoteIdent(r.rel)}`);
-        out[key] = Number(res.rows[0].n);
-      }
-      return out;
-    }, signal);
+        return out;
+      },
+      signal,
+    );
   },
 
   async assert(conn, assertion, timeoutMs, signal): Promise<AssertionResult> {
     const statement = await assertionStatement(assertion, 'postgres');
     const limit = AbortSignal.timeout(timeoutMs + 5000);
-    return withSession(conn, conn.database, async (c) => {
-      await c.query('BEGIN READ ONLY');
-      await c.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
-      try {
-        const res = await c.query({ text: statement, rowMode: 'array', queryMode: 'extended' } as pg.QueryConfig);
-        const value = (res.rows[0] as unknown[] | undefined)?.[0];
-        return { ok: holds(value), value: res.rows.length ? shown(value) : '(no row)' };
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === '57014') throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
-        throw failure('DRILL_ASSERTION_ERROR', `PostgreSQL refused the assertion: ${redact((err as Error).message)}${code ? ` (SQLSTATE ${code})` : ''}.`);
-      } finally {
-        await c.query('ROLLBACK').catch(() => {});
-      }
-    }, signal ? AbortSignal.any([signal, limit]) : limit);
+    return withSession(
+      conn,
+      conn.database,
+      async (c) => {
+        await c.query('BEGIN READ ONLY');
+        await c.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+        try {
+          const res = await c.query({ text: statement, rowMode: 'array', queryMode: 'extended' } as pg.QueryConfig);
+          const value = (res.rows[0] as unknown[] | undefined)?.[0];
+          return { ok: holds(value), value: res.rows.length ? shown(value) : '(no row)' };
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === '57014') throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was cancelled.`);
+          throw failure('DRILL_ASSERTION_ERROR', `PostgreSQL refused the assertion: ${redact((err as Error).message)}${code ? ` (SQLSTATE ${code})` : ''}.`);
+        } finally {
+          await c.query('ROLLBACK').catch(() => {});
+        }
+      },
+      signal ? AbortSignal.any([signal, limit]) : limit,
+    );
   },
 };
 
@@ -433,7 +442,12 @@ export const postgres = {
 
   async listDatabases(conn: Connection, signal?: AbortSignal): Promise<string[]> {
     // The server's maintenance database, unless the URL names one to list from.
-    const rows = await withSession(conn, conn.database || 'postgres', async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY datname')).rows, signal);
+    const rows = await withSession(
+      conn,
+      conn.database || 'postgres',
+      async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY datname')).rows,
+      signal,
+    );
     return rows.map((r) => r.datname);
   },
 

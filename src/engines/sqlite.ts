@@ -78,7 +78,11 @@ async function runScript(side: string, input: Readable, options: RestoreOptions)
       try {
         db.exec(statement);
       } catch (err) {
-        throw failure('SQLITE_RESTORE_FAILED', `SQLite refused statement ${n} of the SQL file: ${(err as Error).message} (${statement.trim().slice(0, 120)}). Nothing was restored.`, { cause: err });
+        throw failure(
+          'SQLITE_RESTORE_FAILED',
+          `SQLite refused statement ${n} of the SQL file: ${(err as Error).message} (${statement.trim().slice(0, 120)}). Nothing was restored.`,
+          { cause: err },
+        );
       }
       options.onProgress?.(script.sqlFilter.report.bytesIn);
     }
@@ -163,7 +167,10 @@ const drill: DrillSupport = {
     const timer = AbortSignal.timeout(timeoutMs);
     let text: string;
     try {
-      text = await runTool({ command: process.execPath, args: ['--no-warnings', '-e', ASSERT_CHILD], label: 'SQLITE_ASSERT', signal: signal ? AbortSignal.any([signal, timer]) : timer }, JSON.stringify({ file: filePath(conn), sql }));
+      text = await runTool(
+        { command: process.execPath, args: ['--no-warnings', '-e', ASSERT_CHILD], label: 'SQLITE_ASSERT', signal: signal ? AbortSignal.any([signal, timer]) : timer },
+        JSON.stringify({ file: filePath(conn), sql }),
+      );
     } catch (err) {
       if (timer.aborted) throw failure('DRILL_ASSERTION_TIMEOUT', `The assertion ran longer than its ${timeoutMs / 1000} s timeout and was stopped.`);
       throw err;
@@ -244,7 +251,9 @@ export const sqlite = {
     const state = await this.inspect(conn);
     if (!state.empty && !options.replace) {
       input.destroy();
-      throw conflict('TARGET_NOT_EMPTY', `The SQLite database ${file} already holds data: pass {hint} to overwrite it, or restore to another target.`, undefined, { flag: 'replace' });
+      throw conflict('TARGET_NOT_EMPTY', `The SQLite database ${file} already holds data: pass {hint} to overwrite it, or restore to another target.`, undefined, {
+        flag: 'replace',
+      });
     }
     // Write beside the target so that the final rename stays on one filesystem (atomic).
     const side = `${file}.coffre-restore-${randomBytes(6).toString('hex')}`;

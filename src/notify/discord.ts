@@ -21,7 +21,9 @@ export const discord = {
           description: m.text.slice(0, 4000),
           color: colourOf(m),
           timestamp: m.at,
-          fields: factsOf(m).slice(0, 25).map(([name, value]) => ({ name: name.slice(0, 256), value: value.slice(0, 1024), inline: value.length < 40 })),
+          fields: factsOf(m)
+            .slice(0, 25)
+            .map(([name, value]) => ({ name: name.slice(0, 256), value: value.slice(0, 1024), inline: value.length < 40 })),
         },
       ],
     };

@@ -29,7 +29,9 @@ function html(s: string): string {
 /** The HTML part: title, text and a table of the facts. */
 export function htmlBody(m: NotificationMessage): string {
   const colour = `#${colourOf(m).toString(16).padStart(6, '0')}`;
-  const rows = factsOf(m).map(([k, v]) => `<tr><th align="left" style="padding:2px 12px 2px 0">${html(k)}</th><td>${html(v)}</td></tr>`).join('');
+  const rows = factsOf(m)
+    .map(([k, v]) => `<tr><th align="left" style="padding:2px 12px 2px 0">${html(k)}</th><td>${html(v)}</td></tr>`)
+    .join('');
   return `<!doctype html><html><body style="font-family:sans-serif"><h2 style="color:${colour}">${html(m.title)}</h2><p>${html(m.text).replace(/\n/g, '<br>')}</p><table>${rows}</table></body></html>`;
 }
 
@@ -46,12 +48,18 @@ export const email = {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError('BAD_SETTING', '--port must be a port number.', { field: 'port' });
     const from = str(input, 'from');
     if (!from || !ADDRESS.test(from)) throw usageError('MISSING_SETTING', 'An email notifier needs --from ADDRESS.', { field: 'from' });
-    const to = (str(input, 'to') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
-    if (to.length === 0 || to.some((a) => !ADDRESS.test(a))) throw usageError('MISSING_SETTING', 'An email notifier needs --to ADDRESS[,ADDRESS…] (plain addresses).', { field: 'to' });
+    const to = (str(input, 'to') ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    if (to.length === 0 || to.some((a) => !ADDRESS.test(a)))
+      throw usageError('MISSING_SETTING', 'An email notifier needs --to ADDRESS[,ADDRESS…] (plain addresses).', { field: 'to' });
     const username = str(input, 'username');
     const password = str(input, 'password');
-    if ((username === undefined) !== (password === undefined)) throw usageError('MISSING_SETTING', 'An email notifier takes --username and --password together (--password-env VAR or --password-file PATH).', { field: 'password' });
-    if (password !== undefined && security === 'none') throw usageError('INSECURE_SMTP', 'Refusing to send an SMTP password over an unencrypted connection: use --security starttls or tls.', { field: 'security' });
+    if ((username === undefined) !== (password === undefined))
+      throw usageError('MISSING_SETTING', 'An email notifier takes --username and --password together (--password-env VAR or --password-file PATH).', { field: 'password' });
+    if (password !== undefined && security === 'none')
+      throw usageError('INSECURE_SMTP', 'Refusing to send an SMTP password over an unencrypted connection: use --security starttls or tls.', { field: 'security' });
     const ca = str(input, 'ca');
     if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) throw usageError('BAD_SETTING', '--ca-file must name a PEM certificate file.', { field: 'ca' });
     const secrets: Record<string, string> = password === undefined ? {} : { password };
@@ -86,7 +94,12 @@ export const email = {
       const e = err as Error & { code?: string; responseCode?: number };
       const cert = /certificate|self.signed|CERT_/i.test(`${e.code ?? ''} ${e.message}`);
       const retryable = !cert && e.code !== 'EAUTH' && e.code !== 'EENVELOPE' && !(e.responseCode !== undefined && e.responseCode >= 500);
-      const why = e.code === 'EAUTH' ? 'the SMTP server refused the login' : cert ? "the SMTP server's certificate is not trusted (give its CA with --ca-file)" : redact(e.message).slice(0, 200);
+      const why =
+        e.code === 'EAUTH'
+          ? 'the SMTP server refused the login'
+          : cert
+            ? "the SMTP server's certificate is not trusted (give its CA with --ca-file)"
+            : redact(e.message).slice(0, 200);
       throw failure(retryable ? 'NOTIFY_UNREACHABLE' : 'NOTIFY_REFUSED', `The email notifier could not send through ${c.host}:${c.port}: ${why}.`, { retryable });
     } finally {
       transport.close();

@@ -39,7 +39,9 @@ export function factsOf(m: NotificationMessage): Array<[string, string]> {
 
 /** Plain-text body: the text, then one "Label: value" line per fact. */
 export function plainBody(m: NotificationMessage): string {
-  return `${m.text}\n\n${factsOf(m).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`;
+  return `${m.text}\n\n${factsOf(m)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\n')}\n`;
 }
 
 /** A colour per event for channels that show one (hex RGB). */

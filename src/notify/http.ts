@@ -43,7 +43,11 @@ export async function postTo(url: string, body: string, headers: Record<string, 
   const shown = `HTTP ${res.status}${answer ? ` ${redact(answer).slice(0, 200)}` : ''}`;
   if (res.status >= 200 && res.status < 300) return { answer: shown };
   const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
-  throw failure(retryable ? 'NOTIFY_FAR_SIDE_ERROR' : 'NOTIFY_REFUSED', `The ${what} got ${shown} from ${where}${retryable ? '' : ': check its URL and credentials (not retried)'}.`, { retryable, details: { status: res.status } });
+  throw failure(
+    retryable ? 'NOTIFY_FAR_SIDE_ERROR' : 'NOTIFY_REFUSED',
+    `The ${what} got ${shown} from ${where}${retryable ? '' : ': check its URL and credentials (not retried)'}.`,
+    { retryable, details: { status: res.status } },
+  );
 }
 
 /** "https://hooks.slack.com/***": a URL's origin only, since paths and queries of webhooks carry their tokens. */
@@ -58,15 +62,18 @@ export function displayUrl(url: string): string {
 
 /** Checks an http(s) URL setting; `field` names it in the error. */
 export function checkHttpUrl(value: unknown, field: string, type: string): string {
-  if (typeof value !== 'string' || value === '') throw usageError('MISSING_SETTING', `A ${type} notifier needs --${field} URL (or --${field}-env VAR / --${field}-file PATH).`, { field });
+  if (typeof value !== 'string' || value === '')
+    throw usageError('MISSING_SETTING', `A ${type} notifier needs --${field} URL (or --${field}-env VAR / --${field}-file PATH).`, { field });
   let u: URL;
   try {
     u = new URL(value);
   } catch {
     throw usageError('BAD_URL', `The --${field} of a ${type} notifier is not a URL.`, { field });
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw usageError('BAD_URL', `The --${field} of a ${type} notifier must be an http:// or https:// URL (got ${u.protocol}).`, { field });
-  if (u.username || u.password) throw usageError('BAD_URL', `The --${field} of a ${type} notifier must not carry a user or password; use --token where the channel takes one.`, { field });
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    throw usageError('BAD_URL', `The --${field} of a ${type} notifier must be an http:// or https:// URL (got ${u.protocol}).`, { field });
+  if (u.username || u.password)
+    throw usageError('BAD_URL', `The --${field} of a ${type} notifier must not carry a user or password; use --token where the channel takes one.`, { field });
   return u.toString();
 }
 

@@ -22,7 +22,12 @@ export const slack = {
       blocks: [
         { type: 'header', text: { type: 'plain_text', text: m.title.slice(0, 150) } },
         { type: 'section', text: { type: 'mrkdwn', text: esc(m.text).slice(0, 3000) } },
-        { type: 'section', fields: factsOf(m).slice(0, 10).map(([k, v]) => ({ type: 'mrkdwn', text: `*${esc(k)}*\n${esc(v)}`.slice(0, 2000) })) },
+        {
+          type: 'section',
+          fields: factsOf(m)
+            .slice(0, 10)
+            .map(([k, v]) => ({ type: 'mrkdwn', text: `*${esc(k)}*\n${esc(v)}`.slice(0, 2000) })),
+        },
       ],
     };
     return postTo(settings.secrets.url, JSON.stringify(body), { 'content-type': 'application/json' }, options.timeoutMs, 'slack notifier');

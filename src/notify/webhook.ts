@@ -19,7 +19,8 @@ export const webhook = {
     const url = checkHttpUrl(input.url, 'url', 'webhook');
     const secrets: Record<string, string> = { url };
     if (input.secret !== undefined && input.secret !== null) {
-      if (typeof input.secret !== 'string' || input.secret.length < 8) throw usageError('BAD_SETTING', 'The --secret of a webhook notifier must be at least 8 characters.', { field: 'secret' });
+      if (typeof input.secret !== 'string' || input.secret.length < 8)
+        throw usageError('BAD_SETTING', 'The --secret of a webhook notifier must be at least 8 characters.', { field: 'secret' });
       secrets.secret = input.secret;
     }
     return { config: { signed: secrets.secret !== undefined }, secrets };

@@ -65,7 +65,9 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   const dump = await input.engine.dump(input.conn, { signal });
   if (input.delta && dump.format !== input.delta.rawFormat) {
     dump.stream.destroy();
-    throw failure('DELTA_FORMAT_CHANGED', `The dump is in ${dump.format} format and its parent in ${input.delta.rawFormat}: run a full backup ({hint}).`, { hint: { kind: 'full' } });
+    throw failure('DELTA_FORMAT_CHANGED', `The dump is in ${dump.format} format and its parent in ${input.delta.rawFormat}: run a full backup ({hint}).`, {
+      hint: { kind: 'full' },
+    });
   }
   // Spent chunks are freed as data goes by, raw and stored alike (pipeline/reclaim.ts): bounded memory.
   const reclaim = createReclaimer();

@@ -121,9 +121,19 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
   for (let i = 0; i < links.length; i++) {
     const link = links[i];
     const file = path.join(dir, i === 0 ? `${link.id}.raw` : `${link.id}.delta`);
-    const stored = createMeter({ expect: { sha256: link.sha256, size: link.sizeBytes ?? undefined, error: (a) => linkCorrupt(links, i, `its sha256 is ${a.sha256}, and the journal recorded ${link.sha256}`) } });
+    const stored = createMeter({
+      expect: { sha256: link.sha256, size: link.sizeBytes ?? undefined, error: (a) => linkCorrupt(links, i, `its sha256 is ${a.sha256}, and the journal recorded ${link.sha256}`) },
+    });
     const raw = createMeter(
-      i === 0 ? { expect: { sha256: link.rawSha256, size: link.rawSizeBytes ?? undefined, error: (a) => linkCorrupt(links, i, `it decompresses to a dump with sha256 ${a.sha256}, and the journal recorded ${link.rawSha256}`) } } : {},
+      i === 0
+        ? {
+            expect: {
+              sha256: link.rawSha256,
+              size: link.rawSizeBytes ?? undefined,
+              error: (a) => linkCorrupt(links, i, `it decompresses to a dump with sha256 ${a.sha256}, and the journal recorded ${link.rawSha256}`),
+            },
+          }
+        : {},
     );
     try {
       const kept = storedCopy(dir, link);
@@ -167,7 +177,11 @@ export function rebuildFromChain(links: readonly ChainLink[], fetched: FetchedCh
     expect: {
       sha256: top.rawSha256,
       size: top.rawSizeBytes ?? undefined,
-      error: (a) => failure('CHAIN_MISMATCH', `The chain of backup ${top.id} rebuilds a dump with sha256 ${a.sha256} (${a.size} bytes), and the journal recorded ${top.rawSha256}. Nothing was restored.`),
+      error: (a) =>
+        failure(
+          'CHAIN_MISMATCH',
+          `The chain of backup ${top.id} rebuilds a dump with sha256 ${a.sha256} (${a.size} bytes), and the journal recorded ${top.rawSha256}. Nothing was restored.`,
+        ),
     },
   });
   rebuilt.on('error', (err) => meter.destroy(err));

@@ -81,12 +81,24 @@ export class RawCache {
     for (const name of await readdir(this.tempRoot).catch(() => [] as string[])) {
       const pid = /^[a-z]+-p(\d+)-/.exec(name)?.[1];
       if (pid === undefined || isAlive(Number(pid))) continue;
-      await rm(path.join(this.tempRoot, name), { recursive: true, force: true }).then(() => removed++, () => {});
+      await rm(path.join(this.tempRoot, name), { recursive: true, force: true }).then(
+        () => removed++,
+        () => {},
+      );
     }
     for (const id of deadRuns) {
       if (!ID.test(id)) continue;
       const partial = `${this.entryPath(id)}.partial`;
-      if (await stat(partial).then(() => true, () => false)) await rm(partial, { force: true }).then(() => removed++, () => {});
+      if (
+        await stat(partial).then(
+          () => true,
+          () => false,
+        )
+      )
+        await rm(partial, { force: true }).then(
+          () => removed++,
+          () => {},
+        );
     }
     return removed;
   }

@@ -20,7 +20,6 @@ import { createMeter } from './meter.ts';
 import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';
 
-
 export interface Expected {
   sha256: string;
   size?: number;
@@ -180,11 +179,15 @@ function checkFits(engine: Engine, o: OpenedInput): void {
   if (o.sqlDialect && o.sqlDialect !== engine.name) {
     // Caught here, before the target is touched, rather than as a syntax error halfway through psql.
     const tool = o.sqlDialect === 'mysql' ? 'mysqldump/mariadb-dump' : o.sqlDialect === 'sqlite' ? 'sqlite3 .dump' : 'pg_dump';
-    throw usageError('FORMAT_MISMATCH', `The dump ${o.name === 'the artifact' ? '' : `${o.name} `}is ${tool} SQL, which a ${engine.name} target cannot run: restore it into a ${o.sqlDialect} target.`, {
-      format: o.format,
-      dialect: o.sqlDialect,
-      engine: engine.name,
-    });
+    throw usageError(
+      'FORMAT_MISMATCH',
+      `The dump ${o.name === 'the artifact' ? '' : `${o.name} `}is ${tool} SQL, which a ${engine.name} target cannot run: restore it into a ${o.sqlDialect} target.`,
+      {
+        format: o.format,
+        dialect: o.sqlDialect,
+        engine: engine.name,
+      },
+    );
   }
 }
 
@@ -216,7 +219,10 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
     }
     if (opened.length > 1 && opened.some((o) => o.format !== 'sql')) {
       const other = opened.find((o) => o.format !== 'sql')!;
-      throw usageError('SEVERAL_FILES', `Several --file inputs are restored as one SQL script, so each must be plain SQL; ${other.name} is a ${other.format} dump: restore it alone.`);
+      throw usageError(
+        'SEVERAL_FILES',
+        `Several --file inputs are restored as one SQL script, so each must be plain SQL; ${other.name} is a ${other.format} dump: restore it alone.`,
+      );
     }
   } catch (err) {
     destroyAll();
@@ -324,9 +330,8 @@ const formatWords: Record<RawFormat, string> = {
 
 function formatMismatch(engine: Engine, format: RawFormat): Error {
   const fits = enginesReading(format);
-  return usageError(
-    'FORMAT_MISMATCH',
-    `The dump is ${formatWords[format]}, which a ${engine.name} target cannot restore: restore it into a ${fits.join(' or ')} target.`,
-    { format, engine: engine.name },
-  );
+  return usageError('FORMAT_MISMATCH', `The dump is ${formatWords[format]}, which a ${engine.name} target cannot restore: restore it into a ${fits.join(' or ')} target.`, {
+    format,
+    engine: engine.name,
+  });
 }

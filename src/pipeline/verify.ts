@@ -37,7 +37,13 @@ export interface VerifyKeys {
  * Checks a stored artifact against what the journal says; never throws for a bad artifact, only reports.
  * An encrypted artifact with no identity given is checked by its sha256 only, and the message says so.
  */
-export async function verifyArtifact(storage: Storage, key: string, expected: VerifyExpectation, signal?: AbortSignal, keys: VerifyKeys = { identities: [], recipients: [] }): Promise<VerifyOutcome> {
+export async function verifyArtifact(
+  storage: Storage,
+  key: string,
+  expected: VerifyExpectation,
+  signal?: AbortSignal,
+  keys: VerifyKeys = { identities: [], recipients: [] },
+): Promise<VerifyOutcome> {
   const stored = createMeter();
   try {
     await pipeline(await storage.get(key), stored, discard(), { signal });
@@ -70,7 +76,12 @@ export async function verifyArtifact(storage: Storage, key: string, expected: Ve
     await pipeline(opened.stream, raw, discard(), { signal });
   } catch (err) {
     if (isCoffreError(err) && err.kind === 'usage' && err.code.startsWith('COFFRE_E_AGE_')) throw err; // no identity that opens it: exit 2
-    return { status: 'failed', message: `The artifact ${key} hashes right but does not ${keys.recipients.length ? 'decrypt or ' : ''}decompress: ${asCoffreError(err).message}`, sizeBytes: stored.bytes, sha256 };
+    return {
+      status: 'failed',
+      message: `The artifact ${key} hashes right but does not ${keys.recipients.length ? 'decrypt or ' : ''}decompress: ${asCoffreError(err).message}`,
+      sizeBytes: stored.bytes,
+      sha256,
+    };
   }
   const rawSha256 = raw.digest();
   const base = { sizeBytes: stored.bytes, sha256, rawSizeBytes: raw.bytes, rawSha256, rawFormat };

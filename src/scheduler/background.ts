@@ -70,7 +70,9 @@ export async function startBackground(ctx: ServiceContext, runner: JobRunner, lo
       .catch((err) => log(`recovery: sweep failed: ${redact(asCoffreError(err).message)}`));
   }, settings.leaseSeconds * 1000);
   sweeper.unref();
-  log(`scheduler: ${settings.enabled ? `on (${scheduler!.upcoming().length} scheduled plan(s), default time zone ${settings.timezone})` : 'off (SCHEDULER_ENABLED=false)'}, ${mode} mode`);
+  log(
+    `scheduler: ${settings.enabled ? `on (${scheduler!.upcoming().length} scheduled plan(s), default time zone ${settings.timezone})` : 'off (SCHEDULER_ENABLED=false)'}, ${mode} mode`,
+  );
   return {
     mode,
     scheduler,

@@ -85,7 +85,8 @@ async function finishDeadRun(ctx: ServiceContext, row: BackupRecord, why: string
 /** Finishes the rows left `running` by earlier attempts of a cluster job (their worker missed its lease). */
 export async function recoverAttempts(ctx: ServiceContext, jobId: string): Promise<number> {
   let n = 0;
-  for (const row of await runningBackupsOfJob(ctx.catalog.db, jobId)) if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
+  for (const row of await runningBackupsOfJob(ctx.catalog.db, jobId))
+    if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
   return n;
 }
 
@@ -115,9 +116,11 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
   await boss.start();
   try {
     // expireInSeconds: pg-boss's ceiling (24 h) for one attempt; the heartbeat is the real lease.
-    await boss.createQueue(BACKUP_QUEUE, { heartbeatSeconds: leaseSeconds, retryLimit: 5, retryDelay: 1, expireInSeconds: 86400, deleteAfterSeconds: 7 * 86400 }).catch(async (err) => {
-      if (!(await boss.getQueue(BACKUP_QUEUE))) throw err; // another worker made it first
-    });
+    await boss
+      .createQueue(BACKUP_QUEUE, { heartbeatSeconds: leaseSeconds, retryLimit: 5, retryDelay: 1, expireInSeconds: 86400, deleteAfterSeconds: 7 * 86400 })
+      .catch(async (err) => {
+        if (!(await boss.getQueue(BACKUP_QUEUE))) throw err; // another worker made it first
+      });
   } catch (err) {
     await boss.stop({ graceful: false, close: true }).catch(() => {});
     throw failure('CLUSTER_START_FAILED', `The cluster queue could not be set up in ${BOSS_SCHEMA}: ${redact(asCoffreError(err).message)}`, { cause: err });
@@ -185,13 +188,9 @@ export async function startCluster(ctx: ServiceContext, runner: JobRunner, optio
     }
   };
 
-  await boss.work<TickJob>(
-    BACKUP_QUEUE,
-    { localConcurrency: options.maxConcurrent, groupConcurrency: options.maxPerTarget, pollingIntervalSeconds: 1 },
-    async (jobs) => {
-      for (const job of jobs) await runTick(job);
-    },
-  );
+  await boss.work<TickJob>(BACKUP_QUEUE, { localConcurrency: options.maxConcurrent, groupConcurrency: options.maxPerTarget, pollingIntervalSeconds: 1 }, async (jobs) => {
+    for (const job of jobs) await runTick(job);
+  });
   const sweeper = setInterval(() => {
     void sweepStaleRuns(ctx, 3 * leaseSeconds * 1000)
       .then((n) => n && log(`cluster: finished ${n} run(s) whose worker stopped heartbeating`))

@@ -75,7 +75,11 @@ export interface ServerPart {
 export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; name: string }): Promise<void> {
   const busy = (await runningBackupsOfPlan(ctx.catalog.db, plan.id)).find((r) => r.host !== hostname() || isAlive(r.pid));
   if (busy) {
-    throw conflict('PLAN_RUNNING', `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish (coffre journal --plan ${plan.name}).`, { journalId: busy.id });
+    throw conflict(
+      'PLAN_RUNNING',
+      `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish (coffre journal --plan ${plan.name}).`,
+      { journalId: busy.id },
+    );
   }
 }
 
@@ -107,7 +111,13 @@ export async function runDatabaseBackup(ctx: ServiceContext, options: RunBackupO
 export async function runBackupThenPrune(ctx: ServiceContext, options: RunBackupOptions, log: (line: string) => void): Promise<RunOutcome<BackupView>> {
   const outcome = await runBackup(ctx, options);
   // A server run's view is its group (no journal row of that id): its plan is the one asked for.
-  const planId = outcome.view.databases ? (outcome.view.status === 'failed' ? null : (await findPlanRecord(ctx, options.plan)).id) : outcome.view.status === 'success' ? (await getBackup(ctx.catalog.db, outcome.view.id)).planId : null;
+  const planId = outcome.view.databases
+    ? outcome.view.status === 'failed'
+      ? null
+      : (await findPlanRecord(ctx, options.plan)).id
+    : outcome.view.status === 'success'
+      ? (await getBackup(ctx.catalog.db, outcome.view.id)).planId
+      : null;
   if (planId) await pruneAfterBackup(ctx, planId, log);
   return outcome;
 }
@@ -133,7 +143,20 @@ class BackupRun {
   #conn: Connection | undefined;
   #storages: FanTarget[] = [];
 
-  private constructor(ctx: ServiceContext, options: RunBackupOptions, parts: { plan: PlanRecord; target: TargetRecord; destinations: DestinationRecord[]; compression: CompressionName; setup: DeltaSetup; id: string; started: Date; part?: ServerPart }) {
+  private constructor(
+    ctx: ServiceContext,
+    options: RunBackupOptions,
+    parts: {
+      plan: PlanRecord;
+      target: TargetRecord;
+      destinations: DestinationRecord[];
+      compression: CompressionName;
+      setup: DeltaSetup;
+      id: string;
+      started: Date;
+      part?: ServerPart;
+    },
+  ) {
     this.#ctx = ctx;
     this.#part = parts.part;
     this.#options = options;
@@ -209,7 +232,12 @@ class BackupRun {
     // (or one that cannot be rebuilt) it is a full, and its message says why.
     // A parent rebuilt from storage may be encrypted: only identities kept in the catalog can open it here.
     // Each database of a server run has its own chain: its parent is that database's latest row.
-    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, { backupId: id, signal: options.signal, identities: await keyringOf(ctx), database: part?.part === 'database' ? part.database : undefined });
+    const setup = await prepareParent(ctx, plan, requestedKind, engines.get(target.engine).name, {
+      backupId: id,
+      signal: options.signal,
+      identities: await keyringOf(ctx),
+      database: part?.part === 'database' ? part.database : undefined,
+    });
     return new BackupRun(ctx, options, { plan, target, destinations, compression, setup, id, started, part });
   }
 
@@ -236,7 +264,17 @@ class BackupRun {
   }
 
   #views(): CopyView[] {
-    return this.#destinations.map((d, i) => ({ destination: d.name, destinationId: d.id, type: d.type, key: this.#key, status: 'running', sizeBytes: null, checksum: null, message: null, ...this.#copyState[i] }));
+    return this.#destinations.map((d, i) => ({
+      destination: d.name,
+      destinationId: d.id,
+      type: d.type,
+      key: this.#key,
+      status: 'running',
+      sizeBytes: null,
+      checksum: null,
+      message: null,
+      ...this.#copyState[i],
+    }));
   }
 
   /** Step 2: the row and its copies, `running`. The database name is only known once the URL is opened, which may fail: journal first, then open. */
@@ -249,7 +287,17 @@ class BackupRun {
     }
     // One copy row per destination, `running` until its upload settles: a crash leaves them naming every
     // place a partial object might be, for the recovery to clean.
-    const copies = this.#destinations.map((d, i) => ({ id: this.#copyIds[i], backupId: this.#row.id, destinationId: d.id, key: this.#key, sizeBytes: null, checksum: null, status: 'running', message: null, createdAt: this.#row.startedAt }));
+    const copies = this.#destinations.map((d, i) => ({
+      id: this.#copyIds[i],
+      backupId: this.#row.id,
+      destinationId: d.id,
+      key: this.#key,
+      sizeBytes: null,
+      checksum: null,
+      status: 'running',
+      message: null,
+      createdAt: this.#row.startedAt,
+    }));
     await startBackup(this.#ctx, this.#row, copies);
     this.#options.onStarted?.(describeBackup(this.#row, this.#views()));
   }
@@ -285,7 +333,11 @@ class BackupRun {
         codec: this.#codec,
         storages: this.#storages,
         key: this.#key,
-        entryName: `${conn.engine === 'sqlite' ? 'database' : this.#part?.part === 'globals' ? 'globals' : conn.database}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(/[/\\]/g, '_'),
+        entryName:
+          `${conn.engine === 'sqlite' ? 'database' : this.#part?.part === 'globals' ? 'globals' : conn.database}.${this.#engine.extension}${kind === 'full' ? '' : DELTA_EXTENSION}`.replace(
+            /[/\\]/g,
+            '_',
+          ),
         signal: this.#options.signal,
         onProgress: this.#options.onProgress,
         delta: s.delta,
@@ -309,7 +361,10 @@ class BackupRun {
   /** Step 5: the manifest beside each copy that landed; a copy whose manifest cannot be written is failed and removed. */
   async #writeManifests(result: BackupStreamResult): Promise<CopyOutcome[]> {
     const parent = this.#setup.parent;
-    const manifest = buildManifest({ ...this.#row, engine: this.#engine.name, database: this.#row.database, finishedAt: isoNow(), parent, recipients: this.#encryptTo?.map((r) => r.recipient) }, result);
+    const manifest = buildManifest(
+      { ...this.#row, engine: this.#engine.name, database: this.#row.database, finishedAt: isoNow(), parent, recipients: this.#encryptTo?.map((r) => r.recipient) },
+      result,
+    );
     this.#row.finishedAt = manifest.finishedAt;
     // An artifact without its manifest must never look like a finished backup.
     const outcomes = result.copies.map((c) => ({ ...c }));
@@ -395,7 +450,12 @@ class BackupRun {
     for (let i = 0; i < this.#copyIds.length; i++) {
       const copyMessage = this.#copyState[i].status === 'success' ? 'Removed: the run failed.' : (patch.message ?? null);
       this.#copyState[i] = { status: 'failed', message: copyMessage, sizeBytes: null, checksum: null };
-      await recordCopy(this.#ctx, this.#row, { id: this.#copyIds[i], destinationId: this.#destinations[i].id }, { status: 'failed', message: copyMessage, sizeBytes: null, checksum: null }).catch(() => {});
+      await recordCopy(
+        this.#ctx,
+        this.#row,
+        { id: this.#copyIds[i], destinationId: this.#destinations[i].id },
+        { status: 'failed', message: copyMessage, sizeBytes: null, checksum: null },
+      ).catch(() => {});
     }
     const ours = await finishBackup(this.#ctx, this.#row.id, patch);
     const row = ours ? { ...this.#row, ...patch } : await getBackup(this.#ctx.catalog.db, this.#row.id);

@@ -104,4 +104,3 @@ export interface RunOutcome<V> {
   /** Set when the run did not succeed. */
   error?: CoffreError;
 }
-

@@ -24,7 +24,10 @@ export { ensurePlanIdle, runBackup, runBackupThenPrune, type RunBackupOptions } 
 
 /** Views of journal rows with their copies. */
 async function describeWithCopies(ctx: ServiceContext, rows: BackupRecord[]): Promise<BackupView[]> {
-  const copies = await copyViewsOf(ctx, rows.map((r) => r.id));
+  const copies = await copyViewsOf(
+    ctx,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => describeBackup(r, copies.get(r.id) ?? []));
 }
 
@@ -57,7 +60,10 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
   const runIds = [...new Set(rows.map((r) => r.runId).filter((id): id is string => !!id))];
   if (runIds.length === 0) return describeWithCopies(ctx, rows);
   const groups = await describeServerRunViews(ctx, [...(await serverRunsById(ctx.catalog.db, runIds)).values()]);
-  const singles = await describeWithCopies(ctx, rows.filter((r) => !r.runId || !groups.has(r.runId)));
+  const singles = await describeWithCopies(
+    ctx,
+    rows.filter((r) => !r.runId || !groups.has(r.runId)),
+  );
   const byId = new Map(singles.map((v) => [v.id, v]));
   const out: BackupView[] = [];
   const shown = new Set<string>();
@@ -97,7 +103,8 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
   if (keyring.length > 0) checkKeyringOpens(`Backup ${run.id}`, recipients, keyring);
   let outcome;
   let from = '';
-  if (run.parentId) outcome = await verifyChain(ctx, run, signal, keyring); // a delta: every link's sha256, then the rebuilt dump's
+  if (run.parentId)
+    outcome = await verifyChain(ctx, run, signal, keyring); // a delta: every link's sha256, then the rebuilt dump's
   else {
     let copy;
     try {
@@ -107,7 +114,10 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
     }
     if (copy) {
       from = ` (copy on destination ${copy.destination})`;
-      outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal, { identities: keyring, recipients });
+      outcome = await verifyArtifact(copy.storage, copy.key, { sha256: run.sha256, sizeBytes: run.sizeBytes, rawSha256: run.rawSha256, rawSizeBytes: run.rawSizeBytes }, signal, {
+        identities: keyring,
+        recipients,
+      });
       // Every other copy must hold the same bytes: one full read and hash each (same sha256, same dump).
       const others = (await copyLocations(ctx, run)).filter((l) => !(l.destinationId === copy.destinationId && l.key === copy.key));
       if (outcome.status === 'success' && others.length > 0) {
@@ -122,7 +132,10 @@ export async function verifyBackup(ctx: ServiceContext, ref: string, signal?: Ab
         const names = [copy.destination, ...others.map((o) => o.destination)].join(', ');
         from = bad.length === 0 ? ` (all ${others.length + 1} copies checked: ${names})` : from;
         if (bad.length > 0) {
-          outcome = { status: 'failed' as const, message: `${bad.length} of ${others.length + 1} copies fail verification (${bad.join('; ')}); the copy on ${copy.destination} is intact.` };
+          outcome = {
+            status: 'failed' as const,
+            message: `${bad.length} of ${others.length + 1} copies fail verification (${bad.join('; ')}); the copy on ${copy.destination} is intact.`,
+          };
           from = '';
         }
       }

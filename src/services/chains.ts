@@ -42,7 +42,9 @@ export function rawCacheOf(ctx: ServiceContext): RawCache {
 }
 
 function chainBroken(top: BackupRecord, at: BackupRecord, why: string): Error {
-  return failure('CHAIN_BROKEN', `The chain of backup ${top.id} is broken at backup ${at.id}: ${why}. Restore an earlier backup, or make a full backup.`, { details: { backupId: at.id } });
+  return failure('CHAIN_BROKEN', `The chain of backup ${top.id} is broken at backup ${at.id}: ${why}. Restore an earlier backup, or make a full backup.`, {
+    details: { backupId: at.id },
+  });
 }
 
 /**
@@ -85,7 +87,18 @@ export async function chainOf(ctx: ServiceContext, top: BackupRecord): Promise<C
     }
     const { storage, key } = located;
     const recipients = recordedRecipients(r);
-    links.push({ id: r.id, kind: r.kind, key, storage, sha256: r.sha256!, sizeBytes: r.sizeBytes, rawSha256: r.rawSha256!, rawSizeBytes: r.rawSizeBytes, rawFormat: r.rawFormat as RawFormat, recipients });
+    links.push({
+      id: r.id,
+      kind: r.kind,
+      key,
+      storage,
+      sha256: r.sha256!,
+      sizeBytes: r.sizeBytes,
+      rawSha256: r.rawSha256!,
+      rawSizeBytes: r.rawSizeBytes,
+      rawFormat: r.rawFormat as RawFormat,
+      recipients,
+    });
   }
   return links;
 }

@@ -34,7 +34,16 @@ export async function copyViewsOf(ctx: ServiceContext, backupIds: readonly strin
     for (const c of copies) {
       if (!names.has(c.destinationId)) names.set(c.destinationId, await getDestination(ctx.catalog.db, c.destinationId));
       const d = names.get(c.destinationId);
-      views.push({ destination: d?.name ?? '(removed)', destinationId: c.destinationId, type: d?.type ?? null, key: c.key, status: c.status, sizeBytes: c.sizeBytes === null ? null : Number(c.sizeBytes), checksum: c.checksum, message: c.message });
+      views.push({
+        destination: d?.name ?? '(removed)',
+        destinationId: c.destinationId,
+        type: d?.type ?? null,
+        key: c.key,
+        status: c.status,
+        sizeBytes: c.sizeBytes === null ? null : Number(c.sizeBytes),
+        checksum: c.checksum,
+        message: c.message,
+      });
     }
     out.set(id, views);
   }

@@ -32,9 +32,18 @@ export interface ParentChoice {
 /** Picks the parent of a new run of `plan` from the journal; never throws for a missing or broken parent. */
 export async function chooseParent(ctx: ServiceContext, plan: PlanRecord, requestedKind: BackupKind, engine: EngineName, database?: string): Promise<ParentChoice> {
   if (requestedKind === 'full') return { kind: 'full', requestedKind, note: null };
-  const full = (why: string): ParentChoice => ({ kind: 'full', requestedKind, note: `${requestedKind === 'incremental' ? 'An' : 'A'} ${requestedKind} backup was requested; a full backup was made because ${why}.` });
+  const full = (why: string): ParentChoice => ({
+    kind: 'full',
+    requestedKind,
+    note: `${requestedKind === 'incremental' ? 'An' : 'A'} ${requestedKind} backup was requested; a full backup was made because ${why}.`,
+  });
   const candidate = await latestSuccessfulBackup(ctx.catalog.db, plan.id, requestedKind === 'differential' ? 'full' : undefined, database);
-  if (!candidate) return full(database !== undefined ? `database "${database}" of plan "${plan.name}" has no successful ${requestedKind === 'differential' ? 'full ' : ''}backup yet` : `plan "${plan.name}" has no successful ${requestedKind === 'differential' ? 'full ' : ''}backup yet`);
+  if (!candidate)
+    return full(
+      database !== undefined
+        ? `database "${database}" of plan "${plan.name}" has no successful ${requestedKind === 'differential' ? 'full ' : ''}backup yet`
+        : `plan "${plan.name}" has no successful ${requestedKind === 'differential' ? 'full ' : ''}backup yet`,
+    );
   if (candidate.engine !== engine) return full(`its parent ${candidate.id} is a ${candidate.engine} dump and the plan's target is now ${engine}`);
   let links: ChainLink[];
   try {

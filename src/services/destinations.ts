@@ -45,7 +45,8 @@ export async function addDestination(ctx: ServiceContext, input: { name: unknown
   const { name: _n, type: _t, ...settings } = input;
   const configured = await backend.configure(settings);
   if (backend.type === 'local') checkReach(ctx.config, localFolder(ctx, configured.config), 'local-destination', reach);
-  if (await repo.findDestination(ctx.catalog.db, name)) throw conflict('DESTINATION_EXISTS', `A destination named "${name}" already exists: choose another name or remove it first.`);
+  if (await repo.findDestination(ctx.catalog.db, name))
+    throw conflict('DESTINATION_EXISTS', `A destination named "${name}" already exists: choose another name or remove it first.`);
   const now = isoNow();
   const rec: DestinationRecord = {
     id: newId(),
@@ -107,11 +108,17 @@ export async function testDestination(ctx: ServiceContext, ref: string): Promise
  * Renames a destination and/or changes its settings (the API's PATCH). Settings given are merged over the
  * stored ones (secrets included) and checked again by the backend; the type cannot change.
  */
-export async function updateDestination(ctx: ServiceContext, ref: string, input: { name?: unknown; type?: unknown } & Record<string, unknown>, reach: Reach = apiReach): Promise<DestinationView> {
+export async function updateDestination(
+  ctx: ServiceContext,
+  ref: string,
+  input: { name?: unknown; type?: unknown } & Record<string, unknown>,
+  reach: Reach = apiReach,
+): Promise<DestinationView> {
   const rec = await findDestinationRecord(ctx, ref);
   const next: DestinationRecord = { ...rec, updatedAt: isoNow() };
   const { name, type, ...settings } = input;
-  if (type !== undefined && type !== rec.type) throw usageError('TYPE_CHANGE', `Destination "${rec.name}" is of type ${rec.type}: its type cannot change; add a new destination instead.`, { field: 'type' });
+  if (type !== undefined && type !== rec.type)
+    throw usageError('TYPE_CHANGE', `Destination "${rec.name}" is of type ${rec.type}: its type cannot change; add a new destination instead.`, { field: 'type' });
   if (name !== undefined) {
     next.name = checkName('destination', name);
     const other = await repo.findDestination(ctx.catalog.db, next.name);

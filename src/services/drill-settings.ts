@@ -44,7 +44,8 @@ export interface PlanDrillView {
 
 /** Checks one assertion for the engine that will run it; throws a usage error saying what is wrong. */
 export async function checkAssertion(engine: EngineName, text: unknown): Promise<string> {
-  if (typeof text !== 'string' || !text.trim()) throw usageError('BAD_DRILL_ASSERTION', 'A drill assertion is a non-empty SQL query (MongoDB: a JSON object).', { field: 'drillAssert' });
+  if (typeof text !== 'string' || !text.trim())
+    throw usageError('BAD_DRILL_ASSERTION', 'A drill assertion is a non-empty SQL query (MongoDB: a JSON object).', { field: 'drillAssert' });
   if (engine === 'mongodb') parseMongoAssertion(text);
   else await assertionStatement(text, engine);
   return text.trim();
@@ -66,7 +67,10 @@ export async function checkPlanDrill(ctx: ServiceContext, engine: EngineName, in
     else {
       if (typeof input.target !== 'string') throw usageError('BAD_DRILL_TARGET', '--drill-target names a target.', { field: 'drillTarget' });
       const t = await findTargetRecord(ctx, input.target);
-      if (t.engine !== engine) throw usageError('BAD_DRILL_TARGET', `The drill target "${t.name}" is a ${t.engine} server; the plan backs up ${engine}: choose a ${engine} target.`, { field: 'drillTarget' });
+      if (t.engine !== engine)
+        throw usageError('BAD_DRILL_TARGET', `The drill target "${t.name}" is a ${t.engine} server; the plan backs up ${engine}: choose a ${engine} target.`, {
+          field: 'drillTarget',
+        });
       targetId = t.id;
     }
   }
@@ -107,5 +111,12 @@ export async function planDrillView(ctx: ServiceContext, plan: { id: string; tim
       next = [];
     }
   }
-  return { cron: s?.cron ?? null, rtoSeconds: s?.rtoSeconds ?? null, target, assertions: s?.assertions ?? [], assertTimeoutSeconds: s?.assertTimeoutSeconds ?? DEFAULT_ASSERT_TIMEOUT_SECONDS, nextDrills: next };
+  return {
+    cron: s?.cron ?? null,
+    rtoSeconds: s?.rtoSeconds ?? null,
+    target,
+    assertions: s?.assertions ?? [],
+    assertTimeoutSeconds: s?.assertTimeoutSeconds ?? DEFAULT_ASSERT_TIMEOUT_SECONDS,
+    nextDrills: next,
+  };
 }

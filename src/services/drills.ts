@@ -148,7 +148,8 @@ function scratchFile(ctx: ServiceContext, name: string): string {
 async function backupToDrill(ctx: ServiceContext, plan: { id: string; name: string }, ref?: string): Promise<BackupRecord> {
   if (ref) {
     const b = await getBackup(ctx.catalog.db, ref);
-    if (b.planId !== plan.id) throw usageError('DRILL_BACKUP_OTHER_PLAN', `Backup ${b.id} belongs to plan "${b.planName}", not "${plan.name}": drill that plan, or name one of this plan's backups.`);
+    if (b.planId !== plan.id)
+      throw usageError('DRILL_BACKUP_OTHER_PLAN', `Backup ${b.id} belongs to plan "${b.planName}", not "${plan.name}": drill that plan, or name one of this plan's backups.`);
     if (!restorableStatuses.includes(b.status) || !b.sha256) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${b.id} is ${b.status}: only successful backups can be drilled.`);
     return b;
   }
@@ -198,7 +199,10 @@ export async function runDrill(ctx: ServiceContext, options: RunDrillOptions): P
   else server = await getTarget(db, plan.targetId);
   if (!server) throw usageError('MISSING_TARGET', `The server plan "${plan.name}" drills on was removed: give --drill-target TARGET.`);
   if (server.engine !== backup.engine) {
-    throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${server.engine} target "${server.name}" cannot restore: drill on a ${backup.engine} target (--drill-target).`);
+    throw usageError(
+      'FORMAT_MISMATCH',
+      `Backup ${backup.id} is a ${backup.engine} dump, which the ${server.engine} target "${server.name}" cannot restore: drill on a ${backup.engine} target (--drill-target).`,
+    );
   }
   const keyring = await keyringOf(ctx, options.identities);
   const recipients = recordedRecipients(backup);
@@ -289,7 +293,7 @@ class Drill {
         this.#rto(rtoMs);
       } else {
         for (const name of ['row-counts', 'assertion', 'rto'] as const) {
-          if (name === 'assertion' && !(this.#p.settings?.assertions.length)) continue;
+          if (name === 'assertion' && !this.#p.settings?.assertions.length) continue;
           this.#add({ name, status: 'skipped', message: 'Not run: the restore failed.', durationMs: null });
         }
       }
@@ -303,7 +307,8 @@ class Drill {
     const interrupted = signal?.aborted === true;
     const status: DrillFinish['status'] = interrupted ? 'interrupted' : failed.length || fatal || dropNote ? 'failed' : 'success';
     const parts: string[] = [];
-    if (status === 'success') parts.push(`Passed ${this.#checks.filter((c) => c.status === 'passed').length} check(s)${rtoMs !== null ? ` in ${(rtoMs / 1000).toFixed(1)} s` : ''}.`);
+    if (status === 'success')
+      parts.push(`Passed ${this.#checks.filter((c) => c.status === 'passed').length} check(s)${rtoMs !== null ? ` in ${(rtoMs / 1000).toFixed(1)} s` : ''}.`);
     if (failed.length) parts.push(`Failed: ${failed.map((c) => `${c.name}${c.assertion ? ` (${c.assertion.slice(0, 60)})` : ''}: ${c.message}`).join('; ')}`);
     if (fatal) parts.push(fatal.message);
     if (dropNote) parts.push(dropNote);
@@ -319,7 +324,9 @@ class Drill {
     const row = await getDrill(this.#ctx.catalog.db, run.id);
     const view = describeDrill(row);
     if (status === 'success') return { view };
-    const error = interrupted ? failure('INTERRUPTED', view.message ?? 'The drill was interrupted.') : failure('DRILL_FAILED', `Drill ${run.id} of plan "${run.planName}" did not pass. ${view.message}`);
+    const error = interrupted
+      ? failure('INTERRUPTED', view.message ?? 'The drill was interrupted.')
+      : failure('DRILL_FAILED', `Drill ${run.id} of plan "${run.planName}" did not pass. ${view.message}`);
     return { view, error };
   }
 
@@ -336,8 +343,23 @@ class Drill {
       await markDrillScratch(this.#ctx, run.id, 'created');
       this.#created = true;
       source = backup.parentId ? await openChainForRestore(this.#ctx, backup, signal, keyring) : await openVerifiedCopy(this.#ctx, backup, signal);
-      const result = await streamRestore({ engine, conn, source, replace: false, signal, sql: {}, identities: keyring, recipients: recipients.length ? recipients : undefined, what: `The artifact of backup ${backup.id}` });
-      this.#add({ name: 'restore', status: 'passed', message: `Restored backup ${backup.id} (${backup.kind}${backup.parentId ? ', through its chain' : ''}) with ${result.tool} into ${redact(run.scratch)}.`, durationMs: Date.now() - t0 });
+      const result = await streamRestore({
+        engine,
+        conn,
+        source,
+        replace: false,
+        signal,
+        sql: {},
+        identities: keyring,
+        recipients: recipients.length ? recipients : undefined,
+        what: `The artifact of backup ${backup.id}`,
+      });
+      this.#add({
+        name: 'restore',
+        status: 'passed',
+        message: `Restored backup ${backup.id} (${backup.kind}${backup.parentId ? ', through its chain' : ''}) with ${result.tool} into ${redact(run.scratch)}.`,
+        durationMs: Date.now() - t0,
+      });
       return true;
     } catch (err) {
       source?.destroy();
@@ -352,7 +374,12 @@ class Drill {
     const t0 = Date.now();
     const recorded = this.#p.backup.rowCounts ? (JSON.parse(this.#p.backup.rowCounts) as RowCounts) : undefined;
     if (!recorded) {
-      this.#add({ name: 'row-counts', status: 'skipped', message: 'The backup recorded no row counts (it was made before coffre counted rows): only the assertions check the data.', durationMs: null });
+      this.#add({
+        name: 'row-counts',
+        status: 'skipped',
+        message: 'The backup recorded no row counts (it was made before coffre counted rows): only the assertions check the data.',
+        durationMs: null,
+      });
       return;
     }
     const tables = Object.keys(recorded.tables);
@@ -361,10 +388,28 @@ class Drill {
       const mismatches = tables.filter((t) => found[t] !== recorded.tables[t]).map((t) => ({ table: t, expected: recorded.tables[t], found: found[t] ?? null }));
       const total = tables.reduce((n, t) => n + recorded.tables[t], 0);
       if (mismatches.length === 0) {
-        this.#add({ name: 'row-counts', status: 'passed', message: `${tables.length} table(s), ${total} row(s), as recorded at backup time (${recorded.method}).`, durationMs: Date.now() - t0, method: recorded.method, tables: tables.length });
+        this.#add({
+          name: 'row-counts',
+          status: 'passed',
+          message: `${tables.length} table(s), ${total} row(s), as recorded at backup time (${recorded.method}).`,
+          durationMs: Date.now() - t0,
+          method: recorded.method,
+          tables: tables.length,
+        });
       } else {
-        const shown = mismatches.slice(0, 5).map((m) => `${m.table}: ${m.found === null ? 'missing' : m.found} instead of ${m.expected}`).join(', ');
-        this.#add({ name: 'row-counts', status: 'failed', message: `${mismatches.length} of ${tables.length} table(s) differ from the backup's counts: ${shown}${mismatches.length > 5 ? ', …' : ''}.`, durationMs: Date.now() - t0, method: recorded.method, tables: tables.length, mismatches });
+        const shown = mismatches
+          .slice(0, 5)
+          .map((m) => `${m.table}: ${m.found === null ? 'missing' : m.found} instead of ${m.expected}`)
+          .join(', ');
+        this.#add({
+          name: 'row-counts',
+          status: 'failed',
+          message: `${mismatches.length} of ${tables.length} table(s) differ from the backup's counts: ${shown}${mismatches.length > 5 ? ', …' : ''}.`,
+          durationMs: Date.now() - t0,
+          method: recorded.method,
+          tables: tables.length,
+          mismatches,
+        });
       }
     } catch (err) {
       if (this.#options.signal?.aborted) throw err;
@@ -380,7 +425,14 @@ class Drill {
       const t0 = Date.now();
       try {
         const r = await this.#p.engine.drill.assert(this.#p.conn, assertion, timeoutMs, this.#options.signal);
-        this.#add({ name: 'assertion', status: r.ok ? 'passed' : 'failed', message: r.ok ? `Holds (${r.value}).` : `Does not hold: it gave ${r.value}.`, durationMs: Date.now() - t0, assertion, value: r.value });
+        this.#add({
+          name: 'assertion',
+          status: r.ok ? 'passed' : 'failed',
+          message: r.ok ? `Holds (${r.value}).` : `Does not hold: it gave ${r.value}.`,
+          durationMs: Date.now() - t0,
+          assertion,
+          value: r.value,
+        });
       } catch (err) {
         if (this.#options.signal?.aborted) throw err;
         this.#add({ name: 'assertion', status: 'failed', message: redact(asCoffreError(err).message), durationMs: Date.now() - t0, assertion });
@@ -393,7 +445,8 @@ class Drill {
     const limit = this.#p.settings?.rtoSeconds ?? null;
     const secs = (rtoMs / 1000).toFixed(1);
     if (limit === null) this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s (the plan sets no --rto objective).`, durationMs: rtoMs });
-    else if (rtoMs <= limit * 1000) this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s, within the ${limit} s objective.`, durationMs: rtoMs });
+    else if (rtoMs <= limit * 1000)
+      this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s, within the ${limit} s objective.`, durationMs: rtoMs });
     else this.#add({ name: 'rto', status: 'failed', message: `Recovered and checked in ${secs} s, over the ${limit} s objective (--rto).`, durationMs: rtoMs });
   }
 

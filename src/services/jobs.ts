@@ -321,23 +321,34 @@ export class JobRunner {
     return undefined;
   }
 
-  async #submit(
-    base: Pick<JobView, 'type' | 'planId' | 'plan' | 'targetId' | 'trigger'>,
-    lock: string,
-    lockLabel: string,
-    work: Job['work'],
-  ): Promise<JobView> {
+  async #submit(base: Pick<JobView, 'type' | 'planId' | 'plan' | 'targetId' | 'trigger'>, lock: string, lockLabel: string, work: Job['work']): Promise<JobView> {
     this.#checkAccepting();
     const busy = this.#active(lock);
     if (busy) {
       const what = `a ${busy.view.type}`;
-      throw conflict('JOB_RUNNING', `${lockLabel[0].toUpperCase()}${lockLabel.slice(1)} already has ${what} ${busy.view.status}: job ${busy.view.id}${busy.view.journalId ? ` (journal ${busy.view.journalId})` : ''}.`, {
-        jobId: busy.view.id,
-        journalId: busy.view.journalId,
-      });
+      throw conflict(
+        'JOB_RUNNING',
+        `${lockLabel[0].toUpperCase()}${lockLabel.slice(1)} already has ${what} ${busy.view.status}: job ${busy.view.id}${busy.view.journalId ? ` (journal ${busy.view.journalId})` : ''}.`,
+        {
+          jobId: busy.view.id,
+          journalId: busy.view.journalId,
+        },
+      );
     }
     const job: Job = {
-      view: { id: newId(), ...base, status: 'queued', journalId: null, bytes: 0, rateBytesPerSecond: 0, queuedAt: isoNow(), startedAt: null, finishedAt: null, result: null, error: null },
+      view: {
+        id: newId(),
+        ...base,
+        status: 'queued',
+        journalId: null,
+        bytes: 0,
+        rateBytesPerSecond: 0,
+        queuedAt: isoNow(),
+        startedAt: null,
+        finishedAt: null,
+        result: null,
+        error: null,
+      },
       lock,
       lockLabel,
       controller: new AbortController(),

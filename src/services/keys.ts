@@ -9,7 +9,16 @@ import { bech32 } from '@scure/base';
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
-import { generateIdentity, identityFileText, parseIdentity, parseIdentityFile, parseRecipient, parseRecipientsFile, type AgeIdentity, type AgeRecipient } from '../crypto/age-keys.ts';
+import {
+  generateIdentity,
+  identityFileText,
+  parseIdentity,
+  parseIdentityFile,
+  parseRecipient,
+  parseRecipientsFile,
+  type AgeIdentity,
+  type AgeRecipient,
+} from '../crypto/age-keys.ts';
 import { identityRequired, noMatchingIdentity } from '../crypto/age.ts';
 import { deleteIdentity, identityByName, identityNameTaken, insertIdentity, listIdentityRows, listIdentityViews } from '../catalog/keys.ts';
 import type { ServiceContext } from './service-context.ts';

@@ -225,15 +225,33 @@ export class Notifications {
     const at = isoNow();
     if (e.runType === 'drill') {
       if (e.status === 'success') return;
-      const m = baseMessage(this.#ctx, 'drill', `coffre: restore drill of plan ${plan.name} FAILED`, `A restore drill of plan ${plan.name} ended ${e.status}: its backups may not restore.`, at);
-      await this.#announce({ key: `drill:${e.runId}`, event: 'drill', plan, runId: e.runId, message: { ...m, plan: plan.name, status: e.status, journalId: e.runId, message: e.message ? redact(e.message) : null } });
+      const m = baseMessage(
+        this.#ctx,
+        'drill',
+        `coffre: restore drill of plan ${plan.name} FAILED`,
+        `A restore drill of plan ${plan.name} ended ${e.status}: its backups may not restore.`,
+        at,
+      );
+      await this.#announce({
+        key: `drill:${e.runId}`,
+        event: 'drill',
+        plan,
+        runId: e.runId,
+        message: { ...m, plan: plan.name, status: e.status, journalId: e.runId, message: e.message ? redact(e.message) : null },
+      });
       return;
     }
     if (e.runType !== 'backup') return;
     const row = await getBackup(db, e.runId);
     const event = eventOfStatus(row.status);
     if (!event) return;
-    await this.#ping({ key: `ping:${row.id}`, plan, runId: row.id, suffix: event === 'success' ? '' : '/fail', body: `backup ${row.id} ${row.status}${row.message ? `: ${redact(row.message)}` : ''}`.slice(0, 10000) });
+    await this.#ping({
+      key: `ping:${row.id}`,
+      plan,
+      runId: row.id,
+      suffix: event === 'success' ? '' : '/fail',
+      body: `backup ${row.id} ${row.status}${row.message ? `: ${redact(row.message)}` : ''}`.slice(0, 10000),
+    });
     const out = await transition(this.#ctx, plan.id, (s, now) => backupTransition(s, event, now, this.#ctx.config.notify.remindMs));
     if (event === 'success') {
       await this.#announce({ key: `success:${row.id}`, event: 'success', plan, runId: row.id, message: runMessage(this.#ctx, 'success', row, at, false) });
@@ -248,7 +266,16 @@ export class Notifications {
     const db = this.#ctx.catalog.db;
     const now = isoNow();
     const eventId = newId();
-    const won = await repo.claimEvent(db, { id: eventId, eventKey: a.key, event: a.event, planId: a.plan?.id ?? null, planName: a.plan?.name ?? null, runId: a.runId, payload: JSON.stringify(a.message), createdAt: now });
+    const won = await repo.claimEvent(db, {
+      id: eventId,
+      eventKey: a.key,
+      event: a.event,
+      planId: a.plan?.id ?? null,
+      planName: a.plan?.name ?? null,
+      runId: a.runId,
+      payload: JSON.stringify(a.message),
+      createdAt: now,
+    });
     if (!won) return;
     const ids: string[] = [];
     for (const n of await recipients(this.#ctx, a.plan?.id ?? null, a.event)) {
@@ -266,7 +293,19 @@ export class Notifications {
     const now = isoNow();
     const eventId = newId();
     const payload = { suffix: p.suffix, body: p.body };
-    if (!(await repo.claimEvent(db, { id: eventId, eventKey: p.key, event: 'ping', planId: p.plan.id, planName: p.plan.name, runId: p.runId, payload: JSON.stringify(payload), createdAt: now }))) return;
+    if (
+      !(await repo.claimEvent(db, {
+        id: eventId,
+        eventKey: p.key,
+        event: 'ping',
+        planId: p.plan.id,
+        planName: p.plan.name,
+        runId: p.runId,
+        payload: JSON.stringify(payload),
+        createdAt: now,
+      }))
+    )
+      return;
     const id = newId();
     if (await repo.insertDelivery(db, pendingDelivery(id, eventId, null, `ping:${p.plan.name}`, 'ping', now, 'ping'))) this.#track(this.#deliver(id));
   }
@@ -296,8 +335,22 @@ export class Notifications {
         if (!alerting?.pingUrlEnc) return done({ status: 'failed', lastError: 'The plan has no ping URL any more.' });
         const url = decryptSecret(ctx.catalog.key, alerting.pingUrlEnc, `the ping URL of plan ${event.planName}`);
         const p = JSON.parse(event.payload) as { suffix: string; body: string };
-        const channel = { type: 'ping', configure: () => ({ config: {}, secrets: {} }), describe: () => 'ping', send: () => postTo(`${url.replace(/\/+$/, '')}${p.suffix}`, p.body, { 'content-type': 'text/plain; charset=utf-8' }, cfg.timeoutMs, 'ping URL') };
-        answer = (await sendWithRetry(channel, { config: {}, secrets: {} }, JSON.parse('{}'), { timeoutMs: cfg.timeoutMs, deliveryId: id }, { attempts: cfg.attempts, baseDelayMs: cfg.retryBaseMs }, onAttempt)).answer;
+        const channel = {
+          type: 'ping',
+          configure: () => ({ config: {}, secrets: {} }),
+          describe: () => 'ping',
+          send: () => postTo(`${url.replace(/\/+$/, '')}${p.suffix}`, p.body, { 'content-type': 'text/plain; charset=utf-8' }, cfg.timeoutMs, 'ping URL'),
+        };
+        answer = (
+          await sendWithRetry(
+            channel,
+            { config: {}, secrets: {} },
+            JSON.parse('{}'),
+            { timeoutMs: cfg.timeoutMs, deliveryId: id },
+            { attempts: cfg.attempts, baseDelayMs: cfg.retryBaseMs },
+            onAttempt,
+          )
+        ).answer;
       } else {
         const n = d.notifierId ? await repo.getNotifier(db, d.notifierId) : undefined;
         if (!n) return done({ status: 'failed', lastError: `Notifier ${d.notifierName} was removed before the message was sent.` });
@@ -313,14 +366,43 @@ export class Notifications {
 }
 
 function pendingDelivery(id: string, eventId: string, notifierId: string | null, name: string, channel: string, now: string, key = notifierId ?? name): DeliveryRecord {
-  return { id, eventId, channelKey: key, notifierId, notifierName: name, channel, status: 'pending', attempts: 0, lastError: null, response: null, nextAttemptAt: now, leaseUntil: null, createdAt: now, updatedAt: now, sentAt: null };
+  return {
+    id,
+    eventId,
+    channelKey: key,
+    notifierId,
+    notifierName: name,
+    channel,
+    status: 'pending',
+    attempts: 0,
+    lastError: null,
+    response: null,
+    nextAttemptAt: now,
+    leaseUntil: null,
+    createdAt: now,
+    updatedAt: now,
+    sentAt: null,
+  };
 }
 
 /** Sends one message through a notifier (secrets unsealed here), with the retry policy. */
-export async function sendMessage(ctx: ServiceContext, n: repo.NotifierRecord, message: NotificationMessage, deliveryId: string, onAttempt?: (attempt: number, error: { message: string } | null) => void) {
+export async function sendMessage(
+  ctx: ServiceContext,
+  n: repo.NotifierRecord,
+  message: NotificationMessage,
+  deliveryId: string,
+  onAttempt?: (attempt: number, error: { message: string } | null) => void,
+) {
   const secrets = n.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, n.secretsEnc, `notifier "${n.name}"`)) as Record<string, string>) : {};
   const cfg = ctx.config.notify;
-  return sendWithRetry(channels.get(n.type), { config: n.config, secrets }, message, { timeoutMs: cfg.timeoutMs, deliveryId }, { attempts: cfg.attempts, baseDelayMs: cfg.retryBaseMs }, onAttempt);
+  return sendWithRetry(
+    channels.get(n.type),
+    { config: n.config, secrets },
+    message,
+    { timeoutMs: cfg.timeoutMs, deliveryId },
+    { attempts: cfg.attempts, baseDelayMs: cfg.retryBaseMs },
+    onAttempt,
+  );
 }
 
 interface TransitionOut {
@@ -334,12 +416,18 @@ function backupTransition(s: AlertState, event: 'success' | 'partial' | 'failure
   const { version: _v, ...cur } = s;
   if (event === 'success') {
     const recovered = cur.failing_since !== null || cur.stale_since !== null;
-    return { next: { ...cur, failing_since: null, failing_status: null, failing_alert_at: null, stale_since: null, stale_alert_at: null }, out: { announce: false, reminder: false, recovered } };
+    return {
+      next: { ...cur, failing_since: null, failing_status: null, failing_alert_at: null, stale_since: null, stale_alert_at: null },
+      out: { announce: false, reminder: false, recovered },
+    };
   }
-  if (cur.failing_since === null) return { next: { ...cur, failing_since: now, failing_status: event, failing_alert_at: now }, out: { announce: true, reminder: false, recovered: false } };
+  if (cur.failing_since === null)
+    return { next: { ...cur, failing_since: now, failing_status: event, failing_alert_at: now }, out: { announce: true, reminder: false, recovered: false } };
   // Worse than before (partial, then nothing landed at all): said at once.
-  if (cur.failing_status === 'partial' && event === 'failure') return { next: { ...cur, failing_status: event, failing_alert_at: now }, out: { announce: true, reminder: false, recovered: false } };
-  if (!cur.failing_alert_at || Date.parse(now) - Date.parse(cur.failing_alert_at) >= remindMs) return { next: { ...cur, failing_alert_at: now }, out: { announce: true, reminder: true, recovered: false } };
+  if (cur.failing_status === 'partial' && event === 'failure')
+    return { next: { ...cur, failing_status: event, failing_alert_at: now }, out: { announce: true, reminder: false, recovered: false } };
+  if (!cur.failing_alert_at || Date.parse(now) - Date.parse(cur.failing_alert_at) >= remindMs)
+    return { next: { ...cur, failing_alert_at: now }, out: { announce: true, reminder: true, recovered: false } };
   return { next: cur, out: { announce: false, reminder: false, recovered: false } };
 }
 
@@ -425,7 +513,10 @@ export async function checkPlans(ctx: ServiceContext, now: Date, announce: (a: A
       // (the process that ran it died first) or the RPO is met again; keyed on that run, so it is said once.
       if (!stale && last?.status === 'success' && (cur.stale_since !== null || cur.failing_since !== null)) {
         kind = 'recovered';
-        return { next: { ...cur, failing_since: null, failing_status: null, failing_alert_at: null, stale_since: null, stale_alert_at: null }, out: { announce: false, reminder: false, recovered: true } };
+        return {
+          next: { ...cur, failing_since: null, failing_status: null, failing_alert_at: null, stale_since: null, stale_alert_at: null },
+          out: { announce: false, reminder: false, recovered: true },
+        };
       }
       if (!stale && rpo === null && cur.stale_since !== null && (last?.status === 'success' || !last)) {
         kind = 'recovered'; // the RPO was removed while breached
@@ -456,10 +547,19 @@ export async function checkPlans(ctx: ServiceContext, now: Date, announce: (a: A
         event: 'rpo',
         plan,
         runId: good?.id ?? null,
-        message: { ...m, plan: plan.name, status: 'stale', journalId: good?.id ?? null, rpoSeconds: rpo, lastSuccessAt: good ? ref : null, message: `No successful backup in the last ${rpo} s.` },
+        message: {
+          ...m,
+          plan: plan.name,
+          status: 'stale',
+          journalId: good?.id ?? null,
+          rpoSeconds: rpo,
+          lastSuccessAt: good ? ref : null,
+          message: `No successful backup in the last ${rpo} s.`,
+        },
       });
     } else if (k === 'recovered' && out.recovered) {
-      if (last && last.status === 'success') await announce({ key: `recovered:${last.id}`, event: 'recovered', plan, runId: last.id, message: runMessage(ctx, 'recovered', last, at, false) });
+      if (last && last.status === 'success')
+        await announce({ key: `recovered:${last.id}`, event: 'recovered', plan, runId: last.id, message: runMessage(ctx, 'recovered', last, at, false) });
       else {
         const m = baseMessage(ctx, 'recovered', `coffre: plan ${plan.name} recovered`, `Plan ${plan.name} is no longer past an RPO.`, at);
         await announce({ key: `recovered:${plan.id}:${at}`, event: 'recovered', plan, runId: null, message: { ...m, plan: plan.name, status: 'ok' } });
@@ -479,6 +579,7 @@ export async function withNotifications<T>(ctx: ServiceContext, fn: () => Promis
     return await fn();
   } finally {
     n.stop();
-    if (!(await n.flush())) log?.(`notifications: some deliveries were still being sent after ${Math.round(ctx.config.notify.flushMs / 1000)}s; a \`coffre serve\` will take them up.`);
+    if (!(await n.flush()))
+      log?.(`notifications: some deliveries were still being sent after ${Math.round(ctx.config.notify.flushMs / 1000)}s; a \`coffre serve\` will take them up.`);
   }
 }

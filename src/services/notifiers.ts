@@ -97,7 +97,10 @@ export function checkEvents(input: unknown): RuleEvent[] {
   if (input === undefined || input === null || input === '') return [...defaultRuleEvents];
   const list = (Array.isArray(input) ? input : String(input).split(',')).map((e) => String(e).trim()).filter(Boolean);
   const bad = list.filter((e) => !(notifyEvents as readonly string[]).includes(e));
-  if (bad.length || list.length === 0) throw usageError('BAD_NOTIFY_EVENTS', `Unknown notification event(s) ${bad.join(', ') || '(none)'}: use a comma-separated list of ${notifyEvents.join(', ')}.`, { field: 'notifyOn' });
+  if (bad.length || list.length === 0)
+    throw usageError('BAD_NOTIFY_EVENTS', `Unknown notification event(s) ${bad.join(', ') || '(none)'}: use a comma-separated list of ${notifyEvents.join(', ')}.`, {
+      field: 'notifyOn',
+    });
   return [...new Set(list)] as RuleEvent[];
 }
 
@@ -120,7 +123,8 @@ export interface NotifierInput {
 /** Validates (through the channel) and stores a new notifier. Other input fields are the channel's settings. */
 export async function addNotifier(ctx: ServiceContext, input: NotifierInput): Promise<NotifierView> {
   const name = checkName('notifier', input.name);
-  if (typeof input.type !== 'string' || !input.type) throw usageError('MISSING_TYPE', `A notifier needs a type (--type): one of ${channels.names().join(', ')}.`, { field: 'type' });
+  if (typeof input.type !== 'string' || !input.type)
+    throw usageError('MISSING_TYPE', `A notifier needs a type (--type): one of ${channels.names().join(', ')}.`, { field: 'type' });
   const channel = channels.get(input.type);
   const { name: _n, type: _t, default: def, events, ...settings } = input;
   const configured = channel.configure(settings);
@@ -160,7 +164,8 @@ export async function updateNotifier(ctx: ServiceContext, ref: string, input: No
   const rec = await findNotifierRecord(ctx, ref);
   const next: NotifierRecord = { ...rec, updatedAt: isoNow() };
   const { name, type, default: def, events, ...settings } = input;
-  if (type !== undefined && type !== rec.type) throw usageError('TYPE_CHANGE', `Notifier "${rec.name}" is of type ${rec.type}: its type cannot change; add a new notifier instead.`, { field: 'type' });
+  if (type !== undefined && type !== rec.type)
+    throw usageError('TYPE_CHANGE', `Notifier "${rec.name}" is of type ${rec.type}: its type cannot change; add a new notifier instead.`, { field: 'type' });
   if (name !== undefined) {
     next.name = checkName('notifier', name);
     const other = await repo.findNotifier(ctx.catalog.db, next.name);
@@ -225,9 +230,34 @@ export async function testNotifier(ctx: ServiceContext, ref: string): Promise<Te
     links: {},
   };
   const eventId = newId();
-  await repo.claimEvent(db, { id: eventId, eventKey: `test:${eventId}`, event: 'test', planId: null, planName: null, runId: null, payload: JSON.stringify(message), createdAt: now });
+  await repo.claimEvent(db, {
+    id: eventId,
+    eventKey: `test:${eventId}`,
+    event: 'test',
+    planId: null,
+    planName: null,
+    runId: null,
+    payload: JSON.stringify(message),
+    createdAt: now,
+  });
   const id = newId();
-  await repo.insertDelivery(db, { id, eventId, channelKey: rec.id, notifierId: rec.id, notifierName: rec.name, channel: rec.type, status: 'sending', attempts: 0, lastError: null, response: null, nextAttemptAt: now, leaseUntil: now, createdAt: now, updatedAt: now, sentAt: null });
+  await repo.insertDelivery(db, {
+    id,
+    eventId,
+    channelKey: rec.id,
+    notifierId: rec.id,
+    notifierName: rec.name,
+    channel: rec.type,
+    status: 'sending',
+    attempts: 0,
+    lastError: null,
+    response: null,
+    nextAttemptAt: now,
+    leaseUntil: now,
+    createdAt: now,
+    updatedAt: now,
+    sentAt: null,
+  });
   try {
     const r = await sendMessage(ctx, rec, message, id);
     await repo.updateDelivery(db, id, { status: 'sent', attempts: r.attempts, response: r.answer, leaseUntil: null, sentAt: isoNow() }, isoNow());
@@ -275,7 +305,8 @@ export function parseDuration(input: unknown, field: string): number {
   let total = 0;
   if (/^\d+$/.test(text)) total = Number(text);
   else if (/^(\d+[wdhms])+$/.test(text)) for (const [, n, u] of text.matchAll(/(\d+)([wdhms])/g)) total += Number(n) * units[u];
-  if (!total || total > 366 * 86400) throw usageError('BAD_DURATION', `--${field} must be a duration such as 26h, 90m, 1d12h or a number of seconds, at most a year (got ${JSON.stringify(input)}).`, { field });
+  if (!total || total > 366 * 86400)
+    throw usageError('BAD_DURATION', `--${field} must be a duration such as 26h, 90m, 1d12h or a number of seconds, at most a year (got ${JSON.stringify(input)}).`, { field });
   return total;
 }
 
@@ -286,7 +317,8 @@ export function hasAlertingInput(i: PlanAlertingInput): boolean {
 /** Checks a plan's alerting input without writing (so a plan is not saved with half of it). */
 export async function checkAlerting(ctx: ServiceContext, input: PlanAlertingInput): Promise<(planId: string) => Promise<void>> {
   let rules: repo.PlanRule[] | undefined;
-  if (input.notifyOn !== undefined && input.notify === undefined) throw usageError('MISSING_OPTION', '--notify-on applies to the notifiers named with --notify NAME.', { field: 'notifyOn' });
+  if (input.notifyOn !== undefined && input.notify === undefined)
+    throw usageError('MISSING_OPTION', '--notify-on applies to the notifiers named with --notify NAME.', { field: 'notifyOn' });
   if (input.notify !== undefined) {
     const refs = input.notify === null ? [] : Array.isArray(input.notify) ? input.notify : [input.notify];
     const events = checkEvents(input.notifyOn);

@@ -133,7 +133,11 @@ function upcoming(ctx: ServiceContext, r: PlanRecord): string[] {
 function checkMissedRuns(value: unknown): MissedRunPolicy | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || !(missedRunPolicies as readonly string[]).includes(value)) {
-    throw usageError('BAD_MISSED_RUNS', `Unknown missed-run policy ${JSON.stringify(value)}: use run-once (run once at start when the last tick was missed within the grace window) or skip.`, { field: 'missedRuns' });
+    throw usageError(
+      'BAD_MISSED_RUNS',
+      `Unknown missed-run policy ${JSON.stringify(value)}: use run-once (run once at start when the last tick was missed within the grace window) or skip.`,
+      { field: 'missedRuns' },
+    );
   }
   return value as MissedRunPolicy;
 }
@@ -142,7 +146,9 @@ function checkGrace(value: unknown): number | null {
   if (value === undefined || value === null) return null;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 31 * 86400) {
-    throw usageError('BAD_MISSED_GRACE', `The missed-run grace window must be a whole number of seconds from 0 to ${31 * 86400} (got ${JSON.stringify(value)}).`, { field: 'missedGraceSeconds' });
+    throw usageError('BAD_MISSED_GRACE', `The missed-run grace window must be a whole number of seconds from 0 to ${31 * 86400} (got ${JSON.stringify(value)}).`, {
+      field: 'missedGraceSeconds',
+    });
   }
   return n;
 }

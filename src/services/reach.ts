@@ -90,15 +90,25 @@ export function checkReach(config: Config, given: string, use: PathUse, reach: R
     reach.warn?.(`warning: ${given} is outside ALLOWED_PATHS (${config.allowedPaths.join(', ')}): the API could not have named it.\n`);
     return real;
   }
-  throw new CoffreError('PATH_FORBIDDEN', `${useText[use]} must lie under ALLOWED_PATHS (the folders this server's API may name): ${given} does not. Add its folder to ALLOWED_PATHS, or use the CLI.`, {
-    kind: 'forbidden',
-    details: { field: use === 'restore-source' ? 'path' : use === 'local-destination' ? 'path' : 'url' },
-  });
+  throw new CoffreError(
+    'PATH_FORBIDDEN',
+    `${useText[use]} must lie under ALLOWED_PATHS (the folders this server's API may name): ${given} does not. Add its folder to ALLOWED_PATHS, or use the CLI.`,
+    {
+      kind: 'forbidden',
+      details: { field: use === 'restore-source' ? 'path' : use === 'local-destination' ? 'path' : 'url' },
+    },
+  );
 }
 
 /** Whether coffre's own files are at p (the check made each time a stored target or destination is opened). */
 export function checkNotOwn(config: Config, given: string, use: PathUse): void {
   const own = ownFiles(config, realPathOf(given), use);
   if (!own) return;
-  throw reserved(config, given, use, own, use === 'restore-source' ? 'Choose a path outside it.' : `Point it elsewhere (coffre ${use === 'sqlite-target' ? 'target' : 'destination'} edit).`);
+  throw reserved(
+    config,
+    given,
+    use,
+    own,
+    use === 'restore-source' ? 'Choose a path outside it.' : `Point it elsewhere (coffre ${use === 'sqlite-target' ? 'target' : 'destination'} edit).`,
+  );
 }

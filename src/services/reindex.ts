@@ -68,7 +68,8 @@ function manifestProblem(m: Manifest, artifactKey: string): string | undefined {
   if (typeof m.sha256 !== 'string' || !HEX64.test(m.sha256) || typeof m.rawSha256 !== 'string' || !HEX64.test(m.rawSha256)) return 'its sha256 fields are not sha256 digests';
   if (!Number.isSafeInteger(m.sizeBytes) || !Number.isSafeInteger(m.rawSizeBytes)) return 'its sizes are not whole numbers';
   if (m.kind !== 'full' && (!m.parent || !ID.test(m.parent.id) || !HEX64.test(m.parent.sha256))) return `a ${m.kind} backup without a valid parent`;
-  if (typeof m.startedAt !== 'string' || Number.isNaN(Date.parse(m.startedAt)) || typeof m.finishedAt !== 'string' || Number.isNaN(Date.parse(m.finishedAt))) return 'its times are not ISO times';
+  if (typeof m.startedAt !== 'string' || Number.isNaN(Date.parse(m.startedAt)) || typeof m.finishedAt !== 'string' || Number.isNaN(Date.parse(m.finishedAt)))
+    return 'its times are not ISO times';
   return undefined;
 }
 
@@ -111,7 +112,17 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
   for (const { key, manifest: m } of found) {
     const item: ReindexItem = { id: m.id, plan: m.plan, kind: m.kind, artifact: key, startedAt: m.startedAt };
     const known = await getBackup(db, m.id).catch(() => undefined);
-    const copy = { id: newId(), backupId: m.id, destinationId: dest.id, key, sizeBytes: m.sizeBytes, checksum: `sha256:${m.sha256}`, status: 'success', message: `Found by coffre reindex ${isoNow()}.`, createdAt: isoNow() };
+    const copy = {
+      id: newId(),
+      backupId: m.id,
+      destinationId: dest.id,
+      key,
+      sizeBytes: m.sizeBytes,
+      checksum: `sha256:${m.sha256}`,
+      status: 'success',
+      message: `Found by coffre reindex ${isoNow()}.`,
+      createdAt: isoNow(),
+    };
     if (known) {
       if (known.sha256 !== null && known.sha256 !== m.sha256) {
         report.invalid.push({ key: key + MANIFEST_SUFFIX, reason: `The journal's backup ${m.id} has sha256 ${known.sha256}, and this manifest says ${m.sha256}: left alone.` });
@@ -219,30 +230,47 @@ export interface AdoptOptions {
 export async function adoptBackup(ctx: ServiceContext, ref: string, options: AdoptOptions): Promise<BackupRecord> {
   const db = ctx.catalog.db;
   const row = await getBackup(db, ref);
-  if (row.trigger !== 'reindex') throw usageError('NOT_IMPORTED', `Backup ${row.id} was made by coffre (trigger ${row.trigger}), not imported by \`coffre reindex\`: it belongs to its plan already.`);
+  if (row.trigger !== 'reindex')
+    throw usageError('NOT_IMPORTED', `Backup ${row.id} was made by coffre (trigger ${row.trigger}), not imported by \`coffre reindex\`: it belongs to its plan already.`);
   const planRef = options.plan ?? row.importPlanId ?? undefined;
   if (!planRef) {
-    throw usageError('ADOPT_NEEDS_PLAN', `Backup ${row.id} was imported from a manifest that names no plan of this catalog by id (it claims "${row.planName}"): say which plan it belongs to, \`coffre journal adopt ${row.id} --plan PLAN\` (API: {"planId": ...}).`, { field: 'planId' });
+    throw usageError(
+      'ADOPT_NEEDS_PLAN',
+      `Backup ${row.id} was imported from a manifest that names no plan of this catalog by id (it claims "${row.planName}"): say which plan it belongs to, \`coffre journal adopt ${row.id} --plan PLAN\` (API: {"planId": ...}).`,
+      { field: 'planId' },
+    );
   }
   const plan = await findPlanRecord(ctx, planRef);
   if (!isPendingImport(row)) {
     if (row.planId === plan.id) return row;
     throw conflict('ALREADY_ADOPTED', `Backup ${row.id} was adopted into plan ${row.planName} on ${row.adoptedAt} by ${row.adoptedBy}.`);
   }
-  if (!restorableStatuses.includes(row.status) || row.prunedAt) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${row.id} is ${row.prunedAt ? 'pruned' : row.status}: only a restorable backup can be adopted.`);
+  if (!restorableStatuses.includes(row.status) || row.prunedAt)
+    throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${row.id} is ${row.prunedAt ? 'pruned' : row.status}: only a restorable backup can be adopted.`);
   const now = (options.now ?? new Date()).getTime();
   if (Date.parse(row.startedAt) > now + FUTURE_SLACK_MS || (row.finishedAt && Date.parse(row.finishedAt) > now + FUTURE_SLACK_MS)) {
-    throw usageError('ADOPT_FUTURE_BACKUP', `Backup ${row.id} claims to have started on ${row.startedAt}, in the future: its manifest is not to be trusted, and adopting it would make it plan ${plan.name}'s newest backup. Restore it with {hint} if you need its content.`, undefined, { target: 'TARGET' });
+    throw usageError(
+      'ADOPT_FUTURE_BACKUP',
+      `Backup ${row.id} claims to have started on ${row.startedAt}, in the future: its manifest is not to be trusted, and adopting it would make it plan ${plan.name}'s newest backup. Restore it with {hint} if you need its content.`,
+      undefined,
+      { target: 'TARGET' },
+    );
   }
   const planTarget = await getTarget(db, plan.targetId);
   if (!planTarget) throw conflict('MISSING_TARGET', `Plan ${plan.name} has no target.`);
   if (planTarget.engine !== row.engine) {
-    throw usageError('FORMAT_MISMATCH', `Backup ${row.id} is a ${row.engine} dump and plan ${plan.name} backs up a ${planTarget.engine} target: adopt it into a ${row.engine} plan.`);
+    throw usageError(
+      'FORMAT_MISMATCH',
+      `Backup ${row.id} is a ${row.engine} dump and plan ${plan.name} backs up a ${planTarget.engine} target: adopt it into a ${row.engine} plan.`,
+    );
   }
   if (row.parentId) {
     const parent = await getBackup(db, row.parentId).catch(() => undefined);
     if (!parent || parent.planId !== plan.id) {
-      throw usageError('ADOPT_PARENT_FIRST', `Backup ${row.id} is ${row.kind === 'incremental' ? 'an' : 'a'} ${row.kind} whose parent ${row.parentId} is ${parent ? `not a backup of plan ${plan.name}` : 'not in the journal'}: adopt the parent first (\`coffre journal adopt ${row.parentId} ${row.id} --plan ${plan.name}\` adopts both, oldest first).`);
+      throw usageError(
+        'ADOPT_PARENT_FIRST',
+        `Backup ${row.id} is ${row.kind === 'incremental' ? 'an' : 'a'} ${row.kind} whose parent ${row.parentId} is ${parent ? `not a backup of plan ${plan.name}` : 'not in the journal'}: adopt the parent first (\`coffre journal adopt ${row.parentId} ${row.id} --plan ${plan.name}\` adopts both, oldest first).`,
+      );
     }
   }
   const own = row.targetId ? await getTarget(db, row.targetId) : undefined;

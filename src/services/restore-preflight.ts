@@ -69,7 +69,17 @@ export async function restorePreflight(ctx: ServiceContext, journalId: string, t
   if (target.engine !== backup.engine) problems.push(`Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore.`);
   const conn = connectionOf(ctx, target);
   const engine = engines.get(target.engine);
-  const t: Preflight['target'] = { id: target.id, name: target.name, engine: target.engine, database: conn.database, reachable: false, serverVersion: null, exists: null, empty: null, error: null };
+  const t: Preflight['target'] = {
+    id: target.id,
+    name: target.name,
+    engine: target.engine,
+    database: conn.database,
+    reachable: false,
+    serverVersion: null,
+    exists: null,
+    empty: null,
+    error: null,
+  };
   // Inspect first: a database (or SQLite file) that does not exist yet is fine, the restore creates it,
   // but the probe would fail on it; the server version is asked only of one that exists.
   try {

@@ -15,7 +15,17 @@ import { withDatabase } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInput } from '../pipeline/restore.ts';
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
-import { getBackup, getRestore, isPendingImport, listRestores, restorableStatuses, type RestoreRecord, type RunStatus, type RunTrigger, type BackupRecord } from '../catalog/journal.ts';
+import {
+  getBackup,
+  getRestore,
+  isPendingImport,
+  listRestores,
+  restorableStatuses,
+  type RestoreRecord,
+  type RunStatus,
+  type RunTrigger,
+  type BackupRecord,
+} from '../catalog/journal.ts';
 import { getTarget as targetById, type TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import type { RunOutcome } from './backup-view.ts';
@@ -132,7 +142,10 @@ export interface CheckedRestore {
  * implied (never for an imported row not adopted) and of the backup's engine, a file is not coffre's own,
  * and an encrypted backup has an identity that opens it. Throws coded usage errors with hints.
  */
-export async function checkRestore(ctx: ServiceContext, request: { backup?: string; files: readonly string[]; to?: string; identities?: IdentitySources }): Promise<CheckedRestore> {
+export async function checkRestore(
+  ctx: ServiceContext,
+  request: { backup?: string; files: readonly string[]; to?: string; identities?: IdentitySources },
+): Promise<CheckedRestore> {
   const db = ctx.catalog.db;
   let backup: BackupRecord | undefined;
   let target: TargetRecord;
@@ -145,11 +158,22 @@ export async function checkRestore(ctx: ServiceContext, request: { backup?: stri
     else {
       checkImplicitTarget(backup);
       const planTarget = backup.targetId ? await targetById(db, backup.targetId) : undefined;
-      if (!planTarget) throw usageError('MISSING_TARGET', `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with {hint}.`, { field: 'targetId' }, { target: 'TARGET' });
+      if (!planTarget)
+        throw usageError(
+          'MISSING_TARGET',
+          `The target of backup ${backup.id} ("${backup.targetName}") was removed: choose one with {hint}.`,
+          { field: 'targetId' },
+          { target: 'TARGET' },
+        );
       target = planTarget;
     }
     if (target.engine !== backup.engine) {
-      throw usageError('FORMAT_MISMATCH', `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with {hint}.`, { field: 'targetId' }, { target: 'TARGET' });
+      throw usageError(
+        'FORMAT_MISMATCH',
+        `Backup ${backup.id} is a ${backup.engine} dump, which the ${target.engine} target "${target.name}" cannot restore: choose a ${backup.engine} target with {hint}.`,
+        { field: 'targetId' },
+        { target: 'TARGET' },
+      );
     }
   } else {
     if (!request.to) throw usageError('MISSING_TARGET', 'Restoring from a file needs a target: add {hint}.', { field: 'targetId' }, { target: 'TARGET' });
@@ -178,13 +202,21 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
   let conn = connectionOf(ctx, target);
   if (backup?.runPart === 'globals') {
     // A server run's PostgreSQL globals restore into a server target: roles, not a database.
-    if (!target.server || target.engine !== 'postgres') throw usageError('GLOBALS_NEED_SERVER', `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with --to a PostgreSQL server target (a URL without a database).`, { field: 'targetId' });
+    if (!target.server || target.engine !== 'postgres')
+      throw usageError(
+        'GLOBALS_NEED_SERVER',
+        `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with --to a PostgreSQL server target (a URL without a database).`,
+        { field: 'targetId' },
+      );
     engine = globalsEngine(engine);
     conn = withDatabase(conn, conn.database || 'postgres');
   } else if (target.server) {
     // Into a server target: the database of the same name (a server run's row), or the one --database names.
     const into = backup ? backup.database : options.database;
-    if (!into) throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, { field: 'database' });
+    if (!into)
+      throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, {
+        field: 'database',
+      });
     conn = withDatabase(conn, into);
   }
   const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
@@ -227,7 +259,18 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
         source = await openVerifiedCopy(ctx, backup, options.signal);
       }
       sizeBytes = backup.sizeBytes;
-      result = await streamRestore({ engine, conn, source, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring, recipients: recordedRecipients(backup), what: `The artifact of backup ${backup.id}` });
+      result = await streamRestore({
+        engine,
+        conn,
+        source,
+        replace: run.replace,
+        signal: options.signal,
+        onProgress: options.onProgress,
+        sql,
+        identities: keyring,
+        recipients: recordedRecipients(backup),
+        what: `The artifact of backup ${backup.id}`,
+      });
     } else {
       // An age file is authenticated in full before the target is touched (pipeline/decrypt.ts).
       for (const i of inputs) if ('path' in i && (await isRegularFile(i.path))) await authenticateAgeFile(i.path, keyring, options.signal);
@@ -270,7 +313,7 @@ function globalsEngine(pg: Engine): Engine {
       if (typeof input === 'string') throw usageError('FORMAT_MISMATCH', 'The globals are a SQL script, not a folder.');
       const { restoreGlobals, describeGlobals } = await import('../engines/postgres-globals.ts');
       const outcome = await restoreGlobals(conn, input, options.signal);
-      return { database: 'the server\'s roles', tool: 'psql-globals', clientVersion: 'node-pg', serverVersion: '', notes: [describeGlobals(outcome)] };
+      return { database: "the server's roles", tool: 'psql-globals', clientVersion: 'node-pg', serverVersion: '', notes: [describeGlobals(outcome)] };
     },
   };
 }

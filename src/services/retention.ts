@@ -131,7 +131,10 @@ export async function pruneAfterBackup(ctx: ServiceContext, planId: string, log:
     const plan = await findPlanRecord(ctx, planId);
     if (!checkRetention(plan.retention)) return undefined;
     const report = await prunePlan(ctx, planId);
-    if (report.removed.length) log(`retention of plan ${report.plan} (${report.rules}): ${report.removed.length - report.failed} backup(s) pruned${report.failed ? `, ${report.failed} could not be removed` : ''}`);
+    if (report.removed.length)
+      log(
+        `retention of plan ${report.plan} (${report.rules}): ${report.removed.length - report.failed} backup(s) pruned${report.failed ? `, ${report.failed} could not be removed` : ''}`,
+      );
     return report;
   } catch (err) {
     log(`retention of plan ${planId} failed: ${redact(asCoffreError(err).message)}`);

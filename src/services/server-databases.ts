@@ -35,7 +35,8 @@ export function globToRegExp(glob: string): RegExp {
 export function checkGlobs(field: 'include' | 'exclude', value: unknown): string[] {
   const list = value === undefined || value === null ? [] : Array.isArray(value) ? value : [value];
   for (const g of list) {
-    if (typeof g !== 'string' || !g.trim() || g.length > 200 || /[\0\r\n]/.test(g)) throw usageError('BAD_GLOB', `Each --${field} pattern must be a non-empty line of at most 200 characters.`, { field });
+    if (typeof g !== 'string' || !g.trim() || g.length > 200 || /[\0\r\n]/.test(g))
+      throw usageError('BAD_GLOB', `Each --${field} pattern must be a non-empty line of at most 200 characters.`, { field });
     globToRegExp(g);
   }
   return list as string[];

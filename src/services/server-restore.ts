@@ -33,10 +33,21 @@ export interface ServerRestoreView {
 export async function restoreServerRun(ctx: ServiceContext, options: ServerRestoreOptions): Promise<{ view: ServerRestoreView; error?: CoffreError }> {
   const run = await getServerRun(ctx.catalog.db, options.run);
   const target = await findTargetRecord(ctx, options.to);
-  if (!target.server) throw usageError('SERVER_TARGET_NEEDED', `Target "${target.name}" is one database: restore a whole run into a server target, or restore one of its rows (coffre restore JOURNAL_ID --to ${target.name}).`, { field: 'targetId' });
+  if (!target.server)
+    throw usageError(
+      'SERVER_TARGET_NEEDED',
+      `Target "${target.name}" is one database: restore a whole run into a server target, or restore one of its rows (coffre restore JOURNAL_ID --to ${target.name}).`,
+      { field: 'targetId' },
+    );
   if (target.engine !== run.engine) throw usageError('FORMAT_MISMATCH', `Run ${run.id} is of a ${run.engine} server; "${target.name}" is ${target.engine}.`, { field: 'targetId' });
-  const rows = (await backupsOfRun(ctx.catalog.db, run.id)).filter((r) => restorableStatuses.includes(r.status) && (options.globals ? r.runPart === 'globals' : r.runPart !== 'globals'));
-  if (rows.length === 0) throw usageError('NOTHING_TO_RESTORE', options.globals ? `Run ${run.id} has no restorable globals (only PostgreSQL server runs store them).` : `Run ${run.id} has no restorable database.`);
+  const rows = (await backupsOfRun(ctx.catalog.db, run.id)).filter(
+    (r) => restorableStatuses.includes(r.status) && (options.globals ? r.runPart === 'globals' : r.runPart !== 'globals'),
+  );
+  if (rows.length === 0)
+    throw usageError(
+      'NOTHING_TO_RESTORE',
+      options.globals ? `Run ${run.id} has no restorable globals (only PostgreSQL server runs store them).` : `Run ${run.id} has no restorable database.`,
+    );
   if (!options.globals && !options.replace) {
     // Checked for every database before the first is touched.
     const engine = engines.get(target.engine);
@@ -47,14 +58,25 @@ export async function restoreServerRun(ctx: ServiceContext, options: ServerResto
       if (state.exists && !state.empty) busy.push(r.database);
     }
     if (busy.length) {
-      throw conflict('TARGET_NOT_EMPTY', `Target "${target.name}" already holds data in ${busy.join(', ')}: nothing was restored. Add --replace to overwrite them, or restore into another server.`, { databases: busy });
+      throw conflict(
+        'TARGET_NOT_EMPTY',
+        `Target "${target.name}" already holds data in ${busy.join(', ')}: nothing was restored. Add --replace to overwrite them, or restore into another server.`,
+        { databases: busy },
+      );
     }
   }
   const restores: RestoreView[] = [];
   const failed: string[] = [];
   let error: CoffreError | undefined;
   for (const r of rows) {
-    const outcome = await runRestore(ctx, { backup: r.id, to: target.name, replace: options.replace === true, identities: options.identities, trigger: options.trigger, signal: options.signal });
+    const outcome = await runRestore(ctx, {
+      backup: r.id,
+      to: target.name,
+      replace: options.replace === true,
+      identities: options.identities,
+      trigger: options.trigger,
+      signal: options.signal,
+    });
     restores.push(outcome.view);
     if (outcome.error) {
       failed.push(`${r.database} (${outcome.error.message})`);

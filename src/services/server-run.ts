@@ -87,7 +87,12 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
   Object.assign(group, { databases, newDatabases, vanished });
   await describeServerRun(ctx, runId, { databases, newDatabases, vanished });
 
-  const parts: ServerPart[] = databases.map((database) => ({ runId, database, part: 'database', note: newDatabases.includes(database) ? 'A new database since the last run of the plan: its first backup is a full.' : undefined }));
+  const parts: ServerPart[] = databases.map((database) => ({
+    runId,
+    database,
+    part: 'database',
+    note: newDatabases.includes(database) ? 'A new database since the last run of the plan: its first backup is a full.' : undefined,
+  }));
   if (target.engine === 'postgres') parts.push({ runId, database: GLOBALS_LABEL, part: 'globals' });
   const failed: string[] = [];
   const failures: string[] = [];
@@ -96,10 +101,12 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
   // Progress: the bytes of every database so far.
   let done = 0;
   const current = new Map<string, number>();
-  const onProgress = options.onProgress ? (label: string) => (bytes: number) => {
-    current.set(label, bytes);
-    options.onProgress!(done + [...current.values()].reduce((a, b) => a + b, 0));
-  } : undefined;
+  const onProgress = options.onProgress
+    ? (label: string) => (bytes: number) => {
+        current.set(label, bytes);
+        options.onProgress!(done + [...current.values()].reduce((a, b) => a + b, 0));
+      }
+    : undefined;
   await pool(parts, target.parallel ?? 1, async (part) => {
     if (options.signal?.aborted) {
       failed.push(part.database);
@@ -129,12 +136,16 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
   const total = parts.length;
   const status = options.signal?.aborted ? 'interrupted' : total > 0 && ok === 0 ? 'failed' : failed.length || partialRows ? 'partial' : 'success';
   const message = [
-    total === 0 ? 'No database of the server matched the filters.' : `Backed up ${ok} of ${total} (${databases.length} database${databases.length === 1 ? '' : 's'}${target.engine === 'postgres' ? ' and the globals' : ''}).`,
+    total === 0
+      ? 'No database of the server matched the filters.'
+      : `Backed up ${ok} of ${total} (${databases.length} database${databases.length === 1 ? '' : 's'}${target.engine === 'postgres' ? ' and the globals' : ''}).`,
     failures.length ? `Failed: ${failures.join('; ')}.` : '',
     partialRows ? `${partialRows} reached only some destinations.` : '',
     newDatabases.length ? `New database${newDatabases.length === 1 ? '' : 's'} since the last run: ${newDatabases.join(', ')}.` : '',
     vanished.length ? `Gone since the last run: ${vanished.join(', ')} (their backups are kept and restorable).` : '',
-  ].filter(Boolean).join(' ');
+  ]
+    .filter(Boolean)
+    .join(' ');
   await finish({ status, message: redact(message), failed });
   const view = await describeServerRunView(ctx, group);
   if (status === 'success') return { view };

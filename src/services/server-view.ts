@@ -59,7 +59,10 @@ export function groupView(g: ServerRunRecord, rows: BackupView[]): BackupView {
 }
 
 async function viewsOf(ctx: ServiceContext, rows: BackupRecord[]): Promise<BackupView[]> {
-  const copies = await copyViewsOf(ctx, rows.map((r) => r.id));
+  const copies = await copyViewsOf(
+    ctx,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => describeBackup(r, copies.get(r.id) ?? []));
 }
 
@@ -70,7 +73,10 @@ export async function describeServerRunView(ctx: ServiceContext, g: ServerRunRec
 
 /** Views of several server runs. */
 export async function describeServerRunViews(ctx: ServiceContext, groups: ServerRunRecord[]): Promise<Map<string, BackupView>> {
-  const rowsByRun = await backupsOfRuns(ctx.catalog.db, groups.map((g) => g.id));
+  const rowsByRun = await backupsOfRuns(
+    ctx.catalog.db,
+    groups.map((g) => g.id),
+  );
   const out = new Map<string, BackupView>();
   for (const g of groups) out.set(g.id, groupView(g, await viewsOf(ctx, rowsByRun.get(g.id) ?? [])));
   return out;

@@ -174,7 +174,10 @@ export async function metricsText(ctx: ServiceContext, now = new Date()): Promis
   }
   const restoreRuns = counter('coffre_restore_runs_total', 'Finished restore runs in the journal, by status.', ['status']);
   for (const c of restores) restoreRuns.inc({ status: c.status }, c.count);
-  const notifications = counter('coffre_notifications_total', 'Notification deliveries in the notification journal, by notifier and status (sent, failed, pending, sending).', ['notifier', 'status']);
+  const notifications = counter('coffre_notifications_total', 'Notification deliveries in the notification journal, by notifier and status (sent, failed, pending, sending).', [
+    'notifier',
+    'status',
+  ]);
   for (const d of deliveries) notifications.inc({ notifier: d.notifier, status: d.status }, d.count);
   const drillSuccess = gauge('coffre_drill_last_success_timestamp_seconds', "Unix time the plan's latest passed restore drill finished.", ['plan']);
   const drillRto = gauge('coffre_drill_rto_seconds', "RTO measured by the plan's latest restore drill that got to a checked database (start to checked database).", ['plan']);
@@ -185,7 +188,10 @@ export async function metricsText(ctx: ServiceContext, now = new Date()): Promis
     if (rto !== null) drillRto.set({ plan: s.plan }, rto / 1000);
     if (s.lastDrillStatus) for (const st of ['success', 'failed', 'interrupted']) drillLast.set({ plan: s.plan, status: st }, s.lastDrillStatus === st ? 1 : 0);
   }
-  const serverLast = gauge('coffre_server_run_last_status', "Server targets: 1 for the status of the plan's latest finished server run (the whole run), 0 for the others.", ['plan', 'status']);
+  const serverLast = gauge('coffre_server_run_last_status', "Server targets: 1 for the status of the plan's latest finished server run (the whole run), 0 for the others.", [
+    'plan',
+    'status',
+  ]);
   const serverFailed = gauge('coffre_server_run_failed_databases', "Server targets: how many databases failed in the plan's latest finished server run.", ['plan']);
   for (const g of await latestServerRuns(db)) {
     const plan = names.get(g.planId!) ?? g.planName;

@@ -66,13 +66,15 @@ function checkParallel(value: unknown): number {
  * target; include/exclude/parallel only mean something there (refused on a single-database target).
  */
 function serverFields(conn: Connection, input: ServerInput, before?: TargetRecord): Pick<TargetRecord, 'server' | 'includeGlobs' | 'excludeGlobs' | 'parallel'> {
-  const server = conn.database === '' || input.allDatabases === true || (input.allDatabases === undefined && before?.server === true && conn.database === '' );
+  const server = conn.database === '' || input.allDatabases === true || (input.allDatabases === undefined && before?.server === true && conn.database === '');
   const includeGlobs = input.include !== undefined ? checkGlobs('include', input.include) : (before?.includeGlobs ?? []);
   const excludeGlobs = input.exclude !== undefined ? checkGlobs('exclude', input.exclude) : (before?.excludeGlobs ?? []);
   const parallel = input.parallel !== undefined && input.parallel !== null ? checkParallel(input.parallel) : (before?.parallel ?? null);
   if (server && !engines.get(conn.engine).listDatabases) throw usageError('NOT_A_SERVER', `A ${conn.engine} target cannot be a server target.`, { field: 'allDatabases' });
   if (!server && (includeGlobs.length || excludeGlobs.length || (input.parallel !== undefined && input.parallel !== null))) {
-    throw usageError('NOT_A_SERVER', 'include, exclude and parallel are for server targets: give a URL without a database (postgres://user@host:5432/) or allDatabases.', { field: 'include' });
+    throw usageError('NOT_A_SERVER', 'include, exclude and parallel are for server targets: give a URL without a database (postgres://user@host:5432/) or allDatabases.', {
+      field: 'include',
+    });
   }
   return { server, includeGlobs, excludeGlobs, parallel };
 }
@@ -90,14 +92,24 @@ function checkTargetReach(ctx: ServiceContext, conn: Connection, reach: Reach): 
 /** Validates and stores a new target (bounded by what `reach` may name; the API's reach by default). */
 export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown } & ServerInput, reach: Reach = apiReach): Promise<TargetView> {
   const name = checkName('target', input.name);
-  if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
+  if (typeof input.url !== 'string' || !input.url.trim())
+    throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
   const conn = parseConnectionUrl(input.url, { allowNoDatabase: true });
   if (conn.database === '' && conn.engine !== 'sqlite' && !engines.get(conn.engine).listDatabases) parseConnectionUrl(input.url);
   const server = serverFields(conn, input);
   if (await repo.findTarget(ctx.catalog.db, name)) throw conflict('TARGET_EXISTS', `A target named "${name}" already exists: choose another name or remove it first.`);
   checkTargetReach(ctx, conn, reach);
   const now = isoNow();
-  const rec: TargetRecord = { id: newId(), name, engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url), createdAt: now, updatedAt: now, ...server };
+  const rec: TargetRecord = {
+    id: newId(),
+    name,
+    engine: conn.engine,
+    urlDisplay: conn.displayUrl,
+    urlEnc: encryptSecret(ctx.catalog.key, conn.url),
+    createdAt: now,
+    updatedAt: now,
+    ...server,
+  };
   await repo.insertTarget(ctx.catalog.db, rec);
   return view(rec);
 }
@@ -169,12 +181,14 @@ export async function updateTarget(ctx: ServiceContext, ref: string, input: { na
     if (other && other.id !== rec.id && other.name === next.name) throw conflict('TARGET_EXISTS', `A target named "${next.name}" already exists: choose another name.`);
   }
   if (input.url !== undefined) {
-    if (typeof input.url !== 'string' || !input.url.trim()) throw usageError('MISSING_URL', 'A target needs a connection URL, e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
+    if (typeof input.url !== 'string' || !input.url.trim())
+      throw usageError('MISSING_URL', 'A target needs a connection URL, e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
     const conn = parseConnectionUrl(input.url, { allowNoDatabase: true });
     checkTargetReach(ctx, conn, reach);
     if (conn.engine !== rec.engine) {
       const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
-      if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is a ${rec.engine} database used by plan(s) ${users.join(', ')}: it cannot become ${conn.engine}.`, { plans: users });
+      if (users.length)
+        throw conflict('TARGET_IN_USE', `Target "${rec.name}" is a ${rec.engine} database used by plan(s) ${users.join(', ')}: it cannot become ${conn.engine}.`, { plans: users });
     }
     Object.assign(next, { engine: conn.engine, urlDisplay: conn.displayUrl, urlEnc: encryptSecret(ctx.catalog.key, conn.url) });
   }
@@ -185,7 +199,12 @@ export async function updateTarget(ctx: ServiceContext, ref: string, input: { na
   Object.assign(next, serverFields(conn, { ...input, allDatabases }, rec));
   if (next.server !== rec.server) {
     const users = await plansUsing(ctx.catalog.db, { targetId: rec.id });
-    if (users.length) throw conflict('TARGET_IN_USE', `Target "${rec.name}" is used by plan(s) ${users.join(', ')}: it cannot turn ${next.server ? 'into a server target' : 'into a single-database target'} under them.`, { plans: users });
+    if (users.length)
+      throw conflict(
+        'TARGET_IN_USE',
+        `Target "${rec.name}" is used by plan(s) ${users.join(', ')}: it cannot turn ${next.server ? 'into a server target' : 'into a single-database target'} under them.`,
+        { plans: users },
+      );
   }
   await repo.updateTarget(ctx.catalog.db, rec.id, next);
   return view(next);

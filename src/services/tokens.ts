@@ -68,7 +68,16 @@ export async function createToken(ctx: ServiceContext, name: unknown, role?: unk
   const checked = checkName('token', name);
   const checkedRole = checkRole(role);
   const token = `${PREFIX}${randomBytes(32).toString('base64url')}`;
-  const row: ApiTokensTable = { id: newId(), name: checked, token_hash: hash(token), hint: `${token.slice(0, PREFIX.length + 4)}…`, created_at: isoNow(), last_used_at: null, revoked_at: null, role: checkedRole };
+  const row: ApiTokensTable = {
+    id: newId(),
+    name: checked,
+    token_hash: hash(token),
+    hint: `${token.slice(0, PREFIX.length + 4)}…`,
+    created_at: isoNow(),
+    last_used_at: null,
+    revoked_at: null,
+    role: checkedRole,
+  };
   await insertToken(ctx.catalog.db, row);
   return { ...view(row), token };
 }
@@ -86,7 +95,11 @@ export async function revokeToken(ctx: ServiceContext, ref: string): Promise<Tok
   if (chosen.length === 0) throw notFound('TOKEN_NOT_FOUND', `No active token named "${ref}": see \`coffre token list\`.`);
   if (!byName.length && chosen.length > 1) throw conflict('AMBIGUOUS_ID', `The id prefix "${ref}" matches several tokens: type more characters.`);
   const now = isoNow();
-  await revokeTokenRows(ctx.catalog.db, chosen.map((r) => r.id), now);
+  await revokeTokenRows(
+    ctx.catalog.db,
+    chosen.map((r) => r.id),
+    now,
+  );
   return chosen.map((r) => view({ ...r, revoked_at: now }));
 }
 

@@ -384,7 +384,13 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
     if (w0 === 'ROLLBACK') {
       if (need(2)) return undefined;
       if (word(tokens, 1) === 'TO' || (word(tokens, 1) === 'TRANSACTION' && word(tokens, 2) === 'TO')) return { action: 'pass' };
-      return { action: 'refuse', error: usageError('SQL_SQLITE_ROLLBACK', 'The SQL file ends its transaction with ROLLBACK: sqlite3 .dump writes that when it met errors, so the dump is not complete. Dump the database again.') };
+      return {
+        action: 'refuse',
+        error: usageError(
+          'SQL_SQLITE_ROLLBACK',
+          'The SQL file ends its transaction with ROLLBACK: sqlite3 .dump writes that when it met errors, so the dump is not complete. Dump the database again.',
+        ),
+      };
     }
     return { action: 'pass' };
   }
@@ -417,7 +423,10 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
   if (w0 === 'SET' || w0 === 'RESET') return { action: 'session' };
   if (w0 === 'SELECT') {
     if (need(4)) return undefined;
-    const fn = tokens.slice(1, 4).map((t) => t.text).join('');
+    const fn = tokens
+      .slice(1, 4)
+      .map((t) => t.text)
+      .join('');
     return fn === 'PG_CATALOG.SET_CONFIG' || word(tokens, 1) === 'SET_CONFIG' ? { action: 'session' } : { action: 'pass' };
   }
   if (w0 === 'COMMENT') {
@@ -447,7 +456,10 @@ function commandDecision(dialect: SqlDialect, cmd: ClientCommand): Decision {
   if (cmd.kind === 'mysql') {
     if (cmd.name === 'delimiter' || cmd.name === 'C') return { action: 'pass' };
     if (cmd.name === 'u') {
-      const db = cmd.args.replace(/;+$/, '').trim().replace(/^`(.*)`$/, '$1');
+      const db = cmd.args
+        .replace(/;+$/, '')
+        .trim()
+        .replace(/^`(.*)`$/, '$1');
       return db ? { action: 'switch', db, label: '\\u' } : { action: 'drop', label: '\\u' };
     }
     return { action: 'refuse', error: clientCommand(dialect, `\\${cmd.name}`, cmd.start) };
@@ -530,13 +542,17 @@ export function severalDatabases(dialect: SqlDialect, databases: string[], compl
 
 export function notInDump(dialect: SqlDialect, select: string, databases: string[]): CoffreError {
   const has = databases.length ? `it holds ${databases.map((d) => quoted(dialect, d)).join(', ')}` : `it names no database (restore it without --database)`;
-  return usageError('SQL_DATABASE_NOT_IN_DUMP', `--database ${select}: the dump holds no ${ENGINE_WORDS[dialect]} database ${quoted(dialect, select)}; ${has}.`, { database: select, databases });
+  return usageError('SQL_DATABASE_NOT_IN_DUMP', `--database ${select}: the dump holds no ${ENGINE_WORDS[dialect]} database ${quoted(dialect, select)}; ${has}.`, {
+    database: select,
+    databases,
+  });
 }
 
 function describe(r: SqlFilterReport, options: SqlFilterOptions): string[] {
   const notes: string[] = [];
   const list = (m: Map<string, number>) => [...m].map(([k, n]) => (n > 1 ? `${k} x${n}` : k)).join(', ');
-  if (options.select !== undefined) notes.push(`only database ${quoted(options.dialect, options.select)} of the dump was restored (${r.skipped} statements of other parts left out)`);
+  if (options.select !== undefined)
+    notes.push(`only database ${quoted(options.dialect, options.select)} of the dump was restored (${r.skipped} statements of other parts left out)`);
   const txn = ['BEGIN', 'COMMIT', 'END', 'VACUUM'].filter((k) => r.dropped.has(k));
   for (const k of txn) r.dropped.delete(k);
   if (txn.length > 0) notes.push(`dropped the file's own ${txn.join('/')} (coffre runs the whole restore in one transaction)`);
@@ -545,7 +561,8 @@ function describe(r: SqlFilterReport, options: SqlFilterOptions): string[] {
     notes.push(`dropped the dump's own database statements${named} (${list(r.dropped)}), so it went into the target`);
   }
   if (r.rewritten > 0) notes.push(`rewrote ${r.rewritten} ALTER DATABASE statement${r.rewritten > 1 ? 's' : ''} to apply to the target`);
-  if (r.qualified > 0) notes.push(`removed the dump's database name from ${r.qualified} qualified name${r.qualified > 1 ? 's' : ''} (\`db\`.\`table\` became \`table\`, in the target)`);
+  if (r.qualified > 0)
+    notes.push(`removed the dump's database name from ${r.qualified} qualified name${r.qualified > 1 ? 's' : ''} (\`db\`.\`table\` became \`table\`, in the target)`);
   if (r.commands.size > 0) notes.push(`dropped client commands (${list(r.commands)})`);
   return notes;
 }

@@ -647,7 +647,14 @@ export class SqlLexer {
             if (b === 0x2e && last && last.end === base + i && (last.kind === 'word' || last.kind === 'ident')) this.#listener.qualifier?.(last, base + i + 1);
             if (b === 0x28) this.#depth++;
             if (b === 0x29 && this.#depth > 0) this.#depth--;
-            this.#addToken({ kind: 'punct', text: String.fromCharCode(b), raw: String.fromCharCode(b), start: base + i, end: base + i + 1, depth: b === 0x28 ? this.#depth - 1 : this.#depth });
+            this.#addToken({
+              kind: 'punct',
+              text: String.fromCharCode(b),
+              raw: String.fromCharCode(b),
+              start: base + i,
+              end: base + i + 1,
+              depth: b === 0x28 ? this.#depth - 1 : this.#depth,
+            });
             i++;
           }
           continue;

@@ -53,11 +53,15 @@ function openContainer(cfg: AzureConfig, secrets: Record<string, string>): { con
   if (secrets.accountKey) {
     const account = cfg.accountName!;
     const url = cfg.endpoint ?? `https://${account}.blob.core.windows.net`;
-    return { container: new BlobServiceClient(url, new StorageSharedKeyCredential(account, secrets.accountKey), options).getContainerClient(cfg.container), credential: 'accountName/accountKey' };
+    return {
+      container: new BlobServiceClient(url, new StorageSharedKeyCredential(account, secrets.accountKey), options).getContainerClient(cfg.container),
+      credential: 'accountName/accountKey',
+    };
   }
   const sasUrl = new URL(secrets.sasUrl);
   const last = sasUrl.pathname.replace(/\/+$/, '').split('/').pop();
-  const container = last === cfg.container ? new ContainerClient(secrets.sasUrl, undefined, options) : new BlobServiceClient(secrets.sasUrl, undefined, options).getContainerClient(cfg.container);
+  const container =
+    last === cfg.container ? new ContainerClient(secrets.sasUrl, undefined, options) : new BlobServiceClient(secrets.sasUrl, undefined, options).getContainerClient(cfg.container);
   return { container, credential: 'sasUrl (its signature may be wrong or expired)' };
 }
 
@@ -223,9 +227,13 @@ export const azure = {
     }
     const ways = [connectionString, accountKey, sasUrl].filter(Boolean).length;
     if (ways !== 1) {
-      throw usageError('BAD_DESTINATION', ways === 0
-        ? 'An azure destination needs credentials: connectionString, or accountName with accountKey, or sasUrl (or AZURE_STORAGE_CONNECTION_STRING).'
-        : 'An azure destination takes one of connectionString, accountKey or sasUrl, not several.', { field: 'connectionString' });
+      throw usageError(
+        'BAD_DESTINATION',
+        ways === 0
+          ? 'An azure destination needs credentials: connectionString, or accountName with accountKey, or sasUrl (or AZURE_STORAGE_CONNECTION_STRING).'
+          : 'An azure destination takes one of connectionString, accountKey or sasUrl, not several.',
+        { field: 'connectionString' },
+      );
     }
     if (accountKey && !accountName) throw usageError('BAD_DESTINATION', 'An azure destination with accountKey needs accountName too.', { field: 'accountName' });
     if (sasUrl && !/^https?:\/\/[^/]+.*\?.*sig=/.test(sasUrl)) {

@@ -41,11 +41,18 @@ function parseCredentials(text: string, from: string): Record<string, unknown> {
   // destination's settings would then reach this host's files and network. Only key files are accepted.
   if (obj.type !== 'service_account' && obj.type !== 'authorized_user') {
     const given = typeof obj.type === 'string' ? `"${obj.type.slice(0, 60)}"` : 'missing';
-    throw usageError('BAD_GCS_CREDENTIALS', `The gcs credentials ${from} are of type ${given}: coffre accepts only a service account key file (type "service_account") or an authorized user file (type "authorized_user"); create a service account key for the bucket.`, { field: 'credentials' });
+    throw usageError(
+      'BAD_GCS_CREDENTIALS',
+      `The gcs credentials ${from} are of type ${given}: coffre accepts only a service account key file (type "service_account") or an authorized user file (type "authorized_user"); create a service account key for the bucket.`,
+      { field: 'credentials' },
+    );
   }
   const required = obj.type === 'service_account' ? ['client_email', 'private_key'] : ['client_id', 'client_secret', 'refresh_token'];
   const missing = required.filter((f) => typeof obj[f] !== 'string' || !obj[f]);
-  if (missing.length) throw usageError('BAD_GCS_CREDENTIALS', `The gcs credentials ${from} (type "${obj.type}") lack ${missing.join(', ')}: give the key file as Google made it.`, { field: 'credentials' });
+  if (missing.length)
+    throw usageError('BAD_GCS_CREDENTIALS', `The gcs credentials ${from} (type "${obj.type}") lack ${missing.join(', ')}: give the key file as Google made it.`, {
+      field: 'credentials',
+    });
   for (const field of ['private_key', 'client_secret', 'refresh_token', 'private_key_id']) {
     if (typeof obj[field] === 'string') registerSecret(obj[field] as string);
   }
@@ -166,7 +173,10 @@ function openGcs(settings: DestinationSettings): Storage {
         let files: File[];
         let next: { pageToken?: string } | null;
         try {
-          [files, next] = (await bucket.getFiles({ prefix: cfg.prefix + prefix, autoPaginate: false, maxResults: 1000, pageToken })) as unknown as [File[], { pageToken?: string } | null];
+          [files, next] = (await bucket.getFiles({ prefix: cfg.prefix + prefix, autoPaginate: false, maxResults: 1000, pageToken })) as unknown as [
+            File[],
+            { pageToken?: string } | null,
+          ];
         } catch (err) {
           throw toStorageError(err, ctx('list'));
         }

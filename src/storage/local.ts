@@ -34,7 +34,11 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /** The destination's path names a file (saved before paths were checked, or replaced since). */
 function notAFolder(root: string): Error {
-  return conflict('DESTINATION_NOT_A_FOLDER', `Local destination path ${root} is not a folder: point the destination at a folder (coffre destination edit NAME --path DIR, or PATCH /api/destinations/:id).`, { path: root });
+  return conflict(
+    'DESTINATION_NOT_A_FOLDER',
+    `Local destination path ${root} is not a folder: point the destination at a folder (coffre destination edit NAME --path DIR, or PATCH /api/destinations/:id).`,
+    { path: root },
+  );
 }
 
 /** The nearest existing path at or above p, if it is not a folder (a destination there could never be written). */
@@ -169,7 +173,9 @@ export const local = {
       throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a folder path (or left out to use BACKUP_ROOT).', { field: 'path' });
     }
     if (typeof given === 'string' && (/[\0-\x1f]/.test(given) || given.length > 4096 || given.split(/[\\/]/).some((part) => Buffer.byteLength(part) > 255))) {
-      throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a usable folder path: no control characters, at most 4096 characters, and 255 bytes a name.', { field: 'path' });
+      throw usageError('BAD_DESTINATION', 'A local destination\'s "path" must be a usable folder path: no control characters, at most 4096 characters, and 255 bytes a name.', {
+        field: 'path',
+      });
     }
     const resolved = given ? path.resolve(given) : undefined;
     const blocker = resolved && fileInTheWay(resolved);

@@ -9,7 +9,12 @@ import { CoffreError, failure, notFound, usageError } from '../core/errors.ts';
 import { namedVariable } from '../config.ts';
 
 /** A string setting from the user's input, else from the first set environment variable, else undefined. */
-export function settingString(input: Record<string, unknown>, field: string, envNames: readonly string[] = [], env: (name: string) => string | undefined = namedVariable): string | undefined {
+export function settingString(
+  input: Record<string, unknown>,
+  field: string,
+  envNames: readonly string[] = [],
+  env: (name: string) => string | undefined = namedVariable,
+): string | undefined {
   const value = input[field];
   if (value !== undefined && value !== null && value !== '') {
     if (typeof value !== 'string') throw usageError('BAD_DESTINATION', `Destination field "${field}" must be a string.`, { field });
@@ -34,14 +39,17 @@ export function settingBool(input: Record<string, unknown>, field: string): bool
 
 /** Throws a usage error naming the field when value is missing. */
 export function requireSetting<T>(value: T | undefined, field: string, type: string, hint: string): T {
-  if (value === undefined || value === '') throw usageError('BAD_DESTINATION', `${type === 's3' || type === 'azure' ? 'An' : 'A'} ${type} destination needs "${field}": ${hint}`, { field });
+  if (value === undefined || value === '')
+    throw usageError('BAD_DESTINATION', `${type === 's3' || type === 'azure' ? 'An' : 'A'} ${type} destination needs "${field}": ${hint}`, { field });
   return value;
 }
 
 /** A bucket or container name: lowercase letters, digits, dots, dashes and underscores. */
 export function checkBucketName(name: string, field: string): string {
   if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(name)) {
-    throw usageError('BAD_DESTINATION', `Destination field "${field}" ("${name}") is not a valid name: use 3 to 222 lowercase letters, digits, dots, dashes or underscores.`, { field });
+    throw usageError('BAD_DESTINATION', `Destination field "${field}" ("${name}") is not a valid name: use 3 to 222 lowercase letters, digits, dots, dashes or underscores.`, {
+      field,
+    });
   }
   return name;
 }
@@ -170,19 +178,53 @@ export interface ErrorContext {
 }
 
 const AUTH_CODES = new Set([
-  'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'CredentialsError',
-  'AuthenticationFailed', 'InvalidAuthenticationInfo', 'NoAuthenticationInformation', 'invalid_grant', 'unauthorized', 'authError',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'CredentialsError',
+  'AuthenticationFailed',
+  'InvalidAuthenticationInfo',
+  'NoAuthenticationInformation',
+  'invalid_grant',
+  'unauthorized',
+  'authError',
   'CredentialsProviderError',
 ]);
 const PERMISSION_CODES = new Set(['AccessDenied', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'AllAccessDisabled', 'forbidden', 'InsufficientAccountPermissions']);
 const MISSING_BUCKET_CODES = new Set(['NoSuchBucket', 'ContainerNotFound', 'ContainerBeingDeleted']);
 const MISSING_KEY_CODES = new Set(['NoSuchKey', 'NotFound', 'BlobNotFound', 'notFound', 'NoSuchUpload']);
 const TRANSIENT_CODES = new Set([
-  'SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'TooManyRequestsException', 'RequestTimeout', 'RequestTimeoutException',
-  'InternalError', 'InternalServerError', 'ServiceUnavailable', 'ServerBusy', 'OperationTimedOut', 'rateLimitExceeded', 'backendError',
-  'ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
-  'ERR_STREAM_PREMATURE_CLOSE', 'TimeoutError',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequests',
+  'TooManyRequestsException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServerBusy',
+  'OperationTimedOut',
+  'rateLimitExceeded',
+  'backendError',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'TimeoutError',
 ]);
 const TRANSIENT_TEXT = /socket hang up|ECONNRESET|ETIMEDOUT|ECONNREFUSED|premature close|network error|other side closed|connection (was )?(reset|closed)/i;
 
@@ -251,19 +293,37 @@ export function toStorageError(err: unknown, ctx: ErrorContext): CoffreError {
   const authCode = has(AUTH_CODES) ?? (status === 401 ? code : undefined);
   if (authCode) {
     const credential = ctx.credential?.(authCode) ?? 'credentials';
-    return new CoffreError('STORAGE_AUTH', `The ${ctx.type} destination rejected its credentials (${credential}) during ${what}: ${authCode}. Check ${credential} of this destination.`, {
-      kind: 'failed', retryable: false, cause: err, details: { provider: ctx.type, credential, providerCode: authCode },
-    });
+    return new CoffreError(
+      'STORAGE_AUTH',
+      `The ${ctx.type} destination rejected its credentials (${credential}) during ${what}: ${authCode}. Check ${credential} of this destination.`,
+      {
+        kind: 'failed',
+        retryable: false,
+        cause: err,
+        details: { provider: ctx.type, credential, providerCode: authCode },
+      },
+    );
   }
   const permissionCode = has(PERMISSION_CODES) ?? (status === 403 ? code : undefined);
   if (permissionCode) {
     const credential = ctx.credential?.(permissionCode) ?? 'credentials';
-    return new CoffreError('STORAGE_AUTH', `The ${ctx.type} destination refused ${what}${ctx.bucket ? ` in "${ctx.bucket}"` : ''} (${permissionCode}): the credentials (${credential}) were read but lack permission; grant it or use other credentials.`, {
-      kind: 'failed', retryable: false, cause: err, details: { provider: ctx.type, credential, providerCode: permissionCode },
-    });
+    return new CoffreError(
+      'STORAGE_AUTH',
+      `The ${ctx.type} destination refused ${what}${ctx.bucket ? ` in "${ctx.bucket}"` : ''} (${permissionCode}): the credentials (${credential}) were read but lack permission; grant it or use other credentials.`,
+      {
+        kind: 'failed',
+        retryable: false,
+        cause: err,
+        details: { provider: ctx.type, credential, providerCode: permissionCode },
+      },
+    );
   }
   if (has(MISSING_BUCKET_CODES) || (status === 404 && /bucket|container/i.test(message) && !has(MISSING_KEY_CODES))) {
-    return failure('STORAGE_BUCKET_MISSING', `The ${ctx.type} ${ctx.type === 'azure' ? 'container' : 'bucket'}${ctx.bucket ? ` "${ctx.bucket}"` : ''} does not exist: create it, or fix the destination's settings.`, { cause: err });
+    return failure(
+      'STORAGE_BUCKET_MISSING',
+      `The ${ctx.type} ${ctx.type === 'azure' ? 'container' : 'bucket'}${ctx.bucket ? ` "${ctx.bucket}"` : ''} does not exist: create it, or fix the destination's settings.`,
+      { cause: err },
+    );
   }
   if (has(MISSING_KEY_CODES) || status === 404) {
     return notFound('STORAGE_NOT_FOUND', `No object ${ctx.key ? `"${ctx.key}" ` : ''}in the ${ctx.type} destination.`);
@@ -279,5 +339,8 @@ export function toStorageError(err: unknown, ctx: ErrorContext): CoffreError {
 
 /** The error a put rejects with when the far side disagrees with what was sent; the object is removed first. */
 export function integrityError(type: string, key: string, what: string): CoffreError {
-  return failure('STORAGE_INTEGRITY', `The ${type} upload of "${key}" did not arrive intact (${what}); the object was removed. Try again; if it persists, check the network path to the storage.`);
+  return failure(
+    'STORAGE_INTEGRITY',
+    `The ${type} upload of "${key}" did not arrive intact (${what}); the object was removed. Try again; if it persists, check the network path to the storage.`,
+  );
 }

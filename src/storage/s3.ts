@@ -29,7 +29,15 @@ import type { DestinationSettings, GetRange, ObjectInfo, PutResult, Storage, Sto
 import { asCoffreError, usageError } from '../core/errors.ts';
 import { registerSecret } from '../core/redact.ts';
 import {
-  UploadMeter, checkBucketName, checkKey, integrityError, normalizePrefix, requireSetting, settingBool, settingString, toStorageError,
+  UploadMeter,
+  checkBucketName,
+  checkKey,
+  integrityError,
+  normalizePrefix,
+  requireSetting,
+  settingBool,
+  settingString,
+  toStorageError,
   type ErrorContext,
 } from './object-store.ts';
 
@@ -61,7 +69,11 @@ function checkEndpoint(endpoint: string | undefined, allowHttp: boolean): void {
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:' && allowHttp) return;
   if (url.protocol === 'http:') {
-    throw usageError('INSECURE_ENDPOINT', `The S3 endpoint ${url.origin} is plain http, which would send data and signatures unencrypted: use https, or set allowHttp to accept it.`, { field: 'endpoint' });
+    throw usageError(
+      'INSECURE_ENDPOINT',
+      `The S3 endpoint ${url.origin} is plain http, which would send data and signatures unencrypted: use https, or set allowHttp to accept it.`,
+      { field: 'endpoint' },
+    );
   }
   throw usageError('BAD_DESTINATION', `Destination field "endpoint" must be an https:// URL, not ${url.protocol}.`, { field: 'endpoint' });
 }
@@ -189,7 +201,13 @@ function openS3(settings: DestinationSettings): Storage {
 
       if (head.ChecksumSHA256) {
         const [value, count] = head.ChecksumSHA256.split('-');
-        const expected = multipart ? b64(createHash('sha256').update(Buffer.concat(parts.map((p) => p.sha256))).digest()) : b64(Buffer.from(meter.sha256, 'hex'));
+        const expected = multipart
+          ? b64(
+              createHash('sha256')
+                .update(Buffer.concat(parts.map((p) => p.sha256)))
+                .digest(),
+            )
+          : b64(Buffer.from(meter.sha256, 'hex'));
         if (value !== expected || (count !== undefined && Number(count) !== parts.length)) {
           await removeQuietly(Key);
           throw integrityError('s3', key, 'the SHA-256 checksum differs');
@@ -200,7 +218,11 @@ function openS3(settings: DestinationSettings): Storage {
       const etagIsMd5 = /^[0-9a-f]{32}(-\d+)?$/.test(etag) && !String(cfg.serverSideEncryption ?? '').startsWith('aws:kms');
       if (etagIsMd5) {
         // A multipart ETag is the MD5 of the parts' MD5s with "-<parts>"; some stores give the whole MD5 instead.
-        const expected = etag.includes('-') ? `${createHash('md5').update(Buffer.concat(parts.map((p) => p.md5))).digest('hex')}-${parts.length}` : meter.md5.toString('hex');
+        const expected = etag.includes('-')
+          ? `${createHash('md5')
+              .update(Buffer.concat(parts.map((p) => p.md5)))
+              .digest('hex')}-${parts.length}`
+          : meter.md5.toString('hex');
         if (etag !== expected) {
           await removeQuietly(Key);
           throw integrityError('s3', key, 'the ETag (MD5) differs');
@@ -289,7 +311,9 @@ export const s3 = {
     checkEndpoint(endpoint, allowHttp);
     const storageClass = settingString(input, 'storageClass');
     if (storageClass !== undefined && !/^[A-Z_]+$/.test(storageClass)) {
-      throw usageError('BAD_DESTINATION', `Destination field "storageClass" ("${storageClass}") is not an S3 storage class such as STANDARD, STANDARD_IA or GLACIER_IR.`, { field: 'storageClass' });
+      throw usageError('BAD_DESTINATION', `Destination field "storageClass" ("${storageClass}") is not an S3 storage class such as STANDARD, STANDARD_IA or GLACIER_IR.`, {
+        field: 'storageClass',
+      });
     }
     const serverSideEncryption = settingString(input, 'serverSideEncryption');
     if (serverSideEncryption !== undefined && !SSE_VALUES.includes(serverSideEncryption)) {
@@ -311,7 +335,11 @@ export const s3 = {
     const secretAccessKey = settingString(input, 'secretAccessKey', ['AWS_SECRET_ACCESS_KEY']);
     const sessionToken = settingString(input, 'sessionToken', ['AWS_SESSION_TOKEN']);
     if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-      throw usageError('BAD_DESTINATION', `An s3 destination needs both "accessKeyId" and "secretAccessKey", or neither (then the SDK's default chain: environment, profile, instance role).`, { field: accessKeyId ? 'secretAccessKey' : 'accessKeyId' });
+      throw usageError(
+        'BAD_DESTINATION',
+        `An s3 destination needs both "accessKeyId" and "secretAccessKey", or neither (then the SDK's default chain: environment, profile, instance role).`,
+        { field: accessKeyId ? 'secretAccessKey' : 'accessKeyId' },
+      );
     }
     if (accessKeyId) secrets.accessKeyId = accessKeyId;
     if (secretAccessKey) secrets.secretAccessKey = secretAccessKey;

@@ -157,7 +157,13 @@ export interface SseEvent {
  * Reads a Server-Sent Events stream, collecting events until `until` returns true for one (or the stream
  * ends, or the signal aborts). Resolves with every event seen.
  */
-export async function readEvents(url: string, token: string | undefined, until: (e: SseEvent, all: SseEvent[]) => boolean, signal?: AbortSignal, onOpen?: () => void): Promise<SseEvent[]> {
+export async function readEvents(
+  url: string,
+  token: string | undefined,
+  until: (e: SseEvent, all: SseEvent[]) => boolean,
+  signal?: AbortSignal,
+  onOpen?: () => void,
+): Promise<SseEvent[]> {
   const ac = new AbortController();
   signal?.addEventListener('abort', () => ac.abort(), { once: true });
   const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ac.signal });

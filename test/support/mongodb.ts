@@ -51,7 +51,10 @@ export function hurtingDocuments(ferret: boolean): Document[] {
         inf: new Double(Infinity),
         negInf: new Double(-Infinity),
         nan: new Double(NaN),
-        matrix: [[1, 2], [3, [4]]],
+        matrix: [
+          [1, 2],
+          [3, [4]],
+        ],
       };
   return [
     {
@@ -116,7 +119,10 @@ async function seed(conn: Connection): Promise<void> {
     await many.insertMany(docs);
 
     await db.createCollection('capped 🚀 été', { capped: true, size: 65536, max: 100 });
-    await db.collection<{ _id: BSON.Int32; v: string }>('capped 🚀 été').insertMany([{ _id: new Int32(1), v: 'un' }, { _id: new Int32(2), v: 'deux' }]);
+    await db.collection<{ _id: BSON.Int32; v: string }>('capped 🚀 été').insertMany([
+      { _id: new Int32(1), v: 'un' },
+      { _id: new Int32(2), v: 'deux' },
+    ]);
     await db.createCollection('empty');
   });
 }
@@ -125,13 +131,13 @@ async function seed(conn: Connection): Promise<void> {
 export async function fingerprint(conn: Connection): Promise<string> {
   return withMongo(async (client) => {
     const db = client.db(conn.database);
-    const colls = (await db.listCollections({}, { nameOnly: false }).toArray() as Document[]).filter((c) => !String(c.name).startsWith('system.')).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const colls = ((await db.listCollections({}, { nameOnly: false }).toArray()) as Document[])
+      .filter((c) => !String(c.name).startsWith('system.'))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
     const out: string[] = [];
     for (const c of colls) {
       out.push(`## ${c.name} ${c.type ?? 'collection'} ${BSON.EJSON.stringify(c.options ?? {}, { relaxed: false })}`);
-      const indexes = (await db.collection(String(c.name)).listIndexes().toArray())
-        .map(({ v: _v, ns: _ns, ...rest }) => rest)
-        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      const indexes = (await db.collection(String(c.name)).listIndexes().toArray()).map(({ v: _v, ns: _ns, ...rest }) => rest).sort((a, b) => (a.name < b.name ? -1 : 1));
       for (const ix of indexes) out.push(`index ${BSON.EJSON.stringify(ix, { relaxed: false })}`);
       const docs: string[] = [];
       for await (const raw of db.collection(String(c.name)).find({}, { raw: true }) as unknown as AsyncIterable<Uint8Array>) {

@@ -135,7 +135,23 @@ CREATE SQL SECURITY INVOKER VIEW §v §§q§§§ AS SELECT §f add§(id, 1) AS n
   await adminSql(sql, conn.database);
 }
 
-const stringTypes = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'json', 'enum', 'set']);
+const stringTypes = new Set([
+  'char',
+  'varchar',
+  'tinytext',
+  'text',
+  'mediumtext',
+  'longtext',
+  'binary',
+  'varbinary',
+  'tinyblob',
+  'blob',
+  'mediumblob',
+  'longblob',
+  'json',
+  'enum',
+  'set',
+]);
 
 function valueExpr(column: string, type: string): string {
   const c = q(column);

@@ -46,7 +46,11 @@ export async function databaseExists(conn: Connection, name = conn.database): Pr
 
 /** Names of databases whose name starts with prefix (to find side copies left behind). */
 export async function databasesLike(conn: Connection, prefix: string): Promise<string[]> {
-  return withClient(conn, async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix])).rows.map((r) => r.datname), 'postgres');
+  return withClient(
+    conn,
+    async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix])).rows.map((r) => r.datname),
+    'postgres',
+  );
 }
 
 /** Runs SQL in conn's database, creating the database first when it is missing. */
@@ -160,7 +164,10 @@ export async function fingerprint(conn: Connection): Promise<string> {
          LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
         WHERE ${userSchemas} ORDER BY 1, 2, 4`,
     );
-    await section('comments', `SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchemas} AND obj_description(c.oid, 'pg_class') IS NOT NULL ORDER BY 1, 2`);
+    await section(
+      'comments',
+      `SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchemas} AND obj_description(c.oid, 'pg_class') IS NOT NULL ORDER BY 1, 2`,
+    );
     await section(
       'constraints',
       `SELECT n.nspname, coalesce(r.relname, t.typname), con.conname, pg_get_constraintdef(con.oid)
@@ -168,8 +175,14 @@ export async function fingerprint(conn: Connection): Promise<string> {
          LEFT JOIN pg_class r ON r.oid = con.conrelid LEFT JOIN pg_type t ON t.oid = con.contypid
         WHERE ${userSchemas} ORDER BY 1, 2, 3`,
     );
-    await section('indexes', `SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_' ORDER BY 1, 2, 3`);
-    await section('views', `SELECT n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchemas} AND c.relkind IN ('v', 'm') ORDER BY 1, 2`);
+    await section(
+      'indexes',
+      `SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_' ORDER BY 1, 2, 3`,
+    );
+    await section(
+      'views',
+      `SELECT n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${userSchemas} AND c.relkind IN ('v', 'm') ORDER BY 1, 2`,
+    );
     await section(
       'routines',
       `SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind, pg_get_functiondef(p.oid)
@@ -189,7 +202,10 @@ export async function fingerprint(conn: Connection): Promise<string> {
     lines.push('## sequences');
     for (const { q, s } of seqs.rows) {
       const { rows } = await c.query(`SELECT last_value::text, is_called FROM ${q}`);
-      const params = await c.query(`SELECT start_value::text, increment_by::text, min_value::text, max_value::text, cycle FROM pg_sequences WHERE schemaname || '.' || sequencename = $1`, [s]);
+      const params = await c.query(
+        `SELECT start_value::text, increment_by::text, min_value::text, max_value::text, cycle FROM pg_sequences WHERE schemaname || '.' || sequencename = $1`,
+        [s],
+      );
       lines.push(JSON.stringify([s, ...Object.values(rows[0]), ...Object.values(params.rows[0] ?? {})]));
     }
     const tables = await c.query<{ q: string; s: string }>(
@@ -197,7 +213,9 @@ export async function fingerprint(conn: Connection): Promise<string> {
     );
     lines.push('## rows');
     for (const { q, s } of tables.rows) {
-      const { rows } = await c.query(`SELECT count(*)::text AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE "C"), '')) AS h, coalesce(sum(length(t::text)), 0)::text AS len FROM ${q} t`);
+      const { rows } = await c.query(
+        `SELECT count(*)::text AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE "C"), '')) AS h, coalesce(sum(length(t::text)), 0)::text AS len FROM ${q} t`,
+      );
       lines.push(JSON.stringify([s, rows[0].n, rows[0].len, rows[0].h]));
     }
     return lines.join('\n');

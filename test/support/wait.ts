@@ -2,7 +2,11 @@
 // undefined, null or false), and fails naming what was awaited once `limitMs` passed.
 
 /** Polls `check` every `everyMs` until it yields a value; throws "gave up waiting for WHAT" after `limitMs`. */
-export async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, options: { limitMs?: number; everyMs?: number } = {}): Promise<T> {
+export async function until<T>(
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  what: string,
+  options: { limitMs?: number; everyMs?: number } = {},
+): Promise<T> {
   const { limitMs = 30_000, everyMs = 20 } = options;
   const end = Date.now() + limitMs;
   for (;;) {

@@ -2,7 +2,13 @@
 // (sent by the browser, unreadable here: HttpOnly) and the session's CSRF token on every change.
 
 export type Role = 'viewer' | 'operator' | 'admin';
-export interface Session { name: string; role: Role; via: 'token' | 'session' | 'open'; expiresAt: string | null; csrf: string | null }
+export interface Session {
+  name: string;
+  role: Role;
+  via: 'token' | 'session' | 'open';
+  expiresAt: string | null;
+  csrf: string | null;
+}
 
 let csrf: string | null = null;
 let onLoggedOut: () => void = () => {};

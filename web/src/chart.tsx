@@ -33,7 +33,14 @@ export function RunChart({ title, points, format }: { title: string; points: Poi
       title,
       series: [
         {},
-        ...kinds.map((k) => ({ label: k, stroke: colours[k], width: 1.5, spanGaps: true, points: { show: true, size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) })),
+        ...kinds.map((k) => ({
+          label: k,
+          stroke: colours[k],
+          width: 1.5,
+          spanGaps: true,
+          points: { show: true, size: 5 },
+          value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)),
+        })),
         { label: 'failed', stroke: '#d63939', width: 0, points: { show: true, size: 9, fill: '#d63939' }, value: (_u: uPlot, v: number | null) => (v === null ? '' : 'failed') },
       ],
       axes: [axis, { ...axis, size: 70, values: (_u, vals) => vals.map((v) => format(v)) }],

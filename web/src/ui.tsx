@@ -34,7 +34,13 @@ export function ErrorBox({ error }: { error: unknown }) {
 }
 
 let fieldSeq = 0;
-export function Field(props: { label: string; name: string; errors?: Record<string, string>; hint?: string; children: (id: string, describedBy: string | undefined) => JSX.Element }) {
+export function Field(props: {
+  label: string;
+  name: string;
+  errors?: Record<string, string>;
+  hint?: string;
+  children: (id: string, describedBy: string | undefined) => JSX.Element;
+}) {
   const [id] = useState(() => `f${++fieldSeq}`);
   const err = props.errors?.[props.name];
   const described = err ? `${id}-err` : props.hint ? `${id}-hint` : undefined;

@@ -87,7 +87,15 @@ const Preflight = z.object({
 /** The dashboard's routes. */
 export function dashboardRoutes({ ctx }: ApiDeps): RouteDef[] {
   return [
-    defineRoute({ method: 'GET', url: '/api/overview', tag: 'overview', role: 'viewer', summary: "Every plan's health (ok, failing, stale, never), red first, with totals and recent runs", response: Overview, handler: () => planOverview(ctx) }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/overview',
+      tag: 'overview',
+      role: 'viewer',
+      summary: "Every plan's health (ok, failing, stale, never), red first, with totals and recent runs",
+      response: Overview,
+      handler: () => planOverview(ctx),
+    }),
     defineRoute({
       method: 'GET',
       url: '/api/plans/:id/history',

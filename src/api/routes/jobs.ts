@@ -16,7 +16,17 @@ export function jobRoutes({ ctx, runner, streams }: ApiDeps): RouteDef[] {
   const tag = 'jobs';
   return [
     defineRoute({ method: 'GET', url: '/api/jobs', role: 'viewer', tag, summary: 'Jobs kept in memory, newest first', response: z.array(Job), handler: () => runner.list() }),
-    defineRoute({ method: 'GET', url: '/api/jobs/:id', role: 'viewer', tag, summary: 'One job: status, bytes, rate, journal id and, once finished, the journal row', params: IdParams, errors: [404], response: Job, handler: ({ params }) => runner.get(params.id) }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/jobs/:id',
+      role: 'viewer',
+      tag,
+      summary: 'One job: status, bytes, rate, journal id and, once finished, the journal row',
+      params: IdParams,
+      errors: [404],
+      response: Job,
+      handler: ({ params }) => runner.get(params.id),
+    }),
     defineRoute({
       method: 'GET',
       url: '/api/events',
@@ -29,7 +39,13 @@ export function jobRoutes({ ctx, runner, streams }: ApiDeps): RouteDef[] {
         const jobId = query.jobId;
         const snapshot: JobView | undefined = jobId ? runner.get(jobId) : undefined; // 404 before the stream opens
         const raw = reply.raw;
-        const headers = { ...reply.getHeaders(), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+        const headers = {
+          ...reply.getHeaders(),
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        };
         reply.hijack();
         raw.writeHead(200, headers as Record<string, string>);
         raw.write('retry: 3000\n\n');

@@ -14,7 +14,10 @@ import { DrillPage, DrillQuery, DrillRow, IdParams, JournalPage, JournalQuery, J
 import { getDrillView, listDrillJournal } from '../../services/drills.ts';
 import { z } from 'zod';
 
-const AdoptBody = z.object({ planId: z.string().min(1).max(200).optional().describe('plan id or name') }).strict().optional();
+const AdoptBody = z
+  .object({ planId: z.string().min(1).max(200).optional().describe('plan id or name') })
+  .strict()
+  .optional();
 
 /** One page of rows fetched with limit + 1: the extra row only tells whether a next page exists. */
 function page<T>(rows: T[], query: { limit: number; offset: number }) {
@@ -35,7 +38,18 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       errors: [400, 404],
       response: JournalPage,
       handler: async ({ query }) => {
-        return page(await listJournal(ctx, { plan: query.planId, status: query.status, kind: query.kind as never, from: query.from, to: query.to, limit: query.limit + 1, offset: query.offset }), query);
+        return page(
+          await listJournal(ctx, {
+            plan: query.planId,
+            status: query.status,
+            kind: query.kind as never,
+            from: query.from,
+            to: query.to,
+            limit: query.limit + 1,
+            offset: query.offset,
+          }),
+          query,
+        );
       },
     }),
     defineRoute({
@@ -98,7 +112,8 @@ export function journalRoutes({ ctx }: ApiDeps): RouteDef[] {
       url: '/api/journals/:id/adopt',
       role: 'admin',
       tag,
-      summary: 'Adopt a backup imported by reindex into a plan {planId?} (default: the plan its manifest named by id): until then it counts for no plan and a restore of it needs targetId',
+      summary:
+        'Adopt a backup imported by reindex into a plan {planId?} (default: the plan its manifest named by id): until then it counts for no plan and a restore of it needs targetId',
       params: IdParams,
       body: AdoptBody,
       errors: [400, 404, 409],

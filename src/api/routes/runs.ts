@@ -27,7 +27,8 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
       status: 202,
       errors: [400, 404, 409, 503],
       response: Accepted,
-      handler: async ({ body, reply }) => accepted(reply, await runner.submitBackup({ plan: body.planId, kind: body.options?.variant, compression: body.options?.compressionFormat })),
+      handler: async ({ body, reply }) =>
+        accepted(reply, await runner.submitBackup({ plan: body.planId, kind: body.options?.variant, compression: body.options?.compressionFormat })),
     }),
     defineRoute({
       method: 'POST',
@@ -63,7 +64,8 @@ export function runRoutes({ runner }: ApiDeps): RouteDef[] {
       status: 202,
       errors: [400, 404, 409, 503],
       response: Accepted,
-      handler: async ({ params, body, reply }) => accepted(
+      handler: async ({ params, body, reply }) =>
+        accepted(
           reply,
           await runner.submitRestore({
             journalId: params.id,

@@ -34,7 +34,8 @@ export function sessionRoutes({ ctx }: ApiDeps): RouteDef[] {
       public: true,
       // A token is long and random, but guessing should still be slow: LOGIN_ATTEMPTS_PER_MINUTE per address.
       limitPerMinute: ctx.config.api.loginAttemptsPerMinute,
-      summary: 'Log in: trade a token {token} for a session cookie; answers the session with its CSRF token (LOGIN_ATTEMPTS_PER_MINUTE tries a minute per client address, then 429)',
+      summary:
+        'Log in: trade a token {token} for a session cookie; answers the session with its CSRF token (LOGIN_ATTEMPTS_PER_MINUTE tries a minute per client address, then 429)',
       body: LoginBody,
       errors: [400, 401, 403, 429],
       response: Session,

@@ -33,7 +33,15 @@ async function checkMetricsAuth(ctx: ServiceContext, request: FastifyRequest): P
 /** The status and metrics routes. */
 export function statusRoutes({ ctx }: ApiDeps): RouteDef[] {
   return [
-    defineRoute({ method: 'GET', url: '/api/status', role: 'viewer', tag: 'status', summary: "Every plan's health (ok, failing, stale, never); ok is true when all are ok", response: StatusReport, handler: () => planStatuses(ctx) }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/status',
+      role: 'viewer',
+      tag: 'status',
+      summary: "Every plan's health (ok, failing, stale, never); ok is true when all are ok",
+      response: StatusReport,
+      handler: () => planStatuses(ctx),
+    }),
     defineRoute({
       method: 'GET',
       url: '/metrics',

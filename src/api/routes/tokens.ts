@@ -14,7 +14,15 @@ const TokenCreate = z.object({ name: z.string().min(1).max(63), role: role.optio
 export function tokenRoutes({ ctx }: ApiDeps): RouteDef[] {
   const tag = 'tokens';
   return [
-    defineRoute({ method: 'GET', url: '/api/tokens', tag, role: 'admin', summary: 'List tokens (never their secret), newest first', response: z.array(Token), handler: () => listTokens(ctx) }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/tokens',
+      tag,
+      role: 'admin',
+      summary: 'List tokens (never their secret), newest first',
+      response: z.array(Token),
+      handler: () => listTokens(ctx),
+    }),
     defineRoute({
       method: 'POST',
       url: '/api/tokens',

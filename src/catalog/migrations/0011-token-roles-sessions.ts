@@ -5,7 +5,10 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('api_tokens').addColumn('role', 'text', (c) => c.notNull().defaultTo('admin')).execute();
+  await db.schema
+    .alterTable('api_tokens')
+    .addColumn('role', 'text', (c) => c.notNull().defaultTo('admin'))
+    .execute();
   await db.schema
     .createTable('api_sessions')
     .addColumn('id', 'text', (c) => c.primaryKey())

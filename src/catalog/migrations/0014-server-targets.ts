@@ -8,7 +8,10 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('targets').addColumn('server', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('targets')
+    .addColumn('server', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.alterTable('targets').addColumn('include_globs', 'text').execute();
   await db.schema.alterTable('targets').addColumn('exclude_globs', 'text').execute();
   await db.schema.alterTable('targets').addColumn('parallel', 'integer').execute();

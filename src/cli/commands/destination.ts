@@ -42,7 +42,12 @@ function settingsOf(args: string[], warn: (line: string) => void = () => {}): { 
 
 /** "bucket=b prefix=p/" from a destination's (secret-free) settings. */
 function describeConfig(config: Record<string, unknown>): string {
-  return Object.entries(config).filter(([, v]) => v !== undefined && v !== null && v !== '' && v !== false).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '(defaults)';
+  return (
+    Object.entries(config)
+      .filter(([, v]) => v !== undefined && v !== null && v !== '' && v !== false)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ') || '(defaults)'
+  );
 }
 
 /** Runs a destination subcommand. */
@@ -61,7 +66,8 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'edit': {
       const { name, settings } = settingsOf(rest, (line) => io.err(`${line}\n`));
       if (!name) throw usageError('MISSING_ARGUMENT', '`coffre destination edit` needs a NAME.');
-      if (Object.keys(settings).length === 0) throw usageError('MISSING_OPTION', '`coffre destination edit` needs at least one setting to change (see `coffre destination --help`).');
+      if (Object.keys(settings).length === 0)
+        throw usageError('MISSING_OPTION', '`coffre destination edit` needs at least one setting to change (see `coffre destination --help`).');
       const d = await withContext(io, (ctx) => updateDestination(ctx, name, settings, { via: 'cli', warn: (m) => io.err(m) }));
       if (io.json) printJson(io, d);
       else io.out(`Destination ${d.name} updated: ${d.type} ${describeConfig(d.config)}\n`);
@@ -75,7 +81,11 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['type', (r: Row) => r.type], ['settings', (r: Row) => describeConfig(r.config)]],
+          [
+            ['name', (r: Row) => r.name],
+            ['type', (r: Row) => r.type],
+            ['settings', (r: Row) => describeConfig(r.config)],
+          ],
           rows,
           'No destinations yet: add one with `coffre destination add NAME --type local --path DIR`.',
         );

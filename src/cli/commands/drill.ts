@@ -19,7 +19,12 @@ function checkLine(c: DrillCheck): string {
 
 /** `coffre drill PLAN`. */
 export async function run(args: string[], io: Io): Promise<number> {
-  const p = parse('drill', args, { backup: { type: 'string' }, 'drill-target': { type: 'string' }, identity: { type: 'string', multiple: true }, 'identity-env': { type: 'string', multiple: true } }, 1);
+  const p = parse(
+    'drill',
+    args,
+    { backup: { type: 'string' }, 'drill-target': { type: 'string' }, identity: { type: 'string', multiple: true }, 'identity-env': { type: 'string', multiple: true } },
+    1,
+  );
   const plan = positional(p, 0, 'a PLAN', 'drill');
   const list = (name: string) => {
     const v = p.values[name];
@@ -50,7 +55,10 @@ export async function run(args: string[], io: Io): Promise<number> {
   );
   const d: DrillView = outcome.view;
   if (io.json) printJson(io, d);
-  else io.out(`Drill ${d.id} ${d.status === 'success' ? 'passed' : d.status.toUpperCase()}: plan ${d.plan}, backup ${d.backupId}, RTO ${d.rtoMs === null ? '-' : formatDuration(d.rtoMs)}${d.rtoObjectiveSeconds ? ` (objective ${d.rtoObjectiveSeconds} s)` : ''}, scratch ${!d.scratchCreated ? 'none made' : d.scratchDropped ? 'dropped' : `NOT dropped: ${d.scratch}`}\n`);
+  else
+    io.out(
+      `Drill ${d.id} ${d.status === 'success' ? 'passed' : d.status.toUpperCase()}: plan ${d.plan}, backup ${d.backupId}, RTO ${d.rtoMs === null ? '-' : formatDuration(d.rtoMs)}${d.rtoObjectiveSeconds ? ` (objective ${d.rtoObjectiveSeconds} s)` : ''}, scratch ${!d.scratchCreated ? 'none made' : d.scratchDropped ? 'dropped' : `NOT dropped: ${d.scratch}`}\n`,
+    );
   if (outcome.error) return reportError(io, outcome.error);
   return 0;
 }

@@ -17,7 +17,7 @@ coffre key remove NAME               forget a kept identity`;
 const WARNING =
   'warning: this identity is now kept in the catalog, encrypted with the catalog secret (ENCRYPTION_SECRET or $DATA_DIR/secret.key). ' +
   'Whoever has the catalog and that secret can decrypt every backup made for it: the key now sits beside the backups it protects. ' +
-  'Keep an offline recovery key among each plan\'s recipients, and remove this one (coffre key remove) when unattended restores are no longer needed.\n';
+  "Keep an offline recovery key among each plan's recipients, and remove this one (coffre key remove) when unattended restores are no longer needed.\n";
 
 /** Runs a key subcommand. */
 export async function run(args: string[], io: Io): Promise<number> {
@@ -48,7 +48,17 @@ export async function run(args: string[], io: Io): Promise<number> {
       const rows = await withContext(io, (ctx) => listStoredIdentities(ctx));
       type Row = (typeof rows)[0];
       if (io.json) printJson(io, rows);
-      else printTable(io, [['name', (r: Row) => r.name], ['recipient', (r: Row) => r.recipient], ['stored', (r: Row) => r.createdAt]], rows, 'No identity is kept in the catalog.');
+      else
+        printTable(
+          io,
+          [
+            ['name', (r: Row) => r.name],
+            ['recipient', (r: Row) => r.recipient],
+            ['stored', (r: Row) => r.createdAt],
+          ],
+          rows,
+          'No identity is kept in the catalog.',
+        );
       return 0;
     }
     case 'remove': {

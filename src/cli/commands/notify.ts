@@ -65,7 +65,10 @@ export async function run(args: string[], io: Io): Promise<number> {
       const p = parse('notify list', rest, { limit: { type: 'string' } }, 0);
       const limitText = p.values.limit as string | undefined;
       if (limitText !== undefined && !/^\d+$/.test(limitText)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`, { field: 'limit' });
-      const { notifiers, journal } = await withContext(io, async (ctx) => ({ notifiers: await listNotifiers(ctx), journal: await notificationJournal(ctx, { limit: limitText ? Number(limitText) : 20 }) }));
+      const { notifiers, journal } = await withContext(io, async (ctx) => ({
+        notifiers: await listNotifiers(ctx),
+        journal: await notificationJournal(ctx, { limit: limitText ? Number(limitText) : 20 }),
+      }));
       if (io.json) {
         printJson(io, { notifiers, journal });
         return 0;
@@ -73,7 +76,14 @@ export async function run(args: string[], io: Io): Promise<number> {
       type N = (typeof notifiers)[0];
       printTable(
         io,
-        [['name', (r: N) => r.name], ['type', (r: N) => r.type], ['target', (r: N) => r.target], ['default', (r: N) => (r.default ? r.defaultEvents.join(',') : 'no')], ['plans', (r: N) => r.plans.join(',')], ['last', (r: N) => (r.lastDelivery ? `${r.lastDelivery.status} (${r.lastDelivery.event})` : null)]],
+        [
+          ['name', (r: N) => r.name],
+          ['type', (r: N) => r.type],
+          ['target', (r: N) => r.target],
+          ['default', (r: N) => (r.default ? r.defaultEvents.join(',') : 'no')],
+          ['plans', (r: N) => r.plans.join(',')],
+          ['last', (r: N) => (r.lastDelivery ? `${r.lastDelivery.status} (${r.lastDelivery.event})` : null)],
+        ],
         notifiers,
         'No notifiers yet: add one with `coffre notify add NAME --type webhook --url-env VAR`.',
       );
@@ -82,7 +92,17 @@ export async function run(args: string[], io: Io): Promise<number> {
         type J = (typeof journal)[0];
         printTable(
           io,
-          [['time', (r: J) => formatTime(r.createdAt)], ['notifier', (r: J) => r.notifier], ['channel', (r: J) => r.channel], ['event', (r: J) => r.event], ['plan', (r: J) => r.plan], ['journal id', (r: J) => r.journalId], ['status', (r: J) => r.status], ['attempts', (r: J) => r.attempts], ['last error', (r: J) => r.lastError]],
+          [
+            ['time', (r: J) => formatTime(r.createdAt)],
+            ['notifier', (r: J) => r.notifier],
+            ['channel', (r: J) => r.channel],
+            ['event', (r: J) => r.event],
+            ['plan', (r: J) => r.plan],
+            ['journal id', (r: J) => r.journalId],
+            ['status', (r: J) => r.status],
+            ['attempts', (r: J) => r.attempts],
+            ['last error', (r: J) => r.lastError],
+          ],
           journal,
         );
       }

@@ -105,7 +105,12 @@ const drillFlags = {
 /** The restore drill flags (issue 13), or undefined when none is given. */
 function drillOf(p: ReturnType<typeof parse>): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
-  for (const [on, off] of [['drill-cron', 'no-drill-cron'], ['rto', 'no-rto'], ['drill-target', 'no-drill-target'], ['drill-assert', 'no-drill-asserts']]) {
+  for (const [on, off] of [
+    ['drill-cron', 'no-drill-cron'],
+    ['rto', 'no-rto'],
+    ['drill-target', 'no-drill-target'],
+    ['drill-assert', 'no-drill-asserts'],
+  ]) {
     if (p.values[on] !== undefined && p.values[off] !== undefined) throw usageError('BAD_ARGUMENTS', `\`coffre plan\` takes --${on} or --${off}, not both.`);
   }
   if (p.values['drill-cron'] !== undefined) out.cron = p.values['drill-cron'];
@@ -196,7 +201,10 @@ export async function run(args: string[], io: Io): Promise<number> {
       };
       const plan = await withContext(io, (ctx) => addPlan(ctx, input));
       if (io.json) printJson(io, plan);
-      else io.out(`Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}${encryptionNote(plan.encryptTo)}\n`);
+      else
+        io.out(
+          `Plan ${plan.name} added: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ''}${encryptionNote(plan.encryptTo)}\n`,
+        );
       return 0;
     }
     case 'edit': {
@@ -253,7 +261,10 @@ export async function run(args: string[], io: Io): Promise<number> {
       if (Object.keys(input).length === 0) throw usageError('MISSING_OPTION', '`coffre plan edit` needs at least one change (see `coffre plan --help`).');
       const plan = await withContext(io, (ctx) => updatePlan(ctx, ref, input));
       if (io.json) printJson(io, plan);
-      else io.out(`Plan ${plan.name} updated: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ', no schedule'}${plan.enabled ? '' : ', DISABLED'}${encryptionNote(plan.encryptTo)}\n`);
+      else
+        io.out(
+          `Plan ${plan.name} updated: ${plan.target} -> ${plan.destinations.join(' + ')}, ${plan.kind}, ${plan.compression ?? 'default compression'}${plan.cron ? `, cron "${plan.cron}"` : ', no schedule'}${plan.enabled ? '' : ', DISABLED'}${encryptionNote(plan.encryptTo)}\n`,
+        );
       return 0;
     }
     case 'list': {
@@ -264,7 +275,16 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['target', (r: Row) => r.target], ['destinations', (r: Row) => r.destinations.join(',')], ['kind', (r: Row) => r.kind], ['compression', (r: Row) => r.compression ?? '(default)'], ['encrypted', (r: Row) => (r.encryptTo.length ? `age:${r.encryptTo.length}` : 'no')], ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)], ['next run', (r: Row) => r.nextRuns[0]]],
+          [
+            ['name', (r: Row) => r.name],
+            ['target', (r: Row) => r.target],
+            ['destinations', (r: Row) => r.destinations.join(',')],
+            ['kind', (r: Row) => r.kind],
+            ['compression', (r: Row) => r.compression ?? '(default)'],
+            ['encrypted', (r: Row) => (r.encryptTo.length ? `age:${r.encryptTo.length}` : 'no')],
+            ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)],
+            ['next run', (r: Row) => r.nextRuns[0]],
+          ],
           rows,
           'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
         );

@@ -16,14 +16,33 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (io.json) printJson(io, report);
   else {
     const verb = report.dryRun ? 'would remove' : 'removed';
-    io.out(`Plan ${report.plan}, retention: ${report.rules}. ${report.kept.length} kept, ${report.removed.length - report.failed} ${verb}${report.failed ? `, ${report.failed} failed` : ''}.\n`);
+    io.out(
+      `Plan ${report.plan}, retention: ${report.rules}. ${report.kept.length} kept, ${report.removed.length - report.failed} ${verb}${report.failed ? `, ${report.failed} failed` : ''}.\n`,
+    );
     type Row = { action: string; id: string; startedAt: string; kind: string; why: string };
     const rows: Row[] = [
-      ...report.removed.map((d) => ({ action: d.error ? 'FAILED' : report.dryRun ? 'would remove' : 'removed', id: d.id, startedAt: d.startedAt, kind: d.kind, why: d.error ? d.error.message : d.reasons.join('; ') })),
+      ...report.removed.map((d) => ({
+        action: d.error ? 'FAILED' : report.dryRun ? 'would remove' : 'removed',
+        id: d.id,
+        startedAt: d.startedAt,
+        kind: d.kind,
+        why: d.error ? d.error.message : d.reasons.join('; '),
+      })),
       ...report.kept.map((d) => ({ action: 'keep', id: d.id, startedAt: d.startedAt, kind: d.kind, why: d.reasons.join('; ') })),
       ...report.held.map((d) => ({ action: 'held (not adopted)', id: d.id, startedAt: d.startedAt, kind: d.kind, why: d.reasons.join('; ') })),
     ];
-    printTable(io, [['action', (r: Row) => r.action], ['id', (r: Row) => r.id], ['started', (r: Row) => r.startedAt], ['kind', (r: Row) => r.kind], ['why', (r: Row) => r.why]], rows, 'No successful backups for this plan yet.');
+    printTable(
+      io,
+      [
+        ['action', (r: Row) => r.action],
+        ['id', (r: Row) => r.id],
+        ['started', (r: Row) => r.startedAt],
+        ['kind', (r: Row) => r.kind],
+        ['why', (r: Row) => r.why],
+      ],
+      rows,
+      'No successful backups for this plan yet.',
+    );
   }
   return report.failed ? 1 : 0;
 }

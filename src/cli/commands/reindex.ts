@@ -24,10 +24,23 @@ export async function run(args: string[], io: Io): Promise<number> {
   const rows = [...report.imported.map((r) => ({ ...r, what: 'imported' })), ...report.linked.map((r) => ({ ...r, what: 'linked' }))];
   if (rows.length) {
     type Row = (typeof rows)[0];
-    printTable(io, [['id', (r: Row) => r.id], ['what', (r: Row) => r.what], ['plan', (r: Row) => r.plan], ['kind', (r: Row) => r.kind], ['started', (r: Row) => r.startedAt], ['artifact', (r: Row) => r.artifact]], rows);
+    printTable(
+      io,
+      [
+        ['id', (r: Row) => r.id],
+        ['what', (r: Row) => r.what],
+        ['plan', (r: Row) => r.plan],
+        ['kind', (r: Row) => r.kind],
+        ['started', (r: Row) => r.startedAt],
+        ['artifact', (r: Row) => r.artifact],
+      ],
+      rows,
+    );
   }
   if (report.imported.length) {
-    io.out(`The ${report.imported.length} imported backup(s) are not adopted: they count for no plan (retention, delta parents, latest backup, RPO) and a restore of one needs --to TARGET, until \`coffre journal adopt ID [--plan PLAN]\`.\n`);
+    io.out(
+      `The ${report.imported.length} imported backup(s) are not adopted: they count for no plan (retention, delta parents, latest backup, RPO) and a restore of one needs --to TARGET, until \`coffre journal adopt ID [--plan PLAN]\`.\n`,
+    );
   }
   for (const o of report.orphans) io.out(`orphan (no manifest, not imported): ${o.key} (${o.sizeBytes} bytes)\n`);
   for (const i of report.invalid) io.out(`invalid: ${i.key}: ${i.reason}\n`);

@@ -59,25 +59,41 @@ export async function backup(args: string[], io: Io): Promise<number> {
   // A backup from the command line (a system crontab, say) notifies as one inside `coffre serve` does; its
   // deliveries are flushed, bounded by NOTIFY_FLUSH_SECONDS, before the command exits.
   const outcome = await withContext(io, (ctx) =>
-    withNotifications(ctx, () =>
-      withInterrupt(async (signal) => {
-        // The plan's retention runs after each successful backup; a failed prune is only reported.
-        return runBackupThenPrune(ctx, { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update }, (line) => io.err(`${line}\n`));
-      }),
-    (line) => io.err(`${line}\n`)),
+    withNotifications(
+      ctx,
+      () =>
+        withInterrupt(async (signal) => {
+          // The plan's retention runs after each successful backup; a failed prune is only reported.
+          return runBackupThenPrune(
+            ctx,
+            { plan, compression: optional(p, 'compression'), kind: optional(p, 'kind'), trigger: 'cli', signal, onProgress: progress.update },
+            (line) => io.err(`${line}\n`),
+          );
+        }),
+      (line) => io.err(`${line}\n`),
+    ),
   );
   progress.done();
   const b = outcome.view;
   if (io.json) printJson(io, b);
   else if (b.databases) {
-    io.out(`Server run ${b.id} ${b.status === 'success' ? 'succeeded' : `is ${b.status.toUpperCase()}`}: plan ${b.plan}, ${b.database} in ${formatDuration(b.durationMs)}\n` + b.databases.map((d) => `  ${d.database.padEnd(24)} ${d.status.padEnd(8)} ${d.kind.padEnd(12)} ${formatBytes(d.sizeBytes)}  ${d.id}\n`).join('') + (b.message ? `  note     ${b.message}\n` : ''));
+    io.out(
+      `Server run ${b.id} ${b.status === 'success' ? 'succeeded' : `is ${b.status.toUpperCase()}`}: plan ${b.plan}, ${b.database} in ${formatDuration(b.durationMs)}\n` +
+        b.databases.map((d) => `  ${d.database.padEnd(24)} ${d.status.padEnd(8)} ${d.kind.padEnd(12)} ${formatBytes(d.sizeBytes)}  ${d.id}\n`).join('') +
+        (b.message ? `  note     ${b.message}\n` : ''),
+    );
   } else if (b.status === 'success' || b.status === 'partial') {
     io.out(
       `Backup ${b.id} ${b.status === 'success' ? 'succeeded' : 'is PARTIAL'}: plan ${b.plan}, ${b.kind}, ${b.compression}\n` +
         `  stored   ${formatBytes(b.sizeBytes)} (raw ${formatBytes(b.rawSizeBytes)}) in ${formatDuration(b.durationMs)}\n` +
         `  sha256   ${b.sha256}\n  artifact ${b.artifact}\n` +
         (b.recipients.length ? `  age      encrypted to ${b.recipients.join(', ')}\n` : '') +
-        b.copies.map((c) => `  copy     ${c.destination} (${c.type ?? '?'}): ${c.status}${c.checksum ? ` ${c.checksum}` : ''}${c.message && c.status !== 'success' ? ` - ${c.message}` : ''}\n`).join('') +
+        b.copies
+          .map(
+            (c) =>
+              `  copy     ${c.destination} (${c.type ?? '?'}): ${c.status}${c.checksum ? ` ${c.checksum}` : ''}${c.message && c.status !== 'success' ? ` - ${c.message}` : ''}\n`,
+          )
+          .join('') +
         (b.message ? `  note     ${b.message}\n` : ''),
     );
   }
@@ -93,7 +109,15 @@ export async function restore(args: string[], io: Io): Promise<number> {
   const p = parse(
     'restore',
     args,
-    { to: { type: 'string' }, file: { type: 'string', multiple: true }, replace: { type: 'boolean' }, database: { type: 'string' }, 'allow-program': { type: 'boolean' }, globals: { type: 'boolean' }, ...identityFlags },
+    {
+      to: { type: 'string' },
+      file: { type: 'string', multiple: true },
+      replace: { type: 'boolean' },
+      database: { type: 'string' },
+      'allow-program': { type: 'boolean' },
+      globals: { type: 'boolean' },
+      ...identityFlags,
+    },
     1,
   );
   const backupRef = p.positionals[0];
@@ -129,7 +153,9 @@ export async function restore(args: string[], io: Io): Promise<number> {
   const r: RestoreView = outcome.view;
   if (io.json) printJson(io, r);
   else if (r.status === 'success') {
-    io.out(`Restore ${r.id} succeeded: ${r.backupId ? `backup ${r.backupId}` : r.source} -> target ${r.target} (${r.database}) in ${formatDuration(r.durationMs)}\n  ${r.message}\n`);
+    io.out(
+      `Restore ${r.id} succeeded: ${r.backupId ? `backup ${r.backupId}` : r.source} -> target ${r.target} (${r.database}) in ${formatDuration(r.durationMs)}\n  ${r.message}\n`,
+    );
   }
   if (outcome.error) {
     if (!io.json) io.err(`Restore ${r.id} ${r.status}.\n`);
@@ -144,12 +170,18 @@ async function restoreRun(p: ReturnType<typeof parse>, ref: string, io: Io): Pro
   if (!to) throw usageError('MISSING_TARGET', '`coffre restore RUN_ID` (a server run) needs --to SERVER_TARGET.', { field: 'to' });
   const { restoreServerRun } = await import('../../services/server-restore.ts');
   const outcome = await withContext(io, (ctx) =>
-    withInterrupt((signal) => restoreServerRun(ctx, { run: ref, to, replace: p.values.replace === true, globals: p.values.globals === true, identities: identitySources(p), trigger: 'cli', signal })),
+    withInterrupt((signal) =>
+      restoreServerRun(ctx, { run: ref, to, replace: p.values.replace === true, globals: p.values.globals === true, identities: identitySources(p), trigger: 'cli', signal }),
+    ),
   );
   const v = outcome.view;
   if (io.json) printJson(io, v);
   else {
-    io.out(`Restore of run ${v.runId} into ${v.target}: ${v.status}\n` + v.restores.map((r) => `  ${r.database.padEnd(24)} ${r.status.padEnd(8)} ${r.id}${r.status !== 'success' ? ` - ${r.message}` : ''}\n`).join('') + `  ${v.message}\n`);
+    io.out(
+      `Restore of run ${v.runId} into ${v.target}: ${v.status}\n` +
+        v.restores.map((r) => `  ${r.database.padEnd(24)} ${r.status.padEnd(8)} ${r.id}${r.status !== 'success' ? ` - ${r.message}` : ''}\n`).join('') +
+        `  ${v.message}\n`,
+    );
   }
   return outcome.error ? reportError(io, outcome.error) : 0;
 }
@@ -157,7 +189,12 @@ async function restoreRun(p: ReturnType<typeof parse>, ref: string, io: Io): Pro
 /** `coffre journal`. */
 export async function journal(args: string[], io: Io): Promise<number> {
   if (args[0] === 'adopt') return adopt(args.slice(1), io);
-  const p = parse('journal', args, { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' }, drills: { type: 'boolean' } }, 0);
+  const p = parse(
+    'journal',
+    args,
+    { plan: { type: 'string' }, limit: { type: 'string' }, status: { type: 'string' }, restores: { type: 'boolean' }, drills: { type: 'boolean' } },
+    0,
+  );
   const limitText = optional(p, 'limit');
   const limit = limitText === undefined ? undefined : /^\d+$/.test(limitText) ? Number(limitText) : NaN;
   if (limit !== undefined && Number.isNaN(limit)) throw usageError('BAD_LIMIT', `--limit must be a whole number (got "${limitText}").`);

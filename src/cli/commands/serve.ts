@@ -34,16 +34,18 @@ export async function run(args: string[], io: Io): Promise<number> {
     if (!noApi) await checkBindAddress(ctx, host);
     runner = new JobRunner(ctx, { maxConcurrent: api.maxConcurrentJobs, allowedPaths: ctx.config.allowedPaths, pruneLog: log, hintWords: fieldWords });
     runner.subscribe((e) => {
-      if (e.type === 'job.finished') log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
+      if (e.type === 'job.finished')
+        log(`job ${e.job.id} ${e.job.type}${e.job.plan ? ` of plan ${e.job.plan}` : ''}: ${e.job.status}${e.job.error ? ` (${e.job.error.message})` : ''}`);
     });
     background = await startBackground(ctx, runner, log);
     const app = noApi ? undefined : await buildServer({ ctx, runner, requireToken: !isLoopback(host), log, logRequests: logLevel === 'debug' });
     if (!app) io.out(`coffre worker running without API (${background.mode} mode, pid ${process.pid})\n`);
-    else await app.listen({ port, host }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') throw failure('PORT_IN_USE', `Port ${port} on ${host} is already in use: stop the other server or set PORT.`);
-      if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') throw usageError('BAD_HOST', `Cannot listen on ${host}: no such address on this machine (HOST).`);
-      throw err;
-    });
+    else
+      await app.listen({ port, host }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') throw failure('PORT_IN_USE', `Port ${port} on ${host} is already in use: stop the other server or set PORT.`);
+        if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') throw usageError('BAD_HOST', `Cannot listen on ${host}: no such address on this machine (HOST).`);
+        throw err;
+      });
     if (app) {
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;

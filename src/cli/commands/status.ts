@@ -33,7 +33,11 @@ export async function run(args: string[], io: Io): Promise<number> {
         ['rpo', (r: R) => (r.rpoSeconds === null ? null : age(r.rpoSeconds))],
         ['last failure', (r: R) => (r.lastFailureAt ? `${formatTime(r.lastFailureAt)} ${r.lastFailureId?.slice(0, 8)}: ${(r.lastFailureMessage ?? '').slice(0, 80)}` : null)],
         ['next run', (r: R) => (r.nextRun ? formatTime(r.nextRun) : null)],
-        ['last drill', (r: R) => (r.lastDrillStatus ? `${r.lastDrillStatus} ${formatTime(r.lastDrillAt!)}${r.lastDrillRtoMs !== null ? ` rto ${(r.lastDrillRtoMs / 1000).toFixed(1)}s` : ''}` : null)],
+        [
+          'last drill',
+          (r: R) =>
+            r.lastDrillStatus ? `${r.lastDrillStatus} ${formatTime(r.lastDrillAt!)}${r.lastDrillRtoMs !== null ? ` rto ${(r.lastDrillRtoMs / 1000).toFixed(1)}s` : ''}` : null,
+        ],
       ],
       report.plans,
       'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',

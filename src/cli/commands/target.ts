@@ -51,7 +51,9 @@ function serverFlags(p: Parsed): { allDatabases?: boolean; include?: string[]; e
 }
 
 function serverLine(t: { server: boolean; include: string[]; exclude: string[]; parallel: number }): string {
-  return t.server ? ` (server target: include ${t.include.length ? t.include.join(' ') : 'all'}${t.exclude.length ? `, exclude ${t.exclude.join(' ')}` : ''}, parallel ${t.parallel})` : '';
+  return t.server
+    ? ` (server target: include ${t.include.length ? t.include.join(' ') : 'all'}${t.exclude.length ? `, exclude ${t.exclude.join(' ')}` : ''}, parallel ${t.parallel})`
+    : '';
 }
 
 /** The value given by --X, --X-env VAR or --X-file PATH (at most one of them), and whether it came straight from argv. */
@@ -103,8 +105,11 @@ export async function run(args: string[], io: Io): Promise<number> {
       const url = urlOf(p, 'target edit', io);
       const newName = optional(p, 'name');
       const server = serverFlags(p);
-      if (url === undefined && newName === undefined && Object.keys(server).length === 0) throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file), --all-databases, --include, --exclude, --parallel or --name.');
-      const t = await withContext(io, (ctx) => updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}), ...server }, { via: 'cli', warn: (m) => io.err(m) }));
+      if (url === undefined && newName === undefined && Object.keys(server).length === 0)
+        throw usageError('MISSING_OPTION', '`coffre target edit` needs --url (or --url-env, --url-file), --all-databases, --include, --exclude, --parallel or --name.');
+      const t = await withContext(io, (ctx) =>
+        updateTarget(ctx, ref, { ...(url !== undefined ? { url } : {}), ...(newName !== undefined ? { name: newName } : {}), ...server }, { via: 'cli', warn: (m) => io.err(m) }),
+      );
       if (io.json) printJson(io, t);
       else io.out(`Target ${t.name} updated: ${t.engine}, ${t.url}${serverLine(t)}\n`);
       return 0;
@@ -113,7 +118,17 @@ export async function run(args: string[], io: Io): Promise<number> {
       parse('target list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listTargets(ctx));
       if (io.json) printJson(io, rows);
-      else printTable(io, [['name', (r: (typeof rows)[0]) => r.name], ['engine', (r: (typeof rows)[0]) => r.engine], ['url', (r: (typeof rows)[0]) => r.url]], rows, 'No targets yet: add one with `coffre target add NAME --url URL`.');
+      else
+        printTable(
+          io,
+          [
+            ['name', (r: (typeof rows)[0]) => r.name],
+            ['engine', (r: (typeof rows)[0]) => r.engine],
+            ['url', (r: (typeof rows)[0]) => r.url],
+          ],
+          rows,
+          'No targets yet: add one with `coffre target add NAME --url URL`.',
+        );
       return 0;
     }
     case 'remove': {

@@ -30,7 +30,15 @@ export async function run(args: string[], io: Io): Promise<number> {
       else
         printTable(
           io,
-          [['name', (r: Row) => r.name], ['role', (r: Row) => r.role], ['id', (r: Row) => r.id], ['hint', (r: Row) => r.hint], ['created', (r: Row) => r.createdAt], ['last used', (r: Row) => r.lastUsedAt], ['revoked', (r: Row) => r.revokedAt]],
+          [
+            ['name', (r: Row) => r.name],
+            ['role', (r: Row) => r.role],
+            ['id', (r: Row) => r.id],
+            ['hint', (r: Row) => r.hint],
+            ['created', (r: Row) => r.createdAt],
+            ['last used', (r: Row) => r.lastUsedAt],
+            ['revoked', (r: Row) => r.revokedAt],
+          ],
           rows,
           'No tokens yet: make one with `coffre token create NAME`.',
         );

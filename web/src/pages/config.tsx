@@ -18,7 +18,15 @@ interface FieldSpec {
   required?: boolean;
 }
 
-function Form(props: { fields: FieldSpec[]; initial?: Values; submit: string; onSubmit: (v: Values) => Promise<void>; onCancel?: () => void; label: string; onValues?: (v: Values) => void }) {
+function Form(props: {
+  fields: FieldSpec[];
+  initial?: Values;
+  submit: string;
+  onSubmit: (v: Values) => Promise<void>;
+  onCancel?: () => void;
+  label: string;
+  onValues?: (v: Values) => void;
+}) {
   const [values, setValues] = useState<Values>(props.initial ?? {});
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>();
@@ -63,16 +71,39 @@ function Form(props: { fields: FieldSpec[]; initial?: Values; submit: string; on
               );
             if (f.type === 'multiselect')
               return (
-                <select id={id} multiple size={Math.min(4, Math.max(2, f.options!.length))} aria-describedby={d} onChange={(e) => set(f.name, [...e.currentTarget.selectedOptions].map((o) => o.value).join('\n'))}>
+                <select
+                  id={id}
+                  multiple
+                  size={Math.min(4, Math.max(2, f.options!.length))}
+                  aria-describedby={d}
+                  onChange={(e) => set(f.name, [...e.currentTarget.selectedOptions].map((o) => o.value).join('\n'))}
+                >
                   {f.options!.map(([val, label]) => (
-                    <option value={val} selected={String(v ?? '').split('\n').includes(val)}>
+                    <option
+                      value={val}
+                      selected={String(v ?? '')
+                        .split('\n')
+                        .includes(val)}
+                    >
                       {label}
                     </option>
                   ))}
                 </select>
               );
-            if (f.type === 'textarea') return <textarea id={id} rows={3} value={String(v ?? '')} onInput={(e) => set(f.name, e.currentTarget.value)} aria-describedby={d} autocomplete="off" />;
-            return <input id={id} name={f.name} type={(f.type ?? 'text') as 'text'} value={String(v ?? '')} onInput={(e) => set(f.name, e.currentTarget.value)} aria-describedby={d} autocomplete={f.secret ? 'new-password' : 'off'} required={f.required} />;
+            if (f.type === 'textarea')
+              return <textarea id={id} rows={3} value={String(v ?? '')} onInput={(e) => set(f.name, e.currentTarget.value)} aria-describedby={d} autocomplete="off" />;
+            return (
+              <input
+                id={id}
+                name={f.name}
+                type={(f.type ?? 'text') as 'text'}
+                value={String(v ?? '')}
+                onInput={(e) => set(f.name, e.currentTarget.value)}
+                aria-describedby={d}
+                autocomplete={f.secret ? 'new-password' : 'off'}
+                required={f.required}
+              />
+            );
           }}
         </Field>
       ))}
@@ -329,15 +360,15 @@ export function Destinations({ session }: { session: Session }) {
           ],
         ]}
         initialCreate={{ type: 'local' }}
-        createFields={() => [
-          { name: 'name', label: 'Name', required: true },
-          { ...typeField, hint: 'the fields below follow the type' },
-          ...(destinationFields[type] ?? []),
+        createFields={() => [{ name: 'name', label: 'Name', required: true }, { ...typeField, hint: 'the fields below follow the type' }, ...(destinationFields[type] ?? [])]}
+        editFields={(r) => [
+          { name: 'name', label: 'Name' },
+          ...(destinationFields[r.type] ?? []).map((f) => (f.secret ? { ...f, hint: 'write-only: leave empty to keep it' } : f)),
         ]}
-        editFields={(r) => [{ name: 'name', label: 'Name' }, ...(destinationFields[r.type] ?? []).map((f) => (f.secret ? { ...f, hint: 'write-only: leave empty to keep it' } : f))]}
         initialEdit={(r) => {
           const v: Values = { name: r.name };
-          for (const f of destinationFields[r.type] ?? []) if (!f.secret && r.config[f.name] !== undefined) v[f.name] = f.type === 'checkbox' ? r.config[f.name] === true : String(r.config[f.name]);
+          for (const f of destinationFields[r.type] ?? [])
+            if (!f.secret && r.config[f.name] !== undefined) v[f.name] = f.type === 'checkbox' ? r.config[f.name] === true : String(r.config[f.name]);
           return v;
         }}
         onCreateValues={(v) => setType(String(v.type ?? 'local'))}
@@ -353,10 +384,42 @@ export function Plans({ session }: { session: Session }) {
   const destinations = useLoad(() => api('GET', '/api/destinations'), []);
   const fields = (edit: boolean): FieldSpec[] => [
     { name: 'name', label: 'Name', required: !edit },
-    { name: 'targetId', label: 'Target', type: 'select', options: [['', 'choose…'], ...((targets.data ?? []).map((t: any) => [t.id, `${t.name} (${t.engine})`]) as [string, string][])] },
-    { name: 'destinationIds', label: 'Destinations', type: 'multiselect', options: (destinations.data ?? []).map((d: any) => [d.id, `${d.name} (${d.type})`]), hint: 'one or more' },
-    { name: 'kind', label: 'Kind', type: 'select', options: [['full', 'full'], ['differential', 'differential'], ['incremental', 'incremental']] },
-    { name: 'compression', label: 'Compression', type: 'select', options: [['', 'default (DEFAULT_COMPRESSION)'], ['gzip', 'gzip'], ['zstd', 'zstd'], ['zip', 'zip'], ['targz', 'targz'], ['none', 'none']] },
+    {
+      name: 'targetId',
+      label: 'Target',
+      type: 'select',
+      options: [['', 'choose…'], ...((targets.data ?? []).map((t: any) => [t.id, `${t.name} (${t.engine})`]) as [string, string][])],
+    },
+    {
+      name: 'destinationIds',
+      label: 'Destinations',
+      type: 'multiselect',
+      options: (destinations.data ?? []).map((d: any) => [d.id, `${d.name} (${d.type})`]),
+      hint: 'one or more',
+    },
+    {
+      name: 'kind',
+      label: 'Kind',
+      type: 'select',
+      options: [
+        ['full', 'full'],
+        ['differential', 'differential'],
+        ['incremental', 'incremental'],
+      ],
+    },
+    {
+      name: 'compression',
+      label: 'Compression',
+      type: 'select',
+      options: [
+        ['', 'default (DEFAULT_COMPRESSION)'],
+        ['gzip', 'gzip'],
+        ['zstd', 'zstd'],
+        ['zip', 'zip'],
+        ['targz', 'targz'],
+        ['none', 'none'],
+      ],
+    },
     { name: 'cron', label: 'Schedule (cron)', hint: 'e.g. 0 3 * * *; empty: manual only' },
     { name: 'keepLast', label: 'Keep last N backups', hint: 'empty: keep all' },
     ...(edit ? [{ name: 'enabled', label: 'Enabled', type: 'checkbox' as const }] : []),
@@ -365,7 +428,9 @@ export function Plans({ session }: { session: Session }) {
     const b: Record<string, unknown> = {};
     if (!editing || v.name !== editing.name) b.name = v.name;
     if (v.targetId) b.targetId = v.targetId;
-    const ds = String(v.destinationIds ?? '').split('\n').filter(Boolean);
+    const ds = String(v.destinationIds ?? '')
+      .split('\n')
+      .filter(Boolean);
     if (ds.length) b.destinationIds = ds;
     else if (!editing) b.destinationId = '';
     if (v.kind) b.kind = v.kind;
@@ -392,7 +457,16 @@ export function Plans({ session }: { session: Session }) {
       initialCreate={{ kind: 'full' }}
       createFields={() => fields(false)}
       editFields={() => fields(true)}
-      initialEdit={(r) => ({ name: r.name, targetId: r.targetId, destinationIds: r.destinationIds.join('\n'), kind: r.kind, compression: r.compression ?? '', cron: r.cron ?? '', keepLast: r.retention?.keepLast !== undefined ? String(r.retention.keepLast) : '', enabled: r.enabled })}
+      initialEdit={(r) => ({
+        name: r.name,
+        targetId: r.targetId,
+        destinationIds: r.destinationIds.join('\n'),
+        kind: r.kind,
+        compression: r.compression ?? '',
+        cron: r.cron ?? '',
+        keepLast: r.retention?.keepLast !== undefined ? String(r.retention.keepLast) : '',
+        enabled: r.enabled,
+      })}
       toBody={toBody}
     />
   );

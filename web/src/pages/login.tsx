@@ -9,7 +9,10 @@ export function Login({ onLogin }: { onLogin: (s: Session) => void }) {
   return (
     <main class="login" id="main">
       <h1>coffre</h1>
-      <p>Paste an API token (API_TOKEN, or one from <code>coffre token create NAME --role viewer|operator|admin</code>). It is traded for a session cookie and not kept in the browser.</p>
+      <p>
+        Paste an API token (API_TOKEN, or one from <code>coffre token create NAME --role viewer|operator|admin</code>). It is traded for a session cookie and not kept in the
+        browser.
+      </p>
       <form
         onSubmit={async (e) => {
           e.preventDefault();

@@ -77,7 +77,11 @@ export function Overview(_props: { session: Session }) {
                 <dd>{bytes(t.lastSuccess?.sizeBytes)}</dd>
               </dl>
               <p class="reason">{t.reason}</p>
-              <Sparkline values={t.recent.map((r: any) => r.sizeBytes)} failed={t.recent.map((r: any) => r.status !== 'success' && r.status !== 'partial' && r.status !== 'running')} label={`stored size of the last ${t.recent.length} runs`} />
+              <Sparkline
+                values={t.recent.map((r: any) => r.sizeBytes)}
+                failed={t.recent.map((r: any) => r.status !== 'success' && r.status !== 'partial' && r.status !== 'running')}
+                label={`stored size of the last ${t.recent.length} runs`}
+              />
             </a>
           </li>
         ))}

@@ -15,7 +15,10 @@ export function useJob(jobId: string | undefined): any {
     const off = onEvents((_type, j) => {
       if (j.id === jobId) setJob(j);
     });
-    api('GET', `/api/jobs/${jobId}`).then((j) => setJob((cur: any) => cur ?? j), () => {});
+    api('GET', `/api/jobs/${jobId}`).then(
+      (j) => setJob((cur: any) => cur ?? j),
+      () => {},
+    );
     return off;
   }, [jobId]);
   return job;
@@ -70,7 +73,8 @@ export function PlanPage({ id, session }: { id: string; session: Session }) {
       <ErrorBox error={plan.error} />
       {p ? (
         <p class="sub">
-          {p.target} → {p.destinations.join(', ')} · {p.kind} · {p.compression ?? 'default compression'} · {p.cron ? `cron ${p.cron}` : 'not scheduled'} {p.enabled ? '' : '(disabled)'}
+          {p.target} → {p.destinations.join(', ')} · {p.kind} · {p.compression ?? 'default compression'} · {p.cron ? `cron ${p.cron}` : 'not scheduled'}{' '}
+          {p.enabled ? '' : '(disabled)'}
           {p.nextRuns[0] ? ` · next ${when(p.nextRuns[0])}` : ''}
         </p>
       ) : null}
@@ -174,7 +178,11 @@ export function PlanPage({ id, session }: { id: string; session: Session }) {
                         <a class="button small" href={`#/restore?backup=${r.id}`}>
                           Restore
                         </a>
-                        {verify[r.id] ? <span class={verify[r.id].busy ? '' : verify[r.id].ok ? 'ok' : 'error'}>{verify[r.id].busy ? 'verifying…' : verify[r.id].ok ? 'verified' : verify[r.id].error?.message}</span> : null}
+                        {verify[r.id] ? (
+                          <span class={verify[r.id].busy ? '' : verify[r.id].ok ? 'ok' : 'error'}>
+                            {verify[r.id].busy ? 'verifying…' : verify[r.id].ok ? 'verified' : verify[r.id].error?.message}
+                          </span>
+                        ) : null}
                       </>
                     ) : null}
                   </td>

@@ -125,8 +125,8 @@ export function RestoreWizard({ session, backupId }: { session: Session; backupI
             <dl class="details">
               <dt>Backup</dt>
               <dd>
-                {pre.backup.plan} · {pre.backup.engine} {pre.backup.rawFormat ?? ''} · {pre.backup.kind} ({pre.backup.chain.length} link{pre.backup.chain.length > 1 ? 's' : ''}) · {pre.backup.compression} ·{' '}
-                {bytes(pre.backup.sizeBytes)}
+                {pre.backup.plan} · {pre.backup.engine} {pre.backup.rawFormat ?? ''} · {pre.backup.kind} ({pre.backup.chain.length} link{pre.backup.chain.length > 1 ? 's' : ''}) ·{' '}
+                {pre.backup.compression} · {bytes(pre.backup.sizeBytes)}
               </dd>
               <dt>Dumped from</dt>
               <dd>
@@ -134,10 +134,19 @@ export function RestoreWizard({ session, backupId }: { session: Session; backupI
               </dd>
               <dt>Target</dt>
               <dd>
-                {pre.target.name} ({pre.target.engine}, {pre.target.database}) · {pre.target.reachable ? `reachable${pre.target.serverVersion ? `, server ${pre.target.serverVersion}` : ''}` : 'unreachable'}
+                {pre.target.name} ({pre.target.engine}, {pre.target.database}) ·{' '}
+                {pre.target.reachable ? `reachable${pre.target.serverVersion ? `, server ${pre.target.serverVersion}` : ''}` : 'unreachable'}
               </dd>
               <dt>Target state</dt>
-              <dd class={pre.needsReplace ? 'warn' : ''}>{pre.target.exists === null ? 'unknown' : !pre.target.exists ? 'does not exist yet (it will be created)' : pre.target.empty ? 'exists, empty' : 'holds data: it will be replaced'}</dd>
+              <dd class={pre.needsReplace ? 'warn' : ''}>
+                {pre.target.exists === null
+                  ? 'unknown'
+                  : !pre.target.exists
+                    ? 'does not exist yet (it will be created)'
+                    : pre.target.empty
+                      ? 'exists, empty'
+                      : 'holds data: it will be replaced'}
+              </dd>
             </dl>
             {pre.problems.length ? (
               <ul class="error" role="alert">

@@ -12,7 +12,16 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
       <ErrorBox error={run.error} />
       {r ? (
         <>
-          <Section title="Summary" actions={isBackup && can(session, 'operator') && (r.status === 'success' || r.status === 'partial') ? <a class="button" href={`#/restore?backup=${r.id}`}>Restore this backup</a> : null}>
+          <Section
+            title="Summary"
+            actions={
+              isBackup && can(session, 'operator') && (r.status === 'success' || r.status === 'partial') ? (
+                <a class="button" href={`#/restore?backup=${r.id}`}>
+                  Restore this backup
+                </a>
+              ) : null
+            }
+          >
             <dl class="details">
               <dt>Status</dt>
               <dd>

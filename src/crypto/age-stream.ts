@@ -60,7 +60,8 @@ export function createStreamEncryptor(key: Buffer, prefix: Buffer): Transform {
     held = undefined;
   };
   return new Transform({
-    highWaterMark: 1 << 20,
+    // One chunk of buffering each side: the stage adds little to what the pipeline holds.
+    highWaterMark: CHUNK_BYTES,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       const out: Buffer[] = started ? [] : [prefix];
       started = true;
@@ -86,13 +87,16 @@ export function createStreamEncryptor(key: Buffer, prefix: Buffer): Transform {
         chunk.copy(buf, used, at);
         used += chunk.length - at;
       }
-      cb(null, out.length === 0 ? undefined : out.length === 1 ? out[0] : Buffer.concat(out));
+      // Each sealed piece goes on as it is (a join would copy every byte once more, and leave it to the GC).
+      for (const piece of out) this.push(piece);
+      cb();
     },
     flush(cb: TransformCallback) {
       const out: Buffer[] = started ? [] : [prefix];
       if (held) seal(key, index, true, held, out);
       else seal(key, index, true, buf.subarray(0, used), out);
-      cb(null, Buffer.concat(out));
+      for (const piece of out) this.push(piece);
+      cb();
     },
   });
 }

@@ -71,16 +71,18 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   }
   // Spent chunks are freed as data goes by, raw and stored alike (pipeline/reclaim.ts): bounded memory.
   const reclaim = createReclaimer();
-  const counting = (then?: ProgressListener): ProgressListener => {
+  // `weight`: the buffers made per byte counted (an encrypted backup leaves the compressor's and the cipher's).
+  const counting = (then?: ProgressListener, weight = 1): ProgressListener => {
     let seen = 0;
     return (bytes) => {
-      reclaim(bytes - seen);
+      reclaim((bytes - seen) * weight);
       seen = bytes;
       then?.(bytes);
     };
   };
   const raw = createMeter({ onProgress: counting(input.onProgress) });
-  const stored = createMeter({ onProgress: counting() });
+  const encrypting = (input.encryptTo?.length ?? 0) > 0;
+  const stored = createMeter({ onProgress: counting(undefined, encrypting ? 2 : 1) });
   const middle: Transform[] = [];
   if (input.rawTap) middle.push(input.rawTap);
   // The raw meter upstream has hashed every byte by the time the encoder's input ends: its digest goes in the delta's trailer.
@@ -93,7 +95,7 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   };
   const fan = fanOut(input.storages, input.key, signal);
   // On any failure pipeline() destroys every stage, the fan's sink included, which fails every upload.
-  const encrypt = input.encryptTo?.length ? [createAgeEncryptor(input.encryptTo)] : [];
+  const encrypt = encrypting ? [createAgeEncryptor(input.encryptTo!)] : [];
   // Dump tools write 4-16 KiB at a time; regroup them (coalesce.ts) unless every stage after takes them as they come.
   const regroup = input.delta || input.rawTap || !input.codec.takesSmallChunks?.() ? [createCoalescer()] : [];
   const flow = pipeline([dump.stream, ...regroup, raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);

@@ -92,7 +92,26 @@ export function Journal({ params }: { params: URLSearchParams }) {
               </select>
             )}
           </Field>
-          {tab === 'backups' ? <BackupFilters kind={kind} from={from} to={to} set={set} setKind={setKind} setFrom={setFrom} setTo={setTo} /> : null}
+          {tab === 'backups' ? (
+            <>
+              <Field label="Kind" name="kind">
+                {(id) => (
+                  <select id={id} value={kind} onChange={set(setKind)}>
+                    <option value="">any</option>
+                    {['full', 'differential', 'incremental'].map((s) => (
+                      <option value={s}>{s}</option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+              <Field label="From" name="from">
+                {(id) => <input id={id} type="date" value={from} onChange={set(setFrom)} />}
+              </Field>
+              <Field label="To" name="to">
+                {(id) => <input id={id} type="date" value={to} onChange={set(setTo)} />}
+              </Field>
+            </>
+          ) : null}
         </form>
       ) : null}
       <ErrorBox error={page.error} />
@@ -210,37 +229,6 @@ export function Journal({ params }: { params: URLSearchParams }) {
           Older
         </button>
       </nav>
-    </>
-  );
-}
-
-function BackupFilters(p: {
-  kind: string;
-  from: string;
-  to: string;
-  set: (f: (v: string) => void) => (e: Event) => void;
-  setKind: (v: string) => void;
-  setFrom: (v: string) => void;
-  setTo: (v: string) => void;
-}) {
-  return (
-    <>
-      <Field label="Kind" name="kind">
-        {(id) => (
-          <select id={id} value={p.kind} onChange={p.set(p.setKind)}>
-            <option value="">any</option>
-            {['full', 'differential', 'incremental'].map((s) => (
-              <option value={s}>{s}</option>
-            ))}
-          </select>
-        )}
-      </Field>
-      <Field label="From" name="from">
-        {(id) => <input id={id} type="date" value={p.from} onChange={p.set(p.setFrom)} />}
-      </Field>
-      <Field label="To" name="to">
-        {(id) => <input id={id} type="date" value={p.to} onChange={p.set(p.setTo)} />}
-      </Field>
     </>
   );
 }

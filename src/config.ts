@@ -14,7 +14,7 @@ const schema = z.object({
     .regex(/^(postgres(ql)?:\/\/|sqlite:)/, 'must be a postgres:// URL (or sqlite:/path for an explicit SQLite file)')
     .optional(),
   ENCRYPTION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  DEFAULT_COMPRESSION: z.preprocess(canonicalCompression, z.enum(compressionNames as [CompressionName, ...CompressionName[]])).default('gzip'),
+  DEFAULT_COMPRESSION: z.preprocess(canonicalCompression, z.enum(compressionNames)).default('gzip'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   // The REST API server (`coffre serve`).
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),

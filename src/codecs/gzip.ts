@@ -21,6 +21,7 @@ export function gzipCodec(options: GzipOptions = {}) {
   return {
     name: 'gzip',
     extension: '.gz',
+    magic: [0x1f, 0x8b],
     compress: () => joinStages([createGzip({ level, chunkSize: OUTPUT_CHUNK })], (err) => err as Error),
     decompress: () => joinStages([createGunzip({ chunkSize: OUTPUT_CHUNK })], layerErrors('gzip')),
   } satisfies Codec;

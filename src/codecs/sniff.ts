@@ -1,5 +1,6 @@
-// Restore never trusts a file name: it reads the first bytes, peels compression layers by their magic
-// numbers (gzip 1f 8b, zstd 28 b5 2f fd, zip "PK\3\4", tar "ustar" at offset 257), and tells what the raw
+// Restore never trusts a file name: it reads the first bytes, peels compression layers by the magic
+// bytes each codec declares (src/codecs/index.ts: gzip 1f 8b, zstd 28 b5 2f fd, zip "PK\3\4"; a plain
+// tar, which compresses nothing and is no codec, by "ustar" at offset 257), and tells what the raw
 // dump is (pg_dump custom "PGDMP", SQLite "SQLite format 3\0", mongodump archive 6d e2 99 81, else plain
 // SQL). Peeked bytes are re-emitted in front of the rest, so nothing is lost and nothing is buffered
 // beyond a few KiB. A tar whose first entry is `toc.dat` is a `pg_dump -Ft` archive: it is the dump
@@ -9,14 +10,13 @@
 // (magic C0 FF "REDLTA") is recognised but refused by openDump: it needs its parent; openDelta reads it.
 
 import type { Readable } from 'node:stream';
-import type { CompressionName, RawFormat } from '../core/types.ts';
+import type { Codec, CompressionName, RawFormat } from '../core/types.ts';
 import { usageError } from '../core/errors.ts';
 import { sqlDialectMarked, type SqlDialect } from '../core/engine-names.ts';
 import { createGunzip } from 'node:zlib';
 import { joinStages, peek, through } from './streams.ts';
 import { layerErrors } from './archive-rules.ts';
-import { zstd } from './zstd.ts';
-import { zip } from './zip.ts';
+import { codecs } from './index.ts';
 import { untar } from './targz.ts';
 import { firstTarFile, firstZipFile, isTreeMember, type TreeKind } from './archive-tree.ts';
 import { looksLikeBson } from '../engines/mongo-archive.ts';
@@ -62,16 +62,20 @@ const PEEK_BYTES = 4096;
 /** More nested layers than this is not a dump but a puzzle (or a decompression bomb). */
 const MAX_LAYERS = 4;
 
-type Wrapper = 'gzip' | 'zstd' | 'zip' | 'tar';
+/** The codecs recognised by their own first bytes, in registry order. */
+const recognisable = codecs
+  .names()
+  .map((name) => codecs.get(name))
+  .filter((codec): codec is Codec & { magic: readonly number[] } => codec.magic !== undefined && codec.magic.length > 0);
 
 function startsWith(head: Buffer, bytes: readonly number[]): boolean {
   return head.length >= bytes.length && bytes.every((b, i) => head[i] === b);
 }
 
-function wrapperOf(head: Buffer): Wrapper | null {
-  if (startsWith(head, [0x1f, 0x8b])) return 'gzip';
-  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return 'zip';
+/** The compression layer (or a plain tar) the first bytes show, or null for a raw dump. */
+function wrapperOf(head: Buffer): Codec | 'tar' | null {
+  const codec = recognisable.find((c) => startsWith(head, c.magic));
+  if (codec) return codec;
   if (isTar(head)) return 'tar';
   return null;
 }
@@ -101,8 +105,7 @@ function isPgTar(head: Buffer): boolean {
   return head.toString('latin1', 0, end < 0 || end > 100 ? 100 : end) === 'toc.dat';
 }
 
-const RECOGNISED =
-  'coffre recognises gzip, zstd, zip, tar and tar.gz holding plain SQL text, a pg_dump custom (-Fc) or tar (-Ft) archive, a SQLite database, a mongodump archive or .bson file, or a folder (pg_dump -Fd, mongodump)';
+const RECOGNISED = `coffre recognises ${recognisable.map((c) => c.name).join(', ')}, tar and tar.gz holding plain SQL text, a pg_dump custom (-Fc) or tar (-Ft) archive, a SQLite database, a mongodump archive or .bson file, or a folder (pg_dump -Fd, mongodump)`;
 
 /** Formats that are clearly not a dump coffre can restore, named so the message says what the input is. */
 const FOREIGN: readonly { name: string; magic: readonly number[] }[] = [
@@ -210,24 +213,25 @@ async function peel(
       throw usageError('EMPTY_ARTIFACT', `The artifact is empty. ${inside}, so there is nothing to restore; choose another backup or file.`, { layers });
     }
     const wrapper = wrapperOf(head);
+    const name = wrapper === 'tar' || wrapper === null ? wrapper : wrapper.name;
     if (wrapper === null) {
       const format = rawFormatOf(head, layers, acceptDelta);
       return format === 'sql' ? { format, stream, layers, sqlDialect: sqlDialectOf(head), pgDumpMajor: pgDumpMajorOf(head) } : { format, stream, layers };
     }
     if (wrapper === 'tar' && trees && isTreeTar(head)) return { format: treeFormat(firstTarFile(head)!), stream, layers, tree: 'tar' };
     if (wrapper === 'tar' && isPgTar(head)) return { format: 'pg-tar', stream, layers };
-    if (wrapper === 'zip' && trees && isTreeMember(firstZipFile(head) ?? '')) {
+    if (name === 'zip' && trees && isTreeMember(firstZipFile(head) ?? '')) {
       layers.push('zip');
       return { format: treeFormat(firstZipFile(head)!), stream, layers, tree: 'zip' };
     }
     if (depth >= MAX_LAYERS) {
       throw usageError(
         'UNKNOWN_FORMAT',
-        `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${wrapper}); coffre refuses it as a likely decompression bomb.`,
+        `The input nests more than ${MAX_LAYERS} compression layers (${layers.join(' + ')} + ${name}); coffre refuses it as a likely decompression bomb.`,
         { layers },
       );
     }
-    if (wrapper === 'gzip') {
+    if (name === 'gzip') {
       // Whether this gzip is a tar.gz is known only once it is open; its errors then name that layer.
       let layer = 'gzip';
       const gunzip = joinStages([createGunzip()], (err) => layerErrors(layer)(err));
@@ -246,16 +250,11 @@ async function peel(
       }
       continue;
     }
-    if (wrapper === 'zstd') {
-      layers.push('zstd');
-      ({ head, stream } = await peek(through(stream, zstd.decompress()), PEEK_BYTES));
+    if (wrapper === 'tar') {
+      ({ head, stream } = await peek(through(stream, untar('tar')), PEEK_BYTES));
       continue;
     }
-    if (wrapper === 'zip') {
-      layers.push('zip');
-      ({ head, stream } = await peek(through(stream, zip.decompress()), PEEK_BYTES));
-      continue;
-    }
-    ({ head, stream } = await peek(through(stream, untar('tar')), PEEK_BYTES));
+    layers.push(wrapper.name);
+    ({ head, stream } = await peek(through(stream, wrapper.decompress()), PEEK_BYTES));
   }
 }

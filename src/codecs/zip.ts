@@ -331,6 +331,7 @@ export function zipCodec(options: ZipOptions = {}) {
   return {
     name: 'zip',
     extension: '.zip',
+    magic: [0x50, 0x4b, 0x03, 0x04], // "PK\3\4", a local file header
     compress: (opts: CompressOptions) => {
       const zipfile = new yazl.ZipFile();
       const input = new PassThrough();

@@ -78,6 +78,7 @@ export function zstdCodec(options: ZstdOptions = {}) {
   return {
     name: 'zstd',
     extension: '.zst',
+    magic: [0x28, 0xb5, 0x2f, 0xfd],
     compress: () => {
       const use = zstdCompressor(options.compressor);
       return use === 'node' ? nodeCompress(level) : cliCompress(use, level);

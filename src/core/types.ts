@@ -4,21 +4,14 @@
 
 import type { Readable } from 'node:stream';
 import type { Connection } from './connection.ts';
+import type { CompressionName } from './codec-names.ts';
 import type { EngineName, RawFormat } from './engine-names.ts';
 
 export { engineNames, type EngineName, type RawFormat } from './engine-names.ts';
+export { canonicalCompression, compressionAliases, compressionNames, type CompressionName } from './codec-names.ts';
 
 export type BackupKind = 'full' | 'differential' | 'incremental';
 export const backupKinds: readonly BackupKind[] = ['full', 'differential', 'incremental'];
-
-export type CompressionName = 'gzip' | 'zstd' | 'zip' | 'targz' | 'none';
-export const compressionNames: readonly CompressionName[] = ['gzip', 'zstd', 'zip', 'targz', 'none'];
-/** Other spellings accepted wherever a compression is named: `tar.gz` is the original API's own word for targz. */
-export const compressionAliases: Readonly<Record<string, CompressionName>> = { 'tar.gz': 'targz' };
-/** The canonical name for an alias (`tar.gz` -> `targz`); any other value as it is, for the caller to check. */
-export function canonicalCompression(value: unknown): unknown {
-  return typeof value === 'string' && Object.hasOwn(compressionAliases, value) ? compressionAliases[value] : value;
-}
 
 /** Set on progress callbacks: bytes so far of the raw dump (or of the restore input). */
 export type ProgressListener = (bytes: number) => void;
@@ -163,6 +156,12 @@ export interface Codec {
   readonly name: CompressionName;
   /** Extension appended to the raw dump's, with its dot (".gz", ".zst", ".zip", ".tar.gz"), or "". */
   readonly extension: string;
+  /**
+   * The bytes its output starts with, by which restore peels this layer off an input of unknown format
+   * (codecs/sniff.ts, which never trusts a file name). Absent: not recognised by its own bytes (none; targz,
+   * which sniff finds as a gzip layer holding a tar).
+   */
+  readonly magic?: readonly number[];
   /** Transform from raw bytes to compressed bytes. */
   compress(options: CompressOptions): import('node:stream').Duplex;
   /** Transform from compressed bytes back to the raw bytes (for archives: the single dump entry). */

@@ -3,7 +3,7 @@
 
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
-import { backupKinds, canonicalCompression, type BackupKind, type CompressionName } from '../core/types.ts';
+import { backupKinds, canonicalCompression, compressionAliases, type BackupKind, type CompressionName } from '../core/types.ts';
 import { codecs } from '../codecs/index.ts';
 import * as repo from '../catalog/plans.ts';
 import type { PlanRecord } from '../catalog/plans.ts';
@@ -198,7 +198,11 @@ export function checkKind(kind: unknown): BackupKind {
 export function checkCompression(given: unknown): CompressionName {
   const name = canonicalCompression(given);
   if (typeof name !== 'string' || !codecs.has(name)) {
-    throw usageError('BAD_COMPRESSION', `Unknown compression ${JSON.stringify(name)}: use one of ${codecs.names().join(', ')} (or tar.gz).`, { field: 'compression' });
+    throw usageError(
+      'BAD_COMPRESSION',
+      `Unknown compression ${JSON.stringify(name)}: use one of ${codecs.names().join(', ')} (or ${Object.keys(compressionAliases).join(', ')}).`,
+      { field: 'compression' },
+    );
   }
   return name as CompressionName;
 }

@@ -2,12 +2,13 @@
 
 import { addPlan, listPlans, removePlan, updatePlan } from '../../services/plans.ts';
 import { recipientsFrom } from '../../services/keys.ts';
+import { compressionNames } from '../../core/codec-names.ts';
 import { usageError } from '../../core/errors.ts';
 import { fromEnvOrFile, optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
-export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression gzip|zstd|zip|targz|none] [--cron EXPR] [--timezone TZ]
+export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression ${compressionNames.join('|')}] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
       [--missed-runs run-once|skip] [--missed-grace SECONDS] [--encrypt-to age1... ...] [--encrypt-to-file RECIPIENTS_FILE ...]
       [--notify NOTIFIER ... [--notify-on failure,partial,rpo,drill,success]] [--rpo DURATION] [--ping-url URL | --ping-url-env VAR | --ping-url-file PATH]

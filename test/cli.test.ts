@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { compressionNames } from '../src/core/types.ts';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { adminSql } from './support/mysql.ts';
+import { sqliteFingerprint } from './support/sqlite.ts';
 
 let ws: Workspace;
 let src: string;
@@ -27,17 +28,6 @@ function seed(file: string): void {
   insert.run(null, null, -0.000001);
   insert.run('x'.repeat(100_000), randomBytes(64), 1e308);
   db.close();
-}
-
-function fingerprint(file: string): string {
-  const db = new DatabaseSync(file, { readOnly: true });
-  try {
-    const rows = db.prepare('SELECT id, label, hex(data) AS data, amount FROM "odd table" ORDER BY id').all();
-    const schema = db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all();
-    return JSON.stringify({ rows, schema });
-  } finally {
-    db.close();
-  }
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -117,7 +107,7 @@ test('walkthrough: target, destination, plan, backup, journal, verify, restore',
   const restore = await ws.run(['restore', String(b.id), '--to', 'copy', '--json']);
   expectCode(restore, 0, 'restore');
   assert.equal(restore.json<Record<string, unknown>>().status, 'success');
-  assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'copy.db')), sqliteFingerprint(src));
 
   // The copy now holds data: a second restore is refused (exit 2) until --replace.
   const refused = await ws.run(['restore', String(b.id), '--to', 'copy']);
@@ -125,7 +115,7 @@ test('walkthrough: target, destination, plan, backup, journal, verify, restore',
   assert.match(refused.stderr, /^error: .*(empty|replace)/im);
   assert.doesNotMatch(refused.all, /\n\s+at /, 'no stack trace');
   expectCode(await ws.run(['restore', String(b.id), '--to', 'copy', '--replace']), 0, 'restore --replace');
-  assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'copy.db')), sqliteFingerprint(src));
 
   // The three restores are journaled, newest first: success with --replace, the refusal, the first one.
   const restores = await ws.run(['journal', '--restores', '--json']);
@@ -150,13 +140,13 @@ test('every compression round-trips, and restore --file sniffs the format', asyn
     const into = `into-${compression}`;
     expectCode(await ws.run(['target', 'add', into, '--url', `sqlite:${path.join(ws.dir, `${into}.db`)}`]), 0, 'target add');
     expectCode(await ws.run(['restore', b.id, '--to', into]), 0, `restore ${compression}`);
-    assert.equal(fingerprint(path.join(ws.dir, `${into}.db`)), fingerprint(src), `${compression} restores the same data`);
+    assert.equal(sqliteFingerprint(path.join(ws.dir, `${into}.db`)), sqliteFingerprint(src), `${compression} restores the same data`);
     // The same artifact given as a file (named without its extension, so only the bytes tell).
     const copy = path.join(ws.dir, `artifact-${compression}.bin`);
     await writeFile(copy, await readFile(path.join(backups, b.artifact)));
     const fromFile = await ws.run(['restore', '--file', copy, '--to', into, '--replace', '--json']);
     expectCode(fromFile, 0, `restore --file ${compression}`);
-    assert.equal(fingerprint(path.join(ws.dir, `${into}.db`)), fingerprint(src));
+    assert.equal(sqliteFingerprint(path.join(ws.dir, `${into}.db`)), sqliteFingerprint(src));
   }
 });
 

@@ -28,6 +28,7 @@ import { Storage as GcsClient } from '@google-cloud/storage';
 import { workspace, expectCode, type Workspace, type CliResult } from './support/cli.ts';
 import { cuttableProxy } from './support/storage-contract.ts';
 import { inProcess } from './support/api.ts';
+import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
 
 const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
 const S3_PORT = 8333;
@@ -67,28 +68,6 @@ async function run(w: Workspace, args: string[], code = 0): Promise<CliResult> {
   const r = await w.run(args, { ...secretEnv, ENCRYPTION_SECRET });
   expectCode(r, code, `coffre ${args.join(' ')}`);
   return r;
-}
-
-/** A SQLite database with `rows` rows of `blobBytes` random bytes each. */
-function makeDb(file: string, rows: number, blobBytes: number): void {
-  const db = new DatabaseSync(file);
-  db.exec('create table t (id integer primary key, b blob)');
-  const insert = db.prepare('insert into t (id, b) values (?, ?)');
-  db.exec('begin');
-  for (let i = 1; i <= rows; i++) insert.run(i, randomBytes(blobBytes));
-  db.exec('commit');
-  db.close();
-}
-
-function fingerprint(file: string): string {
-  const db = new DatabaseSync(file, { readOnly: true });
-  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as {
-    n: number;
-    s: number;
-    h: string;
-  };
-  db.close();
-  return `${row.n}:${row.s}:${row.h}`;
 }
 
 async function addS3(w: Workspace, name: string, extra: string[] = []): Promise<void> {
@@ -137,7 +116,7 @@ before(async () => {
   await azAdmin.create();
   await gcsAdmin.createBucket(gcsBucket);
   ws = await workspace('coffre-cloud-');
-  makeDb(path.join(ws.dir, 'small.db'), 300, 64);
+  blobDatabase(path.join(ws.dir, 'small.db'), 300, 64);
   await run(ws, ['target', 'add', 'small', '--url', `sqlite:${path.join(ws.dir, 'small.db')}`]);
   await run(ws, ['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')]);
   await addS3(ws, 's3');
@@ -230,7 +209,7 @@ test('restore from S3 when the local copy was deleted; verify names the missing 
   await run(ws, ['target', 'add', 'restored1', '--url', `sqlite:${path.join(ws.dir, 'restored1.db')}`]);
   const r = (await run(ws, ['restore', full.id, '--to', 'restored1', '--json'])).json<{ status: string }>();
   assert.equal(r.status, 'success');
-  assert.equal(fingerprint(path.join(ws.dir, 'restored1.db')), fingerprint(path.join(ws.dir, 'small.db')));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'restored1.db')), sqliteFingerprint(path.join(ws.dir, 'small.db')));
 });
 
 test('a destination on a closed port: the run is partial, the journal names the failed copy, the good copy restores', async () => {
@@ -273,11 +252,11 @@ test('a destination on a closed port: the run is partial, the journal names the 
   // The copy that landed is complete and restorable.
   await run(ws, ['target', 'add', 'restored2', '--url', `sqlite:${path.join(ws.dir, 'restored2.db')}`]);
   await run(ws, ['restore', row.id, '--to', 'restored2']);
-  assert.equal(fingerprint(path.join(ws.dir, 'restored2.db')), fingerprint(path.join(ws.dir, 'small.db')));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'restored2.db')), sqliteFingerprint(path.join(ws.dir, 'small.db')));
 });
 
 test('a connection cut mid-upload: the run fails, no success row, no visible object on the far side', async () => {
-  makeDb(path.join(ws.dir, 'big.db'), 24, 1024 * 1024); // ~24 MiB of random bytes: a multipart upload
+  blobDatabase(path.join(ws.dir, 'big.db'), 24, 1024 * 1024); // ~24 MiB of random bytes: a multipart upload
   await run(ws, ['target', 'add', 'big', '--url', `sqlite:${path.join(ws.dir, 'big.db')}`]);
   const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
   await run(ws, [
@@ -321,7 +300,7 @@ test('a connection cut mid-upload: the run fails, no success row, no visible obj
 
 test('an incremental chain kept only on S3 restores and verifies with each link downloaded once', async () => {
   const file = path.join(ws.dir, 'chain.db');
-  makeDb(file, 64, 16 * 1024); // ~1 MiB of random bytes: each link is mostly incompressible
+  blobDatabase(file, 64, 16 * 1024); // ~1 MiB of random bytes: each link is mostly incompressible
   await run(ws, ['target', 'add', 'chain', '--url', `sqlite:${file}`]);
   const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
   try {
@@ -352,7 +331,7 @@ test('an incremental chain kept only on S3 restores and verifies with each link 
       assert.ok(downloaded >= chainBytes, `${args[0]}: read ${downloaded} bytes of a ${chainBytes}-byte chain`);
       assert.ok(downloaded < chainBytes * 1.25, `${args[0]}: downloaded ${downloaded} bytes for a ${chainBytes}-byte chain: some link was read twice`);
     }
-    assert.equal(fingerprint(path.join(ws.dir, 'chain-back.db')), fingerprint(file));
+    assert.equal(sqliteFingerprint(path.join(ws.dir, 'chain-back.db')), sqliteFingerprint(file));
   } finally {
     proxy.cut();
   }
@@ -401,7 +380,7 @@ test('reindex: a lost catalog is rebuilt from the S3 destination and a backup re
     assert.equal(rows[0].sha256, full.sha256);
     await run(fresh, ['target', 'add', 'back', '--url', `sqlite:${path.join(fresh.dir, 'back.db')}`]);
     await run(fresh, ['restore', full.id, '--to', 'back']);
-    assert.equal(fingerprint(path.join(fresh.dir, 'back.db')), fingerprint(path.join(ws.dir, 'small.db')));
+    assert.equal(sqliteFingerprint(path.join(fresh.dir, 'back.db')), sqliteFingerprint(path.join(ws.dir, 'small.db')));
   } finally {
     await fresh.cleanup();
   }

@@ -18,6 +18,7 @@ import { S3Client, CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Comman
 import { workspace, expectCode, type Workspace, type CliResult } from './support/cli.ts';
 import { connectionTo, dropDatabase, execSql, uniqueName, withClient } from './support/postgres.ts';
 import { inProcess, waitJob } from './support/api.ts';
+import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
 
 const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
 const S3_PORT = 8333;
@@ -69,27 +70,6 @@ async function newKey(name: string): Promise<Key> {
   return { file, recipient, secret };
 }
 
-function makeDb(file: string, rows: number, blobBytes: number): void {
-  const db = new DatabaseSync(file);
-  db.exec('create table t (id integer primary key, b blob)');
-  const insert = db.prepare('insert into t (id, b) values (?, ?)');
-  db.exec('begin');
-  for (let i = 1; i <= rows; i++) insert.run(i, randomBytes(blobBytes));
-  db.exec('commit');
-  db.close();
-}
-
-function fingerprint(file: string): string {
-  const db = new DatabaseSync(file, { readOnly: true });
-  const row = db.prepare("select count(*) as n, sum(id) as s, group_concat(hex(substr(b, 1, 8)), '') as h from (select * from t order by id)").get() as {
-    n: number;
-    s: number;
-    h: string;
-  };
-  db.close();
-  return `${row.n}:${row.s}:${row.h}`;
-}
-
 /** Files left under DATA_DIR/tmp (private temporary folders of runs): a finished run leaves none. */
 function tempLeftovers(): string[] {
   const tmp = path.join(ws.dataDir, 'tmp');
@@ -105,7 +85,7 @@ before(async () => {
   await s3Admin.send(new CreateBucketCommand({ Bucket: bucket }));
   ws = await workspace('coffre-age-e2e-');
   keys = { ops: await newKey('ops'), recovery: await newKey('recovery'), stranger: await newKey('stranger') };
-  makeDb(path.join(ws.dir, 'shop.db'), 400, 1500); // ~700 KB of incompressible rows: many 64 KiB chunks
+  blobDatabase(path.join(ws.dir, 'shop.db'), 400, 1500); // ~700 KB of incompressible rows: many 64 KiB chunks
   await run(['target', 'add', 'shop', '--url', `sqlite:${path.join(ws.dir, 'shop.db')}`]);
   await run(['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')]);
   await run([
@@ -219,7 +199,7 @@ test('gzip artifacts open with age -d and node zlib; each identity alone restore
   const plain = gunzipSync(age(['-d', '-i', keys.recovery.file, path.join(ws.dir, 'backups', b.artifact)]));
   assert.equal(sha256(plain), b.rawSha256);
 
-  const before = fingerprint(path.join(ws.dir, 'shop.db'));
+  const before = sqliteFingerprint(path.join(ws.dir, 'shop.db'));
   const none = await run(['restore', b.id, '--to', 'shop', '--replace'], 2);
   assert.match(none.stderr, /COFFRE_E_AGE_IDENTITY_REQUIRED|is encrypted with age/);
   assert.ok(none.stderr.includes(keys.ops.recipient) && none.stderr.includes(keys.recovery.recipient));
@@ -227,7 +207,7 @@ test('gzip artifacts open with age -d and node zlib; each identity alone restore
   assert.equal(JSON.parse(wrong.stderr).error.code, 'COFFRE_E_AGE_NO_MATCHING_IDENTITY');
   assert.ok(wrong.stderr.includes(keys.ops.recipient) && wrong.stderr.includes(keys.stranger.recipient));
   assert.ok(!wrong.all.includes(keys.stranger.secret));
-  assert.equal(fingerprint(path.join(ws.dir, 'shop.db')), before, 'the target is untouched');
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'shop.db')), before, 'the target is untouched');
 
   for (const [i, k] of [keys.ops, keys.recovery].entries()) {
     const out = `copy-${i}.db`;
@@ -237,7 +217,7 @@ test('gzip artifacts open with age -d and node zlib; each identity alone restore
         ? await run(['restore', b.id, '--to', `copy-${i}`, '--identity', k.file])
         : await run(['restore', b.id, '--to', `copy-${i}`, '--identity-env', 'T_AGE_ID'], 0, { T_AGE_ID: readFileSync(k.file, 'utf8') });
     assert.match(r.stdout, /age \+ gzip/);
-    assert.equal(fingerprint(path.join(ws.dir, out)), before);
+    assert.equal(sqliteFingerprint(path.join(ws.dir, out)), before);
   }
 
   // verify: without an identity only the stored sha256, and it says so; with one, the dump inside too.
@@ -271,7 +251,7 @@ test('files encrypted by the age CLI restore with restore --file --identity: a g
   writeFileSync(sqliteAge, age(['-R', path.join(ws.dir, 'recipients.txt'), path.join(ws.dir, 'shop.db')]));
   await run(['target', 'add', 'from-cli', '--url', `sqlite:${path.join(ws.dir, 'from-cli.db')}`]);
   await run(['restore', '--file', sqliteAge, '--to', 'from-cli', '--identity', keys.recovery.file]);
-  assert.equal(fingerprint(path.join(ws.dir, 'from-cli.db')), fingerprint(path.join(ws.dir, 'shop.db')));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'from-cli.db')), sqliteFingerprint(path.join(ws.dir, 'shop.db')));
 });
 
 test('damaged age files: wrong identity, truncated, a flipped bit in the header, a middle chunk, the last chunk: coded errors, target as it was, no plaintext on disk', async () => {
@@ -293,8 +273,8 @@ test('damaged age files: wrong identity, truncated, a flipped bit in the header,
     ['a flipped bit in the last chunk', flip(good.length - 30), 'COFFRE_E_AGE_PAYLOAD_CORRUPT', 1],
   ];
   const targetFile = path.join(ws.dir, 'victim.db');
-  makeDb(targetFile, 5, 10);
-  const victim = fingerprint(targetFile);
+  blobDatabase(targetFile, 5, 10);
+  const victim = sqliteFingerprint(targetFile);
   await run(['target', 'add', 'victim', '--url', `sqlite:${targetFile}`]);
   const beside = () =>
     readdirSync(ws.dir)
@@ -306,7 +286,7 @@ test('damaged age files: wrong identity, truncated, a flipped bit in the header,
     writeFileSync(file, bytes);
     const r = await run(['restore', '--file', file, '--to', 'victim', '--replace', '--identity', identity ?? keys.ops.file, '--json'], exit);
     assert.equal(JSON.parse(r.stderr).error.code, code, what);
-    assert.equal(fingerprint(targetFile), victim, `${what}: the target is as it was`);
+    assert.equal(sqliteFingerprint(targetFile), victim, `${what}: the target is as it was`);
     assert.deepEqual(beside(), besideBefore, `${what}: no side file beside the target`);
     assert.deepEqual(tempLeftovers(), [], `${what}: nothing left under DATA_DIR/tmp`);
   }
@@ -316,7 +296,7 @@ test('damaged age files: wrong identity, truncated, a flipped bit in the header,
 
 test('an encrypted incremental chain on S3 restores and verifies; recipients change for new backups only; a kept identity rebuilds an evicted parent', async () => {
   const dbFile = path.join(ws.dir, 'chain.db');
-  makeDb(dbFile, 300, 800);
+  blobDatabase(dbFile, 300, 800);
   await run(['target', 'add', 'chain', '--url', `sqlite:${dbFile}`]);
   await run(['plan', 'add', 'chain', '--target', 'chain', '--destination', 's3', '--kind', 'incremental', '--compression', 'zstd', '--encrypt-to', keys.ops.recipient]);
   const change = (from: number) => {
@@ -346,7 +326,7 @@ test('an encrypted incremental chain on S3 restores and verifies; recipients cha
     const body = Buffer.from(await (await s3Admin.send(new GetObjectCommand({ Bucket: bucket, Key: `enc/${link.artifact}` }))).Body!.transformToByteArray());
     assert.equal(body.subarray(0, 21).toString(), 'age-encryption.org/v1', `${link.kind} ${link.id} is an age file on S3`);
   }
-  const expected = fingerprint(dbFile);
+  const expected = sqliteFingerprint(dbFile);
 
   // Restoring the top needs the identity of every link: the top's alone is refused by the chain's older links.
   await run(['target', 'add', 'chain-copy', '--url', `sqlite:${path.join(ws.dir, 'chain-copy.db')}`]);
@@ -355,7 +335,7 @@ test('an encrypted incremental chain on S3 restores and verifies; recipients cha
   assert.ok(!existsSync(path.join(ws.dir, 'chain-copy.db')));
   assert.deepEqual(tempLeftovers(), []);
   await run(['restore', inc2.id, '--to', 'chain-copy', '--identity', keys.recovery.file, '--identity', keys.ops.file]);
-  assert.equal(fingerprint(path.join(ws.dir, 'chain-copy.db')), expected);
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'chain-copy.db')), expected);
   const verified = (await run(['verify', inc2.id, '--identity', keys.recovery.file, '--identity', keys.ops.file, '--json'])).json<{ status: string; message: string }>();
   assert.equal(verified.status, 'success', verified.message);
   assert.match(verified.message, /3 links .* rebuilt dump/);
@@ -381,7 +361,7 @@ test('an encrypted incremental chain on S3 restores and verifies; recipients cha
   assert.equal(rebuilt.kind, 'incremental', rebuilt.message ?? '');
   await run(['target', 'add', 'chain-copy2', '--url', `sqlite:${path.join(ws.dir, 'chain-copy2.db')}`]);
   await run(['restore', rebuilt.id, '--to', 'chain-copy2']); // the kept identities open it unattended
-  assert.equal(fingerprint(path.join(ws.dir, 'chain-copy2.db')), fingerprint(dbFile));
+  assert.equal(sqliteFingerprint(path.join(ws.dir, 'chain-copy2.db')), sqliteFingerprint(dbFile));
   await run(['key', 'remove', 'ops']);
   await run(['key', 'remove', 'recovery']);
 });
@@ -391,7 +371,7 @@ test('the API: plans take encryptTo (POST, PATCH, null turns it off), journal ro
   const s = await inProcess({ API_TOKEN: token, ENCRYPTION_SECRET: env.ENCRYPTION_SECRET });
   try {
     const dbFile = path.join(s.dir, 'api.db');
-    makeDb(dbFile, 50, 100);
+    blobDatabase(dbFile, 50, 100);
     const call = (m: string, url: string, body?: unknown) => s.call(m, url, { token, body });
     assert.equal((await call('POST', '/api/sgbd-targets', { name: 'api', url: `sqlite:${dbFile}` })).status, 201);
     assert.equal((await call('POST', '/api/destinations', { name: 'disk', type: 'local', path: path.join(s.dir, 'backups') })).status, 201);

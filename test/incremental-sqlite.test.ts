@@ -12,6 +12,7 @@ import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
 import { sqlite } from '../src/engines/sqlite.ts';
 import { incrementalScenario } from './support/incremental.ts';
 import { workspace, expectCode } from './support/cli.ts';
+import { sqliteFingerprint } from './support/sqlite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'coffre-inc-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,17 +39,6 @@ function change(file: string, step: number): void {
   db.close();
 }
 
-function fingerprint(file: string): string {
-  const db = new DatabaseSync(file, { readOnly: true });
-  try {
-    const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY type, name').all();
-    const rows = db.prepare('SELECT * FROM customers ORDER BY id').all();
-    return JSON.stringify({ schema, rows }, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
-  } finally {
-    db.close();
-  }
-}
-
 const fileOf = (conn: Connection): string => conn.path!;
 
 incrementalScenario({
@@ -57,7 +47,7 @@ incrementalScenario({
   url: (conn) => `sqlite:${fileOf(conn)}`,
   seed: async (conn) => seed(fileOf(conn)),
   change: async (conn, step) => change(fileOf(conn), step),
-  fingerprint: async (conn) => fingerprint(fileOf(conn)),
+  fingerprint: async (conn) => sqliteFingerprint(fileOf(conn)),
   drop: async (conn) => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(fileOf(conn) + suffix, { force: true });
   },
@@ -89,7 +79,7 @@ test('sqlite CLI: --kind incremental without a parent makes a full and says why;
     assert.match(bare.all, /coffre delta.*cannot be restored alone/);
     const byId = await ws.run(['restore', String(s.id), '--to', 'copy', '--json']);
     expectCode(byId, 0, 'restore by id');
-    assert.equal(fingerprint(path.join(ws.dir, 'copy.db')), fingerprint(src));
+    assert.equal(sqliteFingerprint(path.join(ws.dir, 'copy.db')), sqliteFingerprint(src));
   } finally {
     await ws.cleanup();
   }

@@ -12,6 +12,7 @@ import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
 import { sqlite } from '../src/engines/sqlite.ts';
 import { engineContract, collect } from './support/engine-contract.ts';
 import { isCoffreError } from '../src/core/errors.ts';
+import { sqliteFingerprint } from './support/sqlite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'coffre-sqlite-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,26 +46,11 @@ function seed(conn: Connection): void {
   db.close();
 }
 
-function fingerprint(conn: Connection): string {
-  const db = new DatabaseSync(conn.path!, { readOnly: true, readBigInts: true });
-  try {
-    const schema = db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name').all();
-    const out: unknown[] = [schema];
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>) {
-      const q = `"${t.name.replace(/"/g, '""')}"`;
-      out.push(t.name, db.prepare(`SELECT * FROM ${q} ORDER BY 1`).all());
-    }
-    return JSON.stringify(out, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
-  } finally {
-    db.close();
-  }
-}
-
 engineContract({
   engine: sqlite,
   fresh: async () => connFor(path.join(dir, `db-${process.pid}-${++n}.sqlite`)),
   seed: async (conn) => seed(conn),
-  fingerprint: async (conn) => fingerprint(conn),
+  fingerprint: async (conn) => sqliteFingerprint(conn.path!),
   drop: async (conn) => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(conn.path! + suffix, { force: true });
   },

@@ -8,11 +8,10 @@
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { constants, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import type { Codec } from '../core/types.ts';
-import { spawnTransform } from '../pipeline/process.ts';
-import { joinEnds, joinStages } from './streams.ts';
+import { spawnFilter } from '../pipeline/process.ts';
+import { joinStages } from './streams.ts';
 import { layerErrors } from './archive-rules.ts';
 import { namedVariable } from '../config.ts';
 
@@ -28,9 +27,6 @@ export interface ZstdOptions {
 
 /** Output pieces of 1 MiB rather than zlib's 16 KiB: fewer trips through the stages after the codec. */
 const OUTPUT_CHUNK = 1 << 20;
-
-/** What the child is fed through: a small buffer (the pipe to the child holds 64 KiB more). */
-const CHILD_INPUT_BUFFER = 256 * 1024;
 
 /** The zstd executable in `pathEnv` (a PATH value), or undefined when there is none. */
 export function findZstd(pathEnv: string | undefined = namedVariable('PATH')): string | undefined {
@@ -57,11 +53,10 @@ export function zstdCompressor(choice: ZstdOptions['compressor'] = 'auto', pathE
 
 /** `zstd -LEVEL -q -c` between stdin and stdout, as one Duplex; a non-zero exit errors it (COFFRE_E_ZSTD_FAILED). */
 function cliCompress(bin: string, level: number) {
-  const input = new PassThrough({ highWaterMark: CHILD_INPUT_BUFFER });
   // --check (the default, stated): a content checksum, as node:zlib's side writes. The child's environment is
   // the allow-list of pipeline/process.ts, so ZSTD_CLEVEL or ZSTD_NBTHREADS in coffre's never change the level.
-  const output = spawnTransform({ command: bin, args: [`-${level}`, '--check', '-q', '-c'], label: 'ZSTD' }, input);
-  return joinEnds(input, output, [input, output], (err) => err as Error);
+  // Written straight into the child's stdin and read straight off its stdout (no stage in between).
+  return spawnFilter({ command: bin, args: [`-${level}`, '--check', '-q', '-c'], label: 'ZSTD' });
 }
 
 function nodeCompress(level: number) {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { failure, CoffreError } from '../core/errors.ts';
 import { tail } from '../core/redact.ts';
 import { inheritedEnvironment } from '../config.ts';
@@ -153,6 +153,74 @@ export function spawnTransform(cmd: ToolCommand, input: Readable): Readable {
     }
   });
   return out;
+}
+
+/**
+ * A child that filters bytes (e.g. `zstd -c`) as one Duplex written straight into its stdin and read
+ * straight off its stdout: no buffering stage of its own on either side, so each chunk crosses one stream
+ * instead of three (spawnTransform's input pipe and output PassThrough). The readable side ends only after
+ * the child exited 0 and all of its stdout was read; any other exit destroys it with a coded error, and
+ * destroying it kills the child.
+ */
+export function spawnFilter(cmd: ToolCommand): Duplex {
+  const child = launch(cmd, ['pipe', 'pipe', 'pipe']);
+  const stderr = collectStderr(child);
+  const stdin = child.stdin!;
+  const stdout = child.stdout!;
+  // A write waiting for 'drain'; called too if stdin closes first (the exit code then explains why).
+  let waiting: (() => void) | undefined;
+  const release = () => {
+    const w = waiting;
+    waiting = undefined;
+    w?.();
+  };
+  stdin.on('drain', release);
+  stdin.on('close', release);
+  stdin.on('error', () => {}); // a child that stops reading explains itself by its exit code
+  let stdoutDone = false;
+  let exited: { code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException } | undefined;
+  const settle = () => {
+    if (duplex.destroyed || !exited || !stdoutDone) return;
+    const { code, signal, error } = exited;
+    if (!error && code === 0 && signal === null) duplex.push(null);
+    else duplex.destroy(childError(cmd, code, signal, stderr(), error));
+  };
+  const duplex = new Duplex({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _encoding, callback) {
+      if (stdin.destroyed || stdin.write(chunk)) return callback();
+      waiting = () => callback();
+    },
+    final(callback) {
+      stdin.end();
+      callback();
+    },
+    read() {
+      stdout.resume();
+    },
+    destroy(err, callback) {
+      release();
+      stdin.destroy();
+      stdout.destroy();
+      if (child.exitCode === null && child.signalCode === null) child.kill(err ? 'SIGKILL' : 'SIGTERM');
+      callback(err);
+    },
+  });
+  stdout.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) stdout.pause();
+  });
+  stdout.on('error', (err) => duplex.destroy(err));
+  stdout.on('end', () => {
+    stdoutDone = true;
+    settle();
+  });
+  void waitExit(child).then((e) => {
+    exited = e;
+    // A child that failed may leave its stdout open (a grandchild holding it): its exit alone decides.
+    if (e.error || e.code !== 0 || e.signal !== null) stdoutDone = true;
+    settle();
+  });
+  return duplex;
 }
 
 export interface SinkProcess {

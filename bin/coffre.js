@@ -9,8 +9,39 @@ if (major < 24) {
 // The compile cache (type-stripped and compiled modules kept on disk) is turned on here, before the first
 // TypeScript file loads, so that a command needs neither Node's TypeScript stripper nor a fresh compile of
 // its ~500 modules; src/cli/main.ts explains where the cache lives and why there.
-const { enableCompileCache } = await import('node:module');
+const { enableCompileCache, registerHooks } = await import('node:module');
 const { default: path } = await import('node:path');
-enableCompileCache?.({ directory: path.join(import.meta.dirname, '..', 'node_modules', '.cache', 'coffre-compile') });
+const root = path.join(import.meta.dirname, '..');
+enableCompileCache?.({ directory: path.join(root, 'node_modules', '.cache', 'coffre-compile') });
+await useVendorBundles();
 const { runCommand } = await import('../src/cli/main.ts');
 await runCommand(process.argv.slice(2));
+
+/**
+ * Kysely and zod from the bundles scripts/build-vendor.ts made (a few files instead of ~350: about 80 ms
+ * of every command's start-up), for imports made by coffre's own sources only, and only while the
+ * bundles' stamp names the versions installed now. Anything else (no bundles, other versions, a Node
+ * without module.registerHooks) loads the packages from node_modules as before.
+ */
+async function useVendorBundles() {
+  if (!registerHooks) return;
+  const [{ readFileSync }, { pathToFileURL }] = await Promise.all([import('node:fs'), import('node:url')]);
+  const dir = path.join(root, 'node_modules', '.cache', 'coffre-vendor');
+  const read = (file) => JSON.parse(readFileSync(file, 'utf8'));
+  let urls;
+  try {
+    const stamp = read(path.join(dir, 'stamp.json'));
+    if (stamp.format !== 1) return;
+    for (const { name, version } of stamp.packages) if (read(path.join(root, 'node_modules', name, 'package.json')).version !== version) return;
+    urls = new Map(Object.entries(stamp.entries).map(([specifier, file]) => [specifier, pathToFileURL(path.join(dir, file)).href]));
+  } catch {
+    return; // not built (or unreadable): the packages as they are
+  }
+  const sources = `${pathToFileURL(path.join(root, 'src')).href}/`;
+  registerHooks({
+    resolve(specifier, context, next) {
+      const url = urls.get(specifier);
+      return url && context.parentURL?.startsWith(sources) ? { url, format: 'module', shortCircuit: true } : next(specifier, context);
+    },
+  });
+}

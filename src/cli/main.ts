@@ -65,18 +65,29 @@ Configuration: DATA_DIR, BACKUP_ROOT, DATABASE_URL, ENCRYPTION_SECRET, DEFAULT_C
 `;
 }
 
-/** Starts the catalog key's derivation; any failure (a bad variable) is the command's to report. */
+/**
+ * Starts the catalog key's derivation (scrypt, on the thread pool) before anything else loads, so that it
+ * runs on the second core while the command's ~500 modules load on this one. It reads ENCRYPTION_SECRET
+ * as is, without waiting for config.ts (and zod) to load: this is only a head start, keyed by the secret
+ * itself, so the open uses it only if loadConfig() yields the very same secret, and a value loadConfig()
+ * refuses is reported by the command as before (the derivation is then wasted, nothing else).
+ */
 async function prepareKey(): Promise<void> {
+  const secret = process.env.ENCRYPTION_SECRET;
+  if (!secret) return;
   try {
-    const [{ loadConfig }, { prepareSecretKey }] = await Promise.all([import('../config.ts'), import('../core/secrets.ts')]);
-    prepareSecretKey(loadConfig());
+    (await import('../core/secrets.ts')).prepareSecretKey({ encryptionSecret: secret });
   } catch {
-    // reported when the command loads the configuration itself
+    // reported when the command opens the catalog itself
   }
 }
 
 /** Runs the CLI with the given arguments (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // Nearly every command opens the catalog, whose key is derived while the modules load (see prepareKey);
+  // help, --version and an unknown command do not start it.
+  const named = argv[0];
+  if (named !== undefined && Object.hasOwn(commands, named)) void prepareKey();
   const { processIo, reportError } = await import('./output.ts');
   const io = processIo(argv.includes('--json'));
   const [name, ...rest] = argv;
@@ -96,9 +107,6 @@ export async function main(argv: string[]): Promise<number> {
       io.out(await usage());
       return 0;
     }
-    // Nearly every command opens the catalog, whose key (scrypt) is derived on the thread pool while the
-    // command's modules load here; the open awaits that same derivation.
-    void prepareKey();
     const handler = await load();
     return await handler(rest, io);
   } catch (err) {

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { inProcess } from './support/api.ts';
+import { filesUnder } from './support/files.ts';
 
 let ws: Workspace;
 let backups: string;
@@ -22,11 +23,6 @@ function bigDatabase(file: string, mib: number): void {
   const insert = db.prepare('INSERT INTO blobs (data) VALUES (?)');
   for (let i = 0; i < mib * 4; i++) insert.run(randomBytes(256 * 1024));
   db.close();
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
 /** The first `.partial` file to appear under dir (a backup started writing), or undefined after ~15 s. */

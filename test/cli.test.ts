@@ -13,6 +13,7 @@ import { compressionNames } from '../src/core/types.ts';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { adminSql } from './support/mysql.ts';
 import { sqliteFingerprint } from './support/sqlite.ts';
+import { filesUnder } from './support/files.ts';
 
 let ws: Workspace;
 let src: string;
@@ -28,11 +29,6 @@ function seed(file: string): void {
   insert.run(null, null, -0.000001);
   insert.run('x'.repeat(100_000), randomBytes(64), 1e308);
   db.close();
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
 before(async () => {

@@ -8,12 +8,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { filesUnder } from './support/files.ts';
 
 const PG = 'postgres://root@127.0.0.1:5432';
 const dbName = `coffre_cluster_${randomBytes(4).toString('hex')}`;
@@ -57,11 +57,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}\n${[...logs.values()].join('\n---\n').slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
 }
 
 before(async () => {

@@ -20,6 +20,7 @@ import { compressionNames } from '../src/core/types.ts';
 import { codecs } from '../src/codecs/index.ts';
 import { targzCodec } from '../src/codecs/targz.ts';
 import { isCoffreError } from '../src/core/errors.ts';
+import { collect } from './support/streams.ts';
 
 const CHUNK = 64 * 1024;
 /** Every codec under test; tar.gz with a small chunk so "more than one part" needs little data. */
@@ -53,12 +54,6 @@ function pieces(buf: Buffer, split: number | { seed: number; max: number }): Rea
     at += n;
   }
   return Readable.from(out, { objectMode: false });
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 async function run(input: Readable, transform: Duplex): Promise<Buffer> {

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
 import { applyChain, createDeltaDecoder, createDeltaEncoder, type DeltaEncodeStats } from '../src/delta/index.ts';
 import { ParentIndex, type IndexOptions } from '../src/delta/parent-index.ts';
+import { collect } from './support/streams.ts';
 
 let dir: string;
 before(() => {
@@ -39,12 +40,6 @@ function chunked(data: Buffer): Readable {
     at += size;
   }
   return Readable.from(pieces);
-}
-
-async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const part of stream) parts.push(part as Buffer);
-  return Buffer.concat(parts);
 }
 
 async function encode(parentPath: string, data: Buffer, index?: IndexOptions): Promise<{ delta: Buffer; stats: DeltaEncodeStats }> {

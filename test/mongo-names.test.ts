@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { collect } from './support/engine-contract.ts';
+import { collect } from './support/streams.ts';
 import { mongoConnection, uniqueDatabase, withMongo } from './support/mongodb.ts';
 import { mongodb } from '../src/engines/mongodb.ts';
 import { readArchive } from '../src/engines/mongo-archive.ts';

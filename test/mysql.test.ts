@@ -12,7 +12,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { mysql } from '../src/engines/mysql.ts';
 import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
-import { engineContract, collect } from './support/engine-contract.ts';
+import { engineContract } from './support/engine-contract.ts';
+import { collect } from './support/streams.ts';
 import { adminSql, connectionFor, dropDatabase, fingerprint, hostileName, q, seed } from './support/mysql.ts';
 
 engineContract({

@@ -17,7 +17,8 @@ import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
 import { postgres } from '../src/engines/postgres.ts';
 import { explainPgText, dbnameConninfo, parseClientVersion } from '../src/engines/postgres-client.ts';
 import { spawnSource } from '../src/pipeline/process.ts';
-import { engineContract, collect } from './support/engine-contract.ts';
+import { engineContract } from './support/engine-contract.ts';
+import { collect } from './support/streams.ts';
 import { adminUrl, connectionTo, databaseExists, databasesLike, dropDatabase, execSql, fingerprint, seedSql, smallSeedSql, uniqueName, withClient } from './support/postgres.ts';
 
 const run = promisify(execFile);

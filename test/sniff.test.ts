@@ -17,12 +17,7 @@ import type { Codec, CompressionName, RawFormat } from '../src/core/types.ts';
 import { codecs } from '../src/codecs/index.ts';
 import { openDump } from '../src/codecs/sniff.ts';
 import { isCoffreError } from '../src/core/errors.ts';
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
-}
+import { collect } from './support/streams.ts';
 
 async function compress(codec: Codec, data: Buffer, entryName = 'dump.sql'): Promise<Buffer> {
   const transform = codec.compress({ entryName });

@@ -10,7 +10,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { PassThrough } from 'node:stream';
 import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
 import { sqlite } from '../src/engines/sqlite.ts';
-import { engineContract, collect } from './support/engine-contract.ts';
+import { engineContract } from './support/engine-contract.ts';
+import { collect } from './support/streams.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 import { sqliteFingerprint } from './support/sqlite.ts';
 

@@ -10,7 +10,7 @@ import type { GetRange, ObjectInfo, PutResult, Storage } from '../src/core/types
 import { CoffreError, isCoffreError } from '../src/core/errors.ts';
 import { withRetry } from '../src/storage/retry.ts';
 import { toStorageError } from '../src/storage/object-store.ts';
-import { collect } from './support/storage-contract.ts';
+import { collect } from './support/streams.ts';
 
 const fast = { baseDelayMs: 1, maxDelayMs: 2 };
 

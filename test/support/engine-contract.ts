@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../../src/core/connection.ts';
 import type { Engine, CompressionName } from '../../src/core/types.ts';
@@ -13,6 +13,7 @@ import { compressionNames } from '../../src/core/types.ts';
 import { codecs } from '../../src/codecs/index.ts';
 import { openDump } from '../../src/codecs/sniff.ts';
 import { isCoffreError } from '../../src/core/errors.ts';
+import { collect } from './streams.ts';
 
 export interface EngineFixture {
   engine: Engine;
@@ -26,13 +27,6 @@ export interface EngineFixture {
   drop(conn: Connection): Promise<void>;
   /** A connection that cannot dump (a database that does not exist, or a wrong password). */
   broken?(): Promise<Connection>;
-}
-
-/** Collects a stream into a Buffer (test data only: small). */
-export async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 function sha256(buf: Buffer): string {

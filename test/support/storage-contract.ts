@@ -13,6 +13,7 @@ import vm from 'node:vm';
 import { Readable } from 'node:stream';
 import type { Storage } from '../../src/core/types.ts';
 import { isCoffreError } from '../../src/core/errors.ts';
+import { collect } from './streams.ts';
 
 export interface StorageSubject {
   /** The storage under test, on a fresh, empty bucket/container/folder. */
@@ -30,13 +31,6 @@ export interface ContractOptions {
   bigBytes?: number;
   /** Allowed peak RSS growth during the big upload; default 64 MiB. */
   maxRssGrowth?: number;
-}
-
-/** Collects a stream into a Buffer (small test data only). */
-export async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 /** sha256 (hex) of a stream, without holding it. */

@@ -1,0 +1,8 @@
+// Reading what a stream gives in tests.
+
+/** All the bytes a stream gives, as one Buffer (for the small outputs tests compare). */
+export async function collect(stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}

@@ -45,7 +45,10 @@ let id = '';
 {
   const write = process.stdout.write.bind(process.stdout);
   let captured = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => ((captured += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    captured += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
   try {
     await main(['journal', '--plan', names.plan, '--limit', '1', '--json']);
   } finally {

@@ -2,7 +2,7 @@
 // broke; an archive entry that could land outside the restore (`..`, an absolute path, a link, a device)
 // is refused outright, never skipped, because an artifact may come from anywhere (`restore --file`).
 
-import { CoffreError, failure, usageError, isCoffreError } from '../core/errors.ts';
+import { type CoffreError, failure, usageError, isCoffreError } from '../core/errors.ts';
 
 /** The artifact's bytes are damaged or cut short: the named layer (gzip, zstd, zip, tar.gz, tar) failed. */
 export function corruptArtifact(layer: string, detail: string, cause?: unknown): CoffreError {

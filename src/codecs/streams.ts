@@ -3,7 +3,7 @@
 // at the first bytes of a stream without losing them. Everything keeps backpressure: at most a few chunks
 // are in memory at any time, whatever the size of the dump.
 
-import { Duplex, Readable, Writable, pipeline } from 'node:stream';
+import { Duplex, Readable, type Writable, pipeline } from 'node:stream';
 
 /** Turns an error raised inside a codec into the error its outer stream emits. */
 export type ErrorMapper = (err: unknown) => Error;

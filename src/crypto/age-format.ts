@@ -133,7 +133,7 @@ export function parseHeader(head: Buffer): ParsedHeader | undefined {
     if (l === undefined) return undefined;
     if (l.startsWith('--- ')) {
       const mac = unb64(l.slice(4));
-      if (!mac || mac.length !== 32) throw headerError('the MAC line is malformed');
+      if (mac?.length !== 32) throw headerError('the MAC line is malformed');
       return { stanzas, macInput: head.subarray(0, start + 3), mac, length: pos };
     }
     if (!l.startsWith('-> ')) throw headerError('a line is neither a stanza ("-> ") nor the MAC ("--- ")');
@@ -161,7 +161,7 @@ export function stanzaTypes(h: ParsedHeader): string[] {
 function unwrapX25519(s: Stanza, id: AgeIdentity): Buffer | undefined {
   if (s.args.length !== 2) throw headerError('an X25519 stanza has the wrong number of arguments');
   const share = unb64(s.args[1]);
-  if (!share || share.length !== 32) throw headerError('an X25519 stanza has a malformed ephemeral share');
+  if (share?.length !== 32) throw headerError('an X25519 stanza has a malformed ephemeral share');
   if (s.body.length !== 32) throw headerError('an X25519 stanza has a body of the wrong size');
   let secret: Buffer;
   try {

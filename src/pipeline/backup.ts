@@ -7,7 +7,7 @@
 
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
-import type { Codec, Engine, ProgressListener, PutResult, RawFormat, RowCounts, Storage, ToolInfo } from '../core/types.ts';
+import type { Codec, Engine, ProgressListener, PutResult, RawFormat, RowCounts, ToolInfo } from '../core/types.ts';
 import { asCoffreError, failure, type CoffreError } from '../core/errors.ts';
 import { createMeter } from './meter.ts';
 import { allFailed, fanOut, type CopyOutcome, type FanTarget } from './fan-out.ts';

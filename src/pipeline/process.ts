@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Duplex, PassThrough, Readable, type Writable } from 'node:stream';
-import { failure, CoffreError } from '../core/errors.ts';
+import { failure, type CoffreError } from '../core/errors.ts';
 import { tail } from '../core/redact.ts';
 import { inheritedEnvironment } from '../config.ts';
 

@@ -11,7 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../core/connection.ts';
 import { enginesReading } from '../core/engine-names.ts';
-import type { Engine, EngineName, ProgressListener, RawFormat, RestoreResult, SqlRestoreOptions, Storage, CompressionName } from '../core/types.ts';
+import type { Engine, ProgressListener, RawFormat, RestoreResult, SqlRestoreOptions, Storage, CompressionName } from '../core/types.ts';
 import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
 import { extractTree } from '../codecs/archive-tree.ts';

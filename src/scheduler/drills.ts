@@ -82,7 +82,7 @@ export class DrillScheduler {
     const next = new Map<string, Entry>();
     for (const s of await listPlanDrills(db)) {
       const plan = plans.get(s.planId);
-      if (!s.cron || !plan || !plan.enabled) continue;
+      if (!s.cron || !plan?.enabled) continue;
       const schedule = { cron: s.cron, timezone: plan.timezone || this.#options.defaultTimezone };
       const old = this.#entries.get(s.planId);
       if (old && old.schedule.cron === schedule.cron && old.schedule.timezone === schedule.timezone) {

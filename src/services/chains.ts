@@ -11,15 +11,12 @@
 
 import fs from 'node:fs';
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BackupKind, EngineName, RawFormat } from '../core/types.ts';
-import { asCoffreError, failure, isCoffreError } from '../core/errors.ts';
+import type { RawFormat } from '../core/types.ts';
+import { asCoffreError, failure } from '../core/errors.ts';
 import { getBackup, type BackupRecord } from '../catalog/journal.ts';
-import { latestSuccessfulBackup } from '../catalog/chains.ts';
-import type { PlanRecord } from '../catalog/plans.ts';
-import { RawCache, type CacheTee } from '../pipeline/raw-cache.ts';
+import { RawCache } from '../pipeline/raw-cache.ts';
 import { checkLinkHashes, checkLinksPresent, fetchChain, rebuildFromChain, type ChainLink } from '../pipeline/chain-links.ts';
 import { createMeter } from '../pipeline/meter.ts';
 import { discard } from '../pipeline/restore.ts';

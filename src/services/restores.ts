@@ -192,7 +192,6 @@ export async function checkRestore(
  * such as a non-empty target from a failure).
  */
 export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions): Promise<RunOutcome<RestoreView>> {
-  const db = ctx.catalog.db;
   const files = options.files ?? (options.file !== undefined ? [options.file] : []);
   if (!options.backup === (files.length === 0)) throw usageError('RESTORE_SOURCE', 'Give either a journal id or --file PATH to restore from (not both).');
   if (files.filter((f) => f === '-').length > 1) throw usageError('RESTORE_SOURCE', '--file - (standard input) can be given only once.');

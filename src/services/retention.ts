@@ -11,7 +11,7 @@
 
 import { pendingImportsOfPlan, restorableBackupsOfPlan } from '../catalog/journal.ts';
 import { pruneBackup } from '../catalog/runs.ts';
-import { asCoffreError, failure } from '../core/errors.ts';
+import { asCoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './service-context.ts';
 import { findPlanRecord } from './plans.ts';

@@ -19,7 +19,7 @@
 // its first tokens decide (a COPY statement until its end); a held prefix over MAX_HOLD bytes is refused.
 
 import { Readable } from 'node:stream';
-import { CoffreError, usageError } from '../core/errors.ts';
+import { type CoffreError, usageError } from '../core/errors.ts';
 import { SqlLexer, SqlLexError, type ClientCommand, type SqlDialect, type StatementInfo, type Token } from './lexer.ts';
 
 export type { SqlDialect } from './lexer.ts';

@@ -33,7 +33,10 @@ function App() {
       setSession(null);
     });
     api<Session>('GET', '/api/session').then(
-      (s) => (useSession(s), setSession(s)),
+      (s) => {
+        useSession(s);
+        setSession(s);
+      },
       () => setSession(null),
     );
   }, []);
@@ -78,7 +81,14 @@ function App() {
   const current = `#/${parts[0] ?? ''}`;
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">

@@ -3,7 +3,7 @@
 
 import type { ComponentChildren, JSX } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api.ts';
+import type { ApiError } from './api.ts';
 
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: ApiError | Error | undefined; reload: () => void } {
   const [data, setData] = useState<T>();
@@ -12,7 +12,11 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
   useEffect(() => {
     let live = true;
     load().then(
-      (d) => live && (setData(d), setError(undefined)),
+      (d) => {
+        if (!live) return;
+        setData(d);
+        setError(undefined);
+      },
       (e) => live && setError(e),
     );
     return () => {

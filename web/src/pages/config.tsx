@@ -153,7 +153,13 @@ function Crud(props: {
     <>
       <h1>{props.title}</h1>
       {admin && !creating ? (
-        <button type="button" onClick={() => (setCreating(true), setEditing(undefined))}>
+        <button
+          type="button"
+          onClick={() => {
+            setCreating(true);
+            setEditing(undefined);
+          }}
+        >
           Add {props.singular}
         </button>
       ) : null}
@@ -224,7 +230,14 @@ function Crud(props: {
                   ) : null}
                   {admin ? (
                     <>
-                      <button type="button" class="small" onClick={() => (setEditing(r), setCreating(false))}>
+                      <button
+                        type="button"
+                        class="small"
+                        onClick={() => {
+                          setEditing(r);
+                          setCreating(false);
+                        }}
+                      >
                         Edit<span class="sr-only"> {r.name}</span>
                       </button>
                       <button

@@ -60,13 +60,37 @@ export function Journal({ params }: { params: URLSearchParams }) {
     <>
       <h1>Journal</h1>
       <div class="tabs" role="tablist">
-        <button type="button" role="tab" aria-selected={tab === 'backups'} onClick={() => (setTab('backups'), setOffset(0))}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === 'backups'}
+          onClick={() => {
+            setTab('backups');
+            setOffset(0);
+          }}
+        >
           Backups
         </button>
-        <button type="button" role="tab" aria-selected={tab === 'restores'} onClick={() => (setTab('restores'), setOffset(0))}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === 'restores'}
+          onClick={() => {
+            setTab('restores');
+            setOffset(0);
+          }}
+        >
           Restores
         </button>
-        <button type="button" role="tab" aria-selected={tab === 'drills'} onClick={() => (setTab('drills'), setOffset(0))}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === 'drills'}
+          onClick={() => {
+            setTab('drills');
+            setOffset(0);
+          }}
+        >
           Drills
         </button>
       </div>

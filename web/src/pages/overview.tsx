@@ -16,7 +16,11 @@ export function Overview(_props: { session: Session }) {
       }
     });
     const every = setInterval(reload, 30_000);
-    return () => (off(), clearInterval(every), clearTimeout(t));
+    return () => {
+      off();
+      clearInterval(every);
+      clearTimeout(t);
+    };
   }, []);
   const totals = data?.totals;
   return (

@@ -31,6 +31,12 @@ const schemes: Record<string, EngineName> = Object.fromEntries(engineNames.flatM
 
 const defaultPorts: Partial<Record<EngineName, number>> = Object.fromEntries(engineNames.map((name) => [name, engineUrls[name].defaultPort]));
 
+/** `postgres://, mysql://, … or sqlite:`, from each engine's schemes (a scheme of a URL with a host takes `//`). */
+export const schemeList = engineNames
+  .flatMap((name) => engineUrls[name].schemes.map((scheme) => (engineUrls[name].defaultPort === undefined ? scheme : `${scheme}//`)))
+  .join(', ')
+  .replace(/, ([^,]*)$/, ' or $1');
+
 const example = `Use ${engineNames
   .map((name) => engineUrls[name].example)
   .join(', ')
@@ -42,7 +48,7 @@ export function parseConnectionUrl(raw: string, options: { allowNoDatabase?: boo
   const schemeMatch = /^([a-z][a-z0-9+.-]*:)/i.exec(text);
   const engine = schemeMatch ? schemes[schemeMatch[1].toLowerCase()] : undefined;
   if (!engine) {
-    throw usageError('BAD_URL', `The target URL must start with postgres://, mysql://, mariadb://, mongodb://, mongodb+srv:// or sqlite:. ${example}`);
+    throw usageError('BAD_URL', `The target URL must start with ${schemeList}. ${example}`);
   }
   if (engine === 'sqlite') return parseSqlite(text);
 

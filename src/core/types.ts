@@ -76,6 +76,8 @@ export interface DrillSupport {
    * timeout of `timeoutMs`; never through a shell. Throws a coded error when it cannot run (syntax, timeout).
    */
   assert(conn: Connection, assertion: string, timeoutMs: number, signal?: AbortSignal): Promise<AssertionResult>;
+  /** Checks an assertion's text before a plan keeps it (no connection): throws COFFRE_E_BAD_DRILL_ASSERTION saying what is wrong. */
+  checkAssertion(assertion: string): Promise<void>;
 }
 
 export interface RestoreOptions {
@@ -144,6 +146,8 @@ export interface Engine {
    * run filters them). Absent for engines without servers (SQLite).
    */
   listDatabases?(conn: Connection, signal?: AbortSignal): Promise<string[]>;
+  /** The server's own databases, which a server target leaves out unless an --include names them. */
+  readonly systemDatabases?: readonly string[];
 }
 
 export interface CompressOptions {

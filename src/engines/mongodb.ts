@@ -656,7 +656,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           continue;
         }
         const p = planned.get(`${item.db}.${item.collection}`);
-        if (!p || p.type !== 'collection') continue; // server collections, other databases, views' (empty) namespaces
+        if (p?.type !== 'collection') continue; // server collections, other databases, views' (empty) namespaces
         if (item.kind === 'document') {
           if (batchFor !== p) {
             await flush();
@@ -757,6 +757,10 @@ export function parseMongoAssertion(text: string): { collection: string; filter:
 
 /** Restore drills on a scratch database: countDocuments per collection, assertions as counted filters with maxTimeMS. */
 const drill: DrillSupport = {
+  async checkAssertion(assertion) {
+    parseMongoAssertion(assertion);
+  },
+
   async drop(conn, signal) {
     await withClient(conn, signal, async (client) => {
       if (await databaseExists(client, conn.database)) await client.db(conn.database).dropDatabase();
@@ -802,6 +806,7 @@ export const mongodb = {
   inspect,
   restore,
   drill,
+  systemDatabases: ['admin', 'local', 'config'],
   async listDatabases(conn: Connection, signal?: AbortSignal): Promise<string[]> {
     return withClient(conn, signal, async (client) => {
       const res = await client.db('admin').command({ listDatabases: 1, nameOnly: true, authorizedDatabases: true });

@@ -185,6 +185,10 @@ function inputStream(input: Readable | string): Readable {
  * max_statement_time (MySQL: max_execution_time) and the client killed after the timeout either way.
  */
 const drill: DrillSupport = {
+  async checkAssertion(assertion) {
+    await assertionStatement(assertion, 'mysql');
+  },
+
   async drop(conn, signal) {
     signal?.throwIfAborted();
     await dropDatabase(await findClients(signal), conn, conn.database);
@@ -249,6 +253,7 @@ export const mysql = {
     return { ...info, stream, format: 'sql' };
   },
 
+  systemDatabases: ['information_schema', 'performance_schema', 'mysql', 'sys'],
   async listDatabases(conn, signal?: AbortSignal) {
     const clients = await findClients(signal);
     return (await runSql(clients, conn, 'SHOW DATABASES', { signal })).map((r) => r[0]).sort();

@@ -354,6 +354,10 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
  * (the extended protocol takes no second one) in a READ ONLY transaction with a statement_timeout.
  */
 const drill: DrillSupport = {
+  async checkAssertion(assertion) {
+    await assertionStatement(assertion, 'postgres');
+  },
+
   async drop(conn, signal) {
     const database = conn.database;
     await withMaintenance(
@@ -440,6 +444,7 @@ export const postgres = {
   restore,
   drill,
 
+  systemDatabases: ['template0', 'template1'],
   async listDatabases(conn: Connection, signal?: AbortSignal): Promise<string[]> {
     // The server's maintenance database, unless the URL names one to list from.
     const rows = await withSession(

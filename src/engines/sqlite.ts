@@ -145,6 +145,10 @@ process.stdin.on('end', () => {
 
 /** Restore drills on a scratch SQLite file (a temporary file coffre made; see services/drills.ts). */
 const drill: DrillSupport = {
+  async checkAssertion(assertion) {
+    await assertionStatement(assertion, 'sqlite');
+  },
+
   async drop(conn) {
     const file = filePath(conn);
     for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(`${file}${suffix}`, { force: true });

@@ -11,8 +11,7 @@ import { getTarget } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import { findTargetRecord } from './targets.ts';
 import { parseDuration } from './notifiers.ts';
-import { assertionStatement } from '../engines/drill-sql.ts';
-import { parseMongoAssertion } from '../engines/mongodb.ts';
+import { engines } from '../engines/index.ts';
 
 /** How long one assertion may run when the plan says nothing. */
 export const DEFAULT_ASSERT_TIMEOUT_SECONDS = 60;
@@ -46,8 +45,7 @@ export interface PlanDrillView {
 export async function checkAssertion(engine: EngineName, text: unknown): Promise<string> {
   if (typeof text !== 'string' || !text.trim())
     throw usageError('BAD_DRILL_ASSERTION', 'A drill assertion is a non-empty SQL query (MongoDB: a JSON object).', { field: 'drillAssert' });
-  if (engine === 'mongodb') parseMongoAssertion(text);
-  else await assertionStatement(text, engine);
+  await engines.get(engine).drill.checkAssertion(text);
   return text.trim();
 }
 

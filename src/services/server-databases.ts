@@ -6,13 +6,6 @@ import { usageError } from '../core/errors.ts';
 import type { Connection } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
 
-/** The databases a server run leaves out unless an --include names them. */
-export const systemDatabases: Record<string, readonly string[]> = {
-  postgres: ['template0', 'template1'],
-  mysql: ['information_schema', 'performance_schema', 'mysql', 'sys'],
-  mongodb: ['admin', 'local', 'config'],
-};
-
 /** A glob (`*` any run of characters, `?` one, `[abc]` a class) as an anchored regular expression. */
 export function globToRegExp(glob: string): RegExp {
   let out = '';
@@ -43,10 +36,10 @@ export function checkGlobs(field: 'include' | 'exclude', value: unknown): string
 }
 
 /** The names among `all` a server target with these filters covers, sorted. */
-export function filterDatabases(engine: string, all: readonly string[], include: readonly string[], exclude: readonly string[]): string[] {
+export function filterDatabases(systemDatabases: readonly string[], all: readonly string[], include: readonly string[], exclude: readonly string[]): string[] {
   const inc = include.map(globToRegExp);
   const exc = exclude.map(globToRegExp);
-  const system = new Set(systemDatabases[engine] ?? []);
+  const system = new Set(systemDatabases);
   return [...new Set(all)]
     .filter((name) => {
       if (exc.some((r) => r.test(name))) return false;
@@ -61,5 +54,5 @@ export function filterDatabases(engine: string, all: readonly string[], include:
 export async function serverDatabases(conn: Connection, filters: { include: readonly string[]; exclude: readonly string[] }, signal?: AbortSignal): Promise<string[]> {
   const engine = engines.get(conn.engine);
   if (!engine.listDatabases) throw usageError('NOT_A_SERVER', `A ${conn.engine} target cannot be a server target.`);
-  return filterDatabases(conn.engine, await engine.listDatabases(conn, signal), filters.include, filters.exclude);
+  return filterDatabases(engine.systemDatabases ?? [], await engine.listDatabases(conn, signal), filters.include, filters.exclude);
 }

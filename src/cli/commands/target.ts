@@ -4,13 +4,13 @@
 // given in --url still works, with a warning.
 
 import { addTarget, listTargets, removeTarget, testTarget, updateTarget } from '../../services/targets.ts';
-import { parseConnectionUrl, withPassword } from '../../core/connection.ts';
+import { parseConnectionUrl, schemeList, withPassword } from '../../core/connection.ts';
 import { usageError } from '../../core/errors.ts';
 import { fromEnvOrFile, optional, parse, positional, type Parsed } from '../args.ts';
 import { withContext } from '../context.ts';
 import { printJson, printTable, type Io } from '../output.ts';
 
-export const help = `coffre target add NAME --url URL     add a database (postgres://, mysql://, mariadb://, mongodb://, sqlite:/path)
+export const help = `coffre target add NAME --url URL     add a database (${schemeList})
       the URL may come from --url-env VAR or --url-file PATH, the password alone from --password-env VAR or --password-file PATH
 coffre target edit NAME [--url URL] [--password-env VAR] [--name NEW]   change a target in place (a rotated password, a new host)
 coffre target list                   list targets (passwords are never shown)

@@ -97,6 +97,44 @@ test('without zstd in PATH the codec falls back to node:zlib, and its frames sti
   }
 });
 
+/** Short rows as a delta's literals are (an id, two random numbers, a status): where the parser matters. */
+function shortRows(count: number): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(`${(i * 2654435761) % 3000000}\t${randomBytes(2).readUInt16LE() % 1000}\t${randomBytes(4).readUInt32LE() % 100000}\tupd1\n`);
+  return Buffer.from(lines.join(''));
+}
+
+test('a small delta is compressed whole with the optimal parser: a smaller standard frame that every side decodes', async () => {
+  const plain = shortRows(40000);
+  for (const compressor of cliPath ? (['cli', 'node'] as const) : (['node'] as const)) {
+    const codec = zstdCodec({ compressor });
+    const asDump = await through(uneven(plain), codec.compress({ entryName: 'd', delta: false }));
+    const asDelta = await through(uneven(plain), codec.compress({ entryName: 'd', delta: true }));
+    assert.equal(asDelta.readUInt32LE(0), 0xfd2fb528, `${compressor}: a zstd frame`);
+    assert.equal((asDelta[4] >> 2) & 1, 1, `${compressor}: a content checksum`);
+    assert.ok(asDelta.length < 0.9 * asDump.length, `${compressor}: delta ${asDelta.length} bytes, as a dump ${asDump.length}`);
+    assert.ok((await through(Readable.from([asDelta]), codec.decompress())).equals(plain), `${compressor}: node:zlib decodes it`);
+    if (cliPath) assert.ok(execFileSync(cliPath, ['-d', '-c', '-q'], { input: asDelta, maxBuffer: 1 << 26 }).equals(plain), `${compressor}: zstd -d decodes it`);
+  }
+});
+
+test("a delta over the size limit streams at the plan's level, the bytes held until then included", async () => {
+  const plain = shortRows(40000);
+  const codec = zstdCodec({ compressor: 'node', smallDeltaBytes: 100_000 });
+  const asDump = await through(uneven(plain), codec.compress({ entryName: 'd' }));
+  const asDelta = await through(uneven(plain), codec.compress({ entryName: 'd', delta: true }));
+  assert.ok(asDelta.equals(asDump), 'the same frame as a dump of these bytes');
+  assert.ok((await through(Readable.from([asDelta]), codec.decompress())).equals(plain));
+  // A failing source fails the delta's stream too, in either state (held or streaming).
+  for (const at of [50_000, 400_000]) {
+    async function* broken() {
+      yield plain.subarray(0, at);
+      throw new Error('source failed');
+    }
+    await assert.rejects(through(Readable.from(broken(), { objectMode: false }), codec.compress({ entryName: 'd', delta: true })), /source failed/);
+  }
+});
+
 test('a zstd child that fails makes the stream fail with COFFRE_E_ZSTD_FAILED', async () => {
   const bin = mkdtempSync(join(dir, 'bad-'));
   writeFileSync(join(bin, 'zstd'), '#!/bin/sh\ncat >/dev/null\necho "zstd: simulated failure" >&2\nexit 1\n');

@@ -153,6 +153,11 @@ export interface Engine {
 export interface CompressOptions {
   /** Name of the single entry inside an archive format (zip, tar.gz), e.g. "mydb.sql". */
   entryName: string;
+  /**
+   * The bytes are a coffre delta (an incremental or differential backup): usually small next to the dump,
+   * and made of short changed pieces, so a codec may spend more effort per byte on them (zstd does).
+   */
+  delta?: boolean;
 }
 
 /** A compression format. Both directions are streaming transforms with bounded memory. */

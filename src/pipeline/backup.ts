@@ -98,7 +98,10 @@ export async function streamBackup(input: BackupStreamInput): Promise<BackupStre
   const encrypt = encrypting ? [createAgeEncryptor(input.encryptTo!)] : [];
   // Dump tools write 4-16 KiB at a time; regroup them (coalesce.ts) unless every stage after takes them as they come.
   const regroup = input.delta || input.rawTap || !input.codec.takesSmallChunks?.() ? [createCoalescer()] : [];
-  const flow = pipeline([dump.stream, ...regroup, raw, ...middle, input.codec.compress({ entryName: input.entryName }), ...encrypt, stored, fan.sink], { signal }).catch(fail);
+  const flow = pipeline(
+    [dump.stream, ...regroup, raw, ...middle, input.codec.compress({ entryName: input.entryName, delta: input.delta !== undefined }), ...encrypt, stored, fan.sink],
+    { signal },
+  ).catch(fail);
   // Row counts for restore drills: the engine's own (MongoDB, SQLite), else read off the raw dump's chunks
   // by a listener beside the pipe (pipeline/row-count.ts), no stage of its own.
   const counter = dump.rowCounts ? undefined : createRowCounter(dump.format, input.engine.name);

@@ -29,6 +29,8 @@ export function createRowCounter(format: RawFormat, engine: EngineName): RowCoun
 
 const HEAD_MAX = 2048;
 const NL = 10;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
 
 /** "public"."my ""t""" -> public.my "t" (pg_dump --quote-all-identifiers names); undefined if not a name. */
 function pgName(text: string): string | undefined {
@@ -74,7 +76,10 @@ export function copyTarget(line: string): string | undefined {
 function copyRowCounter(): RowCounter {
   const tables: Record<string, number> = {};
   let table: string | undefined; // inside a COPY block
-  let head = ''; // the current line's first bytes (outside COPY data), or its first two (inside)
+  let head = ''; // the current line's first bytes (outside COPY data)
+  // Inside COPY data, a line's first two bytes as numbers (no string a row): how many were seen, and whether they are `\.`.
+  let seen = 0;
+  let endMark = false;
   let skipping = false; // the rest of an over-long line
   return {
     update(chunk) {
@@ -84,11 +89,12 @@ function copyRowCounter(): RowCounter {
         const nl = chunk.indexOf(NL, i);
         const end = nl < 0 ? n : nl;
         if (table !== undefined) {
-          if (head.length < 2) head += chunk.toString('latin1', i, Math.min(end, i + 2 - head.length));
+          for (let j = i; seen < 2 && j < end; j++, seen++) endMark = seen === 0 ? chunk[j] === BACKSLASH : endMark && chunk[j] === DOT;
           if (nl < 0) return;
-          if (head.startsWith('\\.')) table = undefined;
+          if (seen === 2 && endMark) table = undefined;
           else tables[table]++;
-          head = '';
+          seen = 0;
+          endMark = false;
           i = nl + 1;
           continue;
         }

@@ -13,7 +13,7 @@ import type { DrillRecord } from './drills.ts';
 import type { Catalog } from './db.ts';
 import { recordToRow, restorableStatuses, type BackupCopyRecord, type BackupRecord, type CopyStatus, type RestoreRecord } from './journal.ts';
 import { isoNow } from '../core/ids.ts';
-import type { FinishedStatus, RunEvent, RunEvents } from '../core/run-events.ts';
+import type { FinishedStatus, RunEvent, RunEvents, RunFinishedEvent, RunType } from '../core/run-events.ts';
 
 /** What the run repository needs: the catalog and the bus (a ServiceContext is one). */
 export interface RunsContext {
@@ -25,6 +25,31 @@ type Db = Kysely<CatalogSchema>;
 
 function publish(ctx: RunsContext, event: RunEvent): void {
   ctx.events.publish(event);
+}
+
+/** The columns a guarded finish returns, which every `finished` event carries. */
+interface FinishedRow {
+  target_id: string | null;
+  host: string | null;
+  pid: number | null;
+  message: string | null;
+  duration_ms: number | null;
+}
+
+/** Publishes `finished` for a row its guarded statement just finished; `more` adds what that run type reports. */
+function publishFinished(
+  ctx: RunsContext,
+  run: { runType: RunType; runId: string; planId: string | null; at: string; status: FinishedStatus },
+  row: FinishedRow,
+  more: Pick<RunFinishedEvent, 'kind' | 'sizeBytes' | 'rawSizeBytes'> = {},
+): void {
+  publish(ctx, { type: 'finished', ...run, targetId: row.target_id, host: row.host, pid: row.pid, message: row.message, ...more, durationMs: row.duration_ms });
+}
+
+/** The finish of a run whose process is gone: `interrupted` now, its duration from its start. */
+function interruption(run: { startedAt: string }, message: string) {
+  const finishedAt = isoNow();
+  return { status: 'interrupted' as const, finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message };
 }
 
 // ---------------------------------------------------------------------------------------------- backups
@@ -111,21 +136,10 @@ export async function finishBackup(ctx: RunsContext, id: string, patch: BackupFi
     .returning(['plan_id', 'target_id', 'kind', 'host', 'pid', 'size_bytes', 'raw_size_bytes', 'duration_ms', 'message'])
     .executeTakeFirst();
   if (!row) return false;
-  publish(ctx, {
-    type: 'finished',
-    runType: 'backup',
-    runId: id,
-    planId: row.plan_id,
-    targetId: row.target_id,
-    at: patch.finishedAt,
-    host: row.host,
-    pid: row.pid,
-    status: patch.status,
-    message: row.message,
+  publishFinished(ctx, { runType: 'backup', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row, {
     kind: row.kind,
     sizeBytes: row.size_bytes,
     rawSizeBytes: row.raw_size_bytes,
-    durationMs: row.duration_ms,
   });
   return true;
 }
@@ -137,8 +151,7 @@ export async function finishBackup(ctx: RunsContext, id: string, patch: BackupFi
  */
 export async function interruptBackup(ctx: RunsContext, run: Pick<BackupRecord, 'id' | 'startedAt'>, message: string, copyMessage: string): Promise<boolean> {
   await ctx.catalog.db.updateTable('backup_copies').set({ status: 'failed', message: copyMessage }).where('backup_id', '=', run.id).where('status', '=', 'running').execute();
-  const finishedAt = isoNow();
-  return finishBackup(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
+  return finishBackup(ctx, run.id, interruption(run, message));
 }
 
 /** A cluster worker takes a journaled run for its pg-boss job: the job id, the tick, a first heartbeat. */
@@ -290,28 +303,16 @@ export async function finishRestore(ctx: RunsContext, id: string, patch: Restore
     .executeTakeFirst();
   if (!row) return false;
   const planId = row.backup_id ? ((await db.selectFrom('backups').select('plan_id').where('id', '=', row.backup_id).executeTakeFirst())?.plan_id ?? null) : null;
-  publish(ctx, {
-    type: 'finished',
-    runType: 'restore',
-    runId: id,
-    planId,
-    targetId: row.target_id,
-    at: patch.finishedAt,
-    host: row.host,
-    pid: row.pid,
-    status: patch.status as FinishedStatus,
-    message: row.message,
+  publishFinished(ctx, { runType: 'restore', runId: id, planId, at: patch.finishedAt, status: patch.status as FinishedStatus }, row, {
     sizeBytes: row.size_bytes,
     rawSizeBytes: row.raw_size_bytes,
-    durationMs: row.duration_ms,
   });
   return true;
 }
 
 /** Interrupts a restore whose process is gone (services/recovery.ts), only while it is running. */
 export async function interruptRestore(ctx: RunsContext, run: Pick<RestoreRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
-  const finishedAt = isoNow();
-  return finishRestore(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
+  return finishRestore(ctx, run.id, interruption(run, message));
 }
 
 // ----------------------------------------------------------------------------------------------- drills
@@ -361,26 +362,13 @@ export async function finishDrill(ctx: RunsContext, id: string, patch: DrillFini
     .returning(['plan_id', 'target_id', 'host', 'pid', 'duration_ms', 'message'])
     .executeTakeFirst();
   if (!row) return false;
-  publish(ctx, {
-    type: 'finished',
-    runType: 'drill',
-    runId: id,
-    planId: row.plan_id,
-    targetId: row.target_id,
-    at: patch.finishedAt,
-    host: row.host,
-    pid: row.pid,
-    status: patch.status,
-    message: row.message,
-    durationMs: row.duration_ms,
-  });
+  publishFinished(ctx, { runType: 'drill', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row);
   return true;
 }
 
 /** Interrupts a drill whose process is gone (services/recovery.ts), only while it is running. */
 export async function interruptDrill(ctx: RunsContext, run: Pick<DrillRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
-  const finishedAt = isoNow();
-  return finishDrill(ctx, run.id, { status: 'interrupted', finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt), message });
+  return finishDrill(ctx, run.id, interruption(run, message));
 }
 
 // ------------------------------------------------------------------------------------------ server runs

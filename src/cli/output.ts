@@ -44,6 +44,12 @@ export function printJson(io: Io, value: unknown): void {
   io.out(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** A list as JSON (--json) or as a table, the way every `list` command prints it. */
+export function printRows<R>(io: Io, rows: readonly R[], columns: Array<[header: string, cell: (row: R) => unknown]>, empty?: string): void {
+  if (io.json) printJson(io, rows);
+  else printTable(io, columns as Array<[string, (row: never) => unknown]>, rows, empty);
+}
+
 /** Prints rows as an aligned table with upper-case headers; empty cells show as "-". */
 export function printTable(io: Io, columns: Array<[header: string, cell: (row: never) => unknown]>, rows: readonly unknown[], empty = 'Nothing yet.'): void {
   if (rows.length === 0) {

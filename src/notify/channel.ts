@@ -42,6 +42,29 @@ export interface NotificationMessage {
   links: Record<string, string>;
 }
 
+/** A message about `event` with every field that depends on a run or plan null, for the caller to fill. */
+export function blankMessage(event: NotifyEvent, title: string, text: string, at: string, links: Record<string, string> = {}): NotificationMessage {
+  return {
+    version: 1,
+    event,
+    title,
+    text,
+    plan: null,
+    target: null,
+    status: null,
+    journalId: null,
+    kind: null,
+    sizeBytes: null,
+    rawSizeBytes: null,
+    durationMs: null,
+    message: null,
+    rpoSeconds: null,
+    lastSuccessAt: null,
+    at,
+    links,
+  };
+}
+
 /** A channel's settings: `config` is shown to users, `secrets` (URLs with tokens, passwords) is sealed in the catalog. */
 export interface ChannelSettings {
   config: Record<string, unknown>;

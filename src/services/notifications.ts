@@ -26,7 +26,7 @@ import { getPlan, listPlans, type PlanRecord } from '../catalog/plans.ts';
 import * as repo from '../catalog/notifications.ts';
 import type { AlertState, DeliveryRecord } from '../catalog/notifications.ts';
 import { channels } from '../notify/index.ts';
-import { defaultRuleEvents, type NotificationMessage, type NotifyEvent } from '../notify/channel.ts';
+import { blankMessage, defaultRuleEvents, type NotificationMessage, type NotifyEvent } from '../notify/channel.ts';
 import { postTo } from '../notify/http.ts';
 import { attemptsOf, sendWithRetry } from '../notify/retry.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -40,25 +40,7 @@ function eventOfStatus(status: string): 'success' | 'partial' | 'failure' | null
 }
 
 function baseMessage(ctx: ServiceContext, event: NotifyEvent, title: string, text: string, at: string): NotificationMessage {
-  return {
-    version: 1,
-    event,
-    title,
-    text,
-    plan: null,
-    target: null,
-    status: null,
-    journalId: null,
-    kind: null,
-    sizeBytes: null,
-    rawSizeBytes: null,
-    durationMs: null,
-    message: null,
-    rpoSeconds: null,
-    lastSuccessAt: null,
-    at,
-    links: ctx.config.notify.publicUrl ? { api: `${ctx.config.notify.publicUrl}/api/status` } : {},
-  };
+  return blankMessage(event, title, text, at, ctx.config.notify.publicUrl ? { api: `${ctx.config.notify.publicUrl}/api/status` } : {});
 }
 
 /** The message about a backup row. */

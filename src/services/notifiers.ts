@@ -10,7 +10,7 @@ import { redact } from '../core/redact.ts';
 import * as repo from '../catalog/notifications.ts';
 import type { NotifierRecord } from '../catalog/notifications.ts';
 import { channels } from '../notify/index.ts';
-import { defaultRuleEvents, notifyEvents, type NotificationMessage, type RuleEvent } from '../notify/channel.ts';
+import { blankMessage, defaultRuleEvents, notifyEvents, type RuleEvent } from '../notify/channel.ts';
 import { checkHttpUrl, displayUrl } from '../notify/http.ts';
 import { attemptsOf } from '../notify/retry.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -210,25 +210,12 @@ export async function testNotifier(ctx: ServiceContext, ref: string): Promise<Te
   const db = ctx.catalog.db;
   const rec = await findNotifierRecord(ctx, ref);
   const now = isoNow();
-  const message: NotificationMessage = {
-    version: 1,
-    event: 'test',
-    title: `coffre: test message from notifier ${rec.name}`,
-    text: `This is a test of the ${rec.type} notifier "${rec.name}": when you read it, coffre's alerts reach you here.`,
-    plan: null,
-    target: null,
-    status: null,
-    journalId: null,
-    kind: null,
-    sizeBytes: null,
-    rawSizeBytes: null,
-    durationMs: null,
-    message: null,
-    rpoSeconds: null,
-    lastSuccessAt: null,
-    at: now,
-    links: {},
-  };
+  const message = blankMessage(
+    'test',
+    `coffre: test message from notifier ${rec.name}`,
+    `This is a test of the ${rec.type} notifier "${rec.name}": when you read it, coffre's alerts reach you here.`,
+    now,
+  );
   const eventId = newId();
   await repo.claimEvent(db, {
     id: eventId,

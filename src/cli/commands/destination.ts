@@ -13,7 +13,7 @@ import { addDestination, listDestinations, removeDestination, testDestination, u
 import { usageError } from '../../core/errors.ts';
 import { parse, positional, settingsFromFlags } from '../args.ts';
 import { withContext } from '../context.ts';
-import { printJson, printTable, type Io } from '../output.ts';
+import { printJson, printRows, type Io } from '../output.ts';
 
 export const help = `coffre destination add NAME --type local [--path DIR]   add a destination (default path: BACKUP_ROOT)
 coffre destination add NAME --type s3 --bucket B [--region R] [--prefix P] [--endpoint URL [--allow-http]] [--force-path-style]
@@ -76,19 +76,16 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'list': {
       parse('destination list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listDestinations(ctx));
-      type Row = (typeof rows)[0];
-      if (io.json) printJson(io, rows);
-      else
-        printTable(
-          io,
-          [
-            ['name', (r: Row) => r.name],
-            ['type', (r: Row) => r.type],
-            ['settings', (r: Row) => describeConfig(r.config)],
-          ],
-          rows,
-          'No destinations yet: add one with `coffre destination add NAME --type local --path DIR`.',
-        );
+      printRows(
+        io,
+        rows,
+        [
+          ['name', (r) => r.name],
+          ['type', (r) => r.type],
+          ['settings', (r) => describeConfig(r.config)],
+        ],
+        'No destinations yet: add one with `coffre destination add NAME --type local --path DIR`.',
+      );
       return 0;
     }
     case 'remove': {

@@ -6,7 +6,7 @@ import { generateKey, importIdentity, listStoredIdentities, removeStoredIdentity
 import { usageError } from '../../core/errors.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext } from '../context.ts';
-import { printJson, printTable, type Io } from '../output.ts';
+import { printJson, printRows, type Io } from '../output.ts';
 
 export const help = `coffre key generate [--out FILE]      make an age X25519 identity (age-keygen format, 0600) and print its recipient
 coffre key import NAME --identity FILE | --identity-env VAR
@@ -46,19 +46,16 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'list': {
       parse('key list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listStoredIdentities(ctx));
-      type Row = (typeof rows)[0];
-      if (io.json) printJson(io, rows);
-      else
-        printTable(
-          io,
-          [
-            ['name', (r: Row) => r.name],
-            ['recipient', (r: Row) => r.recipient],
-            ['stored', (r: Row) => r.createdAt],
-          ],
-          rows,
-          'No identity is kept in the catalog.',
-        );
+      printRows(
+        io,
+        rows,
+        [
+          ['name', (r) => r.name],
+          ['recipient', (r) => r.recipient],
+          ['stored', (r) => r.createdAt],
+        ],
+        'No identity is kept in the catalog.',
+      );
       return 0;
     }
     case 'remove': {

@@ -6,7 +6,7 @@ import { compressionNames } from '../../core/codec-names.ts';
 import { usageError } from '../../core/errors.ts';
 import { fromEnvOrFile, optional, parse, positional, required } from '../args.ts';
 import { withContext } from '../context.ts';
-import { printJson, printTable, type Io } from '../output.ts';
+import { printJson, printRows, type Io } from '../output.ts';
 
 export const help = `coffre plan add NAME --target T --destination D [--destination D2 ...] [--kind full] [--compression ${compressionNames.join('|')}] [--cron EXPR] [--timezone TZ]
       [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--max-age-days D]
@@ -271,24 +271,21 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'list': {
       parse('plan list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listPlans(ctx));
-      type Row = (typeof rows)[0];
-      if (io.json) printJson(io, rows);
-      else
-        printTable(
-          io,
-          [
-            ['name', (r: Row) => r.name],
-            ['target', (r: Row) => r.target],
-            ['destinations', (r: Row) => r.destinations.join(',')],
-            ['kind', (r: Row) => r.kind],
-            ['compression', (r: Row) => r.compression ?? '(default)'],
-            ['encrypted', (r: Row) => (r.encryptTo.length ? `age:${r.encryptTo.length}` : 'no')],
-            ['cron', (r: Row) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)],
-            ['next run', (r: Row) => r.nextRuns[0]],
-          ],
-          rows,
-          'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
-        );
+      printRows(
+        io,
+        rows,
+        [
+          ['name', (r) => r.name],
+          ['target', (r) => r.target],
+          ['destinations', (r) => r.destinations.join(',')],
+          ['kind', (r) => r.kind],
+          ['compression', (r) => r.compression ?? '(default)'],
+          ['encrypted', (r) => (r.encryptTo.length ? `age:${r.encryptTo.length}` : 'no')],
+          ['cron', (r) => (r.cron ? `${r.cron}${r.timezone ? ` (${r.timezone})` : ''}` : null)],
+          ['next run', (r) => r.nextRuns[0]],
+        ],
+        'No plans yet: add one with `coffre plan add NAME --target T --destination D`.',
+      );
       return 0;
     }
     case 'remove': {

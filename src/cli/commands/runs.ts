@@ -11,7 +11,7 @@ import { usageError } from '../../core/errors.ts';
 import { backupStatuses, getBackup } from '../../catalog/journal.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext, withInterrupt } from '../context.ts';
-import { formatBytes, formatDuration, formatTime, printJson, printTable, progressLine, reportError, type Io } from '../output.ts';
+import { formatBytes, formatDuration, formatTime, printJson, printRows, printTable, progressLine, reportError, type Io } from '../output.ts';
 
 export const help = `coffre backup PLAN [--compression FMT] [--kind full|differential|incremental]   run a backup now
 coffre restore JOURNAL_ID [--to TARGET] [--replace]      restore a backup (sha256 checked first; into a server target: the database of the same name)
@@ -278,24 +278,21 @@ async function adopt(args: string[], io: Io): Promise<number> {
 async function restoreJournal(io: Io, limit: number | undefined): Promise<number> {
   const { listRestoreJournal } = await import('../../services/restores.ts');
   const rows = await withContext(io, (ctx) => listRestoreJournal(ctx, { limit }));
-  type Row = RestoreView;
-  if (io.json) printJson(io, rows);
-  else
-    printTable(
-      io,
-      [
-        ['id', (r: Row) => r.id],
-        ['started', (r: Row) => formatTime(r.startedAt)],
-        ['from', (r: Row) => r.backupId ?? r.source],
-        ['target', (r: Row) => r.target],
-        ['replace', (r: Row) => (r.replace ? 'yes' : 'no')],
-        ['status', (r: Row) => r.status],
-        ['raw', (r: Row) => formatBytes(r.rawSizeBytes)],
-        ['duration', (r: Row) => formatDuration(r.durationMs)],
-      ],
-      rows,
-      'No restore yet: run `coffre restore JOURNAL_ID --to TARGET`.',
-    );
+  printRows(
+    io,
+    rows,
+    [
+      ['id', (r) => r.id],
+      ['started', (r) => formatTime(r.startedAt)],
+      ['from', (r) => r.backupId ?? r.source],
+      ['target', (r) => r.target],
+      ['replace', (r) => (r.replace ? 'yes' : 'no')],
+      ['status', (r) => r.status],
+      ['raw', (r) => formatBytes(r.rawSizeBytes)],
+      ['duration', (r) => formatDuration(r.durationMs)],
+    ],
+    'No restore yet: run `coffre restore JOURNAL_ID --to TARGET`.',
+  );
   return 0;
 }
 
@@ -305,24 +302,22 @@ async function drillJournal(io: Io, plan: string | undefined, status: string | u
   const rows = await withContext(io, (ctx) => listDrillJournal(ctx, { plan, status, limit }));
   type Row = DrillView;
   const checks = (r: Row) => r.checks.map((c) => `${c.name}:${c.status}`).join(' ') || '-';
-  if (io.json) printJson(io, rows);
-  else
-    printTable(
-      io,
-      [
-        ['id', (r: Row) => r.id],
-        ['started', (r: Row) => formatTime(r.startedAt)],
-        ['plan', (r: Row) => r.plan],
-        ['backup', (r: Row) => r.backupId],
-        ['target', (r: Row) => r.target],
-        ['status', (r: Row) => r.status],
-        ['rto', (r: Row) => (r.rtoMs === null ? null : formatDuration(r.rtoMs))],
-        ['checks', checks],
-        ['scratch', (r: Row) => (!r.scratchCreated ? 'none made' : r.scratchDropped ? 'dropped' : r.status === 'running' ? r.scratch : `LEFT: ${r.scratch}`)],
-      ],
-      rows,
-      'No drill yet: run `coffre drill PLAN`.',
-    );
+  printRows(
+    io,
+    rows,
+    [
+      ['id', (r) => r.id],
+      ['started', (r) => formatTime(r.startedAt)],
+      ['plan', (r) => r.plan],
+      ['backup', (r) => r.backupId],
+      ['target', (r) => r.target],
+      ['status', (r) => r.status],
+      ['rto', (r) => (r.rtoMs === null ? null : formatDuration(r.rtoMs))],
+      ['checks', checks],
+      ['scratch', (r) => (!r.scratchCreated ? 'none made' : r.scratchDropped ? 'dropped' : r.status === 'running' ? r.scratch : `LEFT: ${r.scratch}`)],
+    ],
+    'No drill yet: run `coffre drill PLAN`.',
+  );
   return 0;
 }
 

@@ -8,7 +8,7 @@ import { parseConnectionUrl, schemeList, withPassword } from '../../core/connect
 import { usageError } from '../../core/errors.ts';
 import { fromEnvOrFile, optional, parse, positional, type Parsed } from '../args.ts';
 import { withContext } from '../context.ts';
-import { printJson, printTable, type Io } from '../output.ts';
+import { printJson, printRows, type Io } from '../output.ts';
 
 export const help = `coffre target add NAME --url URL     add a database (${schemeList})
       the URL may come from --url-env VAR or --url-file PATH, the password alone from --password-env VAR or --password-file PATH
@@ -117,18 +117,16 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'list': {
       parse('target list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listTargets(ctx));
-      if (io.json) printJson(io, rows);
-      else
-        printTable(
-          io,
-          [
-            ['name', (r: (typeof rows)[0]) => r.name],
-            ['engine', (r: (typeof rows)[0]) => r.engine],
-            ['url', (r: (typeof rows)[0]) => r.url],
-          ],
-          rows,
-          'No targets yet: add one with `coffre target add NAME --url URL`.',
-        );
+      printRows(
+        io,
+        rows,
+        [
+          ['name', (r: (typeof rows)[0]) => r.name],
+          ['engine', (r: (typeof rows)[0]) => r.engine],
+          ['url', (r: (typeof rows)[0]) => r.url],
+        ],
+        'No targets yet: add one with `coffre target add NAME --url URL`.',
+      );
       return 0;
     }
     case 'remove': {

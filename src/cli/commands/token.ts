@@ -5,7 +5,7 @@ import { createToken, listTokens, revokeToken } from '../../services/tokens.ts';
 import { usageError } from '../../core/errors.ts';
 import { optional, parse, positional } from '../args.ts';
 import { withContext } from '../context.ts';
-import { printJson, printTable, type Io } from '../output.ts';
+import { printJson, printRows, type Io } from '../output.ts';
 
 export const help = `coffre token create NAME [--role R]    make an API token (shown once); R: admin (default), operator, viewer
 coffre token list                      list tokens (never their secret)
@@ -25,23 +25,20 @@ export async function run(args: string[], io: Io): Promise<number> {
     case 'list': {
       parse('token list', rest, {}, 0);
       const rows = await withContext(io, (ctx) => listTokens(ctx));
-      type Row = (typeof rows)[0];
-      if (io.json) printJson(io, rows);
-      else
-        printTable(
-          io,
-          [
-            ['name', (r: Row) => r.name],
-            ['role', (r: Row) => r.role],
-            ['id', (r: Row) => r.id],
-            ['hint', (r: Row) => r.hint],
-            ['created', (r: Row) => r.createdAt],
-            ['last used', (r: Row) => r.lastUsedAt],
-            ['revoked', (r: Row) => r.revokedAt],
-          ],
-          rows,
-          'No tokens yet: make one with `coffre token create NAME`.',
-        );
+      printRows(
+        io,
+        rows,
+        [
+          ['name', (r) => r.name],
+          ['role', (r) => r.role],
+          ['id', (r) => r.id],
+          ['hint', (r) => r.hint],
+          ['created', (r) => r.createdAt],
+          ['last used', (r) => r.lastUsedAt],
+          ['revoked', (r) => r.revokedAt],
+        ],
+        'No tokens yet: make one with `coffre token create NAME`.',
+      );
       return 0;
     }
     case 'revoke': {

@@ -13,33 +13,15 @@ import { readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import {
-  S3Client,
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  ListObjectsV2Command,
-  DeleteObjectCommand,
-  ListMultipartUploadsCommand,
-  AbortMultipartUploadCommand,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage as GcsClient } from '@google-cloud/storage';
 import { workspace, expectCode, type Workspace, type CliResult } from './support/cli.ts';
 import { cuttableProxy } from './support/storage-contract.ts';
 import { inProcess } from './support/api.ts';
 import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
+import { removeBucket, s3AdminClient, s3Creds, s3Endpoint, s3Port } from './support/s3.ts';
 
-const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
-const S3_PORT = 8333;
-const s3Server = (() => {
-  try {
-    return readFileSync(`${STATE}/s3-server`, 'utf8').trim();
-  } catch {
-    return 'seaweedfs';
-  }
-})();
-const s3Creds = s3Server === 's3rver' ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : { accessKeyId: 'coffre-test-key', secretAccessKey: 'coffre-test-secret' };
 const AZ_ACCOUNT = 'devstoreaccount1';
 const AZ_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const azConnection = `DefaultEndpointsProtocol=http;AccountName=${AZ_ACCOUNT};AccountKey=${AZ_KEY};BlobEndpoint=http://127.0.0.1:10000/${AZ_ACCOUNT};`;
@@ -49,7 +31,7 @@ const suffix = randomBytes(4).toString('hex');
 const bucket = `coffre-cloud-${suffix}`;
 const container = `coffre-cloud-${suffix}`;
 const gcsBucket = `coffre-cloud-${suffix}`;
-const s3Admin = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${S3_PORT}`, forcePathStyle: true, credentials: { ...s3Creds } }); // the SDK writes into the object it is given
+const s3Admin = s3AdminClient();
 const azAdmin = BlobServiceClient.fromConnectionString(azConnection).getContainerClient(container);
 const gcsAdmin = new GcsClient({ apiEndpoint: GCS_ENDPOINT, projectId: 'coffre-test' });
 
@@ -82,7 +64,7 @@ async function addS3(w: Workspace, name: string, extra: string[] = []): Promise<
     '--prefix',
     `p-${name}`,
     '--endpoint',
-    `http://127.0.0.1:${S3_PORT}`,
+    s3Endpoint(),
     '--allow-http',
     '--access-key-id-env',
     'T_S3_KEY_ID',
@@ -125,10 +107,7 @@ before(async () => {
 });
 
 after(async () => {
-  const uploads = await s3Admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) await s3Admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-  for (const key of await s3Keys('')) await s3Admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  await s3Admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+  await removeBucket(s3Admin, bucket);
   await azAdmin.deleteIfExists();
   await gcsAdmin.bucket(gcsBucket).deleteFiles({ force: true });
   await gcsAdmin.bucket(gcsBucket).delete();
@@ -258,7 +237,7 @@ test('a destination on a closed port: the run is partial, the journal names the 
 test('a connection cut mid-upload: the run fails, no success row, no visible object on the far side', async () => {
   blobDatabase(path.join(ws.dir, 'big.db'), 24, 1024 * 1024); // ~24 MiB of random bytes: a multipart upload
   await run(ws, ['target', 'add', 'big', '--url', `sqlite:${path.join(ws.dir, 'big.db')}`]);
-  const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
+  const proxy = await cuttableProxy({ host: '127.0.0.1', port: s3Port });
   await run(ws, [
     'destination',
     'add',
@@ -302,7 +281,7 @@ test('an incremental chain kept only on S3 restores and verifies with each link 
   const file = path.join(ws.dir, 'chain.db');
   blobDatabase(file, 64, 16 * 1024); // ~1 MiB of random bytes: each link is mostly incompressible
   await run(ws, ['target', 'add', 'chain', '--url', `sqlite:${file}`]);
-  const proxy = await cuttableProxy({ host: '127.0.0.1', port: S3_PORT });
+  const proxy = await cuttableProxy({ host: '127.0.0.1', port: s3Port });
   try {
     await addS3(ws, 'chain', ['--endpoint', `http://127.0.0.1:${proxy.port}`]);
     await run(ws, ['plan', 'add', 'chainplan', '--target', 'chain', '--destination', 'chain', '--compression', 'none', '--kind', 'incremental']);
@@ -396,7 +375,7 @@ test('secrets: never printed (destination list, journal, API GET), warned about 
     '--bucket',
     bucket,
     '--endpoint',
-    `http://127.0.0.1:${S3_PORT}`,
+    s3Endpoint(),
     '--allow-http',
     '--access-key-id',
     s3Creds.accessKeyId,
@@ -427,7 +406,7 @@ test('secrets: never printed (destination list, journal, API GET), warned about 
         name: 'api-s3',
         type: 's3',
         bucket,
-        endpoint: `http://127.0.0.1:${S3_PORT}`,
+        endpoint: s3Endpoint(),
         allowHttp: true,
         accessKeyId: s3Creds.accessKeyId,
         secretAccessKey: s3Creds.secretAccessKey,

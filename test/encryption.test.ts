@@ -14,24 +14,15 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync 
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { S3Client, CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Command, DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { workspace, expectCode, type Workspace, type CliResult } from './support/cli.ts';
-import { connectionTo, dropDatabase, execSql, uniqueName, withClient } from './support/postgres.ts';
+import { connectionTo, dropDatabase, uniqueName, withClient } from './support/postgres.ts';
 import { inProcess, waitJob } from './support/api.ts';
 import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
+import { removeBucket, s3AdminClient, s3Creds, s3Endpoint } from './support/s3.ts';
 
-const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
-const S3_PORT = 8333;
-const s3Server = (() => {
-  try {
-    return readFileSync(`${STATE}/s3-server`, 'utf8').trim();
-  } catch {
-    return 'seaweedfs';
-  }
-})();
-const s3Creds = s3Server === 's3rver' ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : { accessKeyId: 'coffre-test-key', secretAccessKey: 'coffre-test-secret' };
 const bucket = `coffre-age-${randomBytes(4).toString('hex')}`;
-const s3Admin = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${S3_PORT}`, forcePathStyle: true, credentials: { ...s3Creds } });
+const s3Admin = s3AdminClient();
 const env = { T_S3_KEY_ID: s3Creds.accessKeyId, T_S3_SECRET: s3Creds.secretAccessKey, ENCRYPTION_SECRET: `age-test-${randomBytes(16).toString('hex')}` };
 
 let ws: Workspace;
@@ -99,7 +90,7 @@ before(async () => {
     '--prefix',
     'enc',
     '--endpoint',
-    `http://127.0.0.1:${S3_PORT}`,
+    s3Endpoint(),
     '--allow-http',
     '--access-key-id-env',
     'T_S3_KEY_ID',
@@ -109,9 +100,7 @@ before(async () => {
 });
 
 after(async () => {
-  const page = await s3Admin.send(new ListObjectsV2Command({ Bucket: bucket }));
-  for (const o of page.Contents ?? []) await s3Admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
-  await s3Admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+  await removeBucket(s3Admin, bucket);
   for (const db of pgDatabases) await dropDatabase(connectionTo(db));
   await ws?.cleanup();
 });

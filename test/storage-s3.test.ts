@@ -4,81 +4,48 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import {
-  S3Client,
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  ListObjectsV2Command,
-  DeleteObjectCommand,
-  ListMultipartUploadsCommand,
-  AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { s3 } from '../src/storage/s3.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 import { storageContract, generated } from './support/storage-contract.ts';
+import { removeBucket, s3AdminClient, s3Creds, s3Endpoint, s3Port, s3Server } from './support/s3.ts';
 
-const STATE = process.env.COFFRE_TEST_STATE ?? '/tmp/coffre-test-services';
-const PORT = Number(process.env.COFFRE_S3_PORT ?? 8333);
-const server = (() => {
-  try {
-    return readFileSync(`${STATE}/s3-server`, 'utf8').trim();
-  } catch {
-    return 'seaweedfs';
-  }
-})();
-const creds = server === 's3rver' ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : { accessKeyId: 'coffre-test-key', secretAccessKey: 'coffre-test-secret' };
 const bucket = `coffre-test-${randomBytes(5).toString('hex')}`;
-const endpoint = (port: number) => `http://127.0.0.1:${port}`;
-const admin = new S3Client({ region: 'us-east-1', endpoint: endpoint(PORT), forcePathStyle: true, credentials: creds });
+const admin = s3AdminClient();
 
-function open(port = PORT, extra: Record<string, unknown> = {}) {
+function open(port = s3Port, extra: Record<string, unknown> = {}) {
   const backend = s3;
-  return backend.open(backend.configure({ bucket, region: 'us-east-1', endpoint: endpoint(port), allowHttp: true, ...creds, ...extra }));
+  return backend.open(backend.configure({ bucket, region: 'us-east-1', endpoint: s3Endpoint(port), allowHttp: true, ...s3Creds, ...extra }));
 }
 
-async function emptyBucket(): Promise<void> {
-  const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-  let token: string | undefined;
-  do {
-    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-}
-
-storageContract(`s3 (${server})`, async () => {
+storageContract(`s3 (${s3Server})`, async () => {
   await admin.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
     storage: open(),
-    upstream: { host: '127.0.0.1', port: PORT },
+    upstream: { host: '127.0.0.1', port: s3Port },
     via: (port) => open(port),
     async cleanup() {
-      await emptyBucket();
-      await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+      await removeBucket(admin, bucket);
     },
   };
 });
 
 test('s3: a plain-http endpoint is refused unless allowHttp', () => {
   assert.throws(
-    () => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', ...creds }),
+    () => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', ...s3Creds }),
     (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_INSECURE_ENDPOINT',
   );
-  assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'https://s3.example.com', ...creds }));
-  assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', allowHttp: 'true', ...creds }));
+  assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'https://s3.example.com', ...s3Creds }));
+  assert.doesNotThrow(() => s3.configure({ bucket: 'b-ok', endpoint: 'http://127.0.0.1:1', allowHttp: 'true', ...s3Creds }));
 });
 
 test('s3: settings are validated and secrets kept apart; env fallbacks fill what is missing', () => {
-  const settings = s3.configure({ bucket: 'my-bucket', prefix: '/backups/prod/', storageClass: 'STANDARD_IA', serverSideEncryption: 'AES256', ...creds });
+  const settings = s3.configure({ bucket: 'my-bucket', prefix: '/backups/prod/', storageClass: 'STANDARD_IA', serverSideEncryption: 'AES256', ...s3Creds });
   assert.equal(settings.config.prefix, 'backups/prod/');
   assert.deepEqual(Object.keys(settings.secrets).sort(), ['accessKeyId', 'secretAccessKey']);
-  assert.ok(!JSON.stringify(settings.config).includes(creds.secretAccessKey));
+  assert.ok(!JSON.stringify(settings.config).includes(s3Creds.secretAccessKey));
   assert.throws(() => s3.configure({ bucket: 'my-bucket', serverSideEncryption: 'rot13' }), /serverSideEncryption/);
   assert.throws(() => s3.configure({ bucket: 'my-bucket', accessKeyId: 'only-one' }), /secretAccessKey/);
   const saved = { ...process.env };
@@ -107,7 +74,7 @@ test('s3: a multipart upload reports which integrity check ran', async () => {
   const multi = await storage.put('checks/multi', generated(20 * 1024 * 1024));
   assert.match(single.checksum ?? '', /^(sha256|md5):/);
   assert.match(multi.checksum ?? '', /^(sha256-composite:.+-3|md5-multipart:[0-9a-f]{32}-3|md5:[0-9a-f]{32})$/); // s3rver keeps a whole-object MD5
-  if (server === 'seaweedfs') assert.match(multi.checksum ?? '', /^sha256-composite:/);
+  if (s3Server === 'seaweedfs') assert.match(multi.checksum ?? '', /^sha256-composite:/);
   await storage.delete('checks/single');
   await storage.delete('checks/multi');
 });
@@ -131,7 +98,7 @@ test("s3: deleting a key also aborts its unfinished multipart uploads (left by a
 
 test('s3: a wrong secret fails as COFFRE_E_STORAGE_AUTH naming the credential, never its value', async () => {
   const wrong = 'definitely-not-the-secret-' + randomBytes(4).toString('hex');
-  const storage = open(PORT, { secretAccessKey: wrong });
+  const storage = open(s3Port, { secretAccessKey: wrong });
   await assert.rejects(storage.stat('anything'), (err: unknown) => {
     assert.ok(isCoffreError(err));
     assert.equal(err.code, 'COFFRE_E_STORAGE_AUTH');
@@ -140,12 +107,12 @@ test('s3: a wrong secret fails as COFFRE_E_STORAGE_AUTH naming the credential, n
     assert.ok(!err.message.includes(wrong));
     return true;
   });
-  const badId = open(PORT, { accessKeyId: 'no-such-key-id' });
+  const badId = open(s3Port, { accessKeyId: 'no-such-key-id' });
   await assert.rejects(badId.check(), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_STORAGE_AUTH' && /accessKeyId/.test(err.message));
 });
 
 test('s3: a missing bucket says so', async () => {
   const backend = s3;
-  const storage = backend.open(backend.configure({ bucket: `coffre-missing-${randomBytes(4).toString('hex')}`, endpoint: endpoint(PORT), allowHttp: true, ...creds }));
+  const storage = backend.open(backend.configure({ bucket: `coffre-missing-${randomBytes(4).toString('hex')}`, endpoint: s3Endpoint(s3Port), allowHttp: true, ...s3Creds }));
   await assert.rejects(storage.check(), (err: unknown) => isCoffreError(err) && err.code === 'COFFRE_E_STORAGE_BUCKET_MISSING');
 });

@@ -6,82 +6,25 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
-import pg from 'pg';
-import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { expectCode } from './support/cli.ts';
 import { filesUnder } from './support/files.ts';
+import { startCluster, type Cluster } from './support/cluster.ts';
 
-const PG = 'postgres://root@127.0.0.1:5432';
-const dbName = `coffre_cluster_${randomBytes(4).toString('hex')}`;
 const TICKS = 20;
-let ws: Workspace;
-let env: NodeJS.ProcessEnv;
-let client: pg.Client;
-const workers: ChildProcess[] = [];
-const logs = new Map<number, string>();
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: `${PG}/postgres` });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-function startWorker(): ChildProcess {
-  const child = ws.start(['serve', '--no-api'], env);
-  let out = '';
-  const add = (c: string) => {
-    out += c;
-    logs.set(child.pid!, out);
-  };
-  child.stdout!.setEncoding('utf8').on('data', add);
-  child.stderr!.setEncoding('utf8').on('data', add);
-  workers.push(child);
-  return child;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, limitMs: number): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const dead = workers.find((w) => w.exitCode !== null && w.signalCode === null);
-    if (dead) throw new Error(`worker ${dead.pid} exited (${dead.exitCode}) while waiting for ${what}\n${logs.get(dead.pid!) ?? ''}`);
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}\n${[...logs.values()].join('\n---\n').slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+let cluster: Cluster;
 
 before(async () => {
-  await admin(`CREATE DATABASE ${dbName}`);
-  ws = await workspace('coffre-cluster-');
-  env = {
-    DATABASE_URL: `${PG}/${dbName}`,
-    ENCRYPTION_SECRET: 'cluster-test-secret-0123456789',
-    CLUSTER_LEASE_SECONDS: '10',
-    SCHEDULER_RELOAD_SECONDS: '1',
-    MAX_CONCURRENT_JOBS: '2',
-    COFFRE_DEBUG: process.env.COFFRE_CLUSTER_DEBUG ?? '',
-  };
-  client = new pg.Client({ connectionString: `${PG}/${dbName}` });
-  await client.connect();
+  cluster = await startCluster('cluster', { MAX_CONCURRENT_JOBS: '2', COFFRE_DEBUG: process.env.COFFRE_CLUSTER_DEBUG ?? '' });
 });
 
-after(async () => {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  await client?.end().catch(() => {});
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-  await ws?.cleanup();
-});
+after(() => cluster?.close());
 
 test('two workers: every tick runs exactly once; a worker killed mid-backup has its run retried by the other', { timeout: 170000 }, async () => {
+  const { ws, env, client, workers, until } = cluster;
   const small = path.join(ws.dir, 'small.db');
   const s = new DatabaseSync(small);
   s.exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('tiny')");
@@ -100,9 +43,7 @@ test('two workers: every tick runs exactly once; a worker killed mid-backup has 
   ])
     expectCode(await ws.run(args, env), 0, args.join(' '));
 
-  const a = startWorker();
-  const w2 = startWorker();
-  await until('both workers up', async () => [a, w2].every((w) => /worker running without API \(cluster mode/.test(logs.get(w.pid!) ?? '') || false), 60000);
+  await cluster.startWorkers(2);
 
   // Part 1: a plan made after the workers started (picked up by their reload), firing every 2 s.
   expectCode(await ws.run(['plan', 'add', 'fast', '--target', 'small', '--destination', 'disk', '--compression', 'none', '--cron', '*/2 * * * * *'], env), 0, 'plan add fast');

@@ -6,82 +6,33 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import pg from 'pg';
-import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { expectCode } from './support/cli.ts';
 import { startReceiver, type Receiver } from './support/receiver.ts';
+import { startCluster, type Cluster } from './support/cluster.ts';
 
-const PG = 'postgres://root@127.0.0.1:5432';
-const dbName = `coffre_notify_${randomBytes(4).toString('hex')}`;
-let ws: Workspace;
+let cluster: Cluster;
 let rx: Receiver;
-let env: NodeJS.ProcessEnv;
-let client: pg.Client;
-const workers: ChildProcess[] = [];
-const logs = new Map<ChildProcess, string>();
-
-async function admin(q: string): Promise<void> {
-  const c = new pg.Client({ connectionString: `${PG}/postgres` });
-  await c.connect();
-  try {
-    await c.query(q);
-  } finally {
-    await c.end();
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, limitMs: number): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}\n${[...logs.values()].join('\n---\n').slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 before(async () => {
-  await admin(`CREATE DATABASE ${dbName}`);
-  ws = await workspace('coffre-notify-cluster-');
   rx = await startReceiver();
-  env = {
-    DATABASE_URL: `${PG}/${dbName}`,
-    ENCRYPTION_SECRET: 'notify-cluster-secret-0123456789',
-    CLUSTER_LEASE_SECONDS: '10',
-    SCHEDULER_RELOAD_SECONDS: '1',
-    NOTIFY_CHECK_SECONDS: '0.3',
-    NOTIFY_RETRY_BASE_MS: '50',
-    ALERT_URL: `${rx.url}/alerts`,
-  };
-  client = new pg.Client({ connectionString: `${PG}/${dbName}` });
-  await client.connect();
+  cluster = await startCluster('notify', { NOTIFY_CHECK_SECONDS: '0.3', NOTIFY_RETRY_BASE_MS: '50', ALERT_URL: `${rx.url}/alerts` });
 });
 
 after(async () => {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  await client?.end().catch(() => {});
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+  await cluster?.close();
   await rx?.close();
-  await ws?.cleanup();
 });
 
 test('two workers on one PostgreSQL catalog: a failing plan and its RPO breach are each announced exactly once', { timeout: 170000 }, async () => {
+  const { ws, env, client, until } = cluster;
   for (const args of [
     ['target', 'add', 'gone', '--url', `sqlite:${path.join(ws.dir, 'missing.db')}`],
     ['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')],
     ['notify', 'add', 'oncall', '--type', 'webhook', '--url-env', 'ALERT_URL'],
   ])
     expectCode(await ws.run(args, env), 0, args.join(' '));
-  for (let i = 0; i < 2; i++) {
-    const child = ws.start(['serve', '--no-api'], env);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => logs.set(child, (out += c)));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => logs.set(child, (out += c)));
-    workers.push(child);
-  }
-  await until('both workers up', async () => workers.every((w) => /worker running without API \(cluster mode/.test(logs.get(w) ?? '')), 60000);
+  await cluster.startWorkers(2);
   expectCode(
     await ws.run(['plan', 'add', 'doomed', '--target', 'gone', '--destination', 'disk', '--cron', '*/2 * * * * *', '--notify', 'oncall', '--rpo', '2'], env),
     0,

@@ -3,30 +3,15 @@
 // (FerretDB refuses to rename a dotted name, so such a collection moves by copy); and the collection UUID is
 // written to the archive's metadata, as mongodump writes it (the driver's Binary is a CommonJS object).
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { collect } from './support/streams.ts';
-import { mongoConnection, uniqueDatabase, withMongo } from './support/mongodb.ts';
+import { collect, streamOf } from './support/streams.ts';
+import { freshDatabases, withMongo } from './support/mongodb.ts';
 import { mongodb } from '../src/engines/mongodb.ts';
 import { readArchive } from '../src/engines/mongo-archive.ts';
 import type { Connection } from '../src/core/connection.ts';
 
-const made: Connection[] = [];
-function fresh(): Connection {
-  const c = mongoConnection(uniqueDatabase('coffre_names'));
-  made.push(c);
-  return c;
-}
-after(async () => {
-  for (const c of made) await withMongo((cl) => cl.db(c.database).dropDatabase()).catch(() => {});
-});
-
-const bytesOf = (b: Buffer) => {
-  const s = new PassThrough();
-  s.end(b);
-  return s;
-};
+const fresh = freshDatabases('coffre_names');
 
 /** Collection name -> its documents (as EJSON, sorted by _id) and its index names. */
 async function contents(conn: Connection): Promise<Record<string, { docs: string[]; indexes: string[] }>> {
@@ -59,7 +44,7 @@ test('a collection named a.b round-trips: into an empty database and with --repl
   const archive = await collect((await mongodb.dump(source, {})).stream);
 
   const copy = fresh();
-  await mongodb.restore(copy, bytesOf(archive), 'mongo-archive', { replace: false });
+  await mongodb.restore(copy, streamOf(archive), 'mongo-archive', { replace: false });
   assert.deepEqual(await contents(copy), expected);
 
   // --replace over a database that already holds an a.b with other data, and a collection the archive lacks.
@@ -69,7 +54,7 @@ test('a collection named a.b round-trips: into an empty database and with --repl
     await db.collection('a.b').insertOne({ _id: 99, v: 'stale' } as never);
     await db.collection('other').insertOne({ _id: 'gone' } as never);
   });
-  await mongodb.restore(copy, bytesOf(archive), 'mongo-archive', { replace: true });
+  await mongodb.restore(copy, streamOf(archive), 'mongo-archive', { replace: true });
   assert.deepEqual(await contents(copy), expected);
 
   // A damaged archive changes nothing, dotted names included: the last byte of the CRC'd data flipped.
@@ -77,7 +62,7 @@ test('a collection named a.b round-trips: into an empty database and with --repl
   const broken = Buffer.from(archive);
   const at = broken.indexOf(Buffer.from('two'));
   broken[at] ^= 0x01;
-  await assert.rejects(mongodb.restore(copy, bytesOf(broken), 'mongo-archive', { replace: true }), /COFFRE_E_ARCHIVE_CORRUPT|checksum/);
+  await assert.rejects(mongodb.restore(copy, streamOf(broken), 'mongo-archive', { replace: true }), /COFFRE_E_ARCHIVE_CORRUPT|checksum/);
   assert.deepEqual(await contents(copy), before);
 });
 
@@ -93,7 +78,7 @@ test('the archive metadata carries each collection uuid, as mongodump writes it'
   assert.match(String(uuid), /^[0-9a-f]{32}$/, 'the server reports a collection UUID');
   const archive = await collect((await mongodb.dump(source, {})).stream);
   let metadata: Record<string, unknown> | undefined;
-  for await (const item of readArchive(bytesOf(archive))) {
+  for await (const item of readArchive(streamOf(archive))) {
     if (item.kind === 'prelude') metadata = JSON.parse(item.collections.find((c) => c.collection === 'things')!.metadata);
   }
   assert.equal(metadata?.uuid, uuid);

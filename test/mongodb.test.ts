@@ -2,15 +2,15 @@
 // shared engine contract, coded failures, replace semantics, damaged and gzip input, FerretDB's gaps,
 // and, where mongo-tools are installed, a cross-check with mongodump/mongorestore both ways.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { BSON } from 'mongodb';
 import { engineContract } from './support/engine-contract.ts';
-import { collect } from './support/streams.ts';
-import { mongoFixture, mongoConnection, uniqueDatabase, fingerprint, withMongo, isFerret, mongoBase } from './support/mongodb.ts';
+import { collect, streamOf } from './support/streams.ts';
+import { mongoFixture, freshDatabases, uniqueDatabase, fingerprint, withMongo, isFerret, mongoBase } from './support/mongodb.ts';
 import { mongodb, switchCollections } from '../src/engines/mongodb.ts';
 import { encodeArchive, type NamespaceSource } from '../src/engines/mongo-archive.ts';
 import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
@@ -18,21 +18,7 @@ import { isCoffreError } from '../src/core/errors.ts';
 
 engineContract(mongoFixture);
 
-const made: Connection[] = [];
-function fresh(): Connection {
-  const c = mongoConnection(uniqueDatabase());
-  made.push(c);
-  return c;
-}
-after(async () => {
-  for (const c of made) await withMongo((cl) => cl.db(c.database).dropDatabase()).catch(() => {});
-});
-
-const bytesOf = (b: Buffer) => {
-  const s = new PassThrough();
-  s.end(b);
-  return s;
-};
+const fresh = freshDatabases();
 
 async function dumpOf(conn: Connection): Promise<Buffer> {
   return collect((await mongodb.dump(conn, {})).stream);
@@ -90,12 +76,12 @@ test('replace leaves exactly the archive: collections the archive lacks are drop
       ]);
     await c.db(target.database).collection('extra').insertOne({ x: 1 });
   });
-  await assert.rejects(mongodb.restore(target, bytesOf(raw), 'mongo-archive', { replace: false }), (err) => {
+  await assert.rejects(mongodb.restore(target, streamOf(raw), 'mongo-archive', { replace: false }), (err) => {
     assert.ok(isCoffreError(err) && err.code === 'COFFRE_E_TARGET_NOT_EMPTY' && err.kind === 'conflict');
     assert.ok(err.message.includes(target.database) && err.message.includes('--replace'), err.message);
     return true;
   });
-  await mongodb.restore(target, bytesOf(raw), 'mongo-archive', { replace: true });
+  await mongodb.restore(target, streamOf(raw), 'mongo-archive', { replace: true });
   assert.deepEqual(await collectionNames(target), ['keep']);
   assert.equal(await fingerprint(target), await fingerprint(source));
 });
@@ -112,15 +98,8 @@ test('the switch to the restored collections is all or nothing: a failure midway
           .toArray()
       ).map((d) => d.v),
     );
-  await withMongo(async (c) => {
-    const db = c.db(target.database);
-    await db.collection('a').insertOne({ v: 'old a' });
-    await db.collection('b').insertOne({ v: 'old b' });
-    await db.collection('gone').insertOne({ v: 'not in the archive' });
-    await db.collection('coffre_tmp_t1_a').insertOne({ v: 'new a' });
-    // b's restored copy is missing, so its rename fails after a is already in place.
-  });
-  await assert.rejects(
+  // a and b switched to their temporary copies, with `gone` (not in the archive) among the old collections.
+  const switchAB = () =>
     withMongo((c) =>
       switchCollections(
         c,
@@ -132,24 +111,21 @@ test('the switch to the restored collections is all or nothing: a failure midway
         ],
         new Set(['a', 'b', 'gone']),
       ),
-    ),
-  );
+    );
+  await withMongo(async (c) => {
+    const db = c.db(target.database);
+    await db.collection('a').insertOne({ v: 'old a' });
+    await db.collection('b').insertOne({ v: 'old b' });
+    await db.collection('gone').insertOne({ v: 'not in the archive' });
+    await db.collection('coffre_tmp_t1_a').insertOne({ v: 'new a' });
+    // b's restored copy is missing, so its rename fails after a is already in place.
+  });
+  await assert.rejects(switchAB());
   assert.deepEqual(await collectionNames(target), ['a', 'b', 'coffre_tmp_t1_a', 'gone']);
   assert.deepEqual([await docs('a'), await docs('b'), await docs('gone'), await docs('coffre_tmp_t1_a')], [['old a'], ['old b'], ['not in the archive'], ['new a']]);
   // And when every rename works, the old collections are gone and the new ones in place.
   await withMongo((c) => c.db(target.database).collection('coffre_tmp_t1_b').insertOne({ v: 'new b' }));
-  await withMongo((c) =>
-    switchCollections(
-      c,
-      target.database,
-      't1',
-      [
-        { name: 'a', temp: 'coffre_tmp_t1_a' },
-        { name: 'b', temp: 'coffre_tmp_t1_b' },
-      ],
-      new Set(['a', 'b', 'gone']),
-    ),
-  );
+  await switchAB();
   assert.deepEqual(await collectionNames(target), ['a', 'b']);
   assert.deepEqual([await docs('a'), await docs('b')], [['new a'], ['new b']]);
 });
@@ -162,7 +138,7 @@ test('a damaged archive changes nothing in the target and leaves no temporary co
   await withMongo((c) => c.db(target.database).collection('precious').insertOne({ v: 'keep me' }));
   const before = await fingerprint(target);
   // Cut in the middle of the data: the prelude is read, collections are created and filled, then it ends.
-  await assert.rejects(mongodb.restore(target, bytesOf(raw.subarray(0, Math.floor(raw.length * 0.6))), 'mongo-archive', { replace: true }), code('COFFRE_E_ARCHIVE_TRUNCATED'));
+  await assert.rejects(mongodb.restore(target, streamOf(raw.subarray(0, Math.floor(raw.length * 0.6))), 'mongo-archive', { replace: true }), code('COFFRE_E_ARCHIVE_TRUNCATED'));
   assert.equal(await fingerprint(target), before);
   assert.deepEqual(await collectionNames(target), ['precious']);
   // A flipped byte inside a document: the CRC refuses it at the end of that collection.
@@ -170,7 +146,7 @@ test('a damaged archive changes nothing in the target and leaves no temporary co
   const at = damaged.indexOf(Buffer.from('ligne 1000'));
   assert.ok(at > 0);
   damaged[at] = 'L'.charCodeAt(0);
-  await assert.rejects(mongodb.restore(target, bytesOf(damaged), 'mongo-archive', { replace: true }), code('COFFRE_E_ARCHIVE_CORRUPT'));
+  await assert.rejects(mongodb.restore(target, streamOf(damaged), 'mongo-archive', { replace: true }), code('COFFRE_E_ARCHIVE_CORRUPT'));
   assert.equal(await fingerprint(target), before);
 });
 
@@ -187,7 +163,7 @@ test('an archive gzipped as a whole (mongodump --gzip --archive) restores', asyn
   );
   const raw = await dumpOf(source);
   const target = fresh();
-  const result = await mongodb.restore(target, bytesOf(gzipSync(raw)), 'mongo-archive', { replace: false });
+  const result = await mongodb.restore(target, streamOf(gzipSync(raw)), 'mongo-archive', { replace: false });
   assert.equal(result.database, target.database);
   assert.equal(await fingerprint(target), await fingerprint(source));
 });
@@ -197,7 +173,7 @@ test('progress is reported in input bytes', async () => {
   await withMongo((c) => c.db(source.database).collection('p').insertOne({ v: 1 }));
   const raw = await dumpOf(source);
   let last = 0;
-  await mongodb.restore(fresh(), bytesOf(raw), 'mongo-archive', { replace: false, onProgress: (n) => (last = n) });
+  await mongodb.restore(fresh(), streamOf(raw), 'mongo-archive', { replace: false, onProgress: (n) => (last = n) });
   assert.equal(last, raw.length);
 });
 
@@ -237,7 +213,7 @@ test('FerretDB: archives needing what it lacks fail clearly and change nothing',
   ]);
   const target = fresh();
   await assert.rejects(
-    mongodb.restore(target, bytesOf(ttl), 'mongo-archive', { replace: false }),
+    mongodb.restore(target, streamOf(ttl), 'mongo-archive', { replace: false }),
     (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && err.message.includes('sessions'),
   );
   assert.deepEqual(await collectionNames(target), []);
@@ -251,7 +227,7 @@ test('FerretDB: archives needing what it lacks fail clearly and change nothing',
     },
   ]);
   await assert.rejects(
-    mongodb.restore(target, bytesOf(decimal), 'mongo-archive', { replace: false }),
+    mongodb.restore(target, streamOf(decimal), 'mongo-archive', { replace: false }),
     (err) => isCoffreError(err) && err.code === 'COFFRE_E_MONGO_UNSUPPORTED' && /Decimal128/.test(err.message) && err.message.includes('money'),
   );
   assert.deepEqual(await collectionNames(target), []);

@@ -8,12 +8,12 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { mysql } from '../src/engines/mysql.ts';
 import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
 import { engineContract } from './support/engine-contract.ts';
-import { collect } from './support/streams.ts';
+import { collect, streamOf } from './support/streams.ts';
 import { adminSql, connectionFor, dropDatabase, fingerprint, hostileName, q, seed } from './support/mysql.ts';
 
 engineContract({
@@ -54,12 +54,6 @@ async function userWithPassword(database: string): Promise<{ user: string; passw
   users.push(`'${user}'@'%'`);
   await adminSql(`CREATE USER '${user}'@'%' IDENTIFIED BY ${literal}; GRANT ALL ON ${q(database).replace(/_/g, '\\_')}.* TO '${user}'@'%';`);
   return { user, password };
-}
-
-function sqlStream(text: string): Readable {
-  const s = new PassThrough();
-  s.end(text);
-  return s;
 }
 
 async function leftoverSideDatabases(): Promise<string[]> {
@@ -135,7 +129,7 @@ test('mysql: a missing client program is a clear failure, before anything is cre
       return true;
     });
     await assert.rejects(mysql.dump(connectionFor(name), {}), coded('COFFRE_E_MYSQL_CLIENT_NOT_FOUND'));
-    await assert.rejects(mysql.restore(connectionFor(name), sqlStream('SELECT 1;'), 'sql', { replace: false }), coded('COFFRE_E_MYSQL_CLIENT_NOT_FOUND'));
+    await assert.rejects(mysql.restore(connectionFor(name), streamOf('SELECT 1;'), 'sql', { replace: false }), coded('COFFRE_E_MYSQL_CLIENT_NOT_FOUND'));
   } finally {
     if (saved === undefined) delete process.env.COFFRE_MYSQL_BIN_DIR;
     else process.env.COFFRE_MYSQL_BIN_DIR = saved;
@@ -200,7 +194,7 @@ test('mysql: a failing restore with --replace leaves the old data untouched', as
   await seed(target);
   const before = await fingerprint(target);
   const bad = 'CREATE TABLE fine (a INT);\nINSERT INTO fine VALUES (1);\nTHIS IS NOT SQL;\n';
-  await assert.rejects(mysql.restore(target, sqlStream(bad), 'sql', { replace: true }), (err) => {
+  await assert.rejects(mysql.restore(target, streamOf(bad), 'sql', { replace: true }), (err) => {
     assert.ok(isCoffreError(err) && err.kind === 'failed');
     assert.match(err.message, /ERROR 1064/);
     return true;
@@ -221,18 +215,18 @@ test('mysql: a failing restore with --replace leaves the old data untouched', as
 
 test('mysql: a failing restore into a new database leaves no database behind; into an empty one leaves it empty', async () => {
   const fresh = connectionFor(freshName());
-  await assert.rejects(mysql.restore(fresh, sqlStream('CREATE TABLE t (a INT);\nNOPE;\n'), 'sql', { replace: false }), /ERROR 1064/);
+  await assert.rejects(mysql.restore(fresh, streamOf('CREATE TABLE t (a INT);\nNOPE;\n'), 'sql', { replace: false }), /ERROR 1064/);
   assert.deepEqual(await mysql.inspect(fresh), { exists: false, empty: true });
 
   const name = freshName();
   await adminSql(`CREATE DATABASE ${q(name)} CHARACTER SET latin1 COLLATE latin1_bin;`);
   const empty = connectionFor(name);
-  await assert.rejects(mysql.restore(empty, sqlStream('CREATE TABLE t (a INT);\nNOPE;\n'), 'sql', { replace: false }), /ERROR 1064/);
+  await assert.rejects(mysql.restore(empty, streamOf('CREATE TABLE t (a INT);\nNOPE;\n'), 'sql', { replace: false }), /ERROR 1064/);
   assert.deepEqual(await mysql.inspect(empty), { exists: true, empty: true });
   const schema = await adminSql(`SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE();`, name);
   assert.deepEqual(schema, [['latin1', 'latin1_bin']]);
 });
 
 test('mysql: a restore refuses formats it cannot read', async () => {
-  await assert.rejects(mysql.restore(connectionFor(freshName()), sqlStream(''), 'pg-custom', { replace: false }), coded('COFFRE_E_MYSQL_BAD_FORMAT'));
+  await assert.rejects(mysql.restore(connectionFor(freshName()), streamOf(''), 'pg-custom', { replace: false }), coded('COFFRE_E_MYSQL_BAD_FORMAT'));
 });

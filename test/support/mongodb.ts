@@ -3,6 +3,7 @@
 // that sees BSON types: canonical Extended JSON of every document sorted by _id, options and indexes.
 
 import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import { BSON, MongoClient, type Document } from 'mongodb';
 import { parseConnectionUrl, type Connection } from '../../src/core/connection.ts';
 import { mongodb } from '../../src/engines/mongodb.ts';
@@ -16,6 +17,22 @@ export function uniqueDatabase(prefix = 'coffre_t'): string {
 
 export function mongoConnection(database: string): Connection {
   return parseConnectionUrl(`${mongoBase}/${database}`);
+}
+
+/**
+ * A maker of connections to new, uniquely named databases on the test server (created by their first write),
+ * each dropped once the calling test file's tests are done: call it at the top level of the file.
+ */
+export function freshDatabases(prefix?: string): () => Connection {
+  const made: Connection[] = [];
+  after(async () => {
+    for (const c of made) await withMongo((cl) => cl.db(c.database).dropDatabase()).catch(() => {});
+  });
+  return () => {
+    const c = mongoConnection(uniqueDatabase(prefix));
+    made.push(c);
+    return c;
+  };
 }
 
 /** Runs fn with a driver client on the test server. */

@@ -3,31 +3,17 @@
 // RTO against the plan's objective and the scratch database dropped; the status filter narrows the list.
 // Screenshots go to .data/screenshots (drills-1280.png, drills-390.png).
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { serve, type Served } from './support/api.ts';
+import { dashboardBrowsers, login, screenshots } from './support/browser.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const shots = path.join(root, '.data', 'screenshots');
 const TOKEN = 'web-drills-token-0123456789abcdef';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let profile: string;
-before(async () => {
-  execFileSync(process.execPath, [path.join(root, 'scripts/build-web.ts')], { stdio: 'inherit' });
-  await mkdir(shots, { recursive: true });
-  profile = await mkdtemp(path.join(tmpdir(), 'coffre-chromium-drills-'));
-});
-after(async () => {
-  await rm(profile, { recursive: true, force: true });
-});
+const launch = dashboardBrowsers('coffre-chromium-drills-');
 
 test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, status filter', async () => {
   const ws: Workspace = await workspace('coffre-web-drills-');
@@ -56,14 +42,11 @@ test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, 
     const bad = failed.json<{ id: string }>();
 
     server = await serve(ws, { API_TOKEN: TOKEN, SCHEDULER_ENABLED: 'false' });
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+    context = await launch('drills');
     const page = context.pages()[0] ?? (await context.newPage());
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(String(e)));
-    await page.goto(`${server.url}/`);
-    await page.getByLabel('Token').fill(TOKEN);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
+    await login(page, server.url, TOKEN);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Journal', exact: true }).click();
     await page.getByRole('tab', { name: 'Drills' }).click();
 
@@ -92,9 +75,9 @@ test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, 
       'the failed check says why',
     );
 
-    await page.screenshot({ path: path.join(shots, 'drills-1280.png'), fullPage: true });
+    await page.screenshot({ path: path.join(screenshots, 'drills-1280.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: path.join(shots, 'drills-390.png'), fullPage: true });
+    await page.screenshot({ path: path.join(screenshots, 'drills-390.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
 
     await Promise.all([page.waitForResponse((r) => r.url().includes('/api/drills?') && r.url().includes('status=failed')), page.getByLabel('Status').selectOption('failed')]);

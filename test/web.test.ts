@@ -6,16 +6,15 @@
 // and 390 px, light and dark) for a person to look at. A second test prints the time to a rendered
 // overview with 50 plans and 10,000 journal rows (printed, not asserted).
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { workspace, type Workspace } from './support/cli.ts';
 import { serve, type Served } from './support/api.ts';
+import { dashboardBrowsers, login, screenshots } from './support/browser.ts';
 import { loadConfig } from '../src/config.ts';
 import { openContext, closeContext } from '../src/services/context.ts';
 import { addTarget } from '../src/services/targets.ts';
@@ -23,29 +22,12 @@ import { addDestination } from '../src/services/destinations.ts';
 import { addPlan } from '../src/services/plans.ts';
 import { newId } from '../src/core/ids.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const shots = path.join(root, '.data', 'screenshots');
 const TOKEN = 'web-admin-token-0123456789abcdef';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let profiles: string;
-before(async () => {
-  execFileSync(process.execPath, [path.join(root, 'scripts/build-web.ts')], { stdio: 'inherit' });
-  await mkdir(shots, { recursive: true });
-  profiles = await mkdtemp(path.join(tmpdir(), 'coffre-chromium-'));
-});
-after(async () => {
-  await rm(profiles, { recursive: true, force: true });
-});
+const launch = dashboardBrowsers();
 
 /** A fresh browser (its own --user-data-dir) that records console errors, page errors and any request leaving the server. */
 async function browser(base: string, name: string) {
-  const context: BrowserContext = await chromium.launchPersistentContext(path.join(profiles, name), {
-    executablePath: '/usr/bin/chromium',
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-  });
+  const context = await launch(name);
   const problems: string[] = [];
   const foreign: string[] = [];
   const failures: string[] = [];
@@ -67,26 +49,19 @@ async function browser(base: string, name: string) {
 }
 
 async function shoot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(shots, `${name}-1280.png`), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, `${name}-1280.png`), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(150); // charts resize on the next frame
-  await page.screenshot({ path: path.join(shots, `${name}-390.png`), fullPage: true });
+  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))'); // charts resize on the next frame: wait until two are drawn
+  await page.screenshot({ path: path.join(screenshots, `${name}-390.png`), fullPage: true });
   await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: path.join(shots, `${name}-390-dark.png`), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, `${name}-390-dark.png`), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 900 });
-  await page.screenshot({ path: path.join(shots, `${name}-1280-dark.png`), fullPage: true });
+  await page.screenshot({ path: path.join(screenshots, `${name}-1280-dark.png`), fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
 }
 
 async function nav(page: Page, name: string) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
-}
-
-async function login(page: Page, base: string, token: string) {
-  await page.goto(`${base}/`);
-  await page.getByLabel('Token').fill(token);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
 }
 
 async function api(base: string, method: string, url: string, body?: unknown, token = TOKEN): Promise<any> {

@@ -3,6 +3,7 @@
 
 import { asCoffreError, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import { formatSize } from '../core/sizes.ts';
 import { debugStacks } from '../config.ts';
 
 export interface Io {
@@ -75,15 +76,7 @@ export function formatTime(iso: string): string {
 
 /** 1536 -> "1.5 KiB". */
 export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  return n === null || n === undefined ? '-' : formatSize(n);
 }
 
 /** 1234 -> "1.2s", 75000 -> "1m15s". */

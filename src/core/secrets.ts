@@ -123,3 +123,13 @@ export function decryptSecret(key: SecretKey, sealed: string, what: string): str
     );
   }
 }
+
+/** Seals a settings object's secret fields (a destination's or notifier's), or null when it has none. */
+export function sealSecrets(key: SecretKey, secrets: Record<string, string>): string | null {
+  return Object.keys(secrets).length ? encryptSecret(key, JSON.stringify(secrets)) : null;
+}
+
+/** Opens what sealSecrets sealed (null: no secrets); `what` names the owner for the error. */
+export function openSecrets(key: SecretKey, sealed: string | null, what: string): Record<string, string> {
+  return sealed ? (JSON.parse(decryptSecret(key, sealed, what)) as Record<string, string>) : {};
+}

@@ -1,17 +1,10 @@
 // The facts of a message as (label, value) pairs, in one order, so every chat channel shows the same thing.
 
+import { formatSize } from '../core/sizes.ts';
 import type { NotificationMessage } from './channel.ts';
 
 function bytes(n: number | null): string | null {
-  if (n === null) return null;
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  return n === null ? null : formatSize(n);
 }
 
 function seconds(ms: number | null): string | null {

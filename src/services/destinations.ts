@@ -3,7 +3,7 @@
 
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
-import { decryptSecret, encryptSecret } from '../core/secrets.ts';
+import { sealSecrets, openSecrets } from '../core/secrets.ts';
 import type { Storage } from '../core/types.ts';
 import { configureStorage, loadBackend, openStorage, storageTypes } from '../storage/index.ts';
 import * as repo from '../catalog/destinations.ts';
@@ -53,7 +53,7 @@ export async function addDestination(ctx: ServiceContext, input: { name: unknown
     name,
     type: backend.type,
     config: configured.config,
-    secretsEnc: Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null,
+    secretsEnc: sealSecrets(ctx.catalog.key, configured.secrets),
     createdAt: now,
     updatedAt: now,
   };
@@ -84,7 +84,7 @@ export async function getDestination(ctx: ServiceContext, ref: string): Promise<
  */
 export async function storageOf(ctx: ServiceContext, rec: DestinationRecord): Promise<Storage> {
   if (rec.type === 'local') checkNotOwn(ctx.config, localFolder(ctx, rec.config), 'local-destination');
-  const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
+  const secrets = openSecrets(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`);
   return openStorage(rec.type, { config: rec.config, secrets });
 }
 
@@ -125,11 +125,11 @@ export async function updateDestination(
     if (other && other.id !== rec.id && other.name === next.name) throw conflict('DESTINATION_EXISTS', `A destination named "${next.name}" already exists: choose another name.`);
   }
   if (Object.keys(settings).length) {
-    const secrets = rec.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`)) as Record<string, string>) : {};
+    const secrets = openSecrets(ctx.catalog.key, rec.secretsEnc, `destination "${rec.name}"`);
     const configured = await configureStorage(rec.type, { ...rec.config, ...secrets, ...settings });
     next.config = configured.config;
     if (rec.type === 'local') checkReach(ctx.config, localFolder(ctx, configured.config), 'local-destination', reach);
-    next.secretsEnc = Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null;
+    next.secretsEnc = sealSecrets(ctx.catalog.key, configured.secrets);
   }
   await repo.updateDestination(ctx.catalog.db, rec.id, next);
   return view(next);

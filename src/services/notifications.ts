@@ -18,7 +18,7 @@
 import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { decryptSecret } from '../core/secrets.ts';
+import { decryptSecret, openSecrets } from '../core/secrets.ts';
 import type { RunEvent, RunFinishedEvent, RunStartedEvent } from '../core/run-events.ts';
 import { getBackup, type BackupRecord } from '../catalog/journal.ts';
 import { latestBackups } from '../catalog/health.ts';
@@ -375,7 +375,7 @@ export async function sendMessage(
   deliveryId: string,
   onAttempt?: (attempt: number, error: { message: string } | null) => void,
 ) {
-  const secrets = n.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, n.secretsEnc, `notifier "${n.name}"`)) as Record<string, string>) : {};
+  const secrets = openSecrets(ctx.catalog.key, n.secretsEnc, `notifier "${n.name}"`);
   const cfg = ctx.config.notify;
   return sendWithRetry(
     channels.get(n.type),

@@ -5,7 +5,7 @@
 
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
-import { decryptSecret, encryptSecret } from '../core/secrets.ts';
+import { encryptSecret, sealSecrets, openSecrets } from '../core/secrets.ts';
 import { redact } from '../core/redact.ts';
 import * as repo from '../catalog/notifications.ts';
 import type { NotifierRecord } from '../catalog/notifications.ts';
@@ -89,7 +89,7 @@ async function view(ctx: ServiceContext, n: NotifierRecord): Promise<NotifierVie
 }
 
 function secretsOf(ctx: ServiceContext, n: NotifierRecord): Record<string, string> {
-  return n.secretsEnc ? (JSON.parse(decryptSecret(ctx.catalog.key, n.secretsEnc, `notifier "${n.name}"`)) as Record<string, string>) : {};
+  return openSecrets(ctx.catalog.key, n.secretsEnc, `notifier "${n.name}"`);
 }
 
 /** Checks a list of rule events ("failure,rpo" or an array); the default set when none is given. */
@@ -135,7 +135,7 @@ export async function addNotifier(ctx: ServiceContext, input: NotifierInput): Pr
     name,
     type: channel.type,
     config: configured.config,
-    secretsEnc: Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null,
+    secretsEnc: sealSecrets(ctx.catalog.key, configured.secrets),
     isDefault: checkDefault(def) ?? false,
     defaultEvents: events === undefined ? null : checkEvents(events).join(','),
     createdAt: now,
@@ -176,7 +176,7 @@ export async function updateNotifier(ctx: ServiceContext, ref: string, input: No
   if (Object.keys(settings).length) {
     const configured = channels.get(rec.type).configure({ ...configSettings(rec.config), ...secretsOf(ctx, rec), ...settings });
     next.config = configured.config;
-    next.secretsEnc = Object.keys(configured.secrets).length ? encryptSecret(ctx.catalog.key, JSON.stringify(configured.secrets)) : null;
+    next.secretsEnc = sealSecrets(ctx.catalog.key, configured.secrets);
   }
   await repo.updateNotifier(ctx.catalog.db, next);
   return view(ctx, next);

@@ -10,7 +10,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { inProcess, silentServer, type InProcess, waitJob as waitJobOf } from './support/api.ts';
-import { workspace, expectCode } from './support/cli.ts';
+import { workspace, expectCode, backupRowFields } from './support/cli.ts';
 import { createToken, revokeToken } from '../src/services/tokens.ts';
 import { checkBindAddress } from '../src/api/server.ts';
 
@@ -243,22 +243,7 @@ test('a backup answers 202 with job and journal ids; journal rows match `coffre 
     expectCode(cli, 0, 'coffre journal');
     const api: Array<Record<string, unknown>> = (await call('GET', '/api/journals?planId=nightly')).json().items;
     assert.deepEqual(api, cli.json());
-    for (const field of [
-      'id',
-      'status',
-      'kind',
-      'plan',
-      'target',
-      'sizeBytes',
-      'rawSizeBytes',
-      'sha256',
-      'artifact',
-      'parentId',
-      'startedAt',
-      'finishedAt',
-      'durationMs',
-      'message',
-    ]) {
+    for (const field of backupRowFields) {
       assert.ok(field in api[0], `journal rows carry ${field}`);
     }
   } finally {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { compressionNames } from '../src/core/types.ts';
-import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { workspace, expectCode, backupRowFields, type Workspace } from './support/cli.ts';
 import { adminSql } from './support/mysql.ts';
 import { sqliteFingerprint } from './support/sqlite.ts';
 import { filesUnder } from './support/files.ts';
@@ -55,22 +55,7 @@ test('walkthrough: target, destination, plan, backup, journal, verify, restore',
   const backup = await ws.run(['backup', 'nightly', '--json']);
   expectCode(backup, 0, 'backup');
   const b = backup.json<Record<string, unknown>>();
-  for (const field of [
-    'id',
-    'status',
-    'kind',
-    'plan',
-    'target',
-    'sizeBytes',
-    'rawSizeBytes',
-    'sha256',
-    'artifact',
-    'parentId',
-    'startedAt',
-    'finishedAt',
-    'durationMs',
-    'message',
-  ]) {
+  for (const field of backupRowFields) {
     assert.ok(field in b, `backup --json has ${field}`);
   }
   assert.equal(b.status, 'success');

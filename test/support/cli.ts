@@ -72,3 +72,21 @@ export async function workspace(prefix = 'coffre-cli-'): Promise<Workspace> {
 export function expectCode(r: CliResult, code: number, what: string): void {
   if (r.code !== code) throw new Error(`${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
+
+/** The fields every backup journal row carries, in `backup --json`, `journal --json` and the API's journal. */
+export const backupRowFields = [
+  'id',
+  'status',
+  'kind',
+  'plan',
+  'target',
+  'sizeBytes',
+  'rawSizeBytes',
+  'sha256',
+  'artifact',
+  'parentId',
+  'startedAt',
+  'finishedAt',
+  'durationMs',
+  'message',
+] as const;

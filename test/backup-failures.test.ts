@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { inProcess } from './support/api.ts';
 import { filesUnder } from './support/files.ts';
+import { until } from './support/wait.ts';
 
 let ws: Workspace;
 let backups: string;
@@ -25,14 +26,9 @@ function bigDatabase(file: string, mib: number): void {
   db.close();
 }
 
-/** The first `.partial` file to appear under dir (a backup started writing), or undefined after ~15 s. */
-async function firstPartial(dir: string): Promise<string | undefined> {
-  for (let i = 0; i < 3000; i++) {
-    const partial = (await filesUnder(dir)).find((f) => f.endsWith('.partial'));
-    if (partial) return partial;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return undefined;
+/** The first `.partial` file to appear under dir (a backup started writing); fails after 15 s without one. */
+async function firstPartial(dir: string): Promise<string> {
+  return until(async () => (await filesUnder(dir)).find((f) => f.endsWith('.partial')), `a .partial file under ${dir}`, { limitMs: 15_000, everyMs: 5 });
 }
 
 before(async () => {

@@ -364,6 +364,7 @@ test('input read ahead while the parent is indexed: a new dump that ends, or fai
       }),
       /the dump tool died/,
     );
+    // Kept as a sleep: what is tested is that nothing (no unhandled rejection) arrives in the turns after the failure.
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(unhandled, []);
   } finally {
@@ -463,6 +464,7 @@ describe('parent index in a worker thread', () => {
       const big = file(seededBytes(24_000_000, 'cancel'));
       const cancelled = createDeltaEncoder({ parentPath: big });
       cancelled.destroy();
+      // Kept as a sleep: what is tested is that nothing (no unhandled rejection) arrives while the worker stops.
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(unhandled, []);
     } finally {

@@ -33,6 +33,7 @@ test('finished encoders release their parent index while the caller still holds 
     }
     // External memory is released by finalizers that may need more than one collection and a turn of the
     // event loop: settle a few times and take the lowest reading, so that a slow collector is not a failure.
+    // (Kept as short sleeps: they are the turns of the event loop the finalizers need, not a wait for an event.)
     let after = Infinity;
     for (let i = 0; i < 6; i++) {
       await new Promise((r) => setTimeout(r, 20));

@@ -15,6 +15,7 @@ import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
 import { engineContract } from './support/engine-contract.ts';
 import { collect, streamOf } from './support/streams.ts';
 import { adminSql, connectionFor, dropDatabase, fingerprint, hostileName, q, seed } from './support/mysql.ts';
+import { until } from './support/wait.ts';
 
 engineContract({
   engine: mysql,
@@ -139,19 +140,22 @@ test('mysql: a missing client program is a clear failure, before anything is cre
 });
 
 /** Finds the running process whose argv[0] ends with `program` and whose argv holds `marker`. */
-async function findChild(program: string, marker: string): Promise<{ pid: number; argv: string[] } | undefined> {
-  for (let i = 0; i < 100; i++) {
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
-        (t) => t.split('\0').filter(Boolean),
-        () => [] as string[],
-      );
-      if (argv.length && path.basename(argv[0]) === program && argv.includes(marker)) return { pid: Number(entry), argv };
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+async function findChild(program: string, marker: string): Promise<{ pid: number; argv: string[] }> {
+  return until(
+    async () => {
+      for (const entry of await readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
+          (t) => t.split('\0').filter(Boolean),
+          () => [] as string[],
+        );
+        if (argv.length && path.basename(argv[0]) === program && argv.includes(marker)) return { pid: Number(entry), argv };
+      }
+      return undefined;
+    },
+    `a running ${program} whose argv holds ${marker}`,
+    { limitMs: 5_000, everyMs: 50 },
+  );
 }
 
 test('mysql: a dump killed mid-stream errors instead of ending, and its argv never held the password', async () => {
@@ -178,15 +182,15 @@ test('mysql: a dump killed mid-stream errors instead of ending, and its argv nev
     assert.match(err.message, /SIGKILL/);
     return true;
   });
-  let removed = false;
-  for (let i = 0; i < 40 && !removed; i++) {
-    removed = await stat(optionFile).then(
-      () => false,
-      () => true,
-    );
-    if (!removed) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(removed, 'the option file is removed once the dump is over');
+  await until(
+    () =>
+      stat(optionFile).then(
+        () => false,
+        () => true,
+      ),
+    'the option file to be removed once the dump is over',
+    { limitMs: 2_000, everyMs: 50 },
+  );
 });
 
 test('mysql: a failing restore with --replace leaves the old data untouched', async () => {

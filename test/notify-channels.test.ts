@@ -48,24 +48,7 @@ test('every channel sends its own format to a real receiver; webhook signed; ema
     env[`URL_${name}`] = `${rx.url}/${name}/tok`;
     await add(name, type, '--url-env', `URL_${name}`, ...(type === 'webhook' ? ['--secret-env', 'SECRET'] : []));
   }
-  await add(
-    'e',
-    'email',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(smtp.port),
-    '--username',
-    'bot',
-    '--password-env',
-    'PASSWORD',
-    '--from',
-    'coffre@example.test',
-    '--to',
-    'a@example.test,b@example.test',
-    '--ca-file',
-    smtp.certFile,
-  );
+  await cli(['notify', 'add', 'e', ...smtp.notifierArgs({ username: 'bot', passwordEnv: 'PASSWORD', from: 'coffre@example.test', to: 'a@example.test,b@example.test' })]);
   for (const n of ['w', 's', 'd', 't', 'n', 'e']) assert.match((await cli(['notify', 'test', n])).stdout, /Test message sent/);
   const w = rx.at('/w/tok')[0];
   assert.equal(JSON.parse(w.body).event, 'test');
@@ -98,27 +81,7 @@ test('retries with backoff on 503 until 200 (one message); a 400 is not retried;
   assert.match(bad.stderr, /failed after 1 attempt\(s\): The slack notifier got HTTP 400/);
   assert.equal(rx.at('/bad').length, 1);
   env.WRONG = 'not-the-password';
-  await cli([
-    'notify',
-    'add',
-    'wrong',
-    '--type',
-    'email',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(smtp.port),
-    '--username',
-    'bot',
-    '--password-env',
-    'WRONG',
-    '--from',
-    'c@example.test',
-    '--to',
-    'a@example.test',
-    '--ca-file',
-    smtp.certFile,
-  ]);
+  await cli(['notify', 'add', 'wrong', ...smtp.notifierArgs({ username: 'bot', passwordEnv: 'WRONG', from: 'c@example.test', to: 'a@example.test' })]);
   assert.match((await cli(['notify', 'test', 'wrong'], 1)).stderr, /after 1 attempt\(s\).*refused the login/);
   // An untrusted certificate is said so (no --ca-file), and never skipped.
   await cli(['notify', 'add', 'untrusted', '--type', 'email', '--host', '127.0.0.1', '--port', String(smtp.port), '--from', 'c@example.test', '--to', 'a@example.test']);

@@ -23,6 +23,7 @@ import { localDispatcher, Scheduler } from '../src/scheduler/scheduler.ts';
 import { startBackground } from '../src/scheduler/background.ts';
 import { sweepStaleRuns } from '../src/scheduler/cluster.ts';
 import { isCoffreError } from '../src/core/errors.ts';
+import { until } from './support/wait.ts';
 
 let dir: string;
 let ctx: ServiceContext;
@@ -56,7 +57,7 @@ after(async () => {
 
 /** Waits until the runner has nothing queued or running (the real clock; no timing asserted). */
 async function idle(runner: JobRunner): Promise<void> {
-  while (runner.list().some((j) => j.status === 'queued' || j.status === 'running')) await new Promise((r) => setTimeout(r, 20));
+  await until(() => !runner.list().some((j) => j.status === 'queued' || j.status === 'running'), 'the runner to have nothing queued or running', { limitMs: 120_000 });
 }
 
 async function rows(planName: string) {
@@ -112,43 +113,48 @@ test('a tick fires once however many times it is claimed; a tick whose plan stil
   assert.deepEqual(after.map((r) => r.status).sort(), ['interrupted', 'skipped']);
 });
 
+/** A backups row of plan (SQLite target `app`) left `running` by some process, with the given fields. */
+function runningRow(
+  plan: { id: string; name: string; targetId: string },
+  fields: { id: string; trigger: 'cli' | 'schedule'; pid: number; host: string; started_at?: string; heartbeat_at?: string | null },
+) {
+  return {
+    plan_id: plan.id,
+    plan_name: plan.name,
+    target_id: plan.targetId,
+    target_name: 'app',
+    engine: 'sqlite' as const,
+    database: 'app',
+    kind: 'full' as const,
+    requested_kind: 'full' as const,
+    parent_id: null,
+    parent_sha256: null,
+    status: 'running' as const,
+    compression: 'gzip',
+    raw_format: null,
+    started_at: new Date().toISOString(),
+    finished_at: null,
+    duration_ms: null,
+    raw_size_bytes: null,
+    size_bytes: null,
+    sha256: null,
+    raw_sha256: null,
+    artifact_key: null,
+    server_version: null,
+    client_version: null,
+    tool: null,
+    message: null,
+    ...fields,
+  };
+}
+
 test('a run still marked running by another process (a CLI backup) also makes the tick skip', async () => {
   await addPlan(ctx, { name: 'cli-busy', target: 'app', destination: 'disk', cron: '0 * * * *' });
   const plan = (await findPlan(ctx.catalog.db, 'cli-busy'))!;
   const runner = new JobRunner(ctx, { maxConcurrent: 2, allowedPaths: [dir] });
   await ctx.catalog.db
     .insertInto('backups')
-    .values({
-      id: '01890000-0000-7000-8000-000000000001',
-      plan_id: plan.id,
-      plan_name: plan.name,
-      target_id: plan.targetId,
-      target_name: 'app',
-      engine: 'sqlite',
-      database: 'app',
-      kind: 'full',
-      requested_kind: 'full',
-      parent_id: null,
-      parent_sha256: null,
-      status: 'running',
-      trigger: 'cli',
-      compression: 'gzip',
-      raw_format: null,
-      started_at: new Date().toISOString(),
-      finished_at: null,
-      duration_ms: null,
-      raw_size_bytes: null,
-      size_bytes: null,
-      sha256: null,
-      raw_sha256: null,
-      artifact_key: null,
-      server_version: null,
-      client_version: null,
-      tool: null,
-      message: null,
-      pid: process.pid,
-      host: 'elsewhere',
-    })
+    .values(runningRow(plan, { id: '01890000-0000-7000-8000-000000000001', trigger: 'cli', pid: process.pid, host: 'elsewhere' }))
     .execute();
   try {
     assert.equal(await localDispatcher(ctx, runner).dispatch(plan, new Date('2026-05-01T11:00:00Z'), false), 'skipped');
@@ -218,11 +224,14 @@ test('a plan changed after start is scheduled without a restart, and its ticks r
       false,
     );
     await updatePlan(ctx, 'live', { cron: '* * * * * *' }); // every second
-    let ran: Array<{ status: string }> = [];
-    for (let i = 0; i < 200 && !ran.some((r) => r.status === 'success'); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      ran = await rows('live');
-    }
+    const ran = await until(
+      async () => {
+        const r = await rows('live');
+        return r.some((x) => x.status === 'success') && r;
+      },
+      'a tick to run the plan',
+      { limitMs: 10_000, everyMs: 50 },
+    );
     assert.ok(
       scheduler.upcoming().some((e) => e.plan === 'live'),
       'the change was picked up',
@@ -232,7 +241,7 @@ test('a plan changed after start is scheduled without a restart, and its ticks r
       'a tick ran the plan',
     );
     await updatePlan(ctx, 'live', { cron: null });
-    for (let i = 0; i < 100 && scheduler.upcoming().some((e) => e.plan === 'live'); i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => !scheduler.upcoming().some((e) => e.plan === 'live'), 'the plan to leave the schedule once its cron is removed', { limitMs: 2_000 }).catch(() => {}); // asserted just below
     assert.equal(
       scheduler.upcoming().some((e) => e.plan === 'live'),
       false,
@@ -257,7 +266,7 @@ test('SCHEDULER_ENABLED=false: a plan due every second never runs; the same plan
   try {
     const offCtx: ServiceContext = { ...ctx, config: { ...ctx.config, scheduler: { ...ctx.config.scheduler, enabled: false } } };
     const off = await startBackground(offCtx, runner, (l) => lines.push(l));
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 2500)); // kept as a sleep: that no run happens during these 2.5 s is what is tested
     await off.stop();
     await off.close();
     assert.equal(off.scheduler, undefined);
@@ -267,7 +276,7 @@ test('SCHEDULER_ENABLED=false: a plan due every second never runs; the same plan
     );
     assert.equal((await rows('every-second')).length, 0, 'no run while scheduling is off');
     const on = await startBackground(ctx, runner, (l) => lines.push(l));
-    for (let i = 0; i < 200 && (await rows('every-second')).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await until(async () => (await rows('every-second')).length > 0, 'a run once scheduling is on', { limitMs: 10_000, everyMs: 50 }).catch(() => {}); // asserted below
     await on.stop();
     await idle(runner);
     await on.close();
@@ -282,38 +291,15 @@ test('cluster sweeper: a run whose heartbeat is older than the limit is finished
   await addPlan(ctx, { name: 'swept', target: 'app', destination: 'disk' });
   const plan = (await findPlan(ctx.catalog.db, 'swept'))!;
   const now = Date.now();
-  const row = (n: number, heartbeat: string | null) => ({
-    id: `01890000-0000-7000-8000-00000000010${n}`,
-    plan_id: plan.id,
-    plan_name: plan.name,
-    target_id: plan.targetId,
-    target_name: 'app',
-    engine: 'sqlite' as const,
-    database: 'app',
-    kind: 'full' as const,
-    requested_kind: 'full' as const,
-    parent_id: null,
-    parent_sha256: null,
-    status: 'running' as const,
-    trigger: 'schedule' as const,
-    compression: 'gzip',
-    raw_format: null,
-    started_at: new Date(now - 3_600_000).toISOString(),
-    finished_at: null,
-    duration_ms: null,
-    raw_size_bytes: null,
-    size_bytes: null,
-    sha256: null,
-    raw_sha256: null,
-    artifact_key: null,
-    server_version: null,
-    client_version: null,
-    tool: null,
-    message: null,
-    pid: 1,
-    host: 'gone-worker',
-    heartbeat_at: heartbeat,
-  });
+  const row = (n: number, heartbeat: string | null) =>
+    runningRow(plan, {
+      id: `01890000-0000-7000-8000-00000000010${n}`,
+      trigger: 'schedule',
+      started_at: new Date(now - 3_600_000).toISOString(),
+      pid: 1,
+      host: 'gone-worker',
+      heartbeat_at: heartbeat,
+    });
   await ctx.catalog.db
     .insertInto('backups')
     .values([row(1, new Date(now - 10 * 60_000).toISOString()), row(2, new Date(now - 5_000).toISOString()), row(3, null)])

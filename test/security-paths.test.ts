@@ -14,6 +14,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { client, serve, type Served } from './support/api.ts';
+import { until } from './support/wait.ts';
 
 const TOKEN = 'paths-test-token-0123456789abc';
 
@@ -103,9 +104,10 @@ test('finding 4: through the API, SQLite targets, local destinations and restore
     // Inside, a restore from a file works.
     const r = await api('POST', '/api/restores', { path: path.join(allowed, 'src.db'), targetId: 'copy' });
     assert.equal(r.status, 202, r.text);
-    let job: any;
-    do job = (await api('GET', `/api/jobs/${r.json().jobId}`)).json();
-    while (!job.finishedAt && (await new Promise((res) => setTimeout(res, 20, true))));
+    const job = await until(async () => {
+      const j = (await api('GET', `/api/jobs/${r.json().jobId}`)).json();
+      return j.finishedAt && j;
+    }, 'the restore job to finish');
     assert.equal(job.status, 'success', JSON.stringify(job));
   } finally {
     await server.stop();

@@ -72,13 +72,11 @@ test('sqlite: a dump taken while another process writes is a consistent snapshot
      db.exec('PRAGMA busy_timeout = 5000');
      const a = db.prepare('INSERT INTO a (pad) VALUES (?)'), b = db.prepare('INSERT INTO b (pad) VALUES (?)');
      const pad = 'p'.repeat(2000);
-     process.stdout.write('ready\\n');
-     for (let i = 0; ; i++) { db.exec('BEGIN'); a.run(pad); b.run(pad); db.exec('COMMIT'); }`,
+     for (let i = 0; ; i++) { db.exec('BEGIN'); a.run(pad); b.run(pad); db.exec('COMMIT'); if (i === 100) process.stdout.write('ready\\n'); }`,
   );
   const writer = spawn(process.execPath, [writerScript], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve()));
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve())); // 100 commits done, and it goes on writing
     const dump = await sqlite.dump(connFor(file), {});
     const bytes = await collect(dump.stream);
     const copyFile = path.join(dir, 'live-copy.sqlite');

@@ -14,6 +14,7 @@ import { openContext, closeContext, type ServiceContext } from '../../src/servic
 import { JobRunner } from '../../src/services/jobs.ts';
 import { buildServer } from '../../src/api/server.ts';
 import type { Workspace } from './cli.ts';
+import { until } from './wait.ts';
 
 export interface InProcess {
   dir: string;
@@ -67,15 +68,18 @@ export async function inProcess(env: Record<string, string> = {}, options: { req
   };
 }
 
-/** Polls GET /api/jobs/:id until the job has finished, and returns it (the test's own timeout bounds the wait). */
+/** Polls GET /api/jobs/:id until the job has finished, and returns it; fails after 5 minutes without. */
 export async function waitJob(s: InProcess, id: string, token: string): Promise<any> {
-  for (;;) {
-    const r = await s.call('GET', `/api/jobs/${id}`, { token });
-    if (r.status !== 200) throw new Error(`GET /api/jobs/${id} answered ${r.status}: ${r.text}`);
-    const job = r.json();
-    if (job.finishedAt) return job;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  return until(
+    async () => {
+      const r = await s.call('GET', `/api/jobs/${id}`, { token });
+      if (r.status !== 200) throw new Error(`GET /api/jobs/${id} answered ${r.status}: ${r.text}`);
+      const job = r.json();
+      return job.finishedAt && job;
+    },
+    `job ${id} to finish`,
+    { limitMs: 300_000 },
+  );
 }
 
 /** A TCP server on 127.0.0.1 that accepts and holds connections without a byte. */

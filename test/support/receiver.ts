@@ -3,6 +3,7 @@
 
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { until } from './wait.ts';
 
 export interface Received {
   method: string;
@@ -48,14 +49,12 @@ export async function startReceiver(): Promise<Receiver> {
     received,
     at,
     script: (path, statuses) => void scripts.set(path, [...statuses]),
-    async waitFor(path, count, limitMs = 30000) {
-      const end = Date.now() + limitMs;
-      while (at(path).length < count) {
-        if (Date.now() > end) throw new Error(`receiver: ${at(path).length} of ${count} requests to ${path} within ${limitMs} ms; got ${received.map((r) => r.path).join(', ')}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return at(path);
-    },
+    waitFor: (path, count, limitMs = 30000) =>
+      until(
+        () => at(path).length >= count && at(path),
+        () => `${count} requests to ${path} (${at(path).length} came; got ${received.map((r) => r.path).join(', ')})`,
+        { limitMs, everyMs: 50 },
+      ),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

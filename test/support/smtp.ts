@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
+import { until } from './wait.ts';
 
 export interface SmtpReceiver {
   port: number;
@@ -20,6 +21,8 @@ export interface SmtpReceiver {
   /** Whether each session was upgraded to TLS before the message. */
   secured: boolean[];
   waitFor(count: number, limitMs?: number): Promise<ParsedMail[]>;
+  /** The `notify add NAME` flags of an email notifier sending through this server (trusting its certificate). */
+  notifierArgs(o: { username: string; passwordEnv: string; from: string; to: string; security?: string }): string[];
   close(): Promise<void>;
 }
 
@@ -76,14 +79,31 @@ export async function startSmtp(user: string, password: string): Promise<SmtpRec
     messages,
     logins,
     secured,
-    async waitFor(count, limitMs = 30000) {
-      const end = Date.now() + limitMs;
-      while (messages.length < count) {
-        if (Date.now() > end) throw new Error(`smtp: ${messages.length} of ${count} messages within ${limitMs} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return messages;
-    },
+    waitFor: (count, limitMs = 30000) =>
+      until(
+        () => messages.length >= count && messages,
+        () => `${count} smtp messages (${messages.length} came)`,
+        { limitMs, everyMs: 50 },
+      ),
+    notifierArgs: (o) => [
+      '--type',
+      'email',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...(o.security ? ['--security', o.security] : []),
+      '--username',
+      o.username,
+      '--password-env',
+      o.passwordEnv,
+      '--from',
+      o.from,
+      '--to',
+      o.to,
+      '--ca-file',
+      certFile,
+    ],
     async close() {
       await new Promise<void>((r) => server.close(() => r()));
       await rm(dir, { recursive: true, force: true });

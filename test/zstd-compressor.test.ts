@@ -104,7 +104,7 @@ function shortRows(count: number): Buffer {
   return Buffer.from(lines.join(''));
 }
 
-test('a small delta is compressed whole with the optimal parser: a smaller standard frame that every side decodes', async () => {
+test('a small delta is compressed with the optimal parser: a smaller standard frame that every side decodes', async () => {
   const plain = shortRows(40000);
   for (const compressor of cliPath ? (['cli', 'node'] as const) : (['node'] as const)) {
     const codec = zstdCodec({ compressor });

@@ -5,16 +5,16 @@
 // standard zstd frame with a content checksum, which either side (and any zstd) decompresses: the choice
 // changes no artifact's format, restore or checksum. Decompression stays in node:zlib. A truncated or
 // damaged frame fails with a coded error naming the zstd layer.
-// A delta (CompressOptions.delta) of at most 8 MiB is held and compressed whole with zstd's optimal parser
+// A delta (CompressOptions.delta) of at most 8 MiB is compressed with zstd's optimal parser
 // instead (see compressDelta): deltas are mostly short changed rows, on which level 3's greedy parser
 // loses a fifth of the size; a larger delta streams at the plan's level like a dump.
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { Duplex, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import { constants, createZstdCompress, createZstdDecompress, zstdCompress } from 'node:zlib';
+import { finished, pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { constants, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import type { Codec, CompressOptions } from '../core/types.ts';
 import { spawnFilter } from '../pipeline/process.ts';
 import { joinStages } from './streams.ts';
@@ -29,13 +29,13 @@ export interface ZstdOptions {
    * 'node' always node:zlib; 'cli' always the CLI (failing with COFFRE_E_ZSTD_NOT_FOUND without it).
    */
   compressor?: 'auto' | 'node' | 'cli';
-  /** Tests only: the largest delta compressed whole with the optimal parser (default SMALL_DELTA_BYTES). */
+  /** Tests only: the largest delta compressed with the optimal parser (default SMALL_DELTA_BYTES). */
   smallDeltaBytes?: number;
 }
 
 /**
- * A delta up to this size is compressed whole with SMALL_DELTA_PARAMS: at most ~0.5 s of CPU (about 20 MB/s),
- * and 8 MiB of memory while it is held.
+ * A delta up to this size is compressed with SMALL_DELTA_PARAMS: at most ~0.5 s of CPU (about 20 MB/s),
+ * and up to 8 MiB of held delta (plus its compressed bytes) in memory until it ends.
  */
 export const SMALL_DELTA_BYTES = 8 << 20;
 
@@ -57,28 +57,40 @@ const SMALL_DELTA_PARAMS = {
   [constants.ZSTD_c_checksumFlag]: 1,
 };
 
-const compressWhole = promisify(zstdCompress);
-
 /**
- * The delta's compressor: holds the delta until it ends or passes `cap` bytes. A small delta is then
- * compressed whole with SMALL_DELTA_PARAMS (one standard frame with a content checksum, as the others); a
- * larger one streams through `stream()` (the plan's level), the held bytes first, so its cost stays a dump's.
+ * The delta's compressor: compresses with SMALL_DELTA_PARAMS as the delta arrives (on the thread pool, beside
+ * the encoder), holding the delta's bytes and that output until the delta ends or passes `cap` bytes. A
+ * small delta is then one standard frame with a content checksum, as the others; a larger one is instead
+ * streamed through `stream()` (the plan's level), the held bytes first, so its cost stays a dump's.
  */
 function compressDelta(stream: () => Duplex, cap: number): Duplex {
   return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
     const input = source[Symbol.asyncIterator]();
     const held: Buffer[] = [];
     let bytes = 0;
-    for (;;) {
-      const r = await input.next();
-      if (r.done) {
-        yield await compressWhole(Buffer.concat(held, bytes), { params: SMALL_DELTA_PARAMS });
-        return;
+    const small = createZstdCompress({ params: SMALL_DELTA_PARAMS, chunkSize: OUTPUT_CHUNK });
+    const out: Buffer[] = [];
+    small.on('data', (chunk: Buffer) => out.push(chunk));
+    const smallDone = finished(small);
+    smallDone.catch(() => {}); // awaited below when the small path is taken
+    try {
+      for (;;) {
+        const r = await input.next();
+        if (r.done) {
+          small.end();
+          await smallDone;
+          yield* out.splice(0);
+          return;
+        }
+        held.push(r.value);
+        bytes += r.value.length;
+        if (bytes > cap) break;
+        if (!small.write(r.value)) await once(small, 'drain');
       }
-      held.push(r.value);
-      bytes += r.value.length;
-      if (bytes > cap) break;
+    } finally {
+      if (!small.writableFinished) small.destroy();
     }
+    out.length = 0;
     const rest = async function* (): AsyncGenerator<Buffer> {
       yield* held.splice(0);
       for (let r = await input.next(); !r.done; r = await input.next()) yield r.value;

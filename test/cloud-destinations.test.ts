@@ -20,7 +20,7 @@ import { workspace, expectCode, type Workspace, type CliResult } from './support
 import { cuttableProxy } from './support/storage-contract.ts';
 import { inProcess } from './support/api.ts';
 import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
-import { removeBucket, s3AdminClient, s3Creds, s3Endpoint, s3Port } from './support/s3.ts';
+import { removeBucket, s3AdminClient, s3CredentialEnv, s3Creds, s3DestinationFlags, s3Endpoint, s3Port } from './support/s3.ts';
 
 const AZ_ACCOUNT = 'devstoreaccount1';
 const AZ_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -36,7 +36,7 @@ const azAdmin = BlobServiceClient.fromConnectionString(azConnection).getContaine
 const gcsAdmin = new GcsClient({ apiEndpoint: GCS_ENDPOINT, projectId: 'coffre-test' });
 
 /** Secret values given as env vars to the CLI (never on argv except where the warning is tested). */
-const secretEnv = { T_S3_KEY_ID: s3Creds.accessKeyId, T_S3_SECRET: s3Creds.secretAccessKey, T_AZ_CS: azConnection };
+const secretEnv = { ...s3CredentialEnv, T_AZ_CS: azConnection };
 const ENCRYPTION_SECRET = `cloud-test-${randomBytes(16).toString('hex')}`;
 
 let ws: Workspace;
@@ -53,25 +53,7 @@ async function run(w: Workspace, args: string[], code = 0): Promise<CliResult> {
 }
 
 async function addS3(w: Workspace, name: string, extra: string[] = []): Promise<void> {
-  await run(w, [
-    'destination',
-    'add',
-    name,
-    '--type',
-    's3',
-    '--bucket',
-    bucket,
-    '--prefix',
-    `p-${name}`,
-    '--endpoint',
-    s3Endpoint(),
-    '--allow-http',
-    '--access-key-id-env',
-    'T_S3_KEY_ID',
-    '--secret-access-key-env',
-    'T_S3_SECRET',
-    ...extra,
-  ]);
+  await run(w, ['destination', 'add', name, ...s3DestinationFlags(bucket, `p-${name}`), ...extra]);
 }
 
 interface Copy {
@@ -196,22 +178,7 @@ test('a destination on a closed port: the run is partial, the journal names the 
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const port = (closed.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  await run(ws, [
-    'destination',
-    'add',
-    'dead',
-    '--type',
-    's3',
-    '--bucket',
-    bucket,
-    '--endpoint',
-    `http://127.0.0.1:${port}`,
-    '--allow-http',
-    '--access-key-id-env',
-    'T_S3_KEY_ID',
-    '--secret-access-key-env',
-    'T_S3_SECRET',
-  ]);
+  await run(ws, ['destination', 'add', 'dead', ...s3DestinationFlags(bucket, undefined, port)]);
   await run(ws, ['plan', 'add', 'half', '--target', 'small', '--destination', 'disk', '--destination', 'dead']);
   const res = await run(ws, ['backup', 'half', '--json'], 1);
   const row = res.json<Row>();
@@ -238,24 +205,7 @@ test('a connection cut mid-upload: the run fails, no success row, no visible obj
   blobDatabase(path.join(ws.dir, 'big.db'), 24, 1024 * 1024); // ~24 MiB of random bytes: a multipart upload
   await run(ws, ['target', 'add', 'big', '--url', `sqlite:${path.join(ws.dir, 'big.db')}`]);
   const proxy = await cuttableProxy({ host: '127.0.0.1', port: s3Port });
-  await run(ws, [
-    'destination',
-    'add',
-    'cut',
-    '--type',
-    's3',
-    '--bucket',
-    bucket,
-    '--prefix',
-    'p-cut',
-    '--endpoint',
-    `http://127.0.0.1:${proxy.port}`,
-    '--allow-http',
-    '--access-key-id-env',
-    'T_S3_KEY_ID',
-    '--secret-access-key-env',
-    'T_S3_SECRET',
-  ]);
+  await run(ws, ['destination', 'add', 'cut', ...s3DestinationFlags(bucket, 'p-cut', proxy.port)]);
   await run(ws, ['plan', 'add', 'cutplan', '--target', 'big', '--destination', 'cut', '--compression', 'none']);
   const child = ws.start(['backup', 'cutplan', '--json'], { ...secretEnv, ENCRYPTION_SECRET });
   let stdout = '';

@@ -19,11 +19,11 @@ import { workspace, expectCode, type Workspace, type CliResult } from './support
 import { connectionTo, dropDatabase, uniqueName, withClient } from './support/postgres.ts';
 import { inProcess, waitJob } from './support/api.ts';
 import { sqliteFingerprint, blobDatabase } from './support/sqlite.ts';
-import { removeBucket, s3AdminClient, s3Creds, s3Endpoint } from './support/s3.ts';
+import { removeBucket, s3AdminClient, s3CredentialEnv, s3DestinationFlags } from './support/s3.ts';
 
 const bucket = `coffre-age-${randomBytes(4).toString('hex')}`;
 const s3Admin = s3AdminClient();
-const env = { T_S3_KEY_ID: s3Creds.accessKeyId, T_S3_SECRET: s3Creds.secretAccessKey, ENCRYPTION_SECRET: `age-test-${randomBytes(16).toString('hex')}` };
+const env = { ...s3CredentialEnv, ENCRYPTION_SECRET: `age-test-${randomBytes(16).toString('hex')}` };
 
 let ws: Workspace;
 const pgDatabases: string[] = [];
@@ -79,24 +79,7 @@ before(async () => {
   blobDatabase(path.join(ws.dir, 'shop.db'), 400, 1500); // ~700 KB of incompressible rows: many 64 KiB chunks
   await run(['target', 'add', 'shop', '--url', `sqlite:${path.join(ws.dir, 'shop.db')}`]);
   await run(['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')]);
-  await run([
-    'destination',
-    'add',
-    's3',
-    '--type',
-    's3',
-    '--bucket',
-    bucket,
-    '--prefix',
-    'enc',
-    '--endpoint',
-    s3Endpoint(),
-    '--allow-http',
-    '--access-key-id-env',
-    'T_S3_KEY_ID',
-    '--secret-access-key-env',
-    'T_S3_SECRET',
-  ]);
+  await run(['destination', 'add', 's3', ...s3DestinationFlags(bucket, 'enc')]);
 });
 
 after(async () => {

@@ -26,6 +26,30 @@ export const s3Creds: Readonly<{ accessKeyId: string; secretAccessKey: string }>
   s3Server === 's3rver' ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : { accessKeyId: 'coffre-test-key', secretAccessKey: 'coffre-test-secret' },
 );
 
+/**
+ * `destination add NAME` flags of an s3 destination on the test server (or a proxy's port; plain http allowed), its credentials
+ * read from the environment variables T_S3_KEY_ID and T_S3_SECRET (see s3CredentialEnv).
+ */
+export function s3DestinationFlags(bucket: string, prefix?: string, port = s3Port): string[] {
+  return [
+    '--type',
+    's3',
+    '--bucket',
+    bucket,
+    ...(prefix === undefined ? [] : ['--prefix', prefix]),
+    '--endpoint',
+    s3Endpoint(port),
+    '--allow-http',
+    '--access-key-id-env',
+    'T_S3_KEY_ID',
+    '--secret-access-key-env',
+    'T_S3_SECRET',
+  ];
+}
+
+/** The environment s3DestinationFlags' destinations read their credentials from. */
+export const s3CredentialEnv = { T_S3_KEY_ID: s3Creds.accessKeyId, T_S3_SECRET: s3Creds.secretAccessKey };
+
 /** A client of the test server for the test's own set-up and checks (not coffre's). */
 export function s3AdminClient(): S3Client {
   return new S3Client({ region: 'us-east-1', endpoint: s3Endpoint(), forcePathStyle: true, credentials: { ...s3Creds } }); // the SDK writes into the object it is given

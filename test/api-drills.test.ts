@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { inProcess, waitJob } from './support/api.ts';
 import { createToken } from '../src/services/tokens.ts';
+import { ordersDatabase } from './support/sqlite.ts';
 
 const ADMIN = 'admin-token-drills-0123456789';
 
@@ -16,10 +16,7 @@ test('POST /api/plans/:id/drill: 202, the job ends with the drill row; failures 
   const s = await inProcess({ API_TOKEN: ADMIN });
   try {
     const src = path.join(s.dir, 'shop.db');
-    const d = new DatabaseSync(src);
-    d.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)');
-    for (let i = 0; i < 20; i++) d.prepare('INSERT INTO orders(total) VALUES (?)').run(i);
-    d.close();
+    ordersDatabase(src, 20);
     const call = (method: string, url: string, body?: unknown, token = ADMIN) => s.call(method, url, { token, body });
     assert.equal((await call('POST', '/api/sgbd-targets', { name: 'shop', url: `sqlite:${src}` })).status, 201);
     assert.equal((await call('POST', '/api/destinations', { name: 'disk', type: 'local', path: path.join(s.dir, 'data', 'backups') })).status, 201);

@@ -9,6 +9,7 @@ import { readFile, writeFile, copyFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
+import { ordersDatabase } from './support/sqlite.ts';
 
 const spaces: Workspace[] = [];
 after(async () => {
@@ -27,9 +28,9 @@ test('reindex carries rowCounts from the manifest; a drill of the adopted row ch
   spaces.push(a, b);
   const shared = path.join(a.dir, 'shared');
   const src = path.join(a.dir, 'shop.db');
+  ordersDatabase(src, 30);
   const d = new DatabaseSync(src);
-  d.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER); CREATE TABLE notes(id INTEGER PRIMARY KEY)');
-  for (let i = 0; i < 30; i++) d.prepare('INSERT INTO orders(total) VALUES (?)').run(i);
+  d.exec('CREATE TABLE notes(id INTEGER PRIMARY KEY)');
   d.close();
   expectCode(await a.run(['target', 'add', 'shop', '--url', `sqlite:${src}`]), 0, 'a: target add');
   expectCode(await a.run(['destination', 'add', 'shared', '--type', 'local', '--path', shared]), 0, 'a: destination add');

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import type { BrowserContext } from 'playwright-core';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
 import { serve, type Served } from './support/api.ts';
 import { dashboardBrowsers, login, screenshots } from './support/browser.ts';
+import { ordersDatabase } from './support/sqlite.ts';
 
 const TOKEN = 'web-drills-token-0123456789abcdef';
 const launch = dashboardBrowsers('coffre-chromium-drills-');
@@ -21,10 +21,7 @@ test('dashboard Drills tab: checks, RTO against the objective, scratch dropped, 
   let context: BrowserContext | undefined;
   try {
     const src = path.join(ws.dir, 'shop.db');
-    const d = new DatabaseSync(src);
-    d.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)');
-    for (let i = 0; i < 50; i++) d.prepare('INSERT INTO orders(total) VALUES (?)').run(i);
-    d.close();
+    ordersDatabase(src, 50);
     expectCode(await ws.run(['target', 'add', 'shop', '--url', `sqlite:${src}`]), 0, 'target add');
     expectCode(await ws.run(['destination', 'add', 'disk', '--type', 'local']), 0, 'destination add');
     expectCode(

@@ -21,6 +21,7 @@ import { addTarget } from '../src/services/targets.ts';
 import { addDestination } from '../src/services/destinations.ts';
 import { addPlan } from '../src/services/plans.ts';
 import { newId } from '../src/core/ids.ts';
+import { ordersDatabase } from './support/sqlite.ts';
 
 const TOKEN = 'web-admin-token-0123456789abcdef';
 const launch = dashboardBrowsers();
@@ -88,10 +89,7 @@ test('dashboard end to end: login, forms, live backup, journal, restore wizard w
   const b = { context: undefined as BrowserContext | undefined };
   try {
     const src = path.join(ws.dir, 'shop.db');
-    const d = new DatabaseSync(src);
-    d.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)');
-    for (let i = 0; i < 2000; i++) d.prepare('INSERT INTO orders(total) VALUES (?)').run(i);
-    d.close();
+    ordersDatabase(src, 2000);
     server = await serve(ws, { API_TOKEN: TOKEN, SCHEDULER_ENABLED: 'false' });
     const base = server.url;
     const { context, page, problems, foreign, failures } = await browser(base, 'admin');

@@ -33,3 +33,12 @@ export function blobDatabase(file: string, rows: number, blobBytes: number): voi
   db.exec('commit');
   db.close();
 }
+
+/** A new SQLite file with a table `orders (id integer primary key, total integer)` of `rows` rows, totals 0 to rows - 1. */
+export function ordersDatabase(file: string, rows: number): void {
+  const db = new DatabaseSync(file);
+  db.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)');
+  const insert = db.prepare('INSERT INTO orders(total) VALUES (?)');
+  for (let i = 0; i < rows; i++) insert.run(i);
+  db.close();
+}

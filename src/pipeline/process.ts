@@ -114,6 +114,17 @@ export function spawnSource(cmd: ToolCommand): Readable {
       callback(err);
     },
   });
+  forwardOutput(cmd, child, stderr, out);
+  return out;
+}
+
+/**
+ * Pushes the child's stdout into `out` (whose read() resumes stdout), pausing it when `out` is full. `out`
+ * ends only after the child exited 0 and all of its stdout was read; any other exit destroys it with a
+ * coded error. The readable side of spawnSource and spawnFilter.
+ */
+function forwardOutput(cmd: ToolCommand, child: ChildProcess, stderr: () => string, out: Readable): void {
+  const stdout = child.stdout!;
   let stdoutDone = false;
   let exited: { code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException } | undefined;
   const settle = () => {
@@ -132,10 +143,10 @@ export function spawnSource(cmd: ToolCommand): Readable {
   });
   void waitExit(child).then((e) => {
     exited = e;
+    // A child that failed may leave its stdout open (a grandchild holding it): its exit alone decides.
     if (e.error || e.code !== 0 || e.signal !== null) stdoutDone = true;
     settle();
   });
-  return out;
 }
 
 /**
@@ -194,14 +205,6 @@ export function spawnFilter(cmd: ToolCommand): Duplex {
   stdin.on('drain', release);
   stdin.on('close', release);
   stdin.on('error', () => {}); // a child that stops reading explains itself by its exit code
-  let stdoutDone = false;
-  let exited: { code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException } | undefined;
-  const settle = () => {
-    if (duplex.destroyed || !exited || !stdoutDone) return;
-    const { code, signal, error } = exited;
-    if (!error && code === 0 && signal === null) duplex.push(null);
-    else duplex.destroy(childError(cmd, code, signal, stderr(), error));
-  };
   const duplex = new Duplex({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _encoding, callback) {
@@ -223,20 +226,7 @@ export function spawnFilter(cmd: ToolCommand): Duplex {
       callback(err);
     },
   });
-  stdout.on('data', (chunk: Buffer) => {
-    if (!duplex.push(chunk)) stdout.pause();
-  });
-  stdout.on('error', (err) => duplex.destroy(err));
-  stdout.on('end', () => {
-    stdoutDone = true;
-    settle();
-  });
-  void waitExit(child).then((e) => {
-    exited = e;
-    // A child that failed may leave its stdout open (a grandchild holding it): its exit alone decides.
-    if (e.error || e.code !== 0 || e.signal !== null) stdoutDone = true;
-    settle();
-  });
+  forwardOutput(cmd, child, stderr, duplex);
   return duplex;
 }
 

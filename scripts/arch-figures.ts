@@ -58,12 +58,13 @@ const statusWrite = /(?<!function )\b(updateBackup|updateRestore|finishBackupRow
 const writers = files.filter((f) => statusWrite.test(text.get(f)!.replace(/^\s*(\/\/|\*).*$/gm, '')) && (statusWrite.lastIndex = 0) === 0);
 console.log(`files that change a run's status: ${writers.length} (${writers.map(rel).join(', ')})`);
 
-// 4. Import circles in src/ (type-only imports count: they tie the files as much for a reader).
+// 4. Import circles in src/ (type-only and dynamic `import('./x.ts')` imports count: they tie the files as
+// much for a reader).
 const graph = new Map<string, string[]>();
 for (const f of files) {
   const deps: string[] = [];
-  for (const m of text.get(f)!.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/gm)) {
-    const target = path.resolve(path.dirname(f), m[1]);
+  for (const m of text.get(f)!.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/gm)) {
+    const target = path.resolve(path.dirname(f), m[1] ?? m[2]);
     if (text.has(target)) deps.push(target);
   }
   graph.set(f, deps);

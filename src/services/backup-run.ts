@@ -39,7 +39,6 @@ import { prepareParent, type DeltaSetup } from './delta-parent.ts';
 import { AGE_EXTENSION, keyringOf, planRecipients } from './keys.ts';
 import type { AgeRecipient } from '../crypto/age.ts';
 import { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
-import { pruneAfterBackup } from './retention.ts';
 
 export interface RunBackupOptions {
   /** Plan name, id or id prefix. */
@@ -84,42 +83,14 @@ export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; na
 }
 
 /**
- * Runs one backup of a plan. Bad input (unknown plan, bad compression) throws before anything is journaled;
- * once the run is journaled, its outcome, success or not, comes back as the finished journal row.
+ * One database's backup: a plan's run on its target's database, or (with `part`) one database of a server
+ * run, in that run's group. Bad input throws before anything is journaled; once the run is journaled, its
+ * outcome, success or not, comes back as the finished journal row. services/plan-run.ts picks this or a
+ * server run.
  */
-export async function runBackup(ctx: ServiceContext, options: RunBackupOptions): Promise<RunOutcome<BackupView>> {
-  const plan = await findPlanRecord(ctx, options.plan);
-  const target = await getTarget(ctx.catalog.db, plan.targetId);
-  if (target?.server) {
-    const { runServerBackup } = await import('./server-run.ts');
-    return runServerBackup(ctx, options, plan, target);
-  }
-  const run = await BackupRun.prepare(ctx, options);
-  return run.execute();
-}
-
-/** One database's backup inside a server run: the same run as a plan's, on that database, in that group. */
-export async function runDatabaseBackup(ctx: ServiceContext, options: RunBackupOptions, part: ServerPart): Promise<RunOutcome<BackupView>> {
+export async function runDatabaseBackup(ctx: ServiceContext, options: RunBackupOptions, part?: ServerPart): Promise<RunOutcome<BackupView>> {
   const run = await BackupRun.prepare(ctx, options, part);
   return run.execute();
-}
-
-/**
- * A backup, then the plan's retention when it succeeded (a plan without a policy is left alone; a failed
- * prune is only reported to `log`): what `coffre backup` and the server's jobs run.
- */
-export async function runBackupThenPrune(ctx: ServiceContext, options: RunBackupOptions, log: (line: string) => void): Promise<RunOutcome<BackupView>> {
-  const outcome = await runBackup(ctx, options);
-  // A server run's view is its group (no journal row of that id): its plan is the one asked for.
-  const planId = outcome.view.databases
-    ? outcome.view.status === 'failed'
-      ? null
-      : (await findPlanRecord(ctx, options.plan)).id
-    : outcome.view.status === 'success'
-      ? (await getBackup(ctx.catalog.db, outcome.view.id)).planId
-      : null;
-  if (planId) await pruneAfterBackup(ctx, planId, log);
-  return outcome;
 }
 
 type CopyOutcome = BackupStreamResult['copies'][number];

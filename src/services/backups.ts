@@ -1,5 +1,6 @@
-// Backups as users see them: the journal listing, one entry, and verify. A run itself is
-// services/backup-run.ts; its view is services/backup-view.ts (both re-exported here for callers).
+// Backups as users see them: the journal listing, one entry, and verify. A run itself starts in
+// services/plan-run.ts (one database: backup-run.ts; a whole server: server-run.ts); its view is
+// services/backup-view.ts (both re-exported here for callers).
 
 import { asCoffreError, failure } from '../core/errors.ts';
 import { isoNow } from '../core/ids.ts';
@@ -20,7 +21,8 @@ import { findServerRun, serverRunsById } from '../catalog/server-runs.ts';
 import { describeServerRunView, describeServerRunViews } from './server-view.ts';
 
 export { describeBackup, type BackupView, type RunOutcome } from './backup-view.ts';
-export { ensurePlanIdle, runBackup, runBackupThenPrune, type RunBackupOptions } from './backup-run.ts';
+export { ensurePlanIdle, type RunBackupOptions } from './backup-run.ts';
+export { runBackup, runBackupThenPrune } from './plan-run.ts';
 
 /** Views of journal rows with their copies. */
 async function describeWithCopies(ctx: ServiceContext, rows: BackupRecord[]): Promise<BackupView[]> {

@@ -40,10 +40,44 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 /** A plan's run on a server target, from listing its databases to the group's finished row. */
 export async function runServerBackup(ctx: ServiceContext, options: RunBackupOptions, plan: PlanRecord, target: TargetRecord): Promise<RunOutcome<BackupView>> {
   await ensurePlanIdle(ctx, plan);
+  const group = await startGroup(ctx, options, plan, target);
+  const finish = async (patch: Partial<ServerRunRecord> & { status: 'success' | 'partial' | 'failed' | 'interrupted' }) => {
+    const finishedAt = isoNow();
+    Object.assign(group, patch, { finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(group.startedAt) });
+    await finishServerRun(ctx, group.id, { ...patch, finishedAt, durationMs: group.durationMs! });
+  };
+
+  let parts: ServerPart[];
+  try {
+    parts = await listParts(ctx, group, plan.id, target, options.signal);
+  } catch (err) {
+    const error = asCoffreError(err, 'SERVER_LIST_FAILED');
+    await finish({ status: options.signal?.aborted ? 'interrupted' : 'failed', message: redact(`The databases of the server could not be listed: ${error.message}`) });
+    return { view: await describeServerRunView(ctx, group), error };
+  }
+  const tally = await backUpParts(ctx, options, parts, target.parallel ?? 1);
+
+  const total = parts.length;
+  const { ok, failed, partialRows } = tally;
+  const status = options.signal?.aborted ? 'interrupted' : total > 0 && ok === 0 ? 'failed' : failed.length || partialRows ? 'partial' : 'success';
+  const message = summary(group, target, tally, total);
+  await finish({ status, message: redact(message), failed });
+  const view = await describeServerRunView(ctx, group);
+  if (status === 'success') return { view };
+  const error =
+    status === 'interrupted'
+      ? failure('INTERRUPTED', 'The server run was interrupted.')
+      : status === 'failed'
+        ? failure('SERVER_RUN_FAILED', `Server run ${group.id} failed: ${message}`)
+        : failure('SERVER_RUN_PARTIAL', `Server run ${group.id} is partial: ${message}`);
+  return { view, error };
+}
+
+/** The group's row, journaled `running` (the job runner's journalId is the group's id). */
+async function startGroup(ctx: ServiceContext, options: RunBackupOptions, plan: PlanRecord, target: TargetRecord): Promise<ServerRunRecord> {
   const started = new Date();
-  const runId = newId(started.getTime());
   const group: ServerRunRecord = {
-    id: runId,
+    id: newId(started.getTime()),
     planId: plan.id,
     planName: plan.name,
     targetId: target.id,
@@ -64,41 +98,48 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
     host: hostname(),
   };
   await startServerRun(ctx, group);
-  // The job runner's journalId is the run's (GET /api/journals/:id answers with the group and its rows).
+  // GET /api/journals/:id answers with the group and its rows.
   options.onStarted?.(groupView(group, []));
-  const finish = async (patch: Partial<ServerRunRecord> & { status: 'success' | 'partial' | 'failed' | 'interrupted' }) => {
-    const finishedAt = isoNow();
-    Object.assign(group, patch, { finishedAt, durationMs: Date.parse(finishedAt) - started.getTime() });
-    await finishServerRun(ctx, runId, { ...patch, finishedAt, durationMs: group.durationMs! });
-  };
+  return group;
+}
 
-  let databases: string[];
-  try {
-    const conn = connectionOf(ctx, target);
-    databases = await serverDatabases(conn, { include: target.includeGlobs ?? [], exclude: target.excludeGlobs ?? [] }, options.signal);
-  } catch (err) {
-    const error = asCoffreError(err, 'SERVER_LIST_FAILED');
-    await finish({ status: options.signal?.aborted ? 'interrupted' : 'failed', message: redact(`The databases of the server could not be listed: ${error.message}`) });
-    return { view: await describeServerRunView(ctx, group), error };
-  }
-  const previous = await previousRunDatabases(ctx.catalog.db, plan.id, runId);
+/**
+ * The server's databases through the target's filters, recorded on the group with those new and gone since
+ * the plan's previous run; one part per database (a new one is told its first backup is a full), and the
+ * globals for PostgreSQL.
+ */
+async function listParts(ctx: ServiceContext, group: ServerRunRecord, planId: string, target: TargetRecord, signal: AbortSignal | undefined): Promise<ServerPart[]> {
+  const conn = connectionOf(ctx, target);
+  const databases = await serverDatabases(conn, { include: target.includeGlobs ?? [], exclude: target.excludeGlobs ?? [] }, signal);
+  const previous = await previousRunDatabases(ctx.catalog.db, planId, group.id);
   const newDatabases = previous ? databases.filter((d) => !previous.includes(d)) : [];
   const vanished = previous ? previous.filter((d) => !databases.includes(d)) : [];
   Object.assign(group, { databases, newDatabases, vanished });
-  await describeServerRun(ctx, runId, { databases, newDatabases, vanished });
-
+  await describeServerRun(ctx, group.id, { databases, newDatabases, vanished });
   const parts: ServerPart[] = databases.map((database) => ({
-    runId,
+    runId: group.id,
     database,
     part: 'database',
     note: newDatabases.includes(database) ? 'A new database since the last run of the plan: its first backup is a full.' : undefined,
   }));
-  if (target.engine === 'postgres') parts.push({ runId, database: GLOBALS_LABEL, part: 'globals' });
-  const failed: string[] = [];
-  const failures: string[] = [];
-  let partialRows = 0;
-  let ok = 0;
-  // Progress: the bytes of every database so far.
+  if (target.engine === 'postgres') parts.push({ runId: group.id, database: GLOBALS_LABEL, part: 'globals' });
+  return parts;
+}
+
+interface Tally {
+  /** Rows that succeeded or reached some destinations. */
+  ok: number;
+  /** Rows `partial` across destinations. */
+  partialRows: number;
+  /** The databases whose row failed, was refused, or never started (aborted). */
+  failed: string[];
+  /** Each failure with its reason, for the group's message. */
+  failures: string[];
+}
+
+/** Backs up each part as its own run, `parallel` at a time; progress is the bytes of every part so far. */
+async function backUpParts(ctx: ServiceContext, options: RunBackupOptions, parts: ServerPart[], parallel: number): Promise<Tally> {
+  const tally: Tally = { ok: 0, partialRows: 0, failed: [], failures: [] };
   let done = 0;
   const current = new Map<string, number>();
   const onProgress = options.onProgress
@@ -107,53 +148,46 @@ export async function runServerBackup(ctx: ServiceContext, options: RunBackupOpt
         options.onProgress!(done + [...current.values()].reduce((a, b) => a + b, 0));
       }
     : undefined;
-  await pool(parts, target.parallel ?? 1, async (part) => {
+  const { onStarted: _ignored, ...rest } = options;
+  await pool(parts, parallel, async (part) => {
     if (options.signal?.aborted) {
-      failed.push(part.database);
+      tally.failed.push(part.database);
       return;
     }
     try {
-      const { onStarted: _ignored, ...rest } = options;
       const outcome = await runDatabaseBackup(ctx, { ...rest, onProgress: onProgress?.(part.database) }, part);
-      if (outcome.view.status === 'success') ok++;
+      if (outcome.view.status === 'success') tally.ok++;
       else if (outcome.view.status === 'partial') {
-        ok++;
-        partialRows++;
+        tally.ok++;
+        tally.partialRows++;
       } else {
-        failed.push(part.database);
-        failures.push(`${part.database} (${outcome.view.message ?? outcome.error?.message ?? 'failed'})`);
+        tally.failed.push(part.database);
+        tally.failures.push(`${part.database} (${outcome.view.message ?? outcome.error?.message ?? 'failed'})`);
       }
       done += outcome.view.rawSizeBytes ?? 0;
     } catch (err) {
       // Refused before its row existed (a broken plan, a bad option): the group says why.
-      failed.push(part.database);
-      failures.push(`${part.database} (${asCoffreError(err).message})`);
+      tally.failed.push(part.database);
+      tally.failures.push(`${part.database} (${asCoffreError(err).message})`);
     } finally {
       current.delete(part.database);
     }
   });
+  return tally;
+}
 
-  const total = parts.length;
-  const status = options.signal?.aborted ? 'interrupted' : total > 0 && ok === 0 ? 'failed' : failed.length || partialRows ? 'partial' : 'success';
-  const message = [
+/** The group's message: how many made it, each failure, the databases new and gone since the last run. */
+function summary(group: ServerRunRecord, target: TargetRecord, tally: Tally, total: number): string {
+  const { databases, newDatabases, vanished } = group;
+  return [
     total === 0
       ? 'No database of the server matched the filters.'
-      : `Backed up ${ok} of ${total} (${databases.length} database${databases.length === 1 ? '' : 's'}${target.engine === 'postgres' ? ' and the globals' : ''}).`,
-    failures.length ? `Failed: ${failures.join('; ')}.` : '',
-    partialRows ? `${partialRows} reached only some destinations.` : '',
+      : `Backed up ${tally.ok} of ${total} (${databases.length} database${databases.length === 1 ? '' : 's'}${target.engine === 'postgres' ? ' and the globals' : ''}).`,
+    tally.failures.length ? `Failed: ${tally.failures.join('; ')}.` : '',
+    tally.partialRows ? `${tally.partialRows} reached only some destinations.` : '',
     newDatabases.length ? `New database${newDatabases.length === 1 ? '' : 's'} since the last run: ${newDatabases.join(', ')}.` : '',
     vanished.length ? `Gone since the last run: ${vanished.join(', ')} (their backups are kept and restorable).` : '',
   ]
     .filter(Boolean)
     .join(' ');
-  await finish({ status, message: redact(message), failed });
-  const view = await describeServerRunView(ctx, group);
-  if (status === 'success') return { view };
-  const error =
-    status === 'interrupted'
-      ? failure('INTERRUPTED', 'The server run was interrupted.')
-      : status === 'failed'
-        ? failure('SERVER_RUN_FAILED', `Server run ${runId} failed: ${message}`)
-        : failure('SERVER_RUN_PARTIAL', `Server run ${runId} is partial: ${message}`);
-  return { view, error };
 }

@@ -54,7 +54,7 @@ function copiesCell(r: BackupView): string {
 export async function backup(args: string[], io: Io): Promise<number> {
   const p = parse('backup', args, { compression: { type: 'string' }, kind: { type: 'string' } }, 1);
   const plan = positional(p, 0, 'a PLAN', 'backup');
-  const [{ runBackupThenPrune }, { withNotifications }] = await Promise.all([import('../../services/backup-run.ts'), import('../../services/notifications.ts')]);
+  const [{ runBackupThenPrune }, { withNotifications }] = await Promise.all([import('../../services/plan-run.ts'), import('../../services/notifications.ts')]);
   const progress = progressLine(io, 'dumped');
   // A backup from the command line (a system crontab, say) notifies as one inside `coffre serve` does; its
   // deliveries are flushed, bounded by NOTIFY_FLUSH_SECONDS, before the command exits.

@@ -11,7 +11,7 @@ import { newId, isoNow } from '../core/ids.ts';
 import { asCoffreError, failure, usageError, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { BackupKind, Engine, EngineName, ProgressListener } from '../core/types.ts';
-import { withDatabase } from '../core/connection.ts';
+import { withDatabase, type Connection } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
 import { checkStoredArtifact, openStoredArtifact, streamRestore, type RestoreInput } from '../pipeline/restore.ts';
 import { finishRestore, startRestore, type RestoreFinish } from '../catalog/runs.ts';
@@ -192,13 +192,83 @@ export async function checkRestore(
  * such as a non-empty target from a failure).
  */
 export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions): Promise<RunOutcome<RestoreView>> {
+  const files = sourceFiles(options);
+  const { backup, target, keyring } = await checkRestore(ctx, { backup: options.backup, files, to: options.to, identities: options.identities });
+  const { engine, conn } = restoreInto(ctx, target, backup, options.database);
+  const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
+  const run = await startRun(ctx, options, {
+    backup,
+    target,
+    database: conn.database,
+    sourcePath: files.length ? inputs.map((i) => ('path' in i ? i.path : '-')).join(' + ') : null,
+  });
+  const started = Date.parse(run.startedAt);
+
+  let source: Readable | string | undefined;
+  try {
+    const request = {
+      engine,
+      conn,
+      replace: run.replace,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      sql: { database: options.database, allowProgram: options.allowProgram === true },
+      identities: keyring,
+    };
+    let result: Awaited<ReturnType<typeof streamRestore>>;
+    if (backup) {
+      // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
+      source = backup.parentId ? await openChainForRestore(ctx, backup, options.signal, keyring) : await openVerifiedCopy(ctx, backup, options.signal);
+      result = await streamRestore({ ...request, source, recipients: recordedRecipients(backup), what: `The artifact of backup ${backup.id}` });
+    } else {
+      // An age file is authenticated in full before the target is touched (pipeline/decrypt.ts).
+      for (const i of inputs) if ('path' in i && (await isRegularFile(i.path))) await authenticateAgeFile(i.path, keyring, options.signal);
+      result = await streamRestore({ ...request, inputs });
+    }
+    const finished = new Date();
+    const patch: RestoreFinish = {
+      status: 'success',
+      finishedAt: isoNow(finished),
+      durationMs: finished.getTime() - started,
+      sizeBytes: backup?.sizeBytes ?? (await inputSize(inputs)),
+      rawSizeBytes: result.rawSizeBytes || null,
+      database: result.database,
+      message: restoredMessage(result),
+    };
+    await finishRestore(ctx, run.id, patch);
+    return { view: describe({ ...run, ...patch }, backup) };
+  } catch (err) {
+    if (source && typeof source !== 'string') source.destroy();
+    const error: CoffreError = options.signal?.aborted ? failure('INTERRUPTED', 'The restore was interrupted before it finished.') : asCoffreError(err, 'RESTORE_FAILED');
+    const finished = new Date();
+    const patch: RestoreFinish = {
+      status: options.signal?.aborted ? 'interrupted' : 'failed',
+      finishedAt: isoNow(finished),
+      durationMs: finished.getTime() - started,
+      message: redact(error.message),
+    };
+    await finishRestore(ctx, run.id, patch);
+    return { view: describe({ ...run, ...patch }, backup), error };
+  }
+}
+
+/** The files a restore reads (`-`: standard input), checked against a journal id given as well. */
+function sourceFiles(options: RunRestoreOptions): string[] {
   const files = options.files ?? (options.file !== undefined ? [options.file] : []);
   if (!options.backup === (files.length === 0)) throw usageError('RESTORE_SOURCE', 'Give either a journal id or --file PATH to restore from (not both).');
   if (files.filter((f) => f === '-').length > 1) throw usageError('RESTORE_SOURCE', '--file - (standard input) can be given only once.');
   if (files.includes('-') && !options.stdin) throw usageError('RESTORE_SOURCE', '--file - reads standard input, which only the command line has: give a path.');
-  const { backup, target, keyring } = await checkRestore(ctx, { backup: options.backup, files, to: options.to, identities: options.identities });
-  let engine = engines.get(target.engine);
-  let conn = connectionOf(ctx, target);
+  return files;
+}
+
+/**
+ * The engine and connection a restore writes with: the target's own; for a server target, its database of
+ * the backup's name (a server run's row) or the one `database` names; for a server run's PostgreSQL globals,
+ * the globals engine on the server.
+ */
+function restoreInto(ctx: ServiceContext, target: TargetRecord, backup: BackupRecord | undefined, database: string | undefined): { engine: Engine; conn: Connection } {
+  const engine = engines.get(target.engine);
+  const conn = connectionOf(ctx, target);
   if (backup?.runPart === 'globals') {
     // A server run's PostgreSQL globals restore into a server target: roles, not a database.
     if (!target.server || target.engine !== 'postgres')
@@ -207,29 +277,33 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
         `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with --to a PostgreSQL server target (a URL without a database).`,
         { field: 'targetId' },
       );
-    engine = globalsEngine(engine);
-    conn = withDatabase(conn, conn.database || 'postgres');
-  } else if (target.server) {
-    // Into a server target: the database of the same name (a server run's row), or the one --database names.
-    const into = backup ? backup.database : options.database;
-    if (!into)
-      throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, {
-        field: 'database',
-      });
-    conn = withDatabase(conn, into);
+    return { engine: globalsEngine(engine), conn: withDatabase(conn, conn.database || 'postgres') };
   }
-  const inputs: RestoreInput[] = files.map((f) => (f === '-' ? { stream: options.stdin!, name: 'standard input' } : { path: path.resolve(f) }));
-  const sourcePath = files.length ? inputs.map((i) => ('path' in i ? i.path : '-')).join(' + ') : null;
+  if (!target.server) return { engine, conn };
+  // Into a server target: the database of the same name (a server run's row), or the one --database names.
+  const into = backup ? backup.database : database;
+  if (!into)
+    throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, {
+      field: 'database',
+    });
+  return { engine, conn: withDatabase(conn, into) };
+}
 
+/** The restore's row, journaled `running` before the target is touched. */
+async function startRun(
+  ctx: ServiceContext,
+  options: RunRestoreOptions,
+  what: { backup: BackupRecord | undefined; target: TargetRecord; database: string; sourcePath: string | null },
+): Promise<RestoreRecord> {
   const started = new Date();
   const run: RestoreRecord = {
     id: newId(started.getTime()),
-    backupId: backup?.id ?? null,
-    sourcePath,
-    targetId: target.id,
-    targetName: target.name,
-    engine: target.engine,
-    database: conn.database,
+    backupId: what.backup?.id ?? null,
+    sourcePath: what.sourcePath,
+    targetId: what.target.id,
+    targetName: what.target.name,
+    engine: what.target.engine,
+    database: what.database,
     replace: options.replace === true,
     status: 'running',
     trigger: options.trigger ?? 'cli',
@@ -242,66 +316,16 @@ export async function runRestore(ctx: ServiceContext, options: RunRestoreOptions
     pid: process.pid,
     host: hostname(),
   };
-  await startRestore(ctx, run, backup?.planId ?? null);
-  options.onStarted?.(describe(run, backup));
+  await startRestore(ctx, run, what.backup?.planId ?? null);
+  options.onStarted?.(describe(run, what.backup));
+  return run;
+}
 
-  let source: Readable | string | undefined;
-  try {
-    let sizeBytes: number | null = null;
-    const sql = { database: options.database, allowProgram: options.allowProgram === true };
-    let result;
-    if (backup) {
-      if (backup.parentId) {
-        // A differential or incremental: every link checked, then the chain rebuilt (services/chains.ts).
-        source = await openChainForRestore(ctx, backup, options.signal, keyring);
-      } else {
-        source = await openVerifiedCopy(ctx, backup, options.signal);
-      }
-      sizeBytes = backup.sizeBytes;
-      result = await streamRestore({
-        engine,
-        conn,
-        source,
-        replace: run.replace,
-        signal: options.signal,
-        onProgress: options.onProgress,
-        sql,
-        identities: keyring,
-        recipients: recordedRecipients(backup),
-        what: `The artifact of backup ${backup.id}`,
-      });
-    } else {
-      // An age file is authenticated in full before the target is touched (pipeline/decrypt.ts).
-      for (const i of inputs) if ('path' in i && (await isRegularFile(i.path))) await authenticateAgeFile(i.path, keyring, options.signal);
-      result = await streamRestore({ engine, conn, inputs, replace: run.replace, signal: options.signal, onProgress: options.onProgress, sql, identities: keyring });
-    }
-    const finished = new Date();
-    const patch: RestoreFinish = {
-      status: 'success',
-      finishedAt: isoNow(finished),
-      durationMs: finished.getTime() - started.getTime(),
-      sizeBytes: sizeBytes ?? (await inputSize(inputs)),
-      rawSizeBytes: result.rawSizeBytes || null,
-      database: result.database,
-      message: `Restored ${result.rawFormat}${result.layers.length || result.encrypted ? ` (${[...(result.encrypted ? ['age'] : []), ...result.layers].join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.${
-        result.notes?.length ? ` The restore ${result.notes.join('; ')}.` : ''
-      }`,
-    };
-    await finishRestore(ctx, run.id, patch);
-    return { view: describe({ ...run, ...patch }, backup) };
-  } catch (err) {
-    if (source && typeof source !== 'string') source.destroy();
-    const error: CoffreError = options.signal?.aborted ? failure('INTERRUPTED', 'The restore was interrupted before it finished.') : asCoffreError(err, 'RESTORE_FAILED');
-    const finished = new Date();
-    const patch: RestoreFinish = {
-      status: options.signal?.aborted ? 'interrupted' : 'failed',
-      finishedAt: isoNow(finished),
-      durationMs: finished.getTime() - started.getTime(),
-      message: redact(error.message),
-    };
-    await finishRestore(ctx, run.id, patch);
-    return { view: describe({ ...run, ...patch }, backup), error };
-  }
+/** "Restored sql (age + zstd) with psql 17.2 into shop." and what the restore noted. */
+function restoredMessage(result: Awaited<ReturnType<typeof streamRestore>>): string {
+  const layers = [...(result.encrypted ? ['age'] : []), ...result.layers];
+  const notes = result.notes?.length ? ` The restore ${result.notes.join('; ')}.` : '';
+  return `Restored ${result.rawFormat}${layers.length ? ` (${layers.join(' + ')})` : ''} with ${result.tool} ${result.clientVersion} into ${redact(result.database)}.${notes}`;
 }
 
 /** The PostgreSQL engine whose restore() takes a globals script (engines/postgres-globals.ts). */

@@ -34,6 +34,7 @@ import { sqlite } from '../src/engines/sqlite.ts';
 import * as pgx from './support/postgres.ts';
 import * as my from './support/mysql.ts';
 import * as mongo from './support/mongodb.ts';
+import { sqliteFingerprint } from './support/sqlite.ts';
 import { startReceiver, type Receiver } from './support/receiver.ts';
 
 interface Fixture {
@@ -44,6 +45,8 @@ interface Fixture {
   fingerprint(conn: Connection): Promise<string>;
   drop(conn: Connection): Promise<void>;
   assertion: string;
+  /** How the engine counts rows at backup time (RowCounts.method). */
+  countMethod: RowCounts['method'];
   /** Whether the drill's scratch database (SQLite: file) exists. */
   scratchExists(conn: Connection, scratch: string): Promise<boolean>;
 }
@@ -54,18 +57,6 @@ let ctx: ServiceContext;
 const made: Array<{ fx: Fixture; conn: Connection }> = [];
 let n = 0;
 
-const sqliteFingerprint = async (conn: Connection): Promise<string> => {
-  const db = new DatabaseSync(conn.path!, { readOnly: true });
-  try {
-    const out: unknown[] = [db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all()];
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>)
-      out.push(db.prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY 1`).all());
-    return JSON.stringify(out);
-  } finally {
-    db.close();
-  }
-};
-
 const fixtures: Fixture[] = [
   {
     engine: postgres,
@@ -75,6 +66,7 @@ const fixtures: Fixture[] = [
     fingerprint: pgx.fingerprint,
     drop: pgx.dropDatabase,
     assertion: 'SELECT count(*) > 3 FROM items',
+    countMethod: 'copy-rows',
     scratchExists: (c, s) => pgx.databaseExists(c, s),
   },
   {
@@ -85,6 +77,7 @@ const fixtures: Fixture[] = [
     fingerprint: my.fingerprint,
     drop: (c) => my.dropDatabase(c.database),
     assertion: 'SELECT COUNT(*) >= 1 FROM `odd ``name`` t`',
+    countMethod: 'insert-tuples',
     scratchExists: async (_c, s) => Number((await my.adminSql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${s}';`))[0][0]) > 0,
   },
   {
@@ -95,6 +88,7 @@ const fixtures: Fixture[] = [
     fingerprint: mongo.fingerprint,
     drop: mongo.mongoFixture.drop,
     assertion: JSON.stringify({ collection: 'kinds', filter: {}, min: 2 }),
+    countMethod: 'bson-documents',
     scratchExists: (_c, s) =>
       mongo.withMongo(async (client) => ((await client.db('admin').command({ listDatabases: 1, nameOnly: true })).databases as Array<{ name: string }>).some((d) => d.name === s)),
   },
@@ -113,9 +107,10 @@ const fixtures: Fixture[] = [
       db.prepare(`INSERT INTO "odd ""t""" VALUES (?)`).run('a');
       db.close();
     },
-    fingerprint: sqliteFingerprint,
+    fingerprint: async (c) => sqliteFingerprint(c.path!),
     drop: async (c) => rm(c.path!, { force: true }),
     assertion: 'SELECT count(*) = 1500 FROM orders',
+    countMethod: 'snapshot-count',
     scratchExists: async (_c, s) => existsSync(s),
   },
 ];
@@ -180,8 +175,7 @@ for (const fx of fixtures) {
     const recorded = JSON.parse(String(row.rowCounts)) as RowCounts;
     const manifest = JSON.parse(await readFile(path.join(backups, `${b.artifact}.manifest.json`), 'utf8')) as Manifest;
     assert.deepEqual(manifest.rowCounts, recorded);
-    const expectedMethod = { postgres: 'copy-rows', mysql: 'insert-tuples', mongodb: 'bson-documents', sqlite: 'snapshot-count' }[fx.engine.name];
-    assert.equal(recorded.method, expectedMethod);
+    assert.equal(recorded.method, fx.countMethod);
     const tables = Object.keys(recorded.tables);
     assert.ok(tables.length >= 2, `several tables counted: ${JSON.stringify(recorded)}`);
     assert.ok(

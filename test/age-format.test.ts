@@ -37,7 +37,12 @@ async function encrypt(plain: Buffer, recipients: string[]): Promise<Buffer> {
 }
 
 function collect(out: Buffer[]): Writable {
-  return new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) });
+  return new Writable({
+    write: (c: Buffer, _e, cb) => {
+      out.push(c);
+      cb();
+    },
+  });
 }
 
 /** Decrypts with coffre; resolves the plaintext, or rejects with the error and what had been handed out. */

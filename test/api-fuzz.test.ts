@@ -160,10 +160,10 @@ test('no route answers a malformed, oversized or wrongly typed request with a 5x
       { numRuns: 40 },
     );
   }
-  // And every route with every valid-looking body and every existing name, so the services are reached too.
+  // And every route with every valid-looking body and every existing name, id and id prefix, so the services are reached too.
   for (const [method, route] of routes) {
     if (route === '/api/events') continue;
-    for (const id of ['lite', 'disk', 'plan']) for (const b of validBodies) await check(method, fill(route, id, false), method === 'GET' || method === 'DELETE' ? undefined : b);
+    for (const id of refs) for (const b of validBodies) await check(method, fill(route, id, false), method === 'GET' || method === 'DELETE' ? undefined : b);
   }
   // The requests reached past validation: successes, missing ids and conflicts happened, not only 400s.
   for (const status of [200, 400, 404]) assert.ok((statuses.get(status) ?? 0) > 0, `some requests answered ${status}: ${JSON.stringify([...statuses])}`);
@@ -181,7 +181,7 @@ test('oversized bodies, foreign content types, unknown routes and methods', asyn
     await check('POST', url, 'x=1', 'application/x-www-form-urlencoded');
   }
   await check('POST', '/api/sgbd-targets', `{"name":"deep","url":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
-  for (const url of ['/api', '/api/', '/api/plans/a/b/c', '/%', '/api/%zz', `/api/${'x'.repeat(10_000)}`, '/api/plans?' + 'a=1&'.repeat(2000)]) await check('GET', url, undefined);
+  for (const url of ['/api', '/api/', '/api/plans/a/b/c', '/%', '/api/%zz', `/api/${'x'.repeat(10_000)}`, `/api/plans?${'a=1&'.repeat(2000)}`]) await check('GET', url, undefined);
   await check('PUT', '/api/plans', '{}');
   await check('DELETE', '/api/journals', undefined);
 });

@@ -324,7 +324,7 @@ async function craftZip(entries: { name: string; data?: Buffer; mode?: number; d
     else z.addBuffer(e.data ?? Buffer.from('SELECT 1;\n'), e.name, e.mode ? { mode: e.mode } : {});
   }
   z.end();
-  let bytes = await collect(z.outputStream as Readable);
+  const bytes = await collect(z.outputStream as Readable);
   for (const [from, to] of renames) {
     assert.equal(from.length, to.length);
     let at = bytes.indexOf(from);

@@ -110,7 +110,7 @@ describe('delta round trips', () => {
     const rows = sqlRows(1, count + 1);
     const head =
       'CREATE TABLE public.t (id integer, name text, words text, amount numeric, ts timestamptz, doc jsonb);\nCOPY public.t (id, name, words, amount, ts, doc) FROM stdin;\n';
-    const parent = Buffer.from(head + rows.join('') + '\\.\n');
+    const parent = Buffer.from(`${head}${rows.join('')}\\.\n`);
     assert.ok(parent.length > 20_000_000);
     const kept: string[] = [];
     const moved: string[] = [];
@@ -120,7 +120,7 @@ describe('delta round trips', () => {
       else if (i % 250 !== 11) kept.push(rows[i]); // every 250th row deleted
     }
     const schema = head.replace('doc jsonb);', 'doc jsonb, note text);\nCREATE INDEX t_name ON public.t (name);');
-    const next = Buffer.from(schema + kept.join('') + moved.join('') + sqlRows(count + 1, count + 1 + count / 100, 2).join('') + '\\.\n');
+    const next = Buffer.from(`${schema}${kept.join('')}${moved.join('')}${sqlRows(count + 1, count + 1 + count / 100, 2).join('')}\\.\n`);
     const { delta, stats } = await roundTrip(parent, next);
     const share = delta.length / next.length;
     assert.ok(share < 0.05, `delta is ${(share * 100).toFixed(2)} % of the new dump, expected under 5 %`);
@@ -329,7 +329,7 @@ test("with sparse anchors (a large parent's 1 KiB stride), small edits cost abou
       edited[i] = edited[i].replace(/\t/, '\tX'); // one byte inserted
       editedBytes += 1;
     } else if (kind === 1) {
-      edited[i] = edited[i].slice(0, 5) + '#' + edited[i].slice(6); // one byte changed
+      edited[i] = `${edited[i].slice(0, 5)}#${edited[i].slice(6)}`; // one byte changed
       editedBytes += 1;
     } else {
       edited[i] = `${i}\tinserted row ${i}\n${edited[i]}`; // a new line before this one
@@ -438,7 +438,7 @@ describe('parent index in a worker thread', () => {
       for (const workerFault of ['throw', 'exit'] as const) {
         await assert.rejects(encode(parentPath, parent, { thread: 'worker', workerFault }), (err: { code?: string; message?: string }) => {
           assert.equal(err.code, 'COFFRE_E_DELTA_INDEX_FAILED');
-          assert.match(err.message!, new RegExp(`worker thread (raised an error|exited)`));
+          assert.match(err.message!, /worker thread (raised an error|exited)/);
           return true;
         });
       }

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { ChildProcess } from 'node:child_process';
@@ -104,7 +104,7 @@ before(async () => {
     RPO_URL: `${rx.url}/rpo`,
     PING_URL: `${rx.url}/ping/${URL_TOKEN}`,
   };
-  rx.script('/discord/123/' + URL_TOKEN, [204, 204, 204, 204]);
+  rx.script(`/discord/123/${URL_TOKEN}`, [204, 204, 204, 204]);
   sqliteDb(path.join(ws.dir, 'shop.db'));
   await cli(['target', 'add', 'shop', '--url', `sqlite:${path.join(ws.dir, 'shop.db')}`]);
   await cli(['destination', 'add', 'disk', '--type', 'local', '--path', path.join(ws.dir, 'backups')]);

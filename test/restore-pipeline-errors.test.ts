@@ -13,7 +13,7 @@ import { createGzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import yazl from 'yazl';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
-import { adminUrl, connectionTo, createDatabase, dropDatabase, execSql, uniqueName, withClient } from './support/postgres.ts';
+import { adminUrl, connectionTo, dropDatabase, execSql, uniqueName, withClient } from './support/postgres.ts';
 
 let ws: Workspace;
 const target = connectionTo(uniqueName('coffre_pipe_err'));
@@ -118,7 +118,10 @@ test('the last guard: an error that escapes every handler still leaves as one co
       let all = '';
       let stderr = '';
       c.stdout.on('data', (d) => (all += d));
-      c.stderr.on('data', (d) => ((all += d), (stderr += d)));
+      c.stderr.on('data', (d) => {
+        all += d;
+        stderr += d;
+      });
       c.on('close', (code) => resolve({ code, all, stderr }));
     });
     assert.equal(out.code, 1, out.all);

@@ -383,7 +383,7 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
     const whole = await ws.run(['restore', run.run.id, '--to', 'other', '--json']);
     ok(whole, 'whole-run restore');
     assert.equal(whole.json<{ status: string; restores: unknown[] }>().restores.length, 2);
-    const otherConn = (n: string) => connectionTo(n, scratch.url + 'postgres');
+    const otherConn = (n: string) => connectionTo(n, `${scratch.url}postgres`);
     for (const n of names) assert.equal(await withClient(otherConn(n), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 300, n);
     // A database there now holds data: refused, coded, nothing touched.
     await execSql(otherConn(names[0]), `INSERT INTO t VALUES (9999)`);

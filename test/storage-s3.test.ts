@@ -97,7 +97,7 @@ test("s3: deleting a key also aborts its unfinished multipart uploads (left by a
 });
 
 test('s3: a wrong secret fails as COFFRE_E_STORAGE_AUTH naming the credential, never its value', async () => {
-  const wrong = 'definitely-not-the-secret-' + randomBytes(4).toString('hex');
+  const wrong = `definitely-not-the-secret-${randomBytes(4).toString('hex')}`;
   const storage = open(s3Port, { secretAccessKey: wrong });
   await assert.rejects(storage.stat('anything'), (err: unknown) => {
     assert.ok(isCoffreError(err));

@@ -104,7 +104,7 @@ test('dashboard end to end: login, forms, live backup, journal, restore wizard w
     await login(page, base, TOKEN);
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === 'coffre_session');
-    assert.ok(session && session.httpOnly && session.sameSite === 'Strict', 'an HttpOnly SameSite=Strict session cookie');
+    assert.ok(session?.httpOnly && session.sameSite === 'Strict', 'an HttpOnly SameSite=Strict session cookie');
     assert.equal(await page.evaluate(() => (globalThis as any).document.cookie), '', 'the page cannot read the session cookie');
 
     // A SQLite target through the form; a bad name first shows the API's message beside the field.

@@ -47,7 +47,16 @@ function uneven(buf: Buffer): Readable {
 
 async function through(input: Readable, transform: Duplex): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(input, transform, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  await pipeline(
+    input,
+    transform,
+    new Writable({
+      write: (c: Buffer, _e, cb) => {
+        out.push(c);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(out);
 }
 

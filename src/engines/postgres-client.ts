@@ -9,7 +9,7 @@
 // quoted conninfo `dbname='…'`, so a name containing `=` or starting with `-` is never read as a
 // connection string or as an option.
 
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, realpath } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -266,12 +266,33 @@ async function candidateDirs(): Promise<string[]> {
 }
 
 /**
+ * The PostgreSQL clients installed: one `pg_dump --version` per distinct pg_dump file of candidateDirs()
+ * (/bin and /usr/bin are often one folder). Debian's /usr/bin/pg_dump is its pg_wrapper, a Perl script that
+ * runs one of the /usr/lib/postgresql/<version>/bin clients, which are asked themselves: beside them it is
+ * left out (each run of it cost a Perl start-up, ~25 ms). Looked up on every call (a client installed
+ * while the server runs is found), each file's version asked once per process. Never rejects.
+ */
+export async function findClients(): Promise<{ dirs: string[]; found: PgClient[] }> {
+  const dirs = await candidateDirs();
+  const files = await Promise.all(dirs.map((d) => realpath(path.join(d, 'pg_dump')).catch(() => undefined)));
+  const versioned = files.some((f) => f?.startsWith('/usr/lib/postgresql/'));
+  const seen = new Set<string>();
+  const probed = dirs.filter((_d, i) => {
+    const file = files[i];
+    if (!file || seen.has(file) || (versioned && path.basename(file) !== 'pg_dump')) return false;
+    seen.add(file);
+    return true;
+  });
+  const found = (await Promise.all(probed.map(clientIn))).filter((c): c is PgClient => c !== undefined);
+  return { dirs, found };
+}
+
+/**
  * Picks the newest client whose major version is at least the server's (pg_dump refuses newer servers).
  * Fails with COFFRE_E_PG_CLIENT_NOT_FOUND or COFFRE_E_PG_CLIENT_TOO_OLD, naming versions and what to install.
  */
-export async function chooseClient(server: ServerVersion): Promise<PgClient> {
-  const dirs = await candidateDirs();
-  const found = (await Promise.all(dirs.map(clientIn))).filter((c): c is PgClient => c !== undefined);
+export async function chooseClient(server: ServerVersion, clients: Promise<{ dirs: string[]; found: PgClient[] }> = findClients()): Promise<PgClient> {
+  const { dirs, found } = await clients;
   const wanted = majorText(server.num);
   const looked = clientToolDirs().pgBinDir ? `COFFRE_PG_BIN_DIR (${dirs[0]})` : '/usr/lib/postgresql/*/bin and PATH';
   if (found.length === 0) {

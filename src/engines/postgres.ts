@@ -30,7 +30,19 @@ import { redact } from '../core/redact.ts';
 import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { assertionStatement, holds, shown } from './drill-sql.ts';
-import { chooseClient, connectionArgs, explainFor, quoteIdent, quoteLiteral, serverVersion, toolAuth, withSession, type PgClient, type ServerVersion } from './postgres-client.ts';
+import {
+  chooseClient,
+  connectionArgs,
+  findClients,
+  explainFor,
+  quoteIdent,
+  quoteLiteral,
+  serverVersion,
+  toolAuth,
+  withSession,
+  type PgClient,
+  type ServerVersion,
+} from './postgres-client.ts';
 
 const restorable: readonly RawFormat[] = ['sql', 'pg-custom', 'pg-tar', 'pg-directory'];
 
@@ -41,8 +53,10 @@ interface Prepared {
 
 /** Connects to the connection's own database (so credentials and existence are checked) and picks a client. */
 async function prepare(conn: Connection, signal?: AbortSignal): Promise<Prepared> {
+  // The clients are looked for while the server is asked its version.
+  const clients = findClients();
   const server = await withSession(conn, conn.database, serverVersion, signal);
-  return { server, client: await chooseClient(server) };
+  return { server, client: await chooseClient(server, clients) };
 }
 
 /** Runs fn on a maintenance database (postgres, else template1) that is none of `avoid`. */

@@ -144,7 +144,27 @@ interface Sample {
   journalMs?: number;
   /** raw only: how long an fsync of the output file took afterwards (coffre fsyncs its artifact; the raw pipeline does not). */
   fsync?: number;
+  /** The whole machine's busy CPU seconds during the run (every process, the PostgreSQL server included), when /proc/stat tells. */
+  busy?: number;
 }
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** The whole machine's busy CPU seconds so far (user, nice, system, irq, softirq; not idle, iowait or steal), from /proc/stat. */
+function machineBusy(): number | undefined {
+  try {
+    const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq) / CLK_TCK;
+  } catch {
+    return undefined; // not Linux
+  }
+}
+
+/** Busy CPU seconds between `from` (a machineBusy() reading) and now. */
+const busySince = (from: number | undefined): number | undefined => {
+  const now = machineBusy();
+  return from === undefined || now === undefined ? undefined : now - from;
+};
 
 type Codec = 'gzip' | 'zstd';
 const rawCompressor: Record<Codec, string[]> = { gzip: ['gzip', '-6'], zstd: ['zstd', '-3', '-q'] };
@@ -268,6 +288,7 @@ async function dumpSize(pgDump: string, dumpArgs: string[]): Promise<number> {
 async function coffreBackup(codec: Codec, env: NodeJS.ProcessEnv, store: string, work: string, plan = 'bench'): Promise<Sample> {
   const timeFile = path.join(work, 'coffre.time');
   const started = performance.now();
+  const busy0 = machineBusy();
   const child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, process.execPath, cliMain, 'backup', plan, '--compression', codec, '--json'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,6 +302,7 @@ async function coffreBackup(codec: Codec, env: NodeJS.ProcessEnv, store: string,
   } catch (e) {
     throw new Error(`${(e as Error).message}: ${err.trim() || out.trim()}`);
   }
+  const busy = busySince(busy0);
   const wall = (performance.now() - started) / 1000;
   const view = JSON.parse(out) as { status: string; sizeBytes: number; durationMs: number; artifact: string };
   if (view.status !== 'success') throw new Error(`coffre backup ended ${view.status}: ${out}`);
@@ -291,7 +313,7 @@ async function coffreBackup(codec: Codec, env: NodeJS.ProcessEnv, store: string,
   fs.rmSync(artifact, { force: true });
   fs.rmSync(`${artifact}.manifest.json`, { force: true });
   const { rssBytes, cpu } = readTimeFile(timeFile);
-  return { wall, size, rssBytes, cpu, journalMs: view.durationMs };
+  return { wall, size, rssBytes, cpu, journalMs: view.durationMs, busy };
 }
 
 /** `coffre --version` under GNU time, the median of three: start-up and module loading alone. */
@@ -314,6 +336,7 @@ async function rawBackup(codec: Codec, pgDump: string, dumpArgs: string[], work:
   const compTime = path.join(work, 'raw-comp.time');
   const [cmd, ...args] = rawCompressor[codec];
   const started = performance.now();
+  const busy0 = machineBusy();
   const out = fs.openSync(file, 'w', 0o600);
   // GNU time only forks, waits and reports: it keeps the children's CPU figures comparable with coffre's.
   const dump = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', dumpTime, pgDump, ...dumpArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -324,6 +347,7 @@ async function rawBackup(codec: Codec, pgDump: string, dumpArgs: string[], work:
   } finally {
     fs.closeSync(out);
   }
+  const busy = busySince(busy0);
   const wall = (performance.now() - started) / 1000;
   const size = fs.statSync(file).size;
   const t = performance.now();
@@ -333,7 +357,7 @@ async function rawBackup(codec: Codec, pgDump: string, dumpArgs: string[], work:
   const fsync = (performance.now() - t) / 1000;
   fs.rmSync(file, { force: true });
   const cpu = readTimeFile(dumpTime).cpu + readTimeFile(compTime).cpu;
-  return { wall, size, cpu, fsync };
+  return { wall, size, cpu, fsync, busy };
 }
 
 interface ReportInput {
@@ -363,7 +387,7 @@ function report(r: ReportInput): void {
   p(`${os.cpus().length} CPU cores, load average ${load}; medians of ${r.options.runs} runs, alternating coffre and raw.`);
   p('Note: the machine may be shared with other work, so wall times are noisy; compare the ratios, and rerun to confirm.');
   p();
-  const rows: string[][] = [['', 'wall (median)', 'all runs', 'stored', 'peak RSS', 'CPU user+sys']];
+  const rows: string[][] = [['', 'wall (median)', 'all runs', 'stored', 'peak RSS', 'CPU user+sys', 'machine busy']];
   const label: Record<string, string> = {
     'coffre-gzip': 'coffre backup --compression gzip',
     'raw-gzip': 'pg_dump | gzip -6 > file',
@@ -380,12 +404,16 @@ function report(r: ReportInput): void {
       `${mb(med(key, (x) => x.size))} (${((100 * med(key, (x) => x.size)) / r.plainBytes).toFixed(1)} %)`,
       key.startsWith('coffre') ? mib(Math.max(...s.map((x) => x.rssBytes ?? 0))) : '-',
       secs(med(key, (x) => x.cpu)),
+      s.every((x) => x.busy !== undefined) ? secs(med(key, (x) => x.busy)) : '-',
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) p(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   p();
   p('CPU is the process tree as reported by GNU time (coffre: node + its pg_dump; raw: pg_dump + compressor); the PostgreSQL server is in neither.');
+  p(
+    `Machine busy is the busy CPU of the whole machine during the run (/proc/stat), the PostgreSQL server's included; ${os.cpus().length} cores give ${os.cpus().length} s of it per second.`,
+  );
   for (const codec of ['gzip', 'zstd']) {
     const j = med(`coffre-${codec}`, (x) => x.journalMs) / 1000;
     const w = med(`coffre-${codec}`, (x) => x.wall);
@@ -425,6 +453,16 @@ function report(r: ReportInput): void {
   }
   const cpuRatio = med('coffre-zstd', (x) => x.cpu) / med('raw-zstd', (x) => x.cpu);
   results.push(`info  zstd CPU coffre/raw = ${cpuRatio.toFixed(3)}x (${secs(med('coffre-zstd', (x) => x.cpu))} vs ${secs(med('raw-zstd', (x) => x.cpu))})`);
+  if ([...samples['coffre-zstd'], ...samples['raw-zstd']].every((x) => x.busy !== undefined)) {
+    // What the cores allow: coffre's run needs its busy CPU spread over every core at the very least.
+    const cores = os.cpus().length;
+    const rawBusy = med('raw-zstd', (x) => x.busy);
+    const rawWall = med('raw-zstd', (x) => x.wall);
+    const floor = med('coffre-zstd', (x) => x.busy) / cores / rawWall;
+    results.push(
+      `info  zstd machine busy: raw ${secs(rawBusy)} in ${secs(rawWall)} (${(rawBusy / rawWall).toFixed(2)} of ${cores} cores busy), coffre ${secs(med('coffre-zstd', (x) => x.busy))}: with every core busy all along, coffre/raw could not go below ${floor.toFixed(3)}x here`,
+    );
+  }
   results.push(`${verdict(peak <= ISSUE17_RSS_GOAL_BYTES)}  issue 17: coffre peak RSS of a full backup = ${mib(peak)} (goal <= ${mib(ISSUE17_RSS_GOAL_BYTES)})`);
   for (const l of results) p(l);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -13,8 +13,12 @@ const { enableCompileCache, registerHooks } = await import('node:module');
 const { default: path } = await import('node:path');
 const root = path.join(import.meta.dirname, '..');
 enableCompileCache?.({ directory: path.join(root, 'node_modules', '.cache', 'coffre-compile') });
-await useVendorBundles();
-const { runCommand } = await import('../src/cli/main.ts');
+// The bundle of coffre's sources (scripts/build-app.ts) while it is fresh for this tree, else the sources
+// themselves (with the vendor bundles below); COFFRE_APP_BUNDLE=0 always runs the sources.
+const { freshAppBundle } = await import('./app-bundle.js');
+const app = process.env.COFFRE_APP_BUNDLE === '0' ? undefined : freshAppBundle(root);
+if (!app) await useVendorBundles();
+const { runCommand } = await import(app ?? '../src/cli/main.ts');
 await runCommand(process.argv.slice(2));
 
 /**

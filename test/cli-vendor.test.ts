@@ -1,7 +1,8 @@
 // The installed `coffre` command (bin/coffre.js) loads Kysely and zod from the bundles that
 // scripts/build-vendor.ts makes (built by `npm ci`'s prepare script, or here when missing): a fresh catalog
 // (every migration through the bundled Migrator), a backup, its verify and a restore all work through them,
-// and the bundles are what actually loaded. The other CLI tests run src/cli/main.ts with the packages.
+// and the bundles are what actually loaded. It runs with COFFRE_APP_BUNDLE=0: the sources, as bin/coffre.js
+// does whenever the app bundle (test/cli-app-bundle.test.ts) is not fresh.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,7 +45,8 @@ test('bin/coffre.js runs a catalog, a backup, verify and restore on the vendor b
       `import { registerHooks } from 'node:module'; import { appendFileSync } from 'node:fs';
 registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(loaded)}, url + '\\n'); return next(url, context); } });\n`,
     );
-    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dir, 'data') };
+    // The sources with the vendor bundles: what bin/coffre.js runs when the app bundle is not fresh (test/cli-app-bundle.test.ts).
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dir, 'data'), COFFRE_APP_BUNDLE: '0' };
     for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT']) delete env[k];
     const src = path.join(dir, 'shop.db');
     const db = new DatabaseSync(src);

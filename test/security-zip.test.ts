@@ -97,10 +97,10 @@ async function gzipFile(file: string, head: Buffer, zeros: number, tail: Buffer)
 
 /** Runs `coffre ARGS` in a child that prints its own peak RSS (getrusage) on exit. */
 function runMeasured(args: string[]): Promise<{ code: number; stderr: string; maxRss: number }> {
-  const wrapper = `const { main } = await import(${JSON.stringify(mainScript)}); const code = await main(${JSON.stringify(args)});
-process.stderr.write('\\nMAXRSS ' + process.resourceUsage().maxRSS * 1024 + '\\n'); process.exit(code);`;
+  // A preload that prints the process's peak RSS as it exits, whatever the command does.
+  const preload = `data:text/javascript,${encodeURIComponent("process.on('exit', () => process.stderr.write('\\nMAXRSS ' + process.resourceUsage().maxRSS * 1024 + '\\n'));")}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', wrapper], { cwd: ws.dir, env: ws.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', preload, mainScript, ...args], { cwd: ws.dir, env: ws.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.on('error', reject);

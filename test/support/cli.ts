@@ -6,7 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-export const mainScript = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+// The installed command, as users run it: in CI (after npm ci's prepare) it runs the bundle of the sources
+// (scripts/build-app.ts), else the sources (bin/app-bundle.js decides).
+export const mainScript = path.resolve(import.meta.dirname, '../../bin/coffre.js');
 
 export interface CliResult {
   code: number;

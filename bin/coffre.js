@@ -18,8 +18,28 @@ enableCompileCache?.({ directory: path.join(root, 'node_modules', '.cache', 'cof
 const { freshAppBundle } = await import('./app-bundle.js');
 const app = process.env.COFFRE_APP_BUNDLE === '0' ? undefined : freshAppBundle(root);
 if (!app) await useVendorBundles();
+await startKeyDerivation();
 const { runCommand } = await import(app ?? '../src/cli/main.ts');
 await runCommand(process.argv.slice(2));
+
+/**
+ * The catalog key's derivation from ENCRYPTION_SECRET (scrypt, ~50 ms on the thread pool) starts here,
+ * before the command's modules load, through the very module that derives it for the open
+ * (src/core/secrets.ts, or its entry in the bundle, one module with the bundle's): the open then awaits
+ * the same derivation. Help and --version open no catalog and start nothing. A refused or failed derivation
+ * is reported by the command's own open, as before.
+ */
+async function startKeyDerivation() {
+  const secret = process.env.ENCRYPTION_SECRET;
+  const named = process.argv[2];
+  if (!secret || named === undefined || named.startsWith('-') || named === 'help' || named === 'version') return;
+  try {
+    const { prepareSecretKey } = await import(app ? new URL('./secrets.mjs', app).href : '../src/core/secrets.ts');
+    prepareSecretKey({ encryptionSecret: secret });
+  } catch {
+    // the command's open reports it
+  }
+}
 
 /**
  * Kysely and zod from the bundles scripts/build-vendor.ts made (a few files instead of ~350: about 80 ms

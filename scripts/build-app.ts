@@ -51,7 +51,8 @@ const ownMeta: import('esbuild').Plugin = {
 await rm(out, { recursive: true, force: true });
 const started = Date.now();
 const result = await esbuild.build({
-  entryPoints: { main: path.join(root, 'src', 'cli', 'main.ts') },
+  // secrets.mjs: what bin/coffre.js imports first, to start the catalog key's scrypt (src/core/secrets.ts) before the command loads.
+  entryPoints: { main: path.join(root, 'src', 'cli', 'main.ts'), secrets: path.join(root, 'src', 'core', 'secrets.ts') },
   bundle: true,
   // Commands (and backends) load on demand, as from the sources: one chunk each, shared code in common chunks.
   splitting: true,

@@ -12,7 +12,10 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tarStream from 'tar-stream';
+import type TarStream from 'tar-stream';
+import { lazy } from '../core/lazy.ts';
+
+const tarStream = lazy<typeof TarStream>('tar-stream');
 import { checkEntryPath, layerErrors, unsupportedArchive } from './archive-rules.ts';
 import { typeNames } from './targz.ts';
 import { unzipEach } from './zip.ts';
@@ -118,7 +121,7 @@ export async function extractTree(input: Readable, kind: TreeKind, dir: string):
     await unzipEach(input, async (name, data) => writeFile(name, data));
     return;
   }
-  const extract = tarStream.extract();
+  const extract = tarStream().extract();
   const feeding = pipeline(input, extract).catch((err: unknown) => {
     extract.destroy(err as Error);
   });

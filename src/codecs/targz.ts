@@ -11,7 +11,10 @@
 
 import { Transform, type Duplex } from 'node:stream';
 import { createGzip, createGunzip } from 'node:zlib';
-import tarStream from 'tar-stream';
+import type TarStream from 'tar-stream';
+import { lazy } from '../core/lazy.ts';
+
+const tarStream = lazy<typeof TarStream>('tar-stream');
 import type { Codec, CompressOptions } from '../core/types.ts';
 import { joinStages, pullTransform, type ByteReader } from './streams.ts';
 import { checkEntryPath, layerErrors, unsupportedArchive } from './archive-rules.ts';
@@ -121,7 +124,7 @@ export const typeNames: Record<string, string> = {
 
 /** Yields the dump inside a tar: its one regular file, or its parts concatenated in order. */
 async function* readTar(reader: ByteReader, layer: string): AsyncGenerator<Buffer> {
-  const extract = tarStream.extract();
+  const extract = tarStream().extract();
   const feeding = (async () => {
     try {
       for (let chunk = await reader.chunk(); chunk !== null; chunk = await reader.chunk()) {

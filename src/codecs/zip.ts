@@ -20,7 +20,10 @@
 
 import { PassThrough } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
-import yazl from 'yazl';
+import type Yazl from 'yazl';
+import { lazy } from '../core/lazy.ts';
+
+const yazl = lazy<typeof Yazl>('yazl');
 import type { Codec, CompressOptions } from '../core/types.ts';
 import { ByteReader, joinEnds, pullTransform } from './streams.ts';
 import { checkEntryPath, corruptArtifact, layerErrors, unsupportedArchive } from './archive-rules.ts';
@@ -333,7 +336,7 @@ export function zipCodec(options: ZipOptions = {}) {
     extension: '.zip',
     magic: [0x50, 0x4b, 0x03, 0x04], // "PK\3\4", a local file header
     compress: (opts: CompressOptions) => {
-      const zipfile = new yazl.ZipFile();
+      const zipfile = new (yazl().ZipFile)();
       const input = new PassThrough();
       zipfile.addReadStream(input, opts.entryName, { compressionLevel: level, mode: 0o100600, mtime: new Date() });
       zipfile.end();

@@ -4,7 +4,10 @@
 // that happens twice on the fall-back day runs once, at its first occurrence. Every function here is pure
 // and takes its `now`, so the maths can be tested with a controlled clock.
 
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
+import { lazy } from './lazy.ts';
+
+const croner = lazy<typeof import('croner')>('croner');
 import { usageError } from './errors.ts';
 
 /** A checked schedule: the normalized expression and the time zone it is read in. */
@@ -40,7 +43,7 @@ function compile(s: Schedule): Cron {
   const key = `${s.timezone}\u0000${s.cron}`;
   let job = compiled.get(key);
   if (!job) {
-    job = new Cron(s.cron, { timezone: s.timezone, paused: true, mode: 'auto' });
+    job = new (croner().Cron)(s.cron, { timezone: s.timezone, paused: true, mode: 'auto' });
     if (compiled.size >= COMPILED_MAX) compiled.clear();
     compiled.set(key, job);
   }

@@ -5,7 +5,9 @@
 // an identity file (age-keygen's), both one key a line, `#` comments and blank lines ignored.
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { bech32 } from '@scure/base';
+import { lazy } from '../core/lazy.ts';
+
+const scure = lazy<typeof import('@scure/base')>('@scure/base');
 import { usageError } from '../core/errors.ts';
 
 /** A public key backups can be encrypted to. */
@@ -43,7 +45,7 @@ export function publicKeyFromRaw(raw: Buffer): KeyObject {
 }
 
 function encodeRecipient(raw: Buffer): string {
-  return bech32.encodeFromBytes('age', raw);
+  return scure().bech32.encodeFromBytes('age', raw);
 }
 
 /** Parses one `age1…` recipient; a usage error saying what is wrong otherwise (post-quantum, SSH and plugin keys are named). */
@@ -59,7 +61,7 @@ export function parseRecipient(text: string, where = 'the recipient'): AgeRecipi
   let bytes: Uint8Array;
   try {
     if (!s.toLowerCase().startsWith('age1')) throw new Error('prefix');
-    const decoded = bech32.decodeToBytes(s);
+    const decoded = scure().bech32.decodeToBytes(s);
     if (decoded.prefix !== 'age') throw new Error('prefix');
     bytes = decoded.bytes;
   } catch {
@@ -91,7 +93,7 @@ export function parseIdentity(text: string, source: string): AgeIdentity {
   let bytes: Uint8Array;
   try {
     if (!s.startsWith('AGE-SECRET-KEY-1')) throw new Error('prefix');
-    const decoded = bech32.decodeToBytes(s);
+    const decoded = scure().bech32.decodeToBytes(s);
     if (decoded.prefix !== 'age-secret-key-') throw new Error('prefix');
     bytes = decoded.bytes;
   } catch {
@@ -132,7 +134,7 @@ export function parseRecipientsFile(text: string, source: string): AgeRecipient[
 export function generateIdentity(): { secret: string; recipient: string } {
   const { privateKey } = generateKeyPairSync('x25519');
   const scalar = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length);
-  const secret = bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
+  const secret = scure().bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
   return { secret, recipient: identityFromScalar(Buffer.from(scalar), 'generated').recipient };
 }
 

@@ -6,7 +6,9 @@
 // i.e. CRC-64/XZ) of all its document bytes. Documents stay raw BSON from end to end: the writer
 // copies the driver's buffers, the reader hands out slices, and neither ever holds a whole collection.
 
-import { BSON } from 'bson';
+import { lazy } from '../core/lazy.ts';
+
+const bsonLib = lazy<typeof import('bson')>('bson');
 import { failure, type CoffreError } from '../core/errors.ts';
 
 export const ARCHIVE_MAGIC = 0x8199e26d;
@@ -113,16 +115,16 @@ function int32LE(value: number): Buffer {
 export function encodePrelude(header: ArchiveHeader, collections: readonly CollectionEntry[]): Buffer {
   const parts = [
     int32LE(ARCHIVE_MAGIC),
-    BSON.serialize({
-      concurrent_collections: new BSON.Int32(header.concurrentCollections),
+    bsonLib().BSON.serialize({
+      concurrent_collections: new (bsonLib().BSON.Int32)(header.concurrentCollections),
       version: header.version,
       server_version: header.serverVersion,
       tool_version: header.toolVersion,
     }),
   ];
   for (const c of collections) {
-    const size = Number.isSafeInteger(c.size) && c.size < 2 ** 31 ? new BSON.Int32(c.size) : BSON.Long.fromNumber(c.size);
-    parts.push(BSON.serialize({ db: c.db, collection: c.collection, metadata: c.metadata, size, type: c.type ?? 'collection' }));
+    const size = Number.isSafeInteger(c.size) && c.size < 2 ** 31 ? new (bsonLib().BSON.Int32)(c.size) : bsonLib().BSON.Long.fromNumber(c.size);
+    parts.push(bsonLib().BSON.serialize({ db: c.db, collection: c.collection, metadata: c.metadata, size, type: c.type ?? 'collection' }));
   }
   parts.push(int32LE(TERMINATOR));
   return Buffer.concat(parts);
@@ -130,7 +132,7 @@ export function encodePrelude(header: ArchiveHeader, collections: readonly Colle
 
 /** The header that opens a block of a namespace's documents. */
 export function encodeNamespaceHeader(db: string, collection: string, eof = false, crc = 0n): Buffer {
-  return Buffer.from(BSON.serialize({ db, collection, EOF: eof, CRC: BSON.Long.fromBigInt(crc) }));
+  return Buffer.from(bsonLib().BSON.serialize({ db, collection, EOF: eof, CRC: bsonLib().BSON.Long.fromBigInt(crc) }));
 }
 
 /** Checks that bytes are one whole BSON document (length prefix and trailing zero). */
@@ -285,7 +287,7 @@ async function readBsonOrTerminator(src: ByteSource, where: string): Promise<Blo
 
 function parseDoc(doc: Buffer, what: string): Record<string, unknown> {
   try {
-    return BSON.deserialize(doc, { useBigInt64: true }) as Record<string, unknown>;
+    return bsonLib().BSON.deserialize(doc, { useBigInt64: true }) as Record<string, unknown>;
   } catch (err) {
     throw corrupt(`${what} is not valid BSON (${(err as Error).message})`);
   }

@@ -11,7 +11,9 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { BSON } from 'bson';
+import { lazy } from '../core/lazy.ts';
+
+const bsonLib = lazy<typeof import('bson')>('bson');
 import { failure, usageError } from '../core/errors.ts';
 import { ARCHIVE_FORMAT_VERSION, readBsonDocuments, type ArchiveItem, type CollectionEntry } from './mongo-archive.ts';
 
@@ -95,7 +97,7 @@ async function databaseFolder(dir: string, db: string, rel: string, ignored: str
     if (metadata) {
       let parsed: Record<string, unknown>;
       try {
-        parsed = BSON.EJSON.parse(metadata, { relaxed: false }) as Record<string, unknown>;
+        parsed = bsonLib().BSON.EJSON.parse(metadata, { relaxed: false }) as Record<string, unknown>;
       } catch {
         throw failure('ARCHIVE_CORRUPT', `${files.metadata} is not valid Extended JSON: the dump folder is damaged.`);
       }

@@ -4,7 +4,10 @@
 // cannot hold is rebuilt as a Map (which the BSON serializer writes in insertion order), following the key
 // order read from the raw bytes. Documents without integer-like keys, nearly all of them, are untouched.
 
-import { BSON } from 'bson';
+import type { BSON } from 'bson';
+import { lazy } from '../core/lazy.ts';
+
+const bsonLib = lazy<typeof import('bson')>('bson');
 
 const INTEGER_KEY = /^(0|[1-9]\d*)$/;
 
@@ -80,7 +83,7 @@ function restoreOrder(buf: Buffer, start: number, value: Record<string, unknown>
 
 /** Deserializes one raw BSON document for re-insertion, keeping its field order. */
 export function deserializeInOrder(bson: Buffer): BSON.Document {
-  const doc = BSON.deserialize(bson, { promoteValues: false, bsonRegExp: true });
+  const doc = bsonLib().BSON.deserialize(bson, { promoteValues: false, bsonRegExp: true });
   const ordered = restoreOrder(bson, 0, doc, false);
   if (ordered instanceof Map) {
     // The driver looks for `_id` as a property to decide whether to generate one; a Map keeps it as an entry.

@@ -21,13 +21,14 @@
 // collations, views, TTL and partial indexes, text/hashed/geo indexes; archives that need them fail with
 // COFFRE_E_MONGO_UNSUPPORTED naming the collection, and nothing is changed.
 
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { BSON } from 'bson';
+import { lazy } from '../core/lazy.ts';
+
+const bsonLib = lazy<typeof import('bson')>('bson');
 // The driver is loaded on first use: importing it costs ~35 MB and most coffre commands never touch MongoDB.
 import type { Db, Document, MongoClient } from 'mongodb';
 import type { Connection } from '../core/connection.ts';
@@ -39,7 +40,8 @@ import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, readBsonDocuments, 
 import { countBsonDocuments, folderItems, readMetadataFile, scanDumpFolder } from './mongo-folder.ts';
 
 const TOOL = 'coffre-mongo';
-const driverVersion: string = (createRequire(import.meta.url)('mongodb/package.json') as { version: string }).version;
+/** The MongoDB driver's version, read when a run first names it. */
+const driverPackage = lazy<{ version: string }>('mongodb/package.json');
 const SELECTION_TIMEOUT_MS = 5000;
 const BATCH_DOCS = 1000;
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -134,12 +136,12 @@ async function serverVersions(client: MongoClient): Promise<ServerVersions> {
 function ferretCannotStore(docs: Document[]): string | undefined {
   const found = new Set<string>();
   const visit = (value: unknown, inArray: boolean): void => {
-    if (value instanceof BSON.Decimal128) found.add('Decimal128 values');
-    else if (value instanceof BSON.Double) {
+    if (value instanceof bsonLib().BSON.Decimal128) found.add('Decimal128 values');
+    else if (value instanceof bsonLib().BSON.Double) {
       if (!Number.isFinite(value.value)) found.add('NaN or infinite doubles');
-    } else if (value instanceof BSON.MinKey || value instanceof BSON.MaxKey) found.add('MinKey/MaxKey values');
-    else if (value instanceof BSON.Code) found.add('JavaScript code values');
-    else if (value instanceof BSON.BSONSymbol) found.add('symbol values');
+    } else if (value instanceof bsonLib().BSON.MinKey || value instanceof bsonLib().BSON.MaxKey) found.add('MinKey/MaxKey values');
+    else if (value instanceof bsonLib().BSON.Code) found.add('JavaScript code values');
+    else if (value instanceof bsonLib().BSON.BSONSymbol) found.add('symbol values');
     else if (Array.isArray(value)) {
       if (inArray) found.add('arrays directly inside arrays');
       for (const v of value) visit(v, true);
@@ -189,14 +191,14 @@ async function collectionMetadata(db: Db, c: Document): Promise<string> {
   if (uuid) meta.uuid = uuid;
   meta.collectionName = c.name;
   meta.type = type;
-  return BSON.EJSON.stringify(meta, { relaxed: false });
+  return bsonLib().BSON.EJSON.stringify(meta, { relaxed: false });
 }
 
 async function probe(conn: Connection, signal?: AbortSignal): Promise<ToolInfo> {
   return withClient(conn, signal, async (client) => {
     const v = await serverVersions(client);
     await client.db(conn.database).command({ ping: 1 });
-    return { tool: TOOL, clientVersion: driverVersion, serverVersion: v.display };
+    return { tool: TOOL, clientVersion: driverPackage().version, serverVersion: v.display };
   });
 }
 
@@ -245,7 +247,7 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
     await client.close(true).catch(() => {});
     throw mongoError(err, conn, signal);
   }
-  const header = { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: versions.version, toolVersion: `${TOOL} ${driverVersion}` };
+  const header = { concurrentCollections: 1, version: ARCHIVE_FORMAT_VERSION, serverVersion: versions.version, toolVersion: `${TOOL} ${driverPackage().version}` };
   async function* guarded(): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of encodeArchive(header, namespaces)) {
@@ -273,7 +275,7 @@ async function dump(conn: Connection, options: { signal?: AbortSignal }): Promis
     stream,
     format: 'mongo-archive',
     tool: TOOL,
-    clientVersion: driverVersion,
+    clientVersion: driverPackage().version,
     serverVersion: versions.display,
     rowCounts: () => ({ method: 'bson-documents', tables: { ...counts } }),
   };
@@ -319,7 +321,7 @@ interface Planned {
 function parseMetadata(entry: CollectionEntry): { options: Document; indexes: Document[]; type?: string } {
   if (!entry.metadata) return { options: {}, indexes: [] };
   try {
-    const m = BSON.EJSON.parse(entry.metadata, { relaxed: false }) as Document;
+    const m = bsonLib().BSON.EJSON.parse(entry.metadata, { relaxed: false }) as Document;
     return { options: (m.options as Document) ?? {}, indexes: Array.isArray(m.indexes) ? (m.indexes as Document[]) : [], type: typeof m.type === 'string' ? m.type : undefined };
   } catch {
     throw failure('ARCHIVE_CORRUPT', `The MongoDB archive's metadata for ${entry.db}.${entry.collection} is not valid Extended JSON: use another backup.`);
@@ -525,7 +527,7 @@ async function siblingMetadata(file: string): Promise<string> {
     if (info?.isFile()) {
       const text = await readMetadataFile(candidate);
       try {
-        BSON.EJSON.parse(text, { relaxed: false });
+        bsonLib().BSON.EJSON.parse(text, { relaxed: false });
       } catch {
         throw failure('ARCHIVE_CORRUPT', `${candidate} is not valid Extended JSON: fix or remove it.`);
       }
@@ -537,7 +539,7 @@ async function siblingMetadata(file: string): Promise<string> {
 
 /** Whether a document is an oplog entry (ts, op and ns fields), as in mongodump's oplog.bson. */
 function isOplogEntry(bson: Buffer): boolean {
-  const d = BSON.deserialize(bson) as Document;
+  const d = bsonLib().BSON.deserialize(bson) as Document;
   return (d.ts as { _bsontype?: string } | undefined)?._bsontype === 'Timestamp' && typeof d.op === 'string' && typeof d.ns === 'string';
 }
 
@@ -645,7 +647,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
             try {
               await db.command({ create: p.temp, ...createOptions });
             } catch (err) {
-              throw unsupported(err, `collection "${p.name}" with options ${BSON.EJSON.stringify(createOptions)}`, conn);
+              throw unsupported(err, `collection "${p.name}" with options ${bsonLib().BSON.EJSON.stringify(createOptions)}`, conn);
             }
             created.push(p.temp);
           }
@@ -672,7 +674,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           if (legacy) {
             throw failure(
               'MONGO_UNSUPPORTED',
-              `The index "${String(legacy.name)}" of "${p.name}" has a key pattern only MongoDB before 3.4 accepted (${BSON.EJSON.stringify(legacy.key)}): a value that is not 1, -1 or an index type. Nothing was changed: fix the metadata (mongorestore --convertLegacyIndexes does) or restore into a server that takes it.`,
+              `The index "${String(legacy.name)}" of "${p.name}" has a key pattern only MongoDB before 3.4 accepted (${bsonLib().BSON.EJSON.stringify(legacy.key)}): a value that is not 1, -1 or an index type. Nothing was changed: fix the metadata (mongorestore --convertLegacyIndexes does) or restore into a server that takes it.`,
             );
           }
           if (specs.length > 0) {
@@ -709,7 +711,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           .catch(() => {});
       throw err;
     }
-    return { tool: TOOL, clientVersion: driverVersion, serverVersion: versions.display, database: conn.database, notes };
+    return { tool: TOOL, clientVersion: driverPackage().version, serverVersion: versions.display, database: conn.database, notes };
   });
 }
 
@@ -751,7 +753,7 @@ export function parseMongoAssertion(text: string): { collection: string; filter:
       throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's "${k}" is a whole number of documents.`, { field: 'drillAssert' });
   }
   refuseCode(a.filter);
-  const filter = BSON.EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
+  const filter = bsonLib().BSON.EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
   return { collection: a.collection, filter, min: (a.min as number | undefined) ?? 1, max: a.max as number | undefined };
 }
 

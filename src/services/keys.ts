@@ -5,7 +5,9 @@
 // logged, returned by the API or written into a manifest; only its recipient is shown.
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { bech32 } from '@scure/base';
+import { lazy } from '../core/lazy.ts';
+
+const scure = lazy<typeof import('@scure/base')>('@scure/base');
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
@@ -135,7 +137,7 @@ function secretOf(identity: AgeIdentity): string {
 }
 
 function encodeSecret(scalar: Buffer): string {
-  return bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
+  return scure().bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
 }
 
 /** The identities kept in the catalog (public keys only). */

@@ -16,6 +16,7 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadEsbuild, nodeBundle } from './bundle-options.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'node_modules', '.cache', 'coffre-app');
@@ -24,13 +25,8 @@ const FORMAT = 1;
 /** The packages bundled in (those every command loads first); the stamp records their versions. */
 const BUNDLED = /^(kysely|zod)(\/|$)/;
 
-let esbuild: typeof import('esbuild');
-try {
-  esbuild = await import('esbuild');
-} catch {
-  process.stdout.write('app bundle: esbuild is not installed; `coffre` runs from its sources\n');
-  process.exit(0);
-}
+const esbuild = await loadEsbuild('app bundle', '`coffre` runs from its sources');
+if (!esbuild) process.exit(0);
 
 const ownMeta: import('esbuild').Plugin = {
   name: 'own-import-meta',
@@ -51,19 +47,11 @@ const ownMeta: import('esbuild').Plugin = {
 await rm(out, { recursive: true, force: true });
 const started = Date.now();
 const result = await esbuild.build({
+  ...nodeBundle(out),
   // secrets.mjs: what bin/coffre.js imports first, to start the catalog key's scrypt (src/core/secrets.ts) before the command loads.
   entryPoints: { main: path.join(root, 'src', 'cli', 'main.ts'), secrets: path.join(root, 'src', 'core', 'secrets.ts') },
-  bundle: true,
-  // Commands (and backends) load on demand, as from the sources: one chunk each, shared code in common chunks.
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  outdir: out,
-  outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunk-[hash]',
+  // Commands (and backends) load on demand, as from the sources: one chunk each (splitting), shared code in common chunks.
   metafile: true,
-  logLevel: 'error',
   plugins: [ownMeta],
 });
 const inputs = Object.keys(result.metafile.inputs).map((f) => path.resolve(root, f));

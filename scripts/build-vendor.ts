@@ -11,6 +11,7 @@
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { loadEsbuild, nodeBundle } from './bundle-options.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'node_modules', '.cache', 'coffre-vendor');
@@ -26,28 +27,15 @@ const entries = [
 
 const version = async (pkg: string): Promise<string> => JSON.parse(await readFile(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
 
-let esbuild: typeof import('esbuild');
-try {
-  esbuild = await import('esbuild');
-} catch {
-  process.stdout.write('vendor bundles: esbuild is not installed; `coffre` loads kysely and zod from node_modules\n');
-  process.exit(0);
-}
+const esbuild = await loadEsbuild('vendor bundles', '`coffre` loads kysely and zod from node_modules');
+if (!esbuild) process.exit(0);
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 const started = Date.now();
 // One build with code splitting: kysely and kysely/migration share their chunks, so both see one Kysely.
 await esbuild.build({
+  ...nodeBundle(out),
   entryPoints: Object.fromEntries(entries.map((e) => [e.name, path.join(root, 'node_modules', e.pkg, e.file)])),
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  outdir: out,
-  outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunk-[hash]',
-  logLevel: 'error',
 });
 const packages = [...new Set(entries.map((e) => e.pkg))];
 const stamp = {

@@ -1,23 +1,21 @@
 // The installed `coffre` command (bin/coffre.js) runs the bundle scripts/build-app.ts makes from coffre's
 // sources (built by `npm ci`'s prepare script, or here when missing or stale) only while it is fresh for the
 // tree (bin/app-bundle.js), and its sources otherwise. Through the bundle: a fresh catalog, a backup, its
-// verify and a restore, and `coffre serve` answering its API and the dashboard (whose files it finds from
-// its source's own location), with no source file loaded. The other CLI tests (test/support/cli.ts) run
-// bin/coffre.js too: in CI, on the fresh bundle.
+// verify and a restore (ENCRYPTION_SECRET derived through the bundle's secrets entry), and `coffre serve`
+// answering its API and the dashboard (whose files it finds from its source's own location), with no source
+// file loaded. The other CLI tests (test/support/cli.ts) run bin/coffre.js too: in CI, on the fresh bundle.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { APP_BUNDLE_FORMAT, freshAppBundle } from '../bin/app-bundle.js';
+import { installed, root, sqliteRoundTrip } from './support/installed.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'bin', 'coffre.js');
 const sources = `${pathToFileURL(path.join(root, 'src')).href}/`;
 
 test('the bundle is fresh only while every source it was made from is unchanged, with the same Kysely and zod', async () => {
@@ -85,47 +83,9 @@ test('bin/coffre.js runs a catalog, a backup, verify, restore and serve from the
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'coffre-app-'));
   try {
-    // A load hook registered before bin/coffre.js's own imports sees every module file that loads: it lists them.
-    const loaded = path.join(dir, 'loaded.txt');
-    const preload = path.join(dir, 'preload.mjs');
-    await writeFile(
-      preload,
-      `import { registerHooks } from 'node:module'; import { appendFileSync } from 'node:fs';
-registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(loaded)}, url + '\\n'); return next(url, context); } });\n`,
-    );
-    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dir, 'data') };
-    for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT', 'COFFRE_APP_BUNDLE']) delete env[k];
-    const start = (args: string[]) => spawn(process.execPath, ['--import', preload, bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const ok = (args: string[]) =>
-      new Promise<string>((resolve, reject) => {
-        const child = start(args);
-        let out = '';
-        child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-        child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-        child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`coffre ${args.join(' ')} exited ${code}: ${out}`))));
-      });
-    const src = path.join(dir, 'shop.db');
-    const db = new DatabaseSync(src);
-    db.exec('CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO orders(total) VALUES (10),(20),(30);');
-    db.close();
-    await ok(['target', 'add', 'shop', '--url', `sqlite:${src}`]);
-    await ok(['target', 'add', 'copy', '--url', `sqlite:${path.join(dir, 'copy.db')}`]);
-    await ok(['destination', 'add', 'disk', '--type', 'local']);
-    await ok(['plan', 'add', 'nightly', '--target', 'shop', '--destination', 'disk', '--compression', 'zstd']);
-    const backup = JSON.parse(await ok(['backup', 'nightly', '--json']).then((o) => o.slice(o.indexOf('{'), o.lastIndexOf('}') + 1))) as { id: string; status: string };
-    assert.equal(backup.status, 'success');
-    assert.match(await ok(['verify', backup.id]), /success|verified/i);
-    await ok(['restore', backup.id, '--to', 'copy']);
-    const copy = new DatabaseSync(path.join(dir, 'copy.db'));
-    assert.deepEqual(
-      copy
-        .prepare('SELECT total FROM orders ORDER BY id')
-        .all()
-        .map((r) => r.total),
-      [10, 20, 30],
-    );
-    copy.close();
+    // With ENCRYPTION_SECRET, bin/coffre.js starts its scrypt through the bundle's secrets.mjs before the command loads.
+    const coffre = await installed(dir, { ENCRYPTION_SECRET: 'a-long-random-secret-for-the-app-bundle-test' });
+    await sqliteRoundTrip(coffre, dir);
     // The manifest names coffre's version, which manifest.ts reads from package.json beside its source.
     const backups = path.join(dir, 'data', 'backups');
     const manifestName = (await readdir(backups, { recursive: true })).find((f) => f.endsWith('.manifest.json'));
@@ -135,7 +95,7 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(loade
     assert.ok(JSON.stringify(manifest).includes(`"${version}"`), `the manifest names coffre ${version}: ${JSON.stringify(manifest).slice(0, 300)}`);
 
     // serve: the API and the dashboard's files.
-    const server = start(['serve', '--port', '0']);
+    const server = coffre.start(['serve', '--port', '0']);
     try {
       let log = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -144,8 +104,8 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(loade
           const m = /listening on (http:\/\/\S+) /.exec(log);
           if (m) resolve(m[1]);
         };
-        server.stdout.setEncoding('utf8').on('data', onData);
-        server.stderr.setEncoding('utf8').on('data', onData);
+        server.stdout!.setEncoding('utf8').on('data', onData);
+        server.stderr!.setEncoding('utf8').on('data', onData);
         server.on('close', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
       });
       const health = await fetch(`${url}/api/openapi.json`);
@@ -154,14 +114,13 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(loade
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<div id="app"|<script type="module"/);
     } finally {
+      const closed = new Promise((resolve) => server.once('close', resolve));
       server.kill('SIGTERM');
+      await closed;
     }
 
-    const urls = (await readFile(loaded, 'utf8')).split('\n').filter(Boolean);
-    assert.ok(
-      urls.some((u) => u.endsWith('/coffre-app/main.mjs')),
-      'the bundle loaded',
-    );
+    const urls = await coffre.loaded();
+    assert.ok(urls.some((u) => u.endsWith('/coffre-app/main.mjs')) && urls.some((u) => u.endsWith('/coffre-app/secrets.mjs')), 'the bundle loaded, its secrets entry first');
     assert.deepEqual(
       urls.filter((u) => u.startsWith(sources) || /\/node_modules\/(kysely|zod)\//.test(u)),
       [],

@@ -135,9 +135,12 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
           }
         : {},
     );
+    // Destroyed on any failure: an S3 body left open would keep its socket, and the process, alive until the
+    // server's timeout (a backup whose encrypted parent no identity opens waited two minutes to exit).
+    let source: Readable | undefined;
     try {
       const kept = storedCopy(dir, link);
-      const source: Readable = fs.existsSync(kept) ? fs.createReadStream(kept, { highWaterMark: 1 << 20 }) : await link.storage.get(link.key);
+      source = fs.existsSync(kept) ? fs.createReadStream(kept, { highWaterMark: 1 << 20 }) : await link.storage.get(link.key);
       source.on('error', (err) => stored.destroy(err));
       const what = `The ${link.kind} backup ${link.id} (link ${i + 1} of ${links.length})`;
       const input = (await openEncrypted(source.pipe(stored), { identities, recipients: link.recipients, what })).stream;
@@ -155,6 +158,8 @@ export async function fetchChain(links: readonly ChainLink[], dir: string, signa
       await pipeline(stream, raw, fs.createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }), { signal });
       fs.rmSync(kept, { force: true }); // decoded: the stored copy is no longer needed
     } catch (err) {
+      source?.destroy();
+      stored.destroy();
       if (signal?.aborted) throw err;
       if (isCoffreError(err) && (err.code === 'COFFRE_E_CHAIN_LINK_CORRUPT' || err.code === 'COFFRE_E_CHAIN_LINK_MISSING')) throw err;
       if (isCoffreError(err) && err.kind === 'usage' && err.code.startsWith('COFFRE_E_AGE_')) throw err; // no identity for it

@@ -25,8 +25,9 @@ import { claimTick, lastClaimedTick, setTickOutcome } from '../catalog/ticks.ts'
 import { getTarget } from '../catalog/targets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner } from '../services/jobs.ts';
-import { DEFAULT_MISSED_GRACE_SECONDS, onPlanChange } from '../services/plans.ts';
-import { lastRunBefore, nextRun, scheduleOf, type Schedule } from '../core/cron.ts';
+import { DEFAULT_MISSED_GRACE_SECONDS } from '../services/plans.ts';
+import { lastRunBefore, scheduleOf } from '../core/cron.ts';
+import { TickLoop } from './tick-loop.ts';
 
 /** Starts (or skips) one claimed tick of a plan. */
 export interface Dispatcher {
@@ -47,14 +48,6 @@ export interface SchedulerOptions {
   reloadMs: number;
   log?: (line: string) => void;
 }
-
-interface Entry {
-  plan: PlanRecord;
-  schedule: Schedule;
-  next: Date | null;
-}
-
-const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /** A run of the plan still marked `running` in the journal (by any process), if any. */
 export async function runningRowOf(db: Kysely<CatalogSchema>, planId: string, exceptJobId?: string): Promise<{ id: string; host: string | null; pid: number | null } | undefined> {
@@ -111,65 +104,46 @@ export class Scheduler {
   readonly #ctx: ServiceContext;
   readonly #options: SchedulerOptions;
   readonly #log: (line: string) => void;
-  #entries = new Map<string, Entry>();
-  #timer: NodeJS.Timeout | undefined;
-  #nextReloadAt = 0;
-  #stopped = true;
-  #busy: Promise<void> = Promise.resolve();
-  #unlisten: (() => void) | undefined;
+  readonly #loop: TickLoop<PlanRecord>;
 
   constructor(ctx: ServiceContext, options: SchedulerOptions) {
     this.#ctx = ctx;
     this.#options = options;
     this.#log = options.log ?? (() => {});
+    this.#loop = new TickLoop({
+      label: 'scheduler',
+      reloadMs: options.reloadMs,
+      log: this.#log,
+      list: async () =>
+        (await listPlans(ctx.catalog.db)).flatMap((plan) => {
+          const schedule = plan.enabled ? scheduleOf(plan, options.defaultTimezone) : null;
+          return schedule ? [{ key: plan.id, name: plan.name, schedule, item: plan }] : [];
+        }),
+      fire: (plan, tick) => this.#fire(plan, tick, false),
+      unusable: (name, message) => `scheduler: plan ${name} has an unusable schedule and is not run: ${message}`,
+    });
   }
 
   /** Loads the plans, catches up missed ticks, and starts waiting for the next ones. */
   async start(): Promise<void> {
-    this.#stopped = false;
     await this.reload();
     await this.catchUp(new Date());
-    this.#unlisten = onPlanChange(() => {
-      this.#nextReloadAt = 0;
-      this.#arm(0);
-    });
-    this.#arm();
+    this.#loop.run();
   }
 
   /** Stops firing ticks (runs already started go on; the JobRunner's shutdown handles them). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#unlisten?.();
-    clearTimeout(this.#timer);
-    await this.#busy;
+    await this.#loop.stop();
   }
 
   /** Plans being scheduled, with their next tick (for logs and tests). */
   upcoming(): Array<{ planId: string; plan: string; next: string | null }> {
-    return [...this.#entries.values()].map((e) => ({ planId: e.plan.id, plan: e.plan.name, next: e.next?.toISOString() ?? null }));
+    return this.#loop.entries().map((e) => ({ planId: e.key, plan: e.name, next: e.next?.toISOString() ?? null }));
   }
 
   /** Re-reads the plans: new, changed and removed ones take effect now. */
   async reload(now = new Date()): Promise<void> {
-    const plans = await listPlans(this.#ctx.catalog.db);
-    const next = new Map<string, Entry>();
-    for (const plan of plans) {
-      const schedule = plan.enabled ? scheduleOf(plan, this.#options.defaultTimezone) : null;
-      if (!schedule) continue;
-      const old = this.#entries.get(plan.id);
-      if (old && old.schedule.cron === schedule.cron && old.schedule.timezone === schedule.timezone) {
-        next.set(plan.id, { ...old, plan });
-        continue;
-      }
-      try {
-        next.set(plan.id, { plan, schedule, next: nextRun(schedule, now) });
-        if (!old) this.#log(`scheduler: plan ${plan.name} "${schedule.cron}" (${schedule.timezone})`);
-      } catch (err) {
-        this.#log(`scheduler: plan ${plan.name} has an unusable schedule and is not run: ${asCoffreError(err).message}`);
-      }
-    }
-    this.#entries = next;
-    this.#nextReloadAt = now.getTime() + this.#options.reloadMs;
+    await this.#loop.reload(now);
   }
 
   /**
@@ -179,7 +153,7 @@ export class Scheduler {
    */
   async catchUp(now: Date): Promise<Array<{ plan: string; tickAt: string; outcome: TickOutcome }>> {
     const done: Array<{ plan: string; tickAt: string; outcome: TickOutcome }> = [];
-    for (const { plan, schedule } of this.#entries.values()) {
+    for (const { item: plan, schedule } of this.#loop.entries()) {
       if ((plan.missedRuns ?? 'run-once') === 'skip') continue;
       const graceMs = (plan.missedGraceSeconds ?? DEFAULT_MISSED_GRACE_SECONDS) * 1000;
       const windowStart = new Date(Math.max(now.getTime() - graceMs, Date.parse(plan.createdAt)) - 1);
@@ -202,41 +176,6 @@ export class Scheduler {
       this.#log(`scheduler: plan ${plan.name} tick ${tickAt.toISOString()} could not be dispatched: ${redact(asCoffreError(err).message)}`);
       return 'skipped';
     }
-  }
-
-  #arm(delayOverride?: number): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    const now = Date.now();
-    let wake = this.#nextReloadAt;
-    for (const e of this.#entries.values()) if (e.next && e.next.getTime() < wake) wake = e.next.getTime();
-    const delay = delayOverride ?? Math.min(Math.max(wake - now, 0), MAX_TIMEOUT);
-    this.#timer = setTimeout(() => {
-      this.#busy = this.#wake().finally(() => this.#arm());
-    }, delay);
-  }
-
-  async #wake(): Promise<void> {
-    if (this.#stopped) return;
-    let now = new Date();
-    if (now.getTime() >= this.#nextReloadAt) {
-      try {
-        await this.reload(now);
-      } catch (err) {
-        this.#log(`scheduler: could not re-read the plans: ${redact(asCoffreError(err).message)}`);
-        this.#nextReloadAt = now.getTime() + this.#options.reloadMs;
-      }
-    }
-    now = new Date();
-    const due = [...this.#entries.values()].filter((e) => e.next && e.next.getTime() <= now.getTime());
-    await Promise.all(
-      due.map(async (e) => {
-        // After a long pause (a suspended machine, a blocked loop) only the latest due tick runs.
-        const tick = lastRunBefore(e.schedule, now, new Date(e.next!.getTime() - 1)) ?? e.next!;
-        e.next = nextRun(e.schedule, now);
-        if (!this.#stopped) await this.#fire(e.plan, tick, false);
-      }),
-    );
   }
 }
 

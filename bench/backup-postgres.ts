@@ -358,7 +358,7 @@ async function rawBackup(codec: Codec, pgDump: string, dumpArgs: string[], work:
   const middle = tap ? spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', tapTime, process.execPath, '-e', TAP_SCRIPT], { stdio: [dump.stdout!, 'pipe', 'inherit'] }) : undefined;
   const comp = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', compTime, cmd, ...args], { stdio: [(middle ?? dump).stdout!, out, 'inherit'] });
   dump.stdout!.destroy(); // the next process reads the pipe itself
-  middle?.stdout!.destroy();
+  middle?.stdout?.destroy();
   try {
     await Promise.all([exited(dump, 'pg_dump'), exited(comp, cmd), ...(middle ? [exited(middle, 'node')] : [])]);
   } finally {

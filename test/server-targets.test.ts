@@ -282,10 +282,23 @@ test('MongoDB-wire (FerretDB) server target: one row per database, new and vanis
 });
 
 /** A scratch PostgreSQL cluster (initdb + pg_ctl as the postgres user) on a random port, or why not. */
+/** A TCP port on 127.0.0.1 free a moment ago. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 async function scratchCluster(): Promise<{ url: string; stop(): Promise<void> } | string> {
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
-  const { readdir, mkdtemp, chown, rm } = await import('node:fs/promises');
+  const { readdir, mkdtemp, chown, rm, readFile } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const run = promisify(execFile);
   const versions = (await readdir('/usr/lib/postgresql').catch(() => [] as string[])).sort((a, b) => Number(b) - Number(a));
@@ -300,9 +313,30 @@ async function scratchCluster(): Promise<{ url: string; stop(): Promise<void> } 
       const { stdout: g } = await run('id', ['-g', 'postgres']);
       await chown(dir, Number(stdout.trim()), Number(g.trim()));
     }
-    const port = 20000 + Math.floor(Math.random() * 20000);
     await wrap(`${bin}/initdb`, ['-D', path.join(dir, 'data'), '-U', 'root', '--auth=trust', '-E', 'UTF8']);
-    await wrap(`${bin}/pg_ctl`, ['-D', path.join(dir, 'data'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, '-w', '-l', path.join(dir, 'log'), 'start']);
+    // A port the kernel just gave out (then freed), and a second try on another: a random port could be taken.
+    let port = 0;
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      try {
+        await wrap(`${bin}/pg_ctl`, [
+          '-D',
+          path.join(dir, 'data'),
+          '-o',
+          `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+          '-w',
+          '-t',
+          '120',
+          '-l',
+          path.join(dir, 'log'),
+          'start',
+        ]);
+        break;
+      } catch (err) {
+        const log = await readFile(path.join(dir, 'log'), 'utf8').catch(() => '');
+        if (attempt === 2) throw new Error(`${(err as Error).message}\nserver log: ${log.slice(-1500)}`);
+      }
+    }
     return {
       url: `postgres://root@127.0.0.1:${port}/`,
       stop: async () => {

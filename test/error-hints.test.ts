@@ -41,6 +41,7 @@ test('each hint has both wordings, and a message without a hint is the same at b
   const cases = [
     { hint: { kind: 'full' } as const, cli: '--kind full', api: '"kind": "full"' },
     { hint: { target: 'TARGET' } as const, cli: '--to TARGET', api: 'targetId' },
+    { hint: { database: 'NAME' } as const, cli: '--database NAME', api: 'options.database' },
   ];
   for (const c of cases) {
     const err = new CoffreError('X', 'do this: {hint}.', { hint: c.hint, kind: 'usage' });

@@ -404,7 +404,7 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
   ok(await ws.run(['target', 'add', 'one', '--url', `${base}${names[0]}`]), 'target add one');
   const wrong = await ws.run(['restore', run.run.databases.find((d) => d.runPart === 'globals')!.id, '--to', 'one']);
   assert.equal(wrong.code, 2, wrong.all);
-  assert.match(wrong.all, /roles and tablespaces: restore it with --to a PostgreSQL server target/);
+  assert.match(wrong.all, /roles and tablespaces: restore it with --to TARGET naming a PostgreSQL server target/);
 
   // The whole run into a second server (a scratch cluster).
   const scratch = await scratchCluster();

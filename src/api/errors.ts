@@ -29,7 +29,8 @@ export function statusOf(err: CoffreError): number {
 }
 
 /** How the API words an error's hint: as the JSON field to set (the CLI's flags are the messages' default). */
-export const fieldWords: HintWords = (hint) => ('flag' in hint ? `"${hint.flag}": true` : 'kind' in hint ? `"kind": "${hint.kind}"` : 'targetId');
+export const fieldWords: HintWords = (hint) =>
+  'flag' in hint ? `"${hint.flag}": true` : 'kind' in hint ? `"kind": "${hint.kind}"` : 'database' in hint ? 'options.database' : 'targetId';
 
 /** The JSON body for an error (message redacted, its hint worded as JSON fields). */
 export function errorBody(err: CoffreError): ErrorBody {

@@ -15,16 +15,17 @@ export type ErrorKind =
 
 /**
  * What a user can change to succeed, as data: each edge words it in its own terms (`{hint}` in a message
- * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET` (the default wording, `message`);
- * the API says `"replace": true`, `"kind": "full"`, `targetId` (api/errors.ts). The core never writes either.
+ * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET`, `--database NAME` (the default wording,
+ * `message`); the API says `"replace": true`, `"kind": "full"`, `targetId`, `options.database` (api/errors.ts). The core never writes either.
  */
-export type Hint = { flag: 'replace' } | { kind: 'full' } | { target: 'TARGET' };
+export type Hint = { flag: 'replace' } | { kind: 'full' } | { target: 'TARGET' } | { database: 'NAME' };
 
 /** How an edge words a hint. */
 export type HintWords = (hint: Hint) => string;
 
 /** The default wording: the CLI's flags. */
-export const flagWords: HintWords = (hint) => ('flag' in hint ? `--${hint.flag}` : 'kind' in hint ? `--kind ${hint.kind}` : `--to ${hint.target}`);
+export const flagWords: HintWords = (hint) =>
+  'flag' in hint ? `--${hint.flag}` : 'kind' in hint ? `--kind ${hint.kind}` : 'database' in hint ? `--database ${hint.database}` : `--to ${hint.target}`;
 
 export interface CoffreErrorOptions {
   kind?: ErrorKind;

@@ -74,11 +74,9 @@ export interface ServerPart {
 export async function ensurePlanIdle(ctx: ServiceContext, plan: { id: string; name: string }): Promise<void> {
   const busy = (await runningBackupsOfPlan(ctx.catalog.db, plan.id)).find((r) => r.host !== hostname() || isAlive(r.pid));
   if (busy) {
-    throw conflict(
-      'PLAN_RUNNING',
-      `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish (coffre journal --plan ${plan.name}).`,
-      { journalId: busy.id },
-    );
+    throw conflict('PLAN_RUNNING', `Plan "${plan.name}" already has a backup running: journal ${busy.id} (pid ${busy.pid ?? '?'} on ${busy.host ?? '?'}). Wait for it to finish.`, {
+      journalId: busy.id,
+    });
   }
 }
 

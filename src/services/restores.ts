@@ -274,8 +274,9 @@ function restoreInto(ctx: ServiceContext, target: TargetRecord, backup: BackupRe
     if (!target.server || target.engine !== 'postgres')
       throw usageError(
         'GLOBALS_NEED_SERVER',
-        `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with --to a PostgreSQL server target (a URL without a database).`,
+        `Backup ${backup.id} holds a PostgreSQL server's roles and tablespaces: restore it with {hint} naming a PostgreSQL server target (a URL without a database).`,
         { field: 'targetId' },
+        { target: 'TARGET' },
       );
     return { engine: globalsEngine(engine), conn: withDatabase(conn, conn.database || 'postgres') };
   }
@@ -283,9 +284,12 @@ function restoreInto(ctx: ServiceContext, target: TargetRecord, backup: BackupRe
   // Into a server target: the database of the same name (a server run's row), or the one --database names.
   const into = backup ? backup.database : database;
   if (!into)
-    throw usageError('SERVER_TARGET_NEEDS_DATABASE', `"${target.name}" is a server target: restore a file into one of its databases with --database NAME.`, {
-      field: 'database',
-    });
+    throw usageError(
+      'SERVER_TARGET_NEEDS_DATABASE',
+      `"${target.name}" is a server target: restore a file into one of its databases with {hint}.`,
+      { field: 'database' },
+      { database: 'NAME' },
+    );
   return { engine, conn: withDatabase(conn, into) };
 }
 

@@ -60,8 +60,9 @@ export async function restoreServerRun(ctx: ServiceContext, options: ServerResto
     if (busy.length) {
       throw conflict(
         'TARGET_NOT_EMPTY',
-        `Target "${target.name}" already holds data in ${busy.join(', ')}: nothing was restored. Add --replace to overwrite them, or restore into another server.`,
+        `Target "${target.name}" already holds data in ${busy.join(', ')}: nothing was restored. Add {hint} to overwrite them, or restore into another server.`,
         { databases: busy },
+        { flag: 'replace' },
       );
     }
   }

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { computeRetention, checkRetention, periodsOf, type RetentionBackup } from '../src/scheduler/retention.ts';
+import { computeRetention, checkRetention, periodsOf, type RetentionBackup } from '../src/core/retention-policy.ts';
 import { loadConfig } from '../src/config.ts';
 import { openContext, closeContext } from '../src/services/context.ts';
 import { addTarget } from '../src/services/targets.ts';

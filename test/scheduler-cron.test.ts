@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCron, checkTimeZone, lastRunBefore, nextRuns, runsBetween } from '../src/scheduler/cron.ts';
+import { checkCron, checkTimeZone, lastRunBefore, nextRuns, runsBetween } from '../src/core/cron.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 
 /** Runs of a schedule during one local calendar day (in its zone), as local "HH:MM" strings. */

@@ -12,12 +12,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type TarStream from 'tar-stream';
-import { lazy } from '../core/lazy.ts';
-
-const tarStream = lazy<typeof TarStream>('tar-stream');
 import { checkEntryPath, layerErrors, unsupportedArchive } from './archive-rules.ts';
-import { typeNames } from './targz.ts';
+import { tarStream, typeNames } from './targz.ts';
 import { unzipEach } from './zip.ts';
 
 /** Which reader a tree needs, and the layer name its errors carry. */

@@ -13,11 +13,12 @@ import { Transform, type Duplex } from 'node:stream';
 import { createGzip, createGunzip } from 'node:zlib';
 import type TarStream from 'tar-stream';
 import { lazy } from '../core/lazy.ts';
-
-const tarStream = lazy<typeof TarStream>('tar-stream');
 import type { Codec, CompressOptions } from '../core/types.ts';
 import { joinStages, pullTransform, type ByteReader } from './streams.ts';
 import { checkEntryPath, layerErrors, unsupportedArchive } from './archive-rules.ts';
+
+/** tar-stream, loaded on first use (core/lazy.ts); archive-tree.ts shares it. */
+export const tarStream = lazy<typeof TarStream>('tar-stream');
 
 const BLOCK = 512;
 /** The largest size an 11-digit octal ustar size field holds. */

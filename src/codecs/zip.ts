@@ -22,11 +22,11 @@ import { PassThrough } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import type Yazl from 'yazl';
 import { lazy } from '../core/lazy.ts';
-
-const yazl = lazy<typeof Yazl>('yazl');
 import type { Codec, CompressOptions } from '../core/types.ts';
 import { ByteReader, joinEnds, pullTransform } from './streams.ts';
 import { checkEntryPath, corruptArtifact, layerErrors, unsupportedArchive } from './archive-rules.ts';
+
+const yazl = lazy<typeof Yazl>('yazl');
 
 const LAYER = 'zip';
 const LOCAL_HEADER = 0x04034b50;

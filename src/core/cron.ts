@@ -6,9 +6,9 @@
 
 import type { Cron } from 'croner';
 import { lazy } from './lazy.ts';
+import { usageError } from './errors.ts';
 
 const croner = lazy<typeof import('croner')>('croner');
-import { usageError } from './errors.ts';
 
 /** A checked schedule: the normalized expression and the time zone it is read in. */
 export interface Schedule {

@@ -6,9 +6,9 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { lazy } from '../core/lazy.ts';
+import { usageError } from '../core/errors.ts';
 
 const scure = lazy<typeof import('@scure/base')>('@scure/base');
-import { usageError } from '../core/errors.ts';
 
 /** A public key backups can be encrypted to. */
 export interface AgeRecipient {
@@ -130,11 +130,16 @@ export function parseRecipientsFile(text: string, source: string): AgeRecipient[
   return lines.map((l) => parseRecipient(l.line, `line ${l.number} of ${source}`));
 }
 
+/** The `AGE-SECRET-KEY-1…` text of an X25519 identity's 32-byte scalar. */
+export function encodeIdentity(scalar: Uint8Array): string {
+  return scure().bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
+}
+
 /** A new random X25519 identity: its `AGE-SECRET-KEY-1…` text and its recipient. */
 export function generateIdentity(): { secret: string; recipient: string } {
   const { privateKey } = generateKeyPairSync('x25519');
   const scalar = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length);
-  const secret = scure().bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
+  const secret = encodeIdentity(scalar);
   return { secret, recipient: identityFromScalar(Buffer.from(scalar), 'generated').recipient };
 }
 

@@ -7,9 +7,12 @@
 // copies the driver's buffers, the reader hands out slices, and neither ever holds a whole collection.
 
 import { lazy } from '../core/lazy.ts';
-
-const bsonLib = lazy<typeof import('bson')>('bson');
 import { failure, type CoffreError } from '../core/errors.ts';
+
+const bsonPackage = lazy<typeof import('bson')>('bson');
+
+/** bson's BSON, loaded on first use (core/lazy.ts): the MongoDB engine's files share this one. */
+export const bsonLib = (): typeof import('bson').BSON => bsonPackage().BSON;
 
 export const ARCHIVE_MAGIC = 0x8199e26d;
 export const ARCHIVE_FORMAT_VERSION = '0.1';
@@ -115,16 +118,16 @@ function int32LE(value: number): Buffer {
 export function encodePrelude(header: ArchiveHeader, collections: readonly CollectionEntry[]): Buffer {
   const parts = [
     int32LE(ARCHIVE_MAGIC),
-    bsonLib().BSON.serialize({
-      concurrent_collections: new (bsonLib().BSON.Int32)(header.concurrentCollections),
+    bsonLib().serialize({
+      concurrent_collections: new (bsonLib().Int32)(header.concurrentCollections),
       version: header.version,
       server_version: header.serverVersion,
       tool_version: header.toolVersion,
     }),
   ];
   for (const c of collections) {
-    const size = Number.isSafeInteger(c.size) && c.size < 2 ** 31 ? new (bsonLib().BSON.Int32)(c.size) : bsonLib().BSON.Long.fromNumber(c.size);
-    parts.push(bsonLib().BSON.serialize({ db: c.db, collection: c.collection, metadata: c.metadata, size, type: c.type ?? 'collection' }));
+    const size = Number.isSafeInteger(c.size) && c.size < 2 ** 31 ? new (bsonLib().Int32)(c.size) : bsonLib().Long.fromNumber(c.size);
+    parts.push(bsonLib().serialize({ db: c.db, collection: c.collection, metadata: c.metadata, size, type: c.type ?? 'collection' }));
   }
   parts.push(int32LE(TERMINATOR));
   return Buffer.concat(parts);
@@ -132,7 +135,7 @@ export function encodePrelude(header: ArchiveHeader, collections: readonly Colle
 
 /** The header that opens a block of a namespace's documents. */
 export function encodeNamespaceHeader(db: string, collection: string, eof = false, crc = 0n): Buffer {
-  return Buffer.from(bsonLib().BSON.serialize({ db, collection, EOF: eof, CRC: bsonLib().BSON.Long.fromBigInt(crc) }));
+  return Buffer.from(bsonLib().serialize({ db, collection, EOF: eof, CRC: bsonLib().Long.fromBigInt(crc) }));
 }
 
 /** Checks that bytes are one whole BSON document (length prefix and trailing zero). */
@@ -287,7 +290,7 @@ async function readBsonOrTerminator(src: ByteSource, where: string): Promise<Blo
 
 function parseDoc(doc: Buffer, what: string): Record<string, unknown> {
   try {
-    return bsonLib().BSON.deserialize(doc, { useBigInt64: true }) as Record<string, unknown>;
+    return bsonLib().deserialize(doc, { useBigInt64: true }) as Record<string, unknown>;
   } catch (err) {
     throw corrupt(`${what} is not valid BSON (${(err as Error).message})`);
   }

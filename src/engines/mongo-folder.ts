@@ -11,11 +11,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { lazy } from '../core/lazy.ts';
-
-const bsonLib = lazy<typeof import('bson')>('bson');
 import { failure, usageError } from '../core/errors.ts';
-import { ARCHIVE_FORMAT_VERSION, readBsonDocuments, type ArchiveItem, type CollectionEntry } from './mongo-archive.ts';
+import { ARCHIVE_FORMAT_VERSION, bsonLib, readBsonDocuments, type ArchiveItem, type CollectionEntry } from './mongo-archive.ts';
 
 const BSON_FILE = /\.bson(\.gz)?$/;
 const METADATA_FILE = /\.metadata\.json(\.gz)?$/;
@@ -97,7 +94,7 @@ async function databaseFolder(dir: string, db: string, rel: string, ignored: str
     if (metadata) {
       let parsed: Record<string, unknown>;
       try {
-        parsed = bsonLib().BSON.EJSON.parse(metadata, { relaxed: false }) as Record<string, unknown>;
+        parsed = bsonLib().EJSON.parse(metadata, { relaxed: false }) as Record<string, unknown>;
       } catch {
         throw failure('ARCHIVE_CORRUPT', `${files.metadata} is not valid Extended JSON: the dump folder is damaged.`);
       }

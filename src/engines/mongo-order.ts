@@ -5,9 +5,7 @@
 // order read from the raw bytes. Documents without integer-like keys, nearly all of them, are untouched.
 
 import type { BSON } from 'bson';
-import { lazy } from '../core/lazy.ts';
-
-const bsonLib = lazy<typeof import('bson')>('bson');
+import { bsonLib } from './mongo-archive.ts';
 
 const INTEGER_KEY = /^(0|[1-9]\d*)$/;
 
@@ -82,9 +80,9 @@ function restoreOrder(buf: Buffer, start: number, value: Record<string, unknown>
 }
 
 /** Deserializes one raw BSON document for re-insertion, keeping its field order. */
-export function deserializeInOrder(bson: Buffer): BSON.Document {
-  const doc = bsonLib().BSON.deserialize(bson, { promoteValues: false, bsonRegExp: true });
-  const ordered = restoreOrder(bson, 0, doc, false);
+export function deserializeInOrder(raw: Buffer): BSON.Document {
+  const doc = bsonLib().deserialize(raw, { promoteValues: false, bsonRegExp: true });
+  const ordered = restoreOrder(raw, 0, doc, false);
   if (ordered instanceof Map) {
     // The driver looks for `_id` as a property to decide whether to generate one; a Map keeps it as an entry.
     Object.defineProperty(ordered, '_id', { value: ordered.get('_id'), enumerable: false });

@@ -26,17 +26,15 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { lazy } from '../core/lazy.ts';
-
-const bsonLib = lazy<typeof import('bson')>('bson');
 // The driver is loaded on first use: importing it costs ~35 MB and most coffre commands never touch MongoDB.
 import type { Db, Document, MongoClient } from 'mongodb';
 import type { Connection } from '../core/connection.ts';
 import type { AssertionResult, DrillSupport, DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
+import { lazy } from '../core/lazy.ts';
 import { deserializeInOrder } from './mongo-order.ts';
-import { ARCHIVE_FORMAT_VERSION, encodeArchive, readArchive, readBsonDocuments, type ArchiveItem, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
+import { ARCHIVE_FORMAT_VERSION, bsonLib, encodeArchive, readArchive, readBsonDocuments, type ArchiveItem, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
 import { countBsonDocuments, folderItems, readMetadataFile, scanDumpFolder } from './mongo-folder.ts';
 
 const TOOL = 'coffre-mongo';
@@ -136,12 +134,12 @@ async function serverVersions(client: MongoClient): Promise<ServerVersions> {
 function ferretCannotStore(docs: Document[]): string | undefined {
   const found = new Set<string>();
   const visit = (value: unknown, inArray: boolean): void => {
-    if (value instanceof bsonLib().BSON.Decimal128) found.add('Decimal128 values');
-    else if (value instanceof bsonLib().BSON.Double) {
+    if (value instanceof bsonLib().Decimal128) found.add('Decimal128 values');
+    else if (value instanceof bsonLib().Double) {
       if (!Number.isFinite(value.value)) found.add('NaN or infinite doubles');
-    } else if (value instanceof bsonLib().BSON.MinKey || value instanceof bsonLib().BSON.MaxKey) found.add('MinKey/MaxKey values');
-    else if (value instanceof bsonLib().BSON.Code) found.add('JavaScript code values');
-    else if (value instanceof bsonLib().BSON.BSONSymbol) found.add('symbol values');
+    } else if (value instanceof bsonLib().MinKey || value instanceof bsonLib().MaxKey) found.add('MinKey/MaxKey values');
+    else if (value instanceof bsonLib().Code) found.add('JavaScript code values');
+    else if (value instanceof bsonLib().BSONSymbol) found.add('symbol values');
     else if (Array.isArray(value)) {
       if (inArray) found.add('arrays directly inside arrays');
       for (const v of value) visit(v, true);
@@ -170,7 +168,7 @@ async function userCollections(db: Db): Promise<Document[]> {
 
 /**
  * The collection's UUID as mongodump writes it (32 hex digits). Checked by shape, not `instanceof`: the
- * driver hands back Binary objects of its own (CommonJS) copy of bson, never of the ESM copy imported here.
+ * driver's Binary objects and those of the bson coffre loads need not be of one copy of the package.
  */
 export function uuidHex(info: unknown): string | undefined {
   const u = (info as { uuid?: unknown } | undefined)?.uuid as { _bsontype?: unknown; sub_type?: unknown; buffer?: unknown } | string | undefined;
@@ -191,7 +189,7 @@ async function collectionMetadata(db: Db, c: Document): Promise<string> {
   if (uuid) meta.uuid = uuid;
   meta.collectionName = c.name;
   meta.type = type;
-  return bsonLib().BSON.EJSON.stringify(meta, { relaxed: false });
+  return bsonLib().EJSON.stringify(meta, { relaxed: false });
 }
 
 async function probe(conn: Connection, signal?: AbortSignal): Promise<ToolInfo> {
@@ -321,7 +319,7 @@ interface Planned {
 function parseMetadata(entry: CollectionEntry): { options: Document; indexes: Document[]; type?: string } {
   if (!entry.metadata) return { options: {}, indexes: [] };
   try {
-    const m = bsonLib().BSON.EJSON.parse(entry.metadata, { relaxed: false }) as Document;
+    const m = bsonLib().EJSON.parse(entry.metadata, { relaxed: false }) as Document;
     return { options: (m.options as Document) ?? {}, indexes: Array.isArray(m.indexes) ? (m.indexes as Document[]) : [], type: typeof m.type === 'string' ? m.type : undefined };
   } catch {
     throw failure('ARCHIVE_CORRUPT', `The MongoDB archive's metadata for ${entry.db}.${entry.collection} is not valid Extended JSON: use another backup.`);
@@ -527,7 +525,7 @@ async function siblingMetadata(file: string): Promise<string> {
     if (info?.isFile()) {
       const text = await readMetadataFile(candidate);
       try {
-        bsonLib().BSON.EJSON.parse(text, { relaxed: false });
+        bsonLib().EJSON.parse(text, { relaxed: false });
       } catch {
         throw failure('ARCHIVE_CORRUPT', `${candidate} is not valid Extended JSON: fix or remove it.`);
       }
@@ -538,8 +536,8 @@ async function siblingMetadata(file: string): Promise<string> {
 }
 
 /** Whether a document is an oplog entry (ts, op and ns fields), as in mongodump's oplog.bson. */
-function isOplogEntry(bson: Buffer): boolean {
-  const d = bsonLib().BSON.deserialize(bson) as Document;
+function isOplogEntry(raw: Buffer): boolean {
+  const d = bsonLib().deserialize(raw) as Document;
   return (d.ts as { _bsontype?: string } | undefined)?._bsontype === 'Timestamp' && typeof d.op === 'string' && typeof d.ns === 'string';
 }
 
@@ -647,7 +645,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
             try {
               await db.command({ create: p.temp, ...createOptions });
             } catch (err) {
-              throw unsupported(err, `collection "${p.name}" with options ${bsonLib().BSON.EJSON.stringify(createOptions)}`, conn);
+              throw unsupported(err, `collection "${p.name}" with options ${bsonLib().EJSON.stringify(createOptions)}`, conn);
             }
             created.push(p.temp);
           }
@@ -674,7 +672,7 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           if (legacy) {
             throw failure(
               'MONGO_UNSUPPORTED',
-              `The index "${String(legacy.name)}" of "${p.name}" has a key pattern only MongoDB before 3.4 accepted (${bsonLib().BSON.EJSON.stringify(legacy.key)}): a value that is not 1, -1 or an index type. Nothing was changed: fix the metadata (mongorestore --convertLegacyIndexes does) or restore into a server that takes it.`,
+              `The index "${String(legacy.name)}" of "${p.name}" has a key pattern only MongoDB before 3.4 accepted (${bsonLib().EJSON.stringify(legacy.key)}): a value that is not 1, -1 or an index type. Nothing was changed: fix the metadata (mongorestore --convertLegacyIndexes does) or restore into a server that takes it.`,
             );
           }
           if (specs.length > 0) {
@@ -753,7 +751,7 @@ export function parseMongoAssertion(text: string): { collection: string; filter:
       throw usageError('BAD_DRILL_ASSERTION', `A MongoDB drill assertion's "${k}" is a whole number of documents.`, { field: 'drillAssert' });
   }
   refuseCode(a.filter);
-  const filter = bsonLib().BSON.EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
+  const filter = bsonLib().EJSON.deserialize((a.filter ?? {}) as Document, { relaxed: true }) as Document;
   return { collection: a.collection, filter, min: (a.min as number | undefined) ?? 1, max: a.max as number | undefined };
 }
 

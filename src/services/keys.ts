@@ -5,13 +5,11 @@
 // logged, returned by the API or written into a manifest; only its recipient is shown.
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { lazy } from '../core/lazy.ts';
-
-const scure = lazy<typeof import('@scure/base')>('@scure/base');
 import { newId, isoNow } from '../core/ids.ts';
 import { conflict, notFound, usageError } from '../core/errors.ts';
 import { decryptSecret, encryptSecret } from '../core/secrets.ts';
 import {
+  encodeIdentity,
   generateIdentity,
   identityFileText,
   parseIdentity,
@@ -133,11 +131,7 @@ export async function importIdentity(ctx: ServiceContext, name: unknown, sources
 /** The AGE-SECRET-KEY-1… text of an identity (to seal it). */
 function secretOf(identity: AgeIdentity): string {
   const der = identity.privateKey.export({ format: 'der', type: 'pkcs8' });
-  return encodeSecret(der.subarray(der.length - 32));
-}
-
-function encodeSecret(scalar: Buffer): string {
-  return scure().bech32.encodeFromBytes('AGE-SECRET-KEY-', scalar).toUpperCase();
+  return encodeIdentity(der.subarray(der.length - 32));
 }
 
 /** The identities kept in the catalog (public keys only). */

@@ -12,7 +12,7 @@ import { backupRunCounts, latestBackups, restoreRunCounts } from '../catalog/hea
 import { deliveryCounts, listAlerting } from '../catalog/notifications.ts';
 import { drillCounts, latestDrills } from '../catalog/drills.ts';
 import { latestServerRuns } from '../catalog/server-runs.ts';
-import { nextRuns, scheduleOf } from '../scheduler/cron.ts';
+import { nextRuns, scheduleOf } from '../core/cron.ts';
 import { redact } from '../core/redact.ts';
 import type { ServiceContext } from './service-context.ts';
 import { finishedStatuses, rpoReference } from './notifications.ts';

@@ -33,12 +33,18 @@ export interface Workspace {
   cleanup(): Promise<void>;
 }
 
+/** The environment of a `coffre` child: this process's, with DATA_DIR and none of the developer's coffre settings. */
+export function cliEnv(dataDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
+  for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT', 'COFFRE_APP_BUNDLE']) delete env[k];
+  return env;
+}
+
 /** A new workspace: a temporary folder with DATA_DIR inside. */
 export async function workspace(prefix = 'coffre-cli-'): Promise<Workspace> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   const dataDir = path.join(dir, 'data');
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
-  for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT']) delete env[k];
+  const env = cliEnv(dataDir);
   const transcript: string[] = [];
   const start = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
     spawn(process.execPath, [mainScript, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

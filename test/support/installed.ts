@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { cliEnv, mainScript } from './cli.ts';
 
 export const root = path.resolve(import.meta.dirname, '..', '..');
-const bin = path.join(root, 'bin', 'coffre.js');
 
 export interface Installed {
   /** Runs `coffre ARGS`; resolves with stdout and stderr together once it exits 0, rejects otherwise. */
@@ -31,10 +31,8 @@ export async function installed(dir: string, env: NodeJS.ProcessEnv = {}): Promi
 registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(list)}, url + '\\n'); return next(url, context); } });\n`,
   );
   await writeFile(list, '');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: path.join(dir, 'data') };
-  for (const k of ['DATABASE_URL', 'ENCRYPTION_SECRET', 'BACKUP_ROOT', 'DEFAULT_COMPRESSION', 'COFFRE_DEBUG', 'NODE_TEST_CONTEXT', 'COFFRE_APP_BUNDLE']) delete childEnv[k];
-  Object.assign(childEnv, env);
-  const start = (args: string[]) => spawn(process.execPath, ['--import', preload, bin, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const childEnv: NodeJS.ProcessEnv = { ...cliEnv(path.join(dir, 'data')), ...env };
+  const start = (args: string[]) => spawn(process.execPath, ['--import', preload, mainScript, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   return {
     start,
     ok: (args) =>

@@ -13,7 +13,7 @@
 // `filename`, so that what it finds beside itself (web/dist, package.json, the delta index worker, which
 // runs from its source file) is found the same way from the bundle.
 
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadEsbuild, nodeBundle } from './bundle-options.ts';
@@ -21,7 +21,9 @@ import { loadEsbuild, nodeBundle } from './bundle-options.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'node_modules', '.cache', 'coffre-app');
 // Bump when this script's output changes shape: bin/app-bundle.js uses a stamp of its own format only.
-const FORMAT = 1;
+const FORMAT = 2;
+/** Builds kept besides the new one, for commands still loading chunks from the build they started with. */
+const KEEP_OLDER = 2;
 /** The packages bundled in (those every command loads first); the stamp records their versions. */
 const BUNDLED = /^(kysely|zod)(\/|$)/;
 
@@ -44,10 +46,12 @@ const ownMeta: import('esbuild').Plugin = {
   },
 };
 
-await rm(out, { recursive: true, force: true });
+// A folder of its own: commands started from the build the stamp names now keep loading their chunks from
+// it, whole, while this one is written (bin/app-bundle.js).
+const build = `b-${Date.now().toString(36)}-${process.pid}`;
 const started = Date.now();
 const result = await esbuild.build({
-  ...nodeBundle(out),
+  ...nodeBundle(path.join(out, build)),
   // secrets.mjs: what bin/coffre.js imports first, to start the catalog key's scrypt (src/core/secrets.ts) before the command loads.
   entryPoints: { main: path.join(root, 'src', 'cli', 'main.ts'), secrets: path.join(root, 'src', 'core', 'secrets.ts') },
   // Commands (and backends) load on demand, as from the sources: one chunk each (splitting), shared code in common chunks.
@@ -66,7 +70,23 @@ const sources = await Promise.all(
 const packages = await Promise.all(
   ['kysely', 'zod'].map(async (name) => ({ name, version: JSON.parse(await readFile(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version as string })),
 );
-const stamp = { format: FORMAT, packages, sources };
-// The stamp last: a build cut short leaves no stamp, so nothing half-built is used.
-await writeFile(path.join(out, 'stamp.json'), `${JSON.stringify(stamp)}\n`);
+const stamp = { format: FORMAT, build, packages, sources };
+// The stamp last, in one rename: a build cut short is never named, and a reader sees the old stamp or the new one.
+const next = path.join(out, `stamp.json.${process.pid}`);
+await writeFile(next, `${JSON.stringify(stamp)}\n`);
+await rename(next, path.join(out, 'stamp.json'));
+// Older builds but the last few go, as does what an earlier format left at the top (its chunks); another build's
+// stamp in the making stays.
+const entries = await readdir(out, { withFileTypes: true });
+const builds = await Promise.all(
+  entries.filter((e) => e.isDirectory() && e.name.startsWith('b-') && e.name !== build).map(async (e) => ({ name: e.name, at: (await stat(path.join(out, e.name))).mtimeMs })),
+);
+const gone = [
+  ...builds
+    .sort((a, b) => b.at - a.at)
+    .slice(KEEP_OLDER)
+    .map((b) => b.name),
+  ...entries.filter((e) => e.isFile() && !e.name.startsWith('stamp.json')).map((e) => e.name),
+];
+await Promise.all(gone.map((name) => rm(path.join(out, name), { recursive: true, force: true })));
 process.stdout.write(`app bundle: ${sources.length} source files in ${Object.keys(result.metafile.outputs).length} files, ${Date.now() - started} ms\n`);

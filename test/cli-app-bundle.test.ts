@@ -12,8 +12,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { APP_BUNDLE_FORMAT, freshAppBundle } from '../bin/app-bundle.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { APP_BUNDLE_FORMAT, appBundleState, freshAppBundle } from '../bin/app-bundle.js';
 import { installed, root, sqliteRoundTrip } from './support/installed.ts';
 
 const sources = `${pathToFileURL(path.join(root, 'src')).href}/`;
@@ -40,6 +40,7 @@ test('the bundle is fresh only while every source it was made from is unchanged,
         path.join(dir, 'stamp.json'),
         JSON.stringify({
           format: APP_BUNDLE_FORMAT,
+          build: 'b-1',
           packages: [
             { name: 'kysely', version: '1.2.3' },
             { name: 'zod', version: '4.5.6' },
@@ -50,9 +51,12 @@ test('the bundle is fresh only while every source it was made from is unchanged,
       );
     assert.equal(freshAppBundle(tree, dir), undefined, 'no stamp: the sources');
     await stamp();
-    assert.equal(freshAppBundle(tree, dir), `file://${path.join(dir, 'main.mjs')}`);
+    assert.equal(freshAppBundle(tree, dir), `file://${path.join(dir, 'b-1', 'main.mjs')}`);
     await stamp({ format: APP_BUNDLE_FORMAT + 1 });
     assert.equal(freshAppBundle(tree, dir), undefined, 'another format');
+    await stamp({ build: '../b-1' });
+    assert.equal(freshAppBundle(tree, dir), undefined, 'a build folder outside the cache');
+    assert.match(appBundleState(tree, dir).stale ?? '', /no build folder/);
     await stamp({ packages: [{ name: 'zod', version: '4.5.7' }] });
     assert.equal(freshAppBundle(tree, dir), undefined, 'another zod');
     await stamp();
@@ -64,6 +68,7 @@ test('the bundle is fresh only while every source it was made from is unchanged,
     await writeFile(a, 'export const a = 22;\n');
     await utimes(a, when, when);
     assert.equal(freshAppBundle(tree, dir), undefined, 'a source of another size');
+    assert.match(appBundleState(tree, dir).stale ?? '', /^src\/a\.ts: 21 bytes at \d+, built from 20 bytes/);
     await rm(a);
     assert.equal(freshAppBundle(tree, dir), undefined, 'a source gone');
   } finally {
@@ -71,12 +76,19 @@ test('the bundle is fresh only while every source it was made from is unchanged,
   }
 });
 
-test('bin/coffre.js runs a catalog, a backup, verify, restore and serve from the bundle, loading no source file', async () => {
-  if (!freshAppBundle(root)) {
-    const built = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-app.ts')], { encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
+const buildApp = () => {
+  const built = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-app.ts')], { encoding: 'utf8' });
+  assert.equal(built.status, 0, built.stderr);
+};
+
+test('bin/coffre.js runs a catalog, a backup, verify, restore and serve from the bundle, loading no source file; a rebuild leaves the running build whole', async (t) => {
+  const state = appBundleState(root);
+  if (state.stale) {
+    t.diagnostic(`the app bundle is not fresh (${state.stale}): building it`);
+    buildApp();
   }
-  assert.ok(freshAppBundle(root), 'scripts/build-app.ts made no fresh bundle (is esbuild installed?)');
+  const first = freshAppBundle(root);
+  assert.ok(first, 'scripts/build-app.ts made no fresh bundle (is esbuild installed?)');
   if (!existsSync(path.join(root, 'web', 'dist', 'index.html'))) {
     const built = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-web.ts')], { encoding: 'utf8' });
     assert.equal(built.status, 0, built.stderr);
@@ -113,6 +125,18 @@ test('bin/coffre.js runs a catalog, a backup, verify, restore and serve from the
       const page = await fetch(`${url}/`);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<div id="app"|<script type="module"/);
+
+      // A rebuild while this server (and other tests' commands) run from the build the stamp names: the new
+      // build gets a folder of its own and the stamp moves to it; the running one stays whole.
+      const running = path.dirname(fileURLToPath(first));
+      const files = await readdir(running);
+      buildApp();
+      const rebuilt = freshAppBundle(root);
+      assert.ok(rebuilt && rebuilt !== first, `the stamp names the new build (${rebuilt})`);
+      assert.deepEqual(await readdir(running), files, 'the running build is whole');
+      const builds = (await readdir(path.dirname(running))).filter((f) => f.startsWith('b-'));
+      assert.ok(builds.length <= 3, `older builds but the last two are removed: ${builds.join(', ')}`);
+      assert.equal((await fetch(`${url}/api/openapi.json`)).status, 200);
     } finally {
       const closed = new Promise((resolve) => server.once('close', resolve));
       server.kill('SIGTERM');
@@ -120,7 +144,10 @@ test('bin/coffre.js runs a catalog, a backup, verify, restore and serve from the
     }
 
     const urls = await coffre.loaded();
-    assert.ok(urls.some((u) => u.endsWith('/coffre-app/main.mjs')) && urls.some((u) => u.endsWith('/coffre-app/secrets.mjs')), 'the bundle loaded, its secrets entry first');
+    assert.ok(
+      urls.some((u) => /\/coffre-app\/b-[^/]+\/main\.mjs$/.test(u)) && urls.some((u) => /\/coffre-app\/b-[^/]+\/secrets\.mjs$/.test(u)),
+      'the bundle loaded, its secrets entry first',
+    );
     assert.deepEqual(
       urls.filter((u) => u.startsWith(sources) || /\/node_modules\/(kysely|zod)\//.test(u)),
       [],

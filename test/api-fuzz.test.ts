@@ -57,8 +57,15 @@ async function check(method: string, url: string, payload: string | undefined, c
     const body = JSON.parse(res.body);
     assert.match(body.error.code, /^COFFRE_E_[A-Z_]+$/, what);
     assert.equal(typeof body.error.message, 'string', what);
+    // What to change is worded for an API client: a field or a route, never the CLI's flag or command.
+    assert.doesNotMatch(body.error.message, CLI_WORDS, what);
+    if (/GET \/api\//.test(body.error.message)) apiWorded++;
   }
 }
+
+/** The CLI's wording of a hint (core/errors.ts flagWords), which an API answer must not carry. */
+const CLI_WORDS = /see `coffre |shown by `coffre |--(to|kind|replace|database|drill-target|identity) /;
+let apiWorded = 0;
 
 const anyValue = fc.oneof(
   fc.string(),
@@ -167,6 +174,7 @@ test('no route answers a malformed, oversized or wrongly typed request with a 5x
   }
   // The requests reached past validation: successes, missing ids and conflicts happened, not only 400s.
   for (const status of [200, 400, 404]) assert.ok((statuses.get(status) ?? 0) > 0, `some requests answered ${status}: ${JSON.stringify([...statuses])}`);
+  assert.ok(apiWorded > 0, 'some not-found answers named the route that lists what exists');
   assert.ok(
     [...statuses.keys()].some((k) => k === 201 || k === 202),
     JSON.stringify([...statuses]),

@@ -42,12 +42,26 @@ test('each hint has both wordings, and a message without a hint is the same at b
     { hint: { kind: 'full' } as const, cli: '--kind full', api: '"kind": "full"' },
     { hint: { target: 'TARGET' } as const, cli: '--to TARGET', api: 'targetId' },
     { hint: { database: 'NAME' } as const, cli: '--database NAME', api: 'options.database' },
+    { hint: { see: 'targets' } as const, cli: '`coffre target list`', api: 'GET /api/sgbd-targets' },
+    { hint: { see: 'drills' } as const, cli: '`coffre journal --drills`', api: 'GET /api/drills' },
+    { hint: { adopt: ['b1'], plan: 'PLAN' }, cli: '`coffre journal adopt b1 --plan PLAN`', api: 'POST /api/journals/b1/adopt with {"planId": "PLAN"}' },
+    {
+      hint: { adopt: ['b1', 'b2'], plan: 'nightly' },
+      cli: '`coffre journal adopt b1 b2 --plan nightly`',
+      api: 'POST /api/journals/b1/adopt with {"planId": "nightly"}, then POST /api/journals/b2/adopt with {"planId": "nightly"}',
+    },
+    { hint: { backup: 'my plan' }, cli: '`coffre backup my plan`', api: 'POST /api/plans/my%20plan/execute' },
+    { hint: { drillTarget: 'TARGET' } as const, cli: '--drill-target TARGET', api: 'drillTargetId' },
   ];
   for (const c of cases) {
     const err = new CoffreError('X', 'do this: {hint}.', { hint: c.hint, kind: 'usage' });
     assert.equal(err.message, `do this: ${c.cli}.`);
     assert.equal(errorBody(err).error.message, `do this: ${c.api}.`);
   }
+  const identity = new CoffreError('X', 'open it: {hint}.', { hint: { identity: 'FILE' }, kind: 'usage' });
+  assert.match(identity.message, /--identity FILE \(or --identity-env VAR\), or store one in the catalog with `coffre key import`/);
+  assert.match(errorBody(identity).error.message, /an identity stored in the catalog/);
+  assert.doesNotMatch(errorBody(identity).error.message, /--identity/);
   const plain = new CoffreError('X', 'nothing to change {here}.');
   assert.equal(errorBody(plain).error.message, plain.message);
 });

@@ -5,7 +5,7 @@
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { CoffreError, asCoffreError, usageError, type ErrorKind, type HintWords } from '../core/errors.ts';
+import { CoffreError, asCoffreError, usageError, type ErrorKind, type HintWords, type Listing } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 
 export interface ErrorBody {
@@ -28,9 +28,31 @@ export function statusOf(err: CoffreError): number {
   return statusByKind[err.kind];
 }
 
-/** How the API words an error's hint: as the JSON field to set (the CLI's flags are the messages' default). */
-export const fieldWords: HintWords = (hint) =>
-  'flag' in hint ? `"${hint.flag}": true` : 'kind' in hint ? `"kind": "${hint.kind}"` : 'database' in hint ? 'options.database' : 'targetId';
+const routeOf: Record<Listing, string> = {
+  plans: '/api/plans',
+  targets: '/api/sgbd-targets',
+  destinations: '/api/destinations',
+  journal: '/api/journals',
+  drills: '/api/drills',
+  notifiers: '/api/notifiers',
+  tokens: '/api/tokens',
+};
+
+/** How the API words an error's hint: as the JSON field to set or the route to call (the CLI's flags are the messages' default). */
+export const fieldWords: HintWords = (hint) => {
+  if ('flag' in hint) return `"${hint.flag}": true`;
+  if ('kind' in hint) return `"kind": "${hint.kind}"`;
+  if ('database' in hint) return 'options.database';
+  if ('target' in hint) return 'targetId';
+  if ('see' in hint) return `GET ${routeOf[hint.see]}`;
+  if ('adopt' in hint) {
+    const body = hint.plan ? ` with {"planId": "${hint.plan}"}` : '';
+    return hint.adopt.map((id) => `POST /api/journals/${id}/adopt${body}`).join(', then ');
+  }
+  if ('backup' in hint) return `POST /api/plans/${encodeURIComponent(hint.backup)}/execute`;
+  if ('drillTarget' in hint) return 'drillTargetId';
+  return 'an identity stored in the catalog (an operator runs `coffre key import` on the server; the API opens with stored identities only)';
+};
 
 /** The JSON body for an error (message redacted, its hint worded as JSON fields). */
 export function errorBody(err: CoffreError): ErrorBody {

@@ -30,10 +30,10 @@ export function toDrill(row: DrillsTable): DrillRecord {
 export async function getDrill(db: Db, ref: string): Promise<DrillRecord> {
   const exact = await db.selectFrom('drills').selectAll().where('id', '=', ref).executeTakeFirst();
   if (exact) return toDrill(exact);
-  if (!isIdPrefix(ref)) throw usageError('BAD_JOURNAL_ID', `"${ref}" is not a drill id: give the id shown by \`coffre journal --drills\`.`);
+  if (!isIdPrefix(ref)) throw usageError('BAD_JOURNAL_ID', `"${ref}" is not a drill id: give the id shown by {hint}.`, undefined, { see: 'drills' });
   const rows = await db.selectFrom('drills').selectAll().where('id', 'like', `${ref.toLowerCase()}%`).limit(2).execute();
   if (rows.length > 1) throw usageError('AMBIGUOUS_ID', `The id prefix "${ref}" matches several drills: type more characters.`);
-  if (rows.length === 0) throw notFound('DRILL_NOT_FOUND', `No drill with id ${ref} in the journal: see \`coffre journal --drills\`.`);
+  if (rows.length === 0) throw notFound('DRILL_NOT_FOUND', `No drill with id ${ref} in the journal: see {hint}.`, { see: 'drills' });
   return toDrill(rows[0]);
 }
 

@@ -67,11 +67,11 @@ export async function getBackup(db: Kysely<CatalogSchema>, ref: string): Promise
   const exact = await db.selectFrom('backups').selectAll().where('id', '=', ref).executeTakeFirst();
   if (exact) return toBackup(exact);
   if (!isIdPrefix(ref)) {
-    throw usageError('BAD_JOURNAL_ID', `"${ref}" is not a journal id: give the id shown by \`coffre journal\` (at least 6 characters of it).`);
+    throw usageError('BAD_JOURNAL_ID', `"${ref}" is not a journal id: give the id shown by {hint} (at least 6 characters of it).`, undefined, { see: 'journal' });
   }
   const rows = await db.selectFrom('backups').selectAll().where('id', 'like', `${ref.toLowerCase()}%`).limit(2).execute();
   if (rows.length > 1) throw usageError('AMBIGUOUS_ID', `The id prefix "${ref}" matches several backups: type more characters.`);
-  if (rows.length === 0) throw notFound('BACKUP_NOT_FOUND', `No backup with id ${ref} in the journal: see \`coffre journal\`.`);
+  if (rows.length === 0) throw notFound('BACKUP_NOT_FOUND', `No backup with id ${ref} in the journal: see {hint}.`, { see: 'journal' });
   return toBackup(rows[0]);
 }
 

@@ -64,7 +64,7 @@ export async function findServerRun(db: Kysely<CatalogSchema>, id: string): Prom
 /** A server run by id or unique prefix; not_found otherwise. */
 export async function getServerRun(db: Kysely<CatalogSchema>, id: string): Promise<ServerRunRecord> {
   const run = await findServerRun(db, id);
-  if (!run) throw notFound('RUN_NOT_FOUND', `No server run ${id}: see \`coffre journal\`.`);
+  if (!run) throw notFound('RUN_NOT_FOUND', `No server run ${id}: see {hint}.`, { see: 'journal' });
   return run;
 }
 

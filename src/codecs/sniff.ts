@@ -124,7 +124,7 @@ function rawFormatOf(head: Buffer, layers: readonly CompressionName[], acceptDel
     const inside = layers.length > 0 ? ` (inside ${layers.join(' + ')})` : '';
     throw usageError(
       'DELTA_NEEDS_PARENT',
-      `The input${inside} is a coffre delta: a differential or incremental backup holds only the changes since its parent backup and cannot be restored alone. Restore it by its journal id (\`coffre restore ID\`), which rebuilds the chain from its full backup.`,
+      `The input${inside} is a coffre delta: a differential or incremental backup holds only the changes since its parent backup and cannot be restored alone. Restore it by its journal id (\`coffre restore ID\`, POST /api/restore/ID), which rebuilds the chain from its full backup.`,
       { layers },
     );
   }

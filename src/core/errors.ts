@@ -15,17 +15,55 @@ export type ErrorKind =
 
 /**
  * What a user can change to succeed, as data: each edge words it in its own terms (`{hint}` in a message
- * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET`, `--database NAME` (the default wording,
- * `message`); the API says `"replace": true`, `"kind": "full"`, `targetId`, `options.database` (api/errors.ts). The core never writes either.
+ * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET`, `--database NAME`, `coffre target list`,
+ * `coffre journal adopt ID --plan PLAN`, `coffre backup PLAN` (the default wording, `message`); the API says
+ * `"replace": true`, `"kind": "full"`, `targetId`, `options.database`, `GET /api/sgbd-targets`,
+ * `POST /api/journals/ID/adopt`, `POST /api/plans/PLAN/execute` (api/errors.ts). The core never writes either.
  */
-export type Hint = { flag: 'replace' } | { kind: 'full' } | { target: 'TARGET' } | { database: 'NAME' };
+export type Hint =
+  | { flag: 'replace' }
+  | { kind: 'full' }
+  | { target: 'TARGET' }
+  | { database: 'NAME' }
+  /** Where to find the names or ids that exist. */
+  | { see: Listing }
+  /** Adopt imported backups, oldest first (into `plan`, a plan's name or the placeholder PLAN, when it must be said). */
+  | { adopt: string[]; plan?: string }
+  /** Back up this plan. */
+  | { backup: string }
+  /** Drill on another target's server. */
+  | { drillTarget: 'TARGET' }
+  /** Give an age identity that opens it. */
+  | { identity: 'FILE' };
+
+/** What a user can list to find a valid name or id. */
+export type Listing = 'plans' | 'targets' | 'destinations' | 'journal' | 'drills' | 'notifiers' | 'tokens';
 
 /** How an edge words a hint. */
 export type HintWords = (hint: Hint) => string;
 
-/** The default wording: the CLI's flags. */
-export const flagWords: HintWords = (hint) =>
-  'flag' in hint ? `--${hint.flag}` : 'kind' in hint ? `--kind ${hint.kind}` : 'database' in hint ? `--database ${hint.database}` : `--to ${hint.target}`;
+const commandOf: Record<Listing, string> = {
+  plans: 'coffre plan list',
+  targets: 'coffre target list',
+  destinations: 'coffre destination list',
+  journal: 'coffre journal',
+  drills: 'coffre journal --drills',
+  notifiers: 'coffre notify list',
+  tokens: 'coffre token list',
+};
+
+/** The default wording: the CLI's flags and commands. */
+export const flagWords: HintWords = (hint) => {
+  if ('flag' in hint) return `--${hint.flag}`;
+  if ('kind' in hint) return `--kind ${hint.kind}`;
+  if ('database' in hint) return `--database ${hint.database}`;
+  if ('target' in hint) return `--to ${hint.target}`;
+  if ('see' in hint) return `\`${commandOf[hint.see]}\``;
+  if ('adopt' in hint) return `\`coffre journal adopt ${hint.adopt.join(' ')}${hint.plan ? ` --plan ${hint.plan}` : ''}\``;
+  if ('backup' in hint) return `\`coffre backup ${hint.backup}\``;
+  if ('drillTarget' in hint) return `--drill-target ${hint.drillTarget}`;
+  return `--identity ${hint.identity} (or --identity-env VAR), or store one in the catalog with \`coffre key import\``;
+};
 
 export interface CoffreErrorOptions {
   kind?: ErrorKind;
@@ -71,8 +109,8 @@ export function usageError(code: string, message: string, details?: Record<strin
   return new CoffreError(code, message, { kind: 'usage', details, hint });
 }
 
-export function notFound(code: string, message: string): CoffreError {
-  return new CoffreError(code, message, { kind: 'not_found' });
+export function notFound(code: string, message: string, hint?: Hint): CoffreError {
+  return new CoffreError(code, message, { kind: 'not_found', hint });
 }
 
 export function conflict(code: string, message: string, details?: Record<string, unknown>, hint?: Hint): CoffreError {

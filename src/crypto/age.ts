@@ -59,8 +59,9 @@ export function identityRequired(what: string, recipients: readonly string[] | u
   const to = recipients?.length ? namesOf(recipients) : `${stanzas ?? 'its'} recipient${stanzas === 1 ? '' : 's'}`;
   return usageError(
     'AGE_IDENTITY_REQUIRED',
-    `${what} is encrypted with age to ${to}: give an identity that opens it with --identity FILE (or --identity-env VAR), or store one in the catalog with \`coffre key import\`.`,
+    `${what} is encrypted with age to ${to}: give an identity that opens it: {hint}.`,
     { recipients: recipients ?? [] },
+    { identity: 'FILE' },
   );
 }
 

@@ -57,7 +57,7 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
     else planName = q.plan;
   }
   const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, kind: q.kind, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
-  if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see \`coffre plan list\`.`);
+  if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see {hint}.`, { see: 'plans' });
   // A server run's rows show as one entry, the run's, with its databases beneath (services/server-view.ts).
   const runIds = [...new Set(rows.map((r) => r.runId).filter((id): id is string => !!id))];
   if (runIds.length === 0) return describeWithCopies(ctx, rows);

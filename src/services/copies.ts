@@ -102,7 +102,7 @@ export async function locateCopy(ctx: ServiceContext, run: BackupRecord, options
     'ARTIFACT_UNREACHABLE',
     tried.length
       ? `No destination holds an intact copy of backup ${run.id} (${tried.join('; ')}).`
-      : `Backup ${run.id} has no copy on any destination still in the catalog: add its destination back (and \`coffre reindex\` it) to reach the artifact.`,
+      : `Backup ${run.id} has no copy on any destination still in the catalog: add its destination back (and reindex it) to reach the artifact.`,
     { details: { backupId: run.id } },
   );
 }

@@ -69,7 +69,7 @@ export async function listDestinations(ctx: ServiceContext): Promise<Destination
 /** The stored record of a destination by name, id or id prefix; not_found otherwise. */
 export async function findDestinationRecord(ctx: ServiceContext, ref: string): Promise<DestinationRecord> {
   const rec = await repo.findDestination(ctx.catalog.db, ref);
-  if (!rec) throw notFound('DESTINATION_NOT_FOUND', `No destination named "${ref}": see \`coffre destination list\`.`);
+  if (!rec) throw notFound('DESTINATION_NOT_FOUND', `No destination named "${ref}": see {hint}.`, { see: 'destinations' });
   return rec;
 }
 

@@ -63,7 +63,7 @@ export async function checkPlanDrill(ctx: ServiceContext, engine: EngineName, in
   if (input.target !== undefined) {
     if (input.target === null || input.target === '') targetId = null;
     else {
-      if (typeof input.target !== 'string') throw usageError('BAD_DRILL_TARGET', '--drill-target names a target.', { field: 'drillTarget' });
+      if (typeof input.target !== 'string') throw usageError('BAD_DRILL_TARGET', 'The drill target must be the name or id of a target.', { field: 'drillTarget' });
       const t = await findTargetRecord(ctx, input.target);
       if (t.engine !== engine)
         throw usageError('BAD_DRILL_TARGET', `The drill target "${t.name}" is a ${t.engine} server; the plan backs up ${engine}: choose a ${engine} target.`, {

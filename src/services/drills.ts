@@ -156,7 +156,7 @@ async function backupToDrill(ctx: ServiceContext, plan: { id: string; name: stri
   const rows: BackupRecord[] = [];
   for (const status of restorableStatuses) rows.push(...(await listBackups(ctx.catalog.db, { planId: plan.id, status, limit: 1 })).filter((b) => b.sha256));
   const latest = rows.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0))[0];
-  if (!latest) throw usageError('DRILL_NO_BACKUP', `Plan "${plan.name}" has no successful backup to drill: run \`coffre backup ${plan.name}\` first.`);
+  if (!latest) throw usageError('DRILL_NO_BACKUP', `Plan "${plan.name}" has no successful backup to drill: run {hint} first.`, undefined, { backup: plan.name });
   return latest;
 }
 
@@ -197,11 +197,13 @@ export async function runDrill(ctx: ServiceContext, options: RunDrillOptions): P
   if (options.drillTarget) server = await findTargetRecord(ctx, options.drillTarget);
   else if (settings?.targetId) server = await getTarget(db, settings.targetId);
   else server = await getTarget(db, plan.targetId);
-  if (!server) throw usageError('MISSING_TARGET', `The server plan "${plan.name}" drills on was removed: give --drill-target TARGET.`);
+  if (!server) throw usageError('MISSING_TARGET', `The server plan "${plan.name}" drills on was removed: give {hint}.`, undefined, { drillTarget: 'TARGET' });
   if (server.engine !== backup.engine) {
     throw usageError(
       'FORMAT_MISMATCH',
-      `Backup ${backup.id} is a ${backup.engine} dump, which the ${server.engine} target "${server.name}" cannot restore: drill on a ${backup.engine} target (--drill-target).`,
+      `Backup ${backup.id} is a ${backup.engine} dump, which the ${server.engine} target "${server.name}" cannot restore: drill on a ${backup.engine} target ({hint}).`,
+      undefined,
+      { drillTarget: 'TARGET' },
     );
   }
   const keyring = await keyringOf(ctx, options.identities);
@@ -444,10 +446,10 @@ class Drill {
   #rto(rtoMs: number): void {
     const limit = this.#p.settings?.rtoSeconds ?? null;
     const secs = (rtoMs / 1000).toFixed(1);
-    if (limit === null) this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s (the plan sets no --rto objective).`, durationMs: rtoMs });
+    if (limit === null) this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s (the plan sets no RTO objective).`, durationMs: rtoMs });
     else if (rtoMs <= limit * 1000)
       this.#add({ name: 'rto', status: 'passed', message: `Recovered and checked in ${secs} s, within the ${limit} s objective.`, durationMs: rtoMs });
-    else this.#add({ name: 'rto', status: 'failed', message: `Recovered and checked in ${secs} s, over the ${limit} s objective (--rto).`, durationMs: rtoMs });
+    else this.#add({ name: 'rto', status: 'failed', message: `Recovered and checked in ${secs} s, over the ${limit} s objective (the plan's RTO).`, durationMs: rtoMs });
   }
 
   /** Drops the scratch database if this drill created it; a note when that failed (the drill then fails). */

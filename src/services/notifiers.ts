@@ -147,7 +147,7 @@ export async function addNotifier(ctx: ServiceContext, input: NotifierInput): Pr
 
 export async function findNotifierRecord(ctx: ServiceContext, ref: string): Promise<NotifierRecord> {
   const rec = await repo.findNotifier(ctx.catalog.db, ref);
-  if (!rec) throw notFound('NOTIFIER_NOT_FOUND', `No notifier named "${ref}": see \`coffre notify list\`.`);
+  if (!rec) throw notFound('NOTIFIER_NOT_FOUND', `No notifier named "${ref}": see {hint}.`, { see: 'notifiers' });
   return rec;
 }
 

@@ -281,7 +281,7 @@ export async function listPlans(ctx: ServiceContext): Promise<PlanView[]> {
 /** The stored record of a plan by name, id or id prefix; not_found otherwise. */
 export async function findPlanRecord(ctx: ServiceContext, ref: string): Promise<PlanRecord> {
   const rec = await repo.findPlan(ctx.catalog.db, ref);
-  if (!rec) throw notFound('PLAN_NOT_FOUND', `No plan named "${ref}": see \`coffre plan list\`.`);
+  if (!rec) throw notFound('PLAN_NOT_FOUND', `No plan named "${ref}": see {hint}.`, { see: 'plans' });
   return rec;
 }
 

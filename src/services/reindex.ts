@@ -169,7 +169,8 @@ export async function reindexDestination(ctx: ServiceContext, ref: string): Prom
       serverVersion: m.serverVersion,
       clientVersion: m.clientVersion,
       tool: m.tool,
-      message: `Rebuilt by coffre reindex from the manifest in destination ${dest.name} (on ${hostname()}); not adopted: it counts for no plan until \`coffre journal adopt ${m.id}${plan ? '' : ' --plan PLAN'}\`, and a restore of it needs --to; run \`coffre verify ${m.id}\` to re-hash it.`,
+      // Stored, and read from the CLI, the API and the dashboard alike: both edges' words.
+      message: `Rebuilt by reindex from the manifest in destination ${dest.name} (on ${hostname()}); not adopted: it counts for no plan until a person adopts it (\`coffre journal adopt ${m.id}${plan ? '' : ' --plan PLAN'}\`, POST /api/journals/${m.id}/adopt), and a restore of it must name its target; a verify (\`coffre verify ${m.id}\`, POST /api/journals/${m.id}/verify) re-hashes it.`,
       pid: null,
       host: null,
       recipients: manifestRecipients(m),
@@ -231,13 +232,14 @@ export async function adoptBackup(ctx: ServiceContext, ref: string, options: Ado
   const db = ctx.catalog.db;
   const row = await getBackup(db, ref);
   if (row.trigger !== 'reindex')
-    throw usageError('NOT_IMPORTED', `Backup ${row.id} was made by coffre (trigger ${row.trigger}), not imported by \`coffre reindex\`: it belongs to its plan already.`);
+    throw usageError('NOT_IMPORTED', `Backup ${row.id} was made by coffre (trigger ${row.trigger}), not imported by reindex: it belongs to its plan already.`);
   const planRef = options.plan ?? row.importPlanId ?? undefined;
   if (!planRef) {
     throw usageError(
       'ADOPT_NEEDS_PLAN',
-      `Backup ${row.id} was imported from a manifest that names no plan of this catalog by id (it claims "${row.planName}"): say which plan it belongs to, \`coffre journal adopt ${row.id} --plan PLAN\` (API: {"planId": ...}).`,
+      `Backup ${row.id} was imported from a manifest that names no plan of this catalog by id (it claims "${row.planName}"): say which plan it belongs to: {hint}.`,
       { field: 'planId' },
+      { adopt: [row.id], plan: 'PLAN' },
     );
   }
   const plan = await findPlanRecord(ctx, planRef);
@@ -269,7 +271,9 @@ export async function adoptBackup(ctx: ServiceContext, ref: string, options: Ado
     if (!parent || parent.planId !== plan.id) {
       throw usageError(
         'ADOPT_PARENT_FIRST',
-        `Backup ${row.id} is ${row.kind === 'incremental' ? 'an' : 'a'} ${row.kind} whose parent ${row.parentId} is ${parent ? `not a backup of plan ${plan.name}` : 'not in the journal'}: adopt the parent first (\`coffre journal adopt ${row.parentId} ${row.id} --plan ${plan.name}\` adopts both, oldest first).`,
+        `Backup ${row.id} is ${row.kind === 'incremental' ? 'an' : 'a'} ${row.kind} whose parent ${row.parentId} is ${parent ? `not a backup of plan ${plan.name}` : 'not in the journal'}: adopt the parent first, then this one: {hint}.`,
+        undefined,
+        { adopt: [row.parentId, row.id], plan: plan.name },
       );
     }
   }

@@ -122,7 +122,7 @@ export function checkImplicitTarget(backup: Pick<BackupRecord, 'id' | 'trigger' 
   if (!isPendingImport(backup)) return;
   throw usageError(
     'IMPORTED_NEEDS_TARGET',
-    `Backup ${backup.id} was imported by \`coffre reindex\` and is not adopted: the target its manifest names ("${backup.targetName}") is not trusted. Name the target: {hint}, or adopt the backup into its plan first: \`coffre journal adopt ${backup.id} [--plan PLAN]\`.`,
+    `Backup ${backup.id} was imported by reindex and is not adopted: the target its manifest names ("${backup.targetName}") is not trusted. Name the target: {hint}, or adopt the backup into its plan first (\`coffre journal adopt ${backup.id} [--plan PLAN]\`, POST /api/journals/${backup.id}/adopt).`,
     { field: 'targetId' },
     { target: 'TARGET' },
   );

@@ -99,7 +99,7 @@ async function pruneOnce(ctx: ServiceContext, planId: string, options: PruneOpti
       id: r.id,
       startedAt: r.startedAt,
       kind: r.kind,
-      reasons: [`imported by coffre reindex and not adopted: it counts for no plan until \`coffre journal adopt ${r.id}\``],
+      reasons: ['imported by reindex and not adopted: it counts for no plan until a person adopts it into one'],
     })),
   };
   if (report.dryRun) return report;

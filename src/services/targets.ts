@@ -122,7 +122,7 @@ export async function listTargets(ctx: ServiceContext): Promise<TargetView[]> {
 /** The stored record of a target by name, id or id prefix; not_found otherwise. */
 export async function findTargetRecord(ctx: ServiceContext, ref: string): Promise<TargetRecord> {
   const rec = await repo.findTarget(ctx.catalog.db, ref);
-  if (!rec) throw notFound('TARGET_NOT_FOUND', `No target named "${ref}": see \`coffre target list\`.`);
+  if (!rec) throw notFound('TARGET_NOT_FOUND', `No target named "${ref}": see {hint}.`, { see: 'targets' });
   return rec;
 }
 

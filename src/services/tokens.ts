@@ -92,7 +92,7 @@ export async function revokeToken(ctx: ServiceContext, ref: string): Promise<Tok
   const rows = await activeTokensByRef(ctx.catalog.db, ref);
   const byName = rows.filter((r) => r.name === ref);
   const chosen = byName.length ? byName : rows.filter((r) => r.id === ref || r.id.startsWith(ref.toLowerCase()));
-  if (chosen.length === 0) throw notFound('TOKEN_NOT_FOUND', `No active token named "${ref}": see \`coffre token list\`.`);
+  if (chosen.length === 0) throw notFound('TOKEN_NOT_FOUND', `No active token named "${ref}": see {hint}.`, { see: 'tokens' });
   if (!byName.length && chosen.length > 1) throw conflict('AMBIGUOUS_ID', `The id prefix "${ref}" matches several tokens: type more characters.`);
   const now = isoNow();
   await revokeTokenRows(

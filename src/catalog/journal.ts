@@ -162,25 +162,49 @@ export async function runningRestores(db: Kysely<CatalogSchema>, host: string): 
   return (await db.selectFrom('restores').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toRestore);
 }
 
-/** The rows of a plan still marked `running` (by any process, on any host). */
+/**
+ * The runs of a plan still marked `running` (by any process, on any host): its rows, and its server runs'
+ * groups (between two databases of a server run, or while it lists them, no row of it is running).
+ */
 export async function runningBackupsOfPlan(
   db: Kysely<CatalogSchema>,
   planId: string,
 ): Promise<Array<{ id: string; host: string | null; pid: number | null; jobId: string | null }>> {
-  const rows = await db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running').execute();
-  return rows.map((r) => ({ id: r.id, host: r.host, pid: r.pid, jobId: r.job_id ?? null }));
+  const [rows, groups] = await Promise.all([
+    db.selectFrom('backups').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running').execute(),
+    db.selectFrom('server_runs').select(['id', 'host', 'pid', 'job_id']).where('plan_id', '=', planId).where('status', '=', 'running').execute(),
+  ]);
+  return [...rows, ...groups].map((r) => ({ id: r.id, host: r.host, pid: r.pid, jobId: r.job_id ?? null }));
 }
 
-/** The rows of a cluster job (its attempts) still marked `running`. */
+/** The rows of a cluster job (its attempts) still marked `running`: its own, and those of its server runs. */
 export async function runningBackupsOfJob(db: Kysely<CatalogSchema>, jobId: string): Promise<BackupRecord[]> {
-  return (await db.selectFrom('backups').selectAll().where('job_id', '=', jobId).where('status', '=', 'running').execute()).map(toBackup);
+  const rows = await db
+    .selectFrom('backups')
+    .selectAll()
+    .where('status', '=', 'running')
+    .where((eb) => eb.or([eb('job_id', '=', jobId), eb('run_id', 'in', eb.selectFrom('server_runs').select('id').where('job_id', '=', jobId))]))
+    .execute();
+  return rows.map(toBackup);
 }
 
-/** Cluster rows still `running` whose heartbeat is older than `beforeIso`. */
+/**
+ * Cluster rows still `running` whose lease is older than `beforeIso`: their own heartbeat, or for a
+ * database of a server run, its group's.
+ */
 export async function staleBackups(db: Kysely<CatalogSchema>, beforeIso: string): Promise<BackupRecord[]> {
-  return (await db.selectFrom('backups').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(
-    toBackup,
-  );
+  const rows = await db
+    .selectFrom('backups')
+    .selectAll()
+    .where('status', '=', 'running')
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('heartbeat_at', 'is not', null), eb('heartbeat_at', '<', beforeIso)]),
+        eb('run_id', 'in', eb.selectFrom('server_runs').select('id').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso)),
+      ]),
+    )
+    .execute();
+  return rows.map(toBackup);
 }
 
 /** True for a row imported by `coffre reindex` that no person has adopted yet: it counts for no plan. */

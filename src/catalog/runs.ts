@@ -154,14 +154,23 @@ export async function interruptBackup(ctx: RunsContext, run: Pick<BackupRecord, 
   return finishBackup(ctx, run.id, interruption(run, message));
 }
 
-/** A cluster worker takes a journaled run for its pg-boss job: the job id, the tick, a first heartbeat. */
+/**
+ * A cluster worker takes a journaled run for its pg-boss job: the job id, the tick, a first heartbeat. `id`
+ * is a backup's row, or a server run's group (whose lease covers its databases' rows).
+ */
 export async function takeOverBackup(ctx: RunsContext, id: string, claim: { jobId: string; scheduledFor: string }): Promise<void> {
-  await ctx.catalog.db.updateTable('backups').set({ job_id: claim.jobId, scheduled_for: claim.scheduledFor, heartbeat_at: isoNow() }).where('id', '=', id).execute();
+  const at = isoNow();
+  const db = ctx.catalog.db;
+  await db.updateTable('backups').set({ job_id: claim.jobId, scheduled_for: claim.scheduledFor, heartbeat_at: at }).where('id', '=', id).execute();
+  await db.updateTable('server_runs').set({ job_id: claim.jobId, heartbeat_at: at }).where('id', '=', id).execute();
 }
 
-/** A cluster run's heartbeat, while it is running. */
+/** A cluster run's heartbeat (a backup's row or a server run's group), while it is running. */
 export async function heartbeatBackup(ctx: RunsContext, id: string): Promise<void> {
-  await ctx.catalog.db.updateTable('backups').set({ heartbeat_at: isoNow() }).where('id', '=', id).where('status', '=', 'running').execute();
+  const at = isoNow();
+  const db = ctx.catalog.db;
+  await db.updateTable('backups').set({ heartbeat_at: at }).where('id', '=', id).where('status', '=', 'running').execute();
+  await db.updateTable('server_runs').set({ heartbeat_at: at }).where('id', '=', id).where('status', '=', 'running').execute();
 }
 
 /** Names the cron tick a run was started for. */
@@ -397,4 +406,10 @@ export async function finishServerRun(
 ): Promise<boolean> {
   const r = await ctx.catalog.db.updateTable('server_runs').set(serverRunToRow(patch)).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
+}
+
+/** Finishes a server run whose process died as `interrupted` (after its databases' rows); false when it was no longer running. */
+export async function interruptServerRun(ctx: RunsContext, run: Pick<ServerRunRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
+  const finishedAt = isoNow();
+  return finishServerRun(ctx, run.id, { status: 'interrupted', message, finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt) });
 }

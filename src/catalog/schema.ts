@@ -124,6 +124,9 @@ export interface ServerRunsTable {
   duration_ms: number | null;
   pid: number | null;
   host: string | null;
+  /** Migration 0015: in cluster mode, the pg-boss job the run is for and its worker's last heartbeat (the lease of the group and its rows). */
+  job_id?: string | null;
+  heartbeat_at?: string | null;
 }
 
 /** One row per (plan, cron tick): claimed by exactly one worker (migration 0003). */

@@ -28,6 +28,9 @@ export interface ServerRunRecord {
   durationMs: number | null;
   pid: number | null;
   host: string | null;
+  /** Cluster mode: the pg-boss job and the last heartbeat (migration 0015), null otherwise. */
+  jobId?: string | null;
+  heartbeatAt?: string | null;
 }
 
 const listColumns = ['databases', 'new_databases', 'vanished', 'failed'] as const;
@@ -128,4 +131,21 @@ export async function previousRunDatabases(db: Kysely<CatalogSchema>, planId: st
     .limit(1)
     .executeTakeFirst();
   return row ? toServerRun(row).databases : undefined;
+}
+
+/** Server runs still marked running on the given host (for the recovery sweep). */
+export async function runningServerRuns(db: Kysely<CatalogSchema>, host: string): Promise<ServerRunRecord[]> {
+  return (await db.selectFrom('server_runs').selectAll().where('status', '=', 'running').where('host', '=', host).execute()).map(toServerRun);
+}
+
+/** The server runs of a cluster job (its attempts) still marked running. */
+export async function runningServerRunsOfJob(db: Kysely<CatalogSchema>, jobId: string): Promise<ServerRunRecord[]> {
+  return (await db.selectFrom('server_runs').selectAll().where('status', '=', 'running').where('job_id', '=', jobId).execute()).map(toServerRun);
+}
+
+/** Cluster server runs still marked running whose heartbeat is older than `beforeIso`. */
+export async function staleServerRuns(db: Kysely<CatalogSchema>, beforeIso: string): Promise<ServerRunRecord[]> {
+  return (await db.selectFrom('server_runs').selectAll().where('status', '=', 'running').where('heartbeat_at', 'is not', null).where('heartbeat_at', '<', beforeIso).execute()).map(
+    toServerRun,
+  );
 }

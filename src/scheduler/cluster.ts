@@ -33,7 +33,8 @@ import type { ServiceContext } from '../services/context.ts';
 import type { JobRunner, JobView } from '../services/jobs.ts';
 import { removeCopies } from '../services/copies.ts';
 import { runningBackupsOfJob, staleBackups, type BackupRecord } from '../catalog/journal.ts';
-import { heartbeatBackup, interruptBackup, takeOverBackup } from '../catalog/runs.ts';
+import { heartbeatBackup, interruptBackup, interruptServerRun, takeOverBackup } from '../catalog/runs.ts';
+import { runningServerRunsOfJob, staleServerRuns, type ServerRunRecord } from '../catalog/server-runs.ts';
 import { claimTick, queuedTicks, setTickOutcome } from '../catalog/ticks.ts';
 import { journalSkipped, runningRowOf, type Dispatcher } from './scheduler.ts';
 
@@ -82,18 +83,33 @@ async function finishDeadRun(ctx: ServiceContext, row: BackupRecord, why: string
   return interruptBackup(ctx, row, message, 'The worker running this upload died before it finished.');
 }
 
-/** Finishes the rows left `running` by earlier attempts of a cluster job (their worker missed its lease). */
+/** Finishes a dead server run's group as `interrupted` (after its rows); false if it was no longer running. */
+async function finishDeadGroup(ctx: ServiceContext, run: ServerRunRecord, why: string): Promise<boolean> {
+  return interruptServerRun(ctx, run, `The worker running this server run (pid ${run.pid} on ${run.host}) ${why}; each database's row says where it got to.`);
+}
+
+/** Finishes the rows (and server runs) left `running` by earlier attempts of a cluster job (their worker missed its lease). */
 export async function recoverAttempts(ctx: ServiceContext, jobId: string): Promise<number> {
+  const why = 'stopped answering (lease expired); the run was retried by another worker';
   let n = 0;
-  for (const row of await runningBackupsOfJob(ctx.catalog.db, jobId))
-    if (await finishDeadRun(ctx, row, 'stopped answering (lease expired); the run was retried by another worker')) n++;
+  for (const row of await runningBackupsOfJob(ctx.catalog.db, jobId)) if (await finishDeadRun(ctx, row, why)) n++;
+  for (const run of await runningServerRunsOfJob(ctx.catalog.db, jobId)) if (await finishDeadGroup(ctx, run, why)) n++;
   return n;
 }
 
-/** Finishes cluster rows whose heartbeat is older than `staleMs` (their job will not come back). */
+/**
+ * Finishes cluster runs whose lease is older than `staleMs` (their job will not come back): rows by their
+ * own heartbeat or their server run's, then those server runs.
+ */
 export async function sweepStaleRuns(ctx: ServiceContext, staleMs: number, now = Date.now()): Promise<number> {
+  const before = new Date(now - staleMs).toISOString();
+  const groups = await staleServerRuns(ctx.catalog.db, before);
+  const since = new Map(groups.map((g) => [g.id, g.heartbeatAt]));
   let n = 0;
-  for (const row of await staleBackups(ctx.catalog.db, new Date(now - staleMs).toISOString())) if (await finishDeadRun(ctx, row, `sent no heartbeat since ${row.heartbeatAt}`)) n++;
+  for (const row of await staleBackups(ctx.catalog.db, before)) {
+    if (await finishDeadRun(ctx, row, `sent no heartbeat since ${row.heartbeatAt ?? (row.runId && since.get(row.runId)) ?? before}`)) n++;
+  }
+  for (const run of groups) if (await finishDeadGroup(ctx, run, `sent no heartbeat since ${run.heartbeatAt}`)) n++;
   return n;
 }
 

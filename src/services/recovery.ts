@@ -1,6 +1,6 @@
 // Runs left `running` by a process that died (kill -9, power loss) would stay `running` forever and their
 // half-written files would linger. At every catalog open, rows of this host whose pid is gone become
-// `interrupted` and whatever their run had started writing (artifact, manifest, `.partial`, its partial
+// `interrupted` (a server run's group too) and whatever their run had started writing (artifact, manifest, `.partial`, its partial
 // raw-cache copy, a drill's scratch database) is removed, with the temporary folders under DATA_DIR/tmp of processes that are gone.
 // Rows of other hosts are left to those hosts (or, later, to the cluster's lease timeout).
 
@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { redact } from '../core/redact.ts';
 import { asCoffreError } from '../core/errors.ts';
 import { runningBackups, runningRestores } from '../catalog/journal.ts';
-import { interruptBackup, interruptDrill, interruptRestore } from '../catalog/runs.ts';
+import { runningServerRuns } from '../catalog/server-runs.ts';
+import { interruptBackup, interruptDrill, interruptRestore, interruptServerRun } from '../catalog/runs.ts';
 import { runningDrills } from '../catalog/drills.ts';
 import { dropDeadDrillScratch } from './drills.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -45,6 +46,12 @@ export async function recoverInterruptedRuns(ctx: ServiceContext): Promise<numbe
     }
     const message = `The process running this backup (pid ${run.pid} on ${host}) stopped before it finished; ${cleanup}.`;
     await interruptBackup(ctx, run, message, 'The run stopped before this upload finished.');
+  }
+  // A server run's group, once its databases' rows are finished: each row says where its database got to.
+  for (const run of await runningServerRuns(ctx.catalog.db, host)) {
+    if (isAlive(run.pid)) continue;
+    count++;
+    await interruptServerRun(ctx, run, `The process running this server run (pid ${run.pid} on ${host}) stopped before it finished; each database's row says where it got to.`);
   }
   // Their partial raw-cache copies, and any temporary folder (a parent being rebuilt, a chain being
   // restored) whose process is gone.

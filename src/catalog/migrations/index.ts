@@ -14,6 +14,7 @@ import * as m0009 from './0009-notifications.ts';
 import * as m0012 from './0012-reindex-adoption.ts';
 import * as m0013 from './0013-drills.ts';
 import * as m0014 from './0014-server-targets.ts';
+import * as m0015 from './0015-server-run-leases.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0012-reindex-adoption': m0012,
   '0013-drills': m0013,
   '0014-server-targets': m0014,
+  '0015-server-run-leases': m0015,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -13,6 +13,7 @@ import { client, serve } from './support/api.ts';
 import { adminUrl, connectionTo, execSql, withClient } from './support/postgres.ts';
 import { adminSql, q as myq } from './support/mysql.ts';
 import { mongoBase, withMongo } from './support/mongodb.ts';
+import { until } from './support/wait.ts';
 
 const spaces: Workspace[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -350,7 +351,7 @@ async function scratchCluster(): Promise<{ url: string; stop(): Promise<void> } 
   }
 }
 
-test('PostgreSQL globals: roles dropped after a run come back with --globals (existing roles skipped and named); a whole run restores into a second server, refused where a database holds data unless --replace', async (t) => {
+test('PostgreSQL globals: roles dropped after a run come back with --globals (existing roles skipped and named); a whole run restores into a second server (CLI and API), refused where a database holds data unless replace', async (t) => {
   const prefix = `coffre_srv_${randomBytes(3).toString('hex')}_`;
   const admin = connectionTo('postgres');
   const names = pgNames(prefix, 2);
@@ -428,6 +429,54 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
     assert.equal(await withClient(otherConn(names[0]), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 301, 'untouched');
     ok(await ws.run(['restore', run.run.id, '--to', 'other', '--replace']), 'whole-run restore --replace');
     assert.equal(await withClient(otherConn(names[0]), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 300, 'replaced');
+
+    // The same through the API: POST /api/restores with the run's id and a server target.
+    await execSql(otherConn(names[1]), `INSERT INTO t VALUES (9999)`);
+    const served = await serve(ws);
+    try {
+      const api = client(served.url);
+      const count = (n: string) => withClient(otherConn(n), async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n as number);
+      const noTarget = await api('POST', '/api/restores', { journalId: run.run.id });
+      assert.equal(noTarget.status, 400, noTarget.text);
+      assert.equal(noTarget.json().error.code, 'COFFRE_E_MISSING_TARGET');
+      const oneDb = await api('POST', '/api/restores', { journalId: run.run.id, targetId: 'one' });
+      assert.equal(oneDb.status, 400, oneDb.text);
+      assert.equal(oneDb.json().error.code, 'COFFRE_E_SERVER_TARGET_NEEDED');
+      const busy = await api('POST', '/api/restores', { journalId: run.run.id, targetId: 'other' });
+      assert.equal(busy.status, 409, busy.text);
+      assert.equal(busy.json().error.code, 'COFFRE_E_TARGET_NOT_EMPTY');
+      assert.match(busy.json().error.message, new RegExp(`already holds data in ${names.join(', ')}: nothing was restored\\. Add "replace": true`));
+      assert.equal(await count(names[1]), 301, 'refused: untouched');
+      const accepted = await api('POST', '/api/restores', { journalId: run.run.id, targetId: 'other', options: { replace: true } });
+      assert.equal(accepted.status, 202, accepted.text);
+      const rowIds = run.run.databases.filter((d) => d.runPart !== 'globals').map((d) => d.id);
+      const finished = (jobId: string) => async () => {
+        const j = (await api('GET', `/api/jobs/${jobId}`)).json();
+        return j.finishedAt ? j : undefined;
+      };
+      const job = await until(finished(accepted.json().jobId), 'the whole-run restore job', { limitMs: 120_000 });
+      assert.equal(job.status, 'success', JSON.stringify(job));
+      assert.equal(job.type, 'restore');
+      assert.equal(job.result.runId, run.run.id);
+      assert.deepEqual(
+        job.result.restores.map((r: { backupId: string; status: string }) => [r.backupId, r.status]).sort(),
+        rowIds.map((id) => [id, 'success']).sort(),
+        'one restore per database row of the run',
+      );
+      assert.ok(
+        job.result.restores.some((r: { id: string }) => r.id === job.journalId),
+        'the job names the restore row it ran last',
+      );
+      for (const n of names) assert.equal(await count(n), 300, `${n} restored through the API`);
+      // Its globals through the API: every role exists now, so none is created.
+      const globals = await api('POST', '/api/restores', { journalId: run.run.id, targetId: 'srv', options: { globals: true } });
+      assert.equal(globals.status, 202, globals.text);
+      const gjob = await until(finished(globals.json().jobId), 'the globals job', { limitMs: 60_000 });
+      assert.equal(gjob.status, 'success', JSON.stringify(gjob));
+      assert.match(gjob.result.message, /created 0 role\(s\)/);
+    } finally {
+      await served.stop();
+    }
   } finally {
     await scratch.stop();
   }

@@ -175,6 +175,8 @@ const RestoreOptions = z.object({
   database: z.string().min(1).max(255).optional(),
   /** SQL dumps: let COPY ... FROM/TO PROGRAM in the file run on the database server. */
   allowProgram: z.boolean().optional(),
+  /** A PostgreSQL server run (journalId is a run's id): restore its globals (missing roles) rather than its databases. */
+  globals: z.boolean().optional().describe("with a PostgreSQL server run's id: restore its roles (missing ones only) instead of its databases"),
 });
 export const RestoreCreate = z
   .object({ journalId: ref.optional(), path: z.string().min(1).max(4096).optional(), targetId: ref.optional(), options: RestoreOptions.optional() })
@@ -344,6 +346,13 @@ export const RestoreRow = z.object({
   durationMs: nullableNumber,
   message: z.string().nullable(),
 });
+export const ServerRestoreRow = z.object({
+  runId: z.string().describe('the server run restored'),
+  target: z.string(),
+  status: z.enum(['success', 'partial', 'failed']),
+  restores: z.array(RestoreRow).describe('one restore per database of the run (or its globals), in order'),
+  message: z.string(),
+});
 export const JournalPage = z.object({ items: z.array(JournalRow), limit: z.number(), offset: z.number(), nextOffset: z.number().nullable() });
 export const DrillQuery = z.object({
   planId: ref.optional().describe('plan id or name'),
@@ -411,7 +420,7 @@ export const Job = z.object({
   queuedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-  result: z.union([JournalRow, RestoreRow, DrillRow]).nullable(),
+  result: z.union([JournalRow, RestoreRow, DrillRow, ServerRestoreRow]).nullable(),
   error: ErrorResponse.shape.error.nullable(),
 });
 export const Accepted = z.object({ jobId: z.string(), journalId: z.string().nullable(), status: z.string(), job: Job });

@@ -17,6 +17,8 @@ import type { RunTrigger } from '../catalog/journal.ts';
 import type { ServiceContext } from './service-context.ts';
 import { ensurePlanIdle, runBackup, runBackupThenPrune, type BackupView, type RunBackupOptions, type RunOutcome } from './backups.ts';
 import { checkRestore, runRestore, type RestoreView } from './restores.ts';
+import { checkServerRestore, restoreCheckedRun, type ServerRestoreView } from './server-restore.ts';
+import { findServerRun } from '../catalog/server-runs.ts';
 import { runDrill, type DrillView } from './drills.ts';
 import { checkCompression, checkKind, findPlanRecord } from './plans.ts';
 import { checkTargetWritable } from './targets.ts';
@@ -41,10 +43,12 @@ export interface JobView {
   queuedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-  /** The finished journal row (same fields as the CLI's --json output). */
-  result: BackupView | RestoreView | DrillView | null;
+  /** The finished journal row (same fields as the CLI's --json output); for a whole server run's restore, its rows. */
+  result: JobResult | null;
   error: { code: string; message: string } | null;
 }
+
+type JobResult = BackupView | RestoreView | DrillView | ServerRestoreView;
 
 export type { JobEventType } from '../core/run-events.ts';
 
@@ -60,7 +64,7 @@ export interface BackupRequest {
 }
 
 export interface RestoreRequest {
-  /** Journal id of a backup; or give `path`. */
+  /** Journal id of a backup, or of a server run (all its databases into a server target); or give `path`. */
   journalId?: string;
   /** A dump file or folder; it must resolve (symlinks included) under one of `allowedPaths`. */
   path?: string;
@@ -71,6 +75,8 @@ export interface RestoreRequest {
   database?: string;
   /** SQL dumps: let COPY ... FROM/TO PROGRAM run. */
   allowProgram?: boolean;
+  /** A PostgreSQL server run: restore its globals (roles missing on the target) rather than its databases. */
+  globals?: boolean;
   trigger?: RunTrigger;
 }
 
@@ -109,7 +115,7 @@ interface Job {
   lock: string;
   lockLabel: string;
   controller: AbortController;
-  work: (job: Job) => Promise<RunOutcome<BackupView | RestoreView | DrillView>>;
+  work: (job: Job) => Promise<RunOutcome<JobResult>>;
   /** Settles when the run is journaled, or fails before that. */
   journaled: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   done: Promise<void>;
@@ -210,6 +216,7 @@ export class JobRunner {
   async submitRestore(request: RestoreRequest): Promise<JobView> {
     this.#checkAccepting();
     if (!request.journalId === !request.path) throw usageError('RESTORE_SOURCE', 'Give either a journalId or a path to restore from (not both).', { field: 'journalId' });
+    if (request.journalId && (request.globals || (await findServerRun(this.#ctx.catalog.db, request.journalId)))) return this.#submitRunRestore(request, request.journalId);
     let file: string | undefined;
     // A path must lie under the allowed folders; the rest is the CLI's own check (services/restores.ts).
     if (request.path) file = await checkRestorePath(request.path, this.#options.allowedPaths);
@@ -236,6 +243,46 @@ export class JobRunner {
         onProgress: (bytes) => this.#progress(job, bytes),
       }),
     );
+  }
+
+  /**
+   * A whole server run (its databases, or with `globals` its PostgreSQL roles) into a server target: checked
+   * at once as the CLI checks it (a target holding data in any of the run's databases is a conflict naming
+   * them all, unless replace), and each row as any API restore (an encrypted one needs a stored identity);
+   * then one restore per row in one job, whose journalId is the row being restored and whose result lists them.
+   */
+  async #submitRunRestore(request: RestoreRequest, runRef: string): Promise<JobView> {
+    if (!request.target) throw usageError('MISSING_TARGET', `A server run restores into a server target: give targetId.`, { field: 'targetId' });
+    if (request.database !== undefined)
+      throw usageError('BAD_OPTION', 'options.database picks one database of a dump file; to restore one database of a server run, restore its row by its journal id.', {
+        field: 'options.database',
+      });
+    const checked = await checkServerRestore(this.#ctx, { run: runRef, to: request.target, replace: request.replace === true, globals: request.globals === true });
+    for (const row of checked.rows) await checkRestore(this.#ctx, { backup: row.id, files: [], to: checked.target.id });
+    checkTargetWritable(this.#ctx, checked.target);
+    const { run, target } = checked;
+    const trigger = request.trigger ?? 'api';
+    return this.#submit({ type: 'restore', planId: run.planId, plan: run.planName, targetId: target.id, trigger }, `target:${target.id}`, 'its target', (job) => {
+      let done = 0; // bytes of the rows already restored
+      let current = 0;
+      return restoreCheckedRun(this.#ctx, checked, {
+        replace: request.replace === true,
+        globals: request.globals === true,
+        trigger,
+        signal: job.controller.signal,
+        onStarted: (row) => {
+          done += current;
+          current = 0;
+          if (job.view.journalId === null) return this.#started(job, row.id);
+          job.view.journalId = row.id;
+          this.#emit('job.progress', job);
+        },
+        onProgress: (bytes) => {
+          current = bytes;
+          this.#progress(job, done + bytes);
+        },
+      });
+    });
   }
 
   /**

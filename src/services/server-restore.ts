@@ -7,13 +7,14 @@
 import { conflict, usageError, type CoffreError } from '../core/errors.ts';
 import { withDatabase } from '../core/connection.ts';
 import { engines } from '../engines/index.ts';
-import { backupsOfRun, getServerRun } from '../catalog/server-runs.ts';
-import { restorableStatuses } from '../catalog/journal.ts';
+import { backupsOfRun, getServerRun, type ServerRunRecord } from '../catalog/server-runs.ts';
+import { restorableStatuses, type BackupRecord } from '../catalog/journal.ts';
+import type { TargetRecord } from '../catalog/targets.ts';
 import type { ServiceContext } from './service-context.ts';
 import { connectionOf, findTargetRecord } from './targets.ts';
 import { runRestore, type RestoreView, type RunRestoreOptions } from './restores.ts';
 
-export interface ServerRestoreOptions extends Pick<RunRestoreOptions, 'identities' | 'trigger' | 'signal'> {
+export interface ServerRestoreOptions extends Pick<RunRestoreOptions, 'identities' | 'trigger' | 'signal' | 'onStarted' | 'onProgress'> {
   run: string;
   to: string;
   replace?: boolean;
@@ -29,14 +30,25 @@ export interface ServerRestoreView {
   message: string;
 }
 
-/** Restores a server run's databases (or its globals) into a server target. */
-export async function restoreServerRun(ctx: ServiceContext, options: ServerRestoreOptions): Promise<{ view: ServerRestoreView; error?: CoffreError }> {
+/** A whole-run restore checked before anything is touched: the run, the server target, the rows to restore. */
+export interface CheckedServerRestore {
+  run: ServerRunRecord;
+  target: TargetRecord;
+  rows: BackupRecord[];
+}
+
+/**
+ * Checks a whole-run restore (or a globals one) before anything is touched: a server target of the run's
+ * engine, rows to restore, and, without replace, no database of the run that exists there and holds data
+ * (a conflict naming them all). The CLI and the API's job runner both call this first.
+ */
+export async function checkServerRestore(ctx: ServiceContext, options: Pick<ServerRestoreOptions, 'run' | 'to' | 'replace' | 'globals' | 'signal'>): Promise<CheckedServerRestore> {
   const run = await getServerRun(ctx.catalog.db, options.run);
   const target = await findTargetRecord(ctx, options.to);
   if (!target.server)
     throw usageError(
       'SERVER_TARGET_NEEDED',
-      `Target "${target.name}" is one database: restore a whole run into a server target, or restore one of its rows (coffre restore JOURNAL_ID --to ${target.name}).`,
+      `Target "${target.name}" is one database: restore a whole run into a server target, or restore one of its rows into "${target.name}" by the row's journal id.`,
       { field: 'targetId' },
     );
   if (target.engine !== run.engine) throw usageError('FORMAT_MISMATCH', `Run ${run.id} is of a ${run.engine} server; "${target.name}" is ${target.engine}.`, { field: 'targetId' });
@@ -66,17 +78,33 @@ export async function restoreServerRun(ctx: ServiceContext, options: ServerResto
       );
     }
   }
+  return { run, target, rows };
+}
+
+/** Restores a server run's databases (or its globals) into a server target. */
+export async function restoreServerRun(ctx: ServiceContext, options: ServerRestoreOptions): Promise<{ view: ServerRestoreView; error?: CoffreError }> {
+  return restoreCheckedRun(ctx, await checkServerRestore(ctx, options), options);
+}
+
+/** Restores the rows of a checked whole-run restore, one ordinary restore each; one failing never stops the others. */
+export async function restoreCheckedRun(
+  ctx: ServiceContext,
+  { run, target, rows }: CheckedServerRestore,
+  options: Omit<ServerRestoreOptions, 'run' | 'to'>,
+): Promise<{ view: ServerRestoreView; error?: CoffreError }> {
   const restores: RestoreView[] = [];
   const failed: string[] = [];
   let error: CoffreError | undefined;
   for (const r of rows) {
     const outcome = await runRestore(ctx, {
       backup: r.id,
-      to: target.name,
+      to: target.id,
       replace: options.replace === true,
       identities: options.identities,
       trigger: options.trigger,
       signal: options.signal,
+      onStarted: options.onStarted,
+      onProgress: options.onProgress,
     });
     restores.push(outcome.view);
     if (outcome.error) {

@@ -25,11 +25,14 @@ export class ApiError extends Error {
   code: string;
   /** Field name -> message, from the API's validation answer. */
   fields: Record<string, string>;
-  constructor(status: number, code: string, message: string, fields: Record<string, string>) {
+  /** The error's structured details (e.g. the databases that hold data), as the API gave them. */
+  details: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, fields: Record<string, string>, details: Record<string, unknown> = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.fields = fields;
+    this.details = details;
   }
 }
 
@@ -46,7 +49,7 @@ export async function api<T = any>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', 
     for (const f of e.details?.fields ?? []) fields[String(f.field).split('.')[0]] ??= f.message;
     if (typeof e.details?.field === 'string') fields[e.details.field] ??= e.message;
     if (r.status === 401 && url !== '/api/session') onLoggedOut();
-    throw new ApiError(r.status, e.code, e.message, fields);
+    throw new ApiError(r.status, e.code, e.message, fields, e.details ?? {});
   }
   return j as T;
 }

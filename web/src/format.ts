@@ -40,3 +40,18 @@ export function ago(iso: string | null | undefined): string {
 }
 
 export const short = (id: string | null | undefined) => (id ? id.slice(0, 10) : '—');
+
+/**
+ * `short` for ids shown side by side: each id's shortest prefix of at least 10 characters that no other of
+ * `ids` shares (ids made in the same quarter second, a server run's rows, share their first 10).
+ */
+export function shortAmong(ids: Iterable<string>): (id: string | null | undefined) => string {
+  const list = [...new Set(ids)];
+  const lengths = new Map<string, number>();
+  for (const id of list) {
+    let n = 10;
+    while (n < id.length && list.some((other) => other !== id && other.startsWith(id.slice(0, n)))) n++;
+    lengths.set(id, n);
+  }
+  return (id) => (id ? id.slice(0, lengths.get(id) ?? 10) : '—');
+}

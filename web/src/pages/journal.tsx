@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { bytes, duration, short, when } from '../format.ts';
+import { bytes, duration, short, shortAmong, when } from '../format.ts';
 import { ErrorBox, Field, Status, useLoad } from '../ui.tsx';
 
 const PAGE = 50;
@@ -19,6 +19,30 @@ function Checks({ checks }: { checks: Array<{ name: string; status: string; mess
         </li>
       ))}
     </ul>
+  );
+}
+
+/** One database (or the globals) of a server run, beneath the run's own row. */
+function PartRow({ part, id }: { part: any; id: (id: string) => string }) {
+  return (
+    <tr data-id={part.id} class="run-part">
+      <td>
+        <a href={`#/runs/${part.id}`} aria-label={`${part.database}, started ${when(part.startedAt)}`}>
+          ↳ {part.database}
+        </a>
+      </td>
+      <td class="hint">{part.runPart === 'globals' ? 'roles and tablespaces' : 'database'}</td>
+      <td>
+        <Status value={part.status} />
+      </td>
+      <td>{part.kind}</td>
+      <td>{bytes(part.sizeBytes)}</td>
+      <td>{bytes(part.rawSizeBytes)}</td>
+      <td>{duration(part.durationMs)}</td>
+      <td>
+        <code>{id(part.id)}</code>
+      </td>
+    </tr>
   );
 }
 
@@ -52,6 +76,8 @@ export function Journal({ params }: { params: URLSearchParams }) {
   // Rows are shown only by the table they were loaded for: while another tab's rows load, the old ones go.
   const loaded = useLoad(() => api<any>('GET', url).then((d) => ({ ...d, url })), [url]);
   const page = { ...loaded, data: loaded.data?.url === url ? loaded.data : undefined };
+  // The backups tab's ids, each as long as it must be to tell it from the others shown (a server run's rows).
+  const shownId = shortAmong((page.data?.items ?? []).flatMap((r: any) => [r.id, ...(r.databases ?? []).map((d: any) => d.id)]));
   const set = (f: (v: string) => void) => (e: Event) => {
     f((e.currentTarget as HTMLInputElement).value);
     setOffset(0);
@@ -156,22 +182,28 @@ export function Journal({ params }: { params: URLSearchParams }) {
             </thead>
             <tbody>
               {page.data?.items.map((r: any) => (
-                <tr data-id={r.id}>
-                  <td>
-                    <a href={`#/runs/${r.id}`}>{when(r.startedAt)}</a>
-                  </td>
-                  <td>{r.plan}</td>
-                  <td>
-                    <Status value={r.status} />
-                  </td>
-                  <td>{r.kind}</td>
-                  <td>{bytes(r.sizeBytes)}</td>
-                  <td>{bytes(r.rawSizeBytes)}</td>
-                  <td>{duration(r.durationMs)}</td>
-                  <td>
-                    <code>{short(r.id)}</code>
-                  </td>
-                </tr>
+                <>
+                  <tr data-id={r.id} class={r.runPart === 'run' ? 'server-run' : undefined}>
+                    <td>
+                      <a href={`#/runs/${r.id}`}>{when(r.startedAt)}</a>
+                    </td>
+                    <td>
+                      {r.plan}
+                      {r.runPart === 'run' ? <span class="hint"> · {r.database}</span> : null}
+                    </td>
+                    <td>
+                      <Status value={r.status} />
+                    </td>
+                    <td>{r.kind}</td>
+                    <td>{bytes(r.sizeBytes)}</td>
+                    <td>{bytes(r.rawSizeBytes)}</td>
+                    <td>{duration(r.durationMs)}</td>
+                    <td>
+                      <code>{shownId(r.id)}</code>
+                    </td>
+                  </tr>
+                  {r.runPart === 'run' ? r.databases.map((d: any) => <PartRow part={d} id={shownId} />) : null}
+                </>
               ))}
             </tbody>
           </table>

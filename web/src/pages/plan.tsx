@@ -24,7 +24,8 @@ export function useJob(jobId: string | undefined): any {
   return job;
 }
 
-export function Progress({ job, expectedBytes }: { job: any; expectedBytes?: number | null }) {
+/** A job's progress; `entry` (default on) links the journal row it made once it is done. */
+export function Progress({ job, expectedBytes, entry = true }: { job: any; expectedBytes?: number | null; entry?: boolean }) {
   if (!job) return <p aria-live="polite">Queued…</p>;
   const done = job.finishedAt !== null;
   const pct = expectedBytes && !done ? Math.min(99, Math.round((job.bytes / expectedBytes) * 100)) : done ? 100 : undefined;
@@ -37,7 +38,7 @@ export function Progress({ job, expectedBytes }: { job: any; expectedBytes?: num
       </p>
       <progress max={100} value={pct} aria-label="progress" />
       {job.error ? <p class="error">{job.error.message}</p> : null}
-      {done && job.journalId ? (
+      {entry && done && job.journalId ? (
         <p>
           Journal entry: <a href={`#/runs/${job.journalId}`}>{short(job.journalId)}</a>
         </p>

@@ -1,10 +1,14 @@
-import { api, can, type Session } from '../api.ts';
-import { bytes, duration, when } from '../format.ts';
-import { ErrorBox, Section, Status, useLoad } from '../ui.tsx';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, can, type Session } from '../api.ts';
+import { bytes, duration, shortAmong, when } from '../format.ts';
+import { ErrorBox, Field, Section, Status, useLoad } from '../ui.tsx';
+import { Progress, useJob } from './plan.tsx';
 
 export function RunPage({ id, session }: { id: string; session: Session }) {
   const run = useLoad(() => api('GET', `/api/journals/${encodeURIComponent(id)}`), [id]);
   const r = run.data;
+  // A server run: its own entry, with its databases' rows beneath (each a backup of its own).
+  if (r?.runPart === 'run') return <ServerRunPage run={r} session={session} />;
   const isBackup = r && 'copies' in r;
   return (
     <>
@@ -168,5 +172,166 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
         </>
       ) : null}
     </>
+  );
+}
+
+/** A server run: what it covered, each database's row, and restoring the whole run into a server target. */
+function ServerRunPage({ run: r, session }: { run: any; session: Session }) {
+  const list = (names: string[]) => (names.length ? names.join(', ') : 'none');
+  return (
+    <>
+      <h1>Server run {r.id.slice(0, 10)}</h1>
+      <Section title="Summary">
+        <dl class="details">
+          <dt>Status</dt>
+          <dd>
+            <Status value={r.status} />
+          </dd>
+          <dt>Id</dt>
+          <dd>
+            <code>{r.id}</code>
+          </dd>
+          <dt>Plan</dt>
+          <dd>{r.plan ? <a href={`#/plans/${encodeURIComponent(r.plan)}`}>{r.plan}</a> : '—'}</dd>
+          <dt>Server target</dt>
+          <dd>
+            {r.target} ({r.engine}, {r.database})
+          </dd>
+          <dt>Kind</dt>
+          <dd>{r.kind}</dd>
+          <dt>Stored / raw</dt>
+          <dd>
+            {bytes(r.sizeBytes)} / {bytes(r.rawSizeBytes)}
+          </dd>
+          <dt>New databases</dt>
+          <dd>{list(r.newDatabases)}</dd>
+          <dt>Vanished since the last run</dt>
+          <dd>{list(r.vanished)}</dd>
+          <dt>Failed</dt>
+          <dd class={r.failedDatabases.length ? 'warn' : ''}>{list(r.failedDatabases)}</dd>
+          <dt>Trigger</dt>
+          <dd>{r.trigger}</dd>
+          <dt>Started</dt>
+          <dd>{when(r.startedAt)}</dd>
+          <dt>Finished</dt>
+          <dd>
+            {when(r.finishedAt)} ({duration(r.durationMs)})
+          </dd>
+          <dt>Message</dt>
+          <dd>{r.message ?? '—'}</dd>
+        </dl>
+      </Section>
+      <Section title="Databases">
+        <p class="hint">Each database is a backup of its own: open it for its copies, its manifest, or to restore that database alone.</p>
+        <div class="table-wrap">
+          <table class="parts">
+            <thead>
+              <tr>
+                <th scope="col">Database</th>
+                <th scope="col">Status</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Stored</th>
+                <th scope="col">Raw</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.databases.map((d: any) => (
+                <tr data-id={d.id}>
+                  <td>
+                    <a href={`#/runs/${d.id}`}>{d.runPart === 'globals' ? 'globals: roles and tablespaces' : d.database}</a>
+                  </td>
+                  <td>
+                    <Status value={d.status} />
+                  </td>
+                  <td>{d.kind}</td>
+                  <td>{bytes(d.sizeBytes)}</td>
+                  <td>{bytes(d.rawSizeBytes)}</td>
+                  <td>{duration(d.durationMs)}</td>
+                  <td>{d.status === 'success' ? '' : (d.message ?? '')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </Section>
+      {can(session, 'operator') && (r.status === 'success' || r.status === 'partial') ? <WholeRunRestore run={r} /> : null}
+    </>
+  );
+}
+
+/**
+ * Restores every database of a server run into a server target of its engine. Where any of them holds data
+ * there, the API refuses (409, naming them) and nothing is touched: the target's name typed again replaces them.
+ */
+function WholeRunRestore({ run }: { run: any }) {
+  const targets = useLoad(() => api('GET', '/api/sgbd-targets'), []);
+  const servers = targets.data?.filter((t: any) => t.server && t.engine === run.engine) ?? [];
+  const [target, setTarget] = useState('');
+  const [holding, setHolding] = useState<string[]>();
+  const [confirm, setConfirm] = useState('');
+  const [jobId, setJobId] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const job = useJob(jobId);
+  useEffect(() => {
+    setHolding(undefined);
+    setConfirm('');
+    setJobId(undefined);
+    setError(undefined);
+  }, [target]);
+  const chosen = servers.find((t: any) => t.id === target);
+  const replace = holding !== undefined;
+  const restoredId = shortAmong((job?.result?.restores ?? []).map((x: any) => x.id));
+  const submit = async () => {
+    setError(undefined);
+    try {
+      const accepted = await api('POST', '/api/restores', { journalId: run.id, targetId: target, options: { replace } });
+      setJobId(accepted.jobId);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'COFFRE_E_TARGET_NOT_EMPTY') setHolding((err.details.databases as string[] | undefined) ?? []);
+      else setError(err);
+    }
+  };
+  return (
+    <Section title="Restore the whole run">
+      <ErrorBox error={targets.error} />
+      <Field label="Into the server target" name="server" hint={`only ${run.engine} server targets can take this run; each database goes into the database of the same name there`}>
+        {(id, d) => (
+          <select id={id} aria-describedby={d} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
+            <option value="">choose a server target…</option>
+            {servers.map((t: any) => (
+              <option value={t.id}>{t.name}</option>
+            ))}
+          </select>
+        )}
+      </Field>
+      {replace ? (
+        <>
+          <p class="warn" role="alert">
+            {chosen?.name} already holds data in {holding.join(', ')}: nothing was restored. Restoring replaces what they hold.
+          </p>
+          <Field label={`Type the target's name, ${chosen?.name}, to replace what those databases hold`} name="confirm">
+            {(id) => <input id={id} autocomplete="off" value={confirm} onInput={(e) => setConfirm(e.currentTarget.value)} />}
+          </Field>
+        </>
+      ) : null}
+      <button type="button" class={replace ? 'danger' : ''} disabled={!target || (replace && confirm !== chosen?.name) || (!!job && !job.finishedAt)} onClick={submit}>
+        {replace ? 'Replace and restore the run' : 'Restore the run'}
+      </button>
+      <ErrorBox error={error} />
+      {/* one journal row per database: listed below instead of the job's last */}
+      {jobId ? <Progress job={job} expectedBytes={run.rawSizeBytes} entry={false} /> : null}
+      {job?.finishedAt && job.result?.restores ? (
+        <ul class="restored">
+          {job.result.restores.map((x: any) => (
+            <li>
+              {x.database}: <Status value={x.status} /> <a href={`#/runs/${x.id}`}>{restoredId(x.id)}</a>
+              {x.status === 'success' ? '' : ` ${x.message ?? ''}`}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </Section>
   );
 }

@@ -63,8 +63,8 @@ async function check(method: string, url: string, payload: string | undefined, c
   }
 }
 
-/** The CLI's wording of a hint (core/errors.ts flagWords), which an API answer must not carry. */
-const CLI_WORDS = /see `coffre |shown by `coffre |--(to|kind|replace|database|drill-target|identity) /;
+/** The CLI's wording of a hint (core/errors.ts flagWords): a command or a flag, unless the message words it for the API too ("(API: …)"). */
+const CLI_WORDS = /see `coffre |shown by `coffre |(^|[\s(])--[a-z][a-z-]*(?![^(]*\(API: )/;
 let apiWorded = 0;
 
 const anyValue = fc.oneof(

@@ -51,6 +51,7 @@ export const fieldWords: HintWords = (hint) => {
   }
   if ('backup' in hint) return `POST /api/plans/${encodeURIComponent(hint.backup)}/execute`;
   if ('drillTarget' in hint) return 'drillTargetId';
+  if ('option' in hint) return `"${hint.field ?? hint.option}"`;
   return 'an identity stored in the catalog (an operator runs `coffre key import` on the server; the API opens with stored identities only)';
 };
 

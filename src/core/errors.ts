@@ -16,9 +16,9 @@ export type ErrorKind =
 /**
  * What a user can change to succeed, as data: each edge words it in its own terms (`{hint}` in a message
  * marks where). The CLI says `--replace`, `--kind full`, `--to TARGET`, `--database NAME`, `coffre target list`,
- * `coffre journal adopt ID --plan PLAN`, `coffre backup PLAN` (the default wording, `message`); the API says
+ * `coffre journal adopt ID --plan PLAN`, `coffre backup PLAN`, `--url` (the default wording, `message`); the API says
  * `"replace": true`, `"kind": "full"`, `targetId`, `options.database`, `GET /api/sgbd-targets`,
- * `POST /api/journals/ID/adopt`, `POST /api/plans/PLAN/execute` (api/errors.ts). The core never writes either.
+ * `POST /api/journals/ID/adopt`, `POST /api/plans/PLAN/execute`, `"url"` (api/errors.ts). The core never writes either.
  */
 export type Hint =
   | { flag: 'replace' }
@@ -34,7 +34,9 @@ export type Hint =
   /** Drill on another target's server. */
   | { drillTarget: 'TARGET' }
   /** Give an age identity that opens it. */
-  | { identity: 'FILE' };
+  | { identity: 'FILE' }
+  /** A setting: the CLI's `--option VALUE`, the API's body field (`field`, by default the option's name). */
+  | { option: string; value?: string; field?: string };
 
 /** What a user can list to find a valid name or id. */
 export type Listing = 'plans' | 'targets' | 'destinations' | 'journal' | 'drills' | 'notifiers' | 'tokens';
@@ -62,6 +64,7 @@ export const flagWords: HintWords = (hint) => {
   if ('adopt' in hint) return `\`coffre journal adopt ${hint.adopt.join(' ')}${hint.plan ? ` --plan ${hint.plan}` : ''}\``;
   if ('backup' in hint) return `\`coffre backup ${hint.backup}\``;
   if ('drillTarget' in hint) return `--drill-target ${hint.drillTarget}`;
+  if ('option' in hint) return `--${hint.option}${hint.value ? ` ${hint.value}` : ''}`;
   return `--identity ${hint.identity} (or --identity-env VAR), or store one in the catalog with \`coffre key import\``;
 };
 

@@ -612,8 +612,9 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
             if (!dbs.includes(options.database)) {
               throw usageError(
                 'DATABASE_NOT_IN_DUMP',
-                `The dump holds no database "${options.database}": it holds ${dbs.length ? dbs.join(', ') : 'no user database'}. Pick one of them with --database.`,
+                `The dump holds no database "${options.database}": it holds ${dbs.length ? dbs.join(', ') : 'no user database'}. Pick one of them ({hint}).`,
                 { databases: dbs },
+                { database: 'NAME' },
               );
             }
             wanted = wanted.filter((c) => c.db === options.database);
@@ -621,8 +622,9 @@ async function restoreItems(conn: Connection, items: () => AsyncIterable<Archive
           } else if (dbs.length > 1) {
             throw usageError(
               'MONGO_MANY_DATABASES',
-              `The dump holds ${dbs.length} databases (${dbs.join(', ')}) and a target is one database: pick one with --database NAME (run once per database).`,
+              `The dump holds ${dbs.length} databases (${dbs.join(', ')}) and a target is one database: pick one with {hint} (once per database).`,
               { databases: dbs },
+              { database: 'NAME' },
             );
           }
           if (wanted.length === 0 && item.collections.length > 0 && skipped.length === item.collections.length) {

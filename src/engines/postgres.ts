@@ -286,7 +286,7 @@ async function restore(conn: Connection, input: Readable | string, format: RawFo
     throw usageError('PG_FORMAT', `A PostgreSQL target cannot restore a "${format}" dump: use a PostgreSQL dump (plain SQL, or pg_dump -Fc, -Ft or -Fd).`);
   }
   if (format === 'pg-directory' && typeof input !== 'string') {
-    throw usageError('PG_FORMAT', 'A pg_dump directory dump (-Fd) can only be restored from a folder path (--file DIR).');
+    throw usageError('PG_FORMAT', 'A pg_dump directory dump (-Fd) can only be restored from a folder path ({hint}).', undefined, { option: 'file', value: 'DIR', field: 'path' });
   }
   const database = conn.database;
   const signal = options.signal;

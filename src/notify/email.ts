@@ -40,28 +40,42 @@ export const email = {
   configure(input) {
     rejectUnknown(input, ['host', 'port', 'security', 'username', 'password', 'from', 'to', 'ca'], 'email');
     const host = str(input, 'host');
-    if (!host || !/^[A-Za-z0-9.:[\]-]+$/.test(host)) throw usageError('MISSING_SETTING', 'An email notifier needs --host SMTP_HOST.', { field: 'host' });
+    if (!host || !/^[A-Za-z0-9.:[\]-]+$/.test(host))
+      throw usageError('MISSING_SETTING', 'An email notifier needs {hint}.', { field: 'host' }, { option: 'host', value: 'SMTP_HOST' });
     const security = (str(input, 'security') ?? 'starttls') as Security;
-    if (!securities.includes(security)) throw usageError('BAD_SETTING', `--security must be one of ${securities.join(', ')}.`, { field: 'security' });
+    if (!securities.includes(security))
+      throw usageError('BAD_SETTING', `The {hint} of an email notifier must be one of ${securities.join(', ')}.`, { field: 'security' }, { option: 'security' });
     const portText = str(input, 'port');
     const port = portText === undefined ? defaultPorts[security] : Number(portText);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError('BAD_SETTING', '--port must be a port number.', { field: 'port' });
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw usageError('BAD_SETTING', 'The {hint} of an email notifier must be a port number.', { field: 'port' }, { option: 'port' });
     const from = str(input, 'from');
-    if (!from || !ADDRESS.test(from)) throw usageError('MISSING_SETTING', 'An email notifier needs --from ADDRESS.', { field: 'from' });
+    if (!from || !ADDRESS.test(from)) throw usageError('MISSING_SETTING', 'An email notifier needs {hint}.', { field: 'from' }, { option: 'from', value: 'ADDRESS' });
     const to = (str(input, 'to') ?? '')
       .split(',')
       .map((a) => a.trim())
       .filter(Boolean);
     if (to.length === 0 || to.some((a) => !ADDRESS.test(a)))
-      throw usageError('MISSING_SETTING', 'An email notifier needs --to ADDRESS[,ADDRESS…] (plain addresses).', { field: 'to' });
+      throw usageError('MISSING_SETTING', 'An email notifier needs {hint} (plain addresses).', { field: 'to' }, { option: 'to', value: 'ADDRESS[,ADDRESS…]' });
     const username = str(input, 'username');
     const password = str(input, 'password');
     if ((username === undefined) !== (password === undefined))
-      throw usageError('MISSING_SETTING', 'An email notifier takes --username and --password together (--password-env VAR or --password-file PATH).', { field: 'password' });
+      throw usageError('MISSING_SETTING', 'An email notifier takes a username and a password together: give both or neither.', { field: 'password' });
     if (password !== undefined && security === 'none')
-      throw usageError('INSECURE_SMTP', 'Refusing to send an SMTP password over an unencrypted connection: use --security starttls or tls.', { field: 'security' });
+      throw usageError(
+        'INSECURE_SMTP',
+        'Refusing to send an SMTP password over an unencrypted connection: set {hint} to starttls or tls.',
+        { field: 'security' },
+        { option: 'security' },
+      );
     const ca = str(input, 'ca');
-    if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) throw usageError('BAD_SETTING', '--ca-file must name a PEM certificate file.', { field: 'ca' });
+    if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw usageError(
+        'BAD_SETTING',
+        'The CA certificate ({hint}) must be PEM: a -----BEGIN CERTIFICATE----- block.',
+        { field: 'ca' },
+        { option: 'ca-file', value: 'FILE', field: 'ca' },
+      );
     const secrets: Record<string, string> = password === undefined ? {} : { password };
     return { config: { host, port, security, username: username ?? null, from, to: to.join(','), ...(ca ? { ca } : {}) }, secrets };
   },

@@ -73,7 +73,12 @@ export function checkHttpUrl(value: unknown, field: string, type: string): strin
   if (u.protocol !== 'https:' && u.protocol !== 'http:')
     throw usageError('BAD_URL', `The --${field} of a ${type} notifier must be an http:// or https:// URL (got ${u.protocol}).`, { field });
   if (u.username || u.password)
-    throw usageError('BAD_URL', `The --${field} of a ${type} notifier must not carry a user or password; use --token where the channel takes one.`, { field });
+    throw usageError(
+      'BAD_URL',
+      `The {hint} of a ${type} notifier must not carry a user or password; give the channel's token as its own setting where it takes one.`,
+      { field },
+      { option: field },
+    );
   return u.toString();
 }
 

@@ -18,16 +18,16 @@ export const ntfy = {
     rejectUnknown(input, ['url', 'token', 'priority'], 'ntfy');
     const secrets: Record<string, string> = { url: checkHttpUrl(input.url, 'url', 'ntfy') };
     if (new URL(secrets.url).pathname.split('/').filter(Boolean).length === 0)
-      throw usageError('BAD_URL', 'The --url of an ntfy notifier must name a topic: https://ntfy.sh/TOPIC.', { field: 'url' });
+      throw usageError('BAD_URL', 'The {hint} of an ntfy notifier must name a topic: https://ntfy.sh/TOPIC.', { field: 'url' }, { option: 'url' });
     if (input.token !== undefined && input.token !== null) {
       if (typeof input.token !== 'string' || !/^[\x21-\x7e]+$/.test(input.token))
-        throw usageError('BAD_SETTING', 'The --token of an ntfy notifier must be one word of printable characters.', { field: 'token' });
+        throw usageError('BAD_SETTING', 'The {hint} of an ntfy notifier must be one word of printable characters.', { field: 'token' }, { option: 'token' });
       secrets.token = input.token;
     }
     let priority: string | null = null;
     if (input.priority !== undefined && input.priority !== null) {
       if (typeof input.priority !== 'string' || !/^[1-5]$/.test(input.priority))
-        throw usageError('BAD_SETTING', 'The --priority of an ntfy notifier is 1 to 5 (the default depends on the event).', { field: 'priority' });
+        throw usageError('BAD_SETTING', 'The {hint} of an ntfy notifier is 1 to 5 (the default depends on the event).', { field: 'priority' }, { option: 'priority' });
       priority = input.priority;
     }
     return { config: { authenticated: secrets.token !== undefined, priority }, secrets };

@@ -20,7 +20,7 @@ export const webhook = {
     const secrets: Record<string, string> = { url };
     if (input.secret !== undefined && input.secret !== null) {
       if (typeof input.secret !== 'string' || input.secret.length < 8)
-        throw usageError('BAD_SETTING', 'The --secret of a webhook notifier must be at least 8 characters.', { field: 'secret' });
+        throw usageError('BAD_SETTING', 'The {hint} of a webhook notifier must be at least 8 characters.', { field: 'secret' }, { option: 'secret' });
       secrets.secret = input.secret;
     }
     return { config: { signed: secrets.secret !== undefined }, secrets };

@@ -39,7 +39,7 @@ function view(r: DestinationRecord): DestinationView {
 export async function addDestination(ctx: ServiceContext, input: { name: unknown; type: unknown } & Record<string, unknown>, reach: Reach = apiReach): Promise<DestinationView> {
   const name = checkName('destination', input.name);
   if (typeof input.type !== 'string' || !input.type) {
-    throw usageError('MISSING_TYPE', `A destination needs a type (--type): one of ${storageTypes().join(', ')}.`, { field: 'type' });
+    throw usageError('MISSING_TYPE', `A destination needs a type ({hint}): one of ${storageTypes().join(', ')}.`, { field: 'type' }, { option: 'type' });
   }
   const backend = await loadBackend(input.type);
   const { name: _n, type: _t, ...settings } = input;

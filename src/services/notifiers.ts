@@ -124,7 +124,7 @@ export interface NotifierInput {
 export async function addNotifier(ctx: ServiceContext, input: NotifierInput): Promise<NotifierView> {
   const name = checkName('notifier', input.name);
   if (typeof input.type !== 'string' || !input.type)
-    throw usageError('MISSING_TYPE', `A notifier needs a type (--type): one of ${channels.names().join(', ')}.`, { field: 'type' });
+    throw usageError('MISSING_TYPE', `A notifier needs a type ({hint}): one of ${channels.names().join(', ')}.`, { field: 'type' }, { option: 'type' });
   const channel = channels.get(input.type);
   const { name: _n, type: _t, default: def, events, ...settings } = input;
   const configured = channel.configure(settings);
@@ -305,13 +305,19 @@ export function hasAlertingInput(i: PlanAlertingInput): boolean {
 export async function checkAlerting(ctx: ServiceContext, input: PlanAlertingInput): Promise<(planId: string) => Promise<void>> {
   let rules: repo.PlanRule[] | undefined;
   if (input.notifyOn !== undefined && input.notify === undefined)
-    throw usageError('MISSING_OPTION', '--notify-on applies to the notifiers named with --notify NAME.', { field: 'notifyOn' });
+    throw usageError(
+      'MISSING_OPTION',
+      'The events to notify on apply to the notifiers the plan names: name them ({hint}).',
+      { field: 'notifyOn' },
+      { option: 'notify', value: 'NAME' },
+    );
   if (input.notify !== undefined) {
     const refs = input.notify === null ? [] : Array.isArray(input.notify) ? input.notify : [input.notify];
     const events = checkEvents(input.notifyOn);
     rules = [];
     for (const ref of refs) {
-      if (typeof ref !== 'string' || !ref) throw usageError('BAD_NOTIFY', 'Each --notify names a notifier.', { field: 'notify' });
+      if (typeof ref !== 'string' || !ref)
+        throw usageError('BAD_NOTIFY', "Each notifier a plan names ({hint}) must be a notifier's name or id.", { field: 'notify' }, { option: 'notify', value: 'NAME' });
       const n = await findNotifierRecord(ctx, ref);
       if (!rules.some((r) => r.notifierId === n.id)) rules.push({ notifierId: n.id, events });
     }

@@ -215,7 +215,13 @@ function checkCron(cron: unknown): string | null {
 /** Resolves a plan's destination list (one name or id, or several), refusing none, duplicates and unknown ones. */
 async function resolveDestinations(ctx: ServiceContext, input: unknown): Promise<string[]> {
   const refs = Array.isArray(input) ? input : input === undefined || input === null || input === '' ? [] : [input];
-  if (refs.length === 0) throw usageError('MISSING_DESTINATION', 'A plan needs at least one destination (--destination NAME, repeatable).', { field: 'destination' });
+  if (refs.length === 0)
+    throw usageError(
+      'MISSING_DESTINATION',
+      'A plan needs at least one destination ({hint}).',
+      { field: 'destination' },
+      { option: 'destination', value: 'NAME (repeatable)', field: 'destinationIds' },
+    );
   if (refs.length > 16) throw usageError('TOO_MANY_DESTINATIONS', 'A plan takes at most 16 destinations.', { field: 'destination' });
   const ids: string[] = [];
   for (const ref of refs) {
@@ -230,7 +236,8 @@ async function resolveDestinations(ctx: ServiceContext, input: unknown): Promise
 /** Validates and stores a new plan. */
 export async function addPlan(ctx: ServiceContext, input: PlanInput): Promise<PlanView> {
   const name = checkName('plan', input.name);
-  if (typeof input.target !== 'string' || !input.target) throw usageError('MISSING_TARGET', 'A plan needs a target (--target NAME).', { field: 'target' });
+  if (typeof input.target !== 'string' || !input.target)
+    throw usageError('MISSING_TARGET', 'A plan needs a target ({hint}).', { field: 'target' }, { option: 'target', value: 'NAME', field: 'targetId' });
   const kind = input.kind === undefined || input.kind === null ? 'full' : checkKind(input.kind);
   const compression = input.compression === undefined || input.compression === null ? null : checkCompression(input.compression);
   const cron = checkCron(input.cron);

@@ -93,7 +93,7 @@ function checkTargetReach(ctx: ServiceContext, conn: Connection, reach: Reach): 
 export async function addTarget(ctx: ServiceContext, input: { name: unknown; url: unknown } & ServerInput, reach: Reach = apiReach): Promise<TargetView> {
   const name = checkName('target', input.name);
   if (typeof input.url !== 'string' || !input.url.trim())
-    throw usageError('MISSING_URL', 'A target needs a connection URL (--url), e.g. postgres://user:pass@host:5432/db.', { field: 'url' });
+    throw usageError('MISSING_URL', 'A target needs a connection URL ({hint}), e.g. postgres://user:pass@host:5432/db.', { field: 'url' }, { option: 'url' });
   const conn = parseConnectionUrl(input.url, { allowNoDatabase: true });
   if (conn.database === '' && conn.engine !== 'sqlite' && !engines.get(conn.engine).listDatabases) parseConnectionUrl(input.url);
   const server = serverFields(conn, input);

@@ -541,11 +541,15 @@ export function severalDatabases(dialect: SqlDialect, databases: string[], compl
 }
 
 export function notInDump(dialect: SqlDialect, select: string, databases: string[]): CoffreError {
-  const has = databases.length ? `it holds ${databases.map((d) => quoted(dialect, d)).join(', ')}` : `it names no database (restore it without --database)`;
-  return usageError('SQL_DATABASE_NOT_IN_DUMP', `--database ${select}: the dump holds no ${ENGINE_WORDS[dialect]} database ${quoted(dialect, select)}; ${has}.`, {
-    database: select,
-    databases,
-  });
+  const has = databases.length ? `it holds ${databases.map((d) => quoted(dialect, d)).join(', ')}` : 'it names no database (restore it without choosing one)';
+  return usageError(
+    'SQL_DATABASE_NOT_IN_DUMP',
+    `The database asked for, ${quoted(dialect, select)}, is not in the dump: it holds no ${ENGINE_WORDS[dialect]} database of that name; ${has}.`,
+    {
+      database: select,
+      databases,
+    },
+  );
 }
 
 function describe(r: SqlFilterReport, options: SqlFilterOptions): string[] {

@@ -247,7 +247,7 @@ export function debugStacks(): boolean {
   return process.env.COFFRE_DEBUG === '1';
 }
 
-/** The variables of coffre's own environment whose name `inherit` accepts: what a child may be given (pipeline/process.ts). */
+/** The variables of coffre's own environment whose name `inherit` accepts: what a child may be given (children/process.ts). */
 export function inheritedEnvironment(inherit: (name: string) => boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && inherit(k)) out[k] = v;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BSON } from 'mongodb';
 import fc from 'fast-check';
-import { Crc64, encodeArchive, readArchive, type ArchiveHeader, type ArchiveItem, type NamespaceSource } from '../src/engines/mongo-archive.ts';
+import { Crc64, encodeArchive, readArchive, type ArchiveHeader, type ArchiveItem, type NamespaceSource } from '../src/formats/mongo-archive.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 
 const header: ArchiveHeader = { concurrentCollections: 1, version: '0.1', serverVersion: '7.0.42', toolVersion: 'coffre-mongo test' };

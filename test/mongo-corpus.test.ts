@@ -20,7 +20,7 @@ import tarStream from 'tar-stream';
 import yazl from 'yazl';
 import { mongoConnection, uniqueDatabase, withMongo } from './support/mongodb.ts';
 import { mongodb } from '../src/engines/mongodb.ts';
-import { readArchive } from '../src/engines/mongo-archive.ts';
+import { readArchive } from '../src/formats/mongo-archive.ts';
 import { streamRestore } from '../src/pipeline/restore.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { collect, streamOf } from './support/streams.ts';
 import { freshDatabases, withMongo } from './support/mongodb.ts';
 import { mongodb } from '../src/engines/mongodb.ts';
-import { readArchive } from '../src/engines/mongo-archive.ts';
+import { readArchive } from '../src/formats/mongo-archive.ts';
 import type { Connection } from '../src/core/connection.ts';
 
 const fresh = freshDatabases('coffre_names');

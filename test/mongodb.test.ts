@@ -12,7 +12,7 @@ import { engineContract } from './support/engine-contract.ts';
 import { collect, streamOf } from './support/streams.ts';
 import { mongoFixture, freshDatabases, uniqueDatabase, fingerprint, withMongo, isFerret, mongoBase } from './support/mongodb.ts';
 import { mongodb, switchCollections } from '../src/engines/mongodb.ts';
-import { encodeArchive, type NamespaceSource } from '../src/engines/mongo-archive.ts';
+import { encodeArchive, type NamespaceSource } from '../src/formats/mongo-archive.ts';
 import { parseConnectionUrl, type Connection } from '../src/core/connection.ts';
 import { isCoffreError } from '../src/core/errors.ts';
 

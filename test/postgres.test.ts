@@ -16,7 +16,7 @@ import { parseConnectionUrl, withDatabase, type Connection } from '../src/core/c
 import { isCoffreError, type CoffreError } from '../src/core/errors.ts';
 import { postgres } from '../src/engines/postgres.ts';
 import { explainPgText, dbnameConninfo, parseClientVersion } from '../src/engines/postgres-client.ts';
-import { spawnSource } from '../src/pipeline/process.ts';
+import { spawnSource } from '../src/children/process.ts';
 import { engineContract } from './support/engine-contract.ts';
 import { collect } from './support/streams.ts';
 import { adminUrl, connectionTo, databaseExists, databasesLike, dropDatabase, execSql, fingerprint, seedSql, smallSeedSql, uniqueName, withClient } from './support/postgres.ts';

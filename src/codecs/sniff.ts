@@ -19,7 +19,7 @@ import { layerErrors } from './archive-rules.ts';
 import { codecs } from './index.ts';
 import { untar } from './targz.ts';
 import { firstTarFile, firstZipFile, isTreeMember, type TreeKind } from './archive-tree.ts';
-import { looksLikeBson } from '../engines/mongo-archive.ts';
+import { looksLikeBson } from '../formats/mongo-archive.ts';
 
 export interface OpenedDump {
   /** What the raw bytes are, once every compression layer is peeled. */

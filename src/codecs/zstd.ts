@@ -16,7 +16,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { constants, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import type { Codec, CompressOptions } from '../core/types.ts';
-import { spawnFilter } from '../pipeline/process.ts';
+import { spawnFilter } from '../children/process.ts';
 import { joinStages } from './streams.ts';
 import { layerErrors } from './archive-rules.ts';
 import { namedVariable } from '../config.ts';
@@ -132,7 +132,7 @@ export function zstdCompressor(choice: ZstdOptions['compressor'] = 'auto', pathE
 /** `zstd -LEVEL -q -c` between stdin and stdout, as one Duplex; a non-zero exit errors it (COFFRE_E_ZSTD_FAILED). */
 function cliCompress(bin: string, level: number) {
   // --check (the default, stated): a content checksum, as node:zlib's side writes. The child's environment is
-  // the allow-list of pipeline/process.ts, so ZSTD_CLEVEL or ZSTD_NBTHREADS in coffre's never change the level.
+  // the allow-list of children/process.ts, so ZSTD_CLEVEL or ZSTD_NBTHREADS in coffre's never change the level.
   // Written straight into the child's stdin and read straight off its stdout (no stage in between).
   return spawnFilter({ command: bin, args: [`-${level}`, '--check', '-q', '-c'], label: 'ZSTD' });
 }

@@ -5,7 +5,7 @@
 // order read from the raw bytes. Documents without integer-like keys, nearly all of them, are untouched.
 
 import type { BSON } from 'bson';
-import { bsonLib } from './mongo-archive.ts';
+import { bsonLib } from '../formats/mongo-archive.ts';
 
 const INTEGER_KEY = /^(0|[1-9]\d*)$/;
 

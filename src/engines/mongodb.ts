@@ -1,5 +1,5 @@
 // MongoDB engine, native: no mongodump on the machines, so the official driver reads and writes the
-// mongodump archive format itself (mongo-archive.ts). No child process is involved, so the password
+// mongodump archive format itself (formats/mongo-archive.ts). No child process is involved, so the password
 // stays in the URL handed to the driver inside this process and is never in argv or an environment.
 //
 // Dump: the collection list, options and indexes are read first (they form the archive's prelude), then
@@ -34,8 +34,17 @@ import { CoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import { lazy } from '../core/lazy.ts';
 import { deserializeInOrder } from './mongo-order.ts';
-import { ARCHIVE_FORMAT_VERSION, bsonLib, encodeArchive, readArchive, readBsonDocuments, type ArchiveItem, type CollectionEntry, type NamespaceSource } from './mongo-archive.ts';
-import { countBsonDocuments, folderItems, readMetadataFile, scanDumpFolder } from './mongo-folder.ts';
+import {
+  ARCHIVE_FORMAT_VERSION,
+  bsonLib,
+  encodeArchive,
+  readArchive,
+  readBsonDocuments,
+  type ArchiveItem,
+  type CollectionEntry,
+  type NamespaceSource,
+} from '../formats/mongo-archive.ts';
+import { countBsonDocuments, folderItems, readMetadataFile, scanDumpFolder } from '../formats/mongo-folder.ts';
 
 const TOOL = 'coffre-mongo';
 /** The MongoDB driver's version, read when a run first names it. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Connection } from '../core/connection.ts';
 import { failure, type CoffreError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { runTool, withSecretFile, type ToolCommand } from '../pipeline/process.ts';
+import { runTool, withSecretFile, type ToolCommand } from '../children/process.ts';
 import { clientToolDirs, connectTimeoutSeconds } from '../config.ts';
 
 export interface MysqlClients {

@@ -38,7 +38,7 @@ import { assertionStatement, holds, shown } from './drill-sql.ts';
 import { redact } from '../core/redact.ts';
 import { withDatabase, type Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
-import { createSecretFile, spawnSink, spawnSource } from '../pipeline/process.ts';
+import { createSecretFile, spawnSink, spawnSource } from '../children/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { connectTimeoutArg, explainFor, findClients, optionFile, quoteIdent, quoteString, runSql, withOptionFile, type MysqlClients } from './mysql-client.ts';
 

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import type { Connection } from '../core/connection.ts';
 import { CoffreError, failure } from '../core/errors.ts';
 import { redact, tail } from '../core/redact.ts';
-import { createSecretFile, runTool } from '../pipeline/process.ts';
+import { createSecretFile, runTool } from '../children/process.ts';
 import { clientToolDirs, connectTimeoutSeconds, inheritedEnvironment } from '../config.ts';
 
 /** The driver's connection bound: the URL's connect_timeout (seconds, as libpq reads it) or CONNECT_TIMEOUT_SECONDS. */
@@ -337,7 +337,7 @@ const LIBPQ_INHERITED = /^PG(HOST|HOSTADDR|PORT|USER|PASSFILE|SSL[A-Z]*|GSSENCMO
 export async function toolAuth(conn: Connection): Promise<ToolAuth> {
   const env: Record<string, string | undefined> = {
     // libpq's settings of coffre's environment that the tool may honour (never PGPASSWORD, which coffre
-    // replaces by its own 0600 file): the children's environment is otherwise an allow-list (process.ts).
+    // replaces by its own 0600 file): the children's environment is otherwise an allow-list (children/process.ts).
     ...inheritedEnvironment((name) => LIBPQ_INHERITED.test(name)),
     PGCONNECT_TIMEOUT: conn.params.connect_timeout ?? String(connectTimeoutSeconds()),
     PGAPPNAME: 'coffre',

@@ -27,7 +27,7 @@ import { withDatabase } from '../core/connection.ts';
 import type { AssertionResult, DrillSupport, DumpSource, Engine, RawFormat, RestoreOptions, RestoreResult, TargetState, ToolInfo } from '../core/types.ts';
 import { conflict, failure, isCoffreError, usageError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
-import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../pipeline/process.ts';
+import { spawnSink, spawnSource, spawnTransform, type SinkProcess, type ToolCommand } from '../children/process.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { assertionStatement, holds, shown } from './drill-sql.ts';
 import {

@@ -18,7 +18,7 @@ import { backup, DatabaseSync } from 'node:sqlite';
 import type { Connection } from '../core/connection.ts';
 import { asCoffreError, conflict, failure, usageError } from '../core/errors.ts';
 import type { AssertionResult, DrillSupport, Engine, RawFormat, RestoreOptions, RowCounts, TargetState, ToolInfo } from '../core/types.ts';
-import { runTool } from '../pipeline/process.ts';
+import { runTool } from '../children/process.ts';
 import { assertionStatement, holds, shown } from './drill-sql.ts';
 import { FilteredSqlStream, filterSql } from '../sql/filter.ts';
 import { sqlStatements } from '../sql/split.ts';

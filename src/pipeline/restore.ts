@@ -15,7 +15,7 @@ import type { Engine, ProgressListener, RawFormat, RestoreResult, SqlRestoreOpti
 import { asCoffreError, failure, isCoffreError, notFound, usageError } from '../core/errors.ts';
 import { openDump } from '../codecs/sniff.ts';
 import { extractTree } from '../codecs/archive-tree.ts';
-import { scanDumpFolder } from '../engines/mongo-folder.ts';
+import { scanDumpFolder } from '../formats/mongo-folder.ts';
 import { createMeter } from './meter.ts';
 import { openEncrypted, type AgeIdentity } from '../crypto/age.ts';
 import { filterSql, notInDump, scanSql, severalDatabases, type SqlDialect } from '../sql/filter.ts';

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { parseConnectionUrl, type Connection } from '../../src/core/connection.ts';
-import { runTool } from '../../src/pipeline/process.ts';
+import { runTool } from '../../src/children/process.ts';
 
 export const HOST = '127.0.0.1';
 export const PORT = 3306;

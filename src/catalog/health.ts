@@ -14,15 +14,25 @@ function camel(row: Record<string, unknown>): BackupRecord {
   return out as unknown as BackupRecord;
 }
 
-/** The latest backup row of each plan (by plan id, or by plan id and kind) whose status is one of `statuses`. */
-export async function latestBackups(db: Db, statuses: readonly string[], byKind = false, planId?: string): Promise<Map<string, BackupRecord>> {
+/**
+ * The latest backup row of each plan (by plan id, or by plan id and kind) whose status is one of `statuses`;
+ * with `serverRunRows: false`, rows that are one database of a server run are left out.
+ */
+export async function latestBackups(
+  db: Db,
+  statuses: readonly string[],
+  byKind = false,
+  planId?: string,
+  options: { serverRunRows?: boolean } = {},
+): Promise<Map<string, BackupRecord>> {
   if (statuses.length === 0) return new Map();
   const partition = byKind ? sql`plan_id, kind` : sql`plan_id`;
   const onePlan = planId === undefined ? sql`` : sql`and plan_id = ${planId}`;
+  const ownRows = options.serverRunRows === false ? sql`and run_id is null` : sql``;
   const r = await sql<BackupsTable & { rn: number }>`
     select * from (
       select b.*, row_number() over (partition by ${partition} order by started_at desc, id desc) as rn
-      from backups b where plan_id is not null ${onePlan} and status in (${sql.join(statuses.map((s) => sql`${s}`))})
+      from backups b where plan_id is not null ${onePlan} ${ownRows} and status in (${sql.join(statuses.map((s) => sql`${s}`))})
     ) x where rn = 1`.execute(db);
   const out = new Map<string, BackupRecord>();
   for (const row of r.rows) {

@@ -41,7 +41,7 @@ function publishFinished(
   ctx: RunsContext,
   run: { runType: RunType; runId: string; planId: string | null; at: string; status: FinishedStatus },
   row: FinishedRow,
-  more: Pick<RunFinishedEvent, 'kind' | 'sizeBytes' | 'rawSizeBytes'> = {},
+  more: Pick<RunFinishedEvent, 'kind' | 'sizeBytes' | 'rawSizeBytes' | 'serverRunId'> = {},
 ): void {
   publish(ctx, { type: 'finished', ...run, targetId: row.target_id, host: row.host, pid: row.pid, message: row.message, ...more, durationMs: row.duration_ms });
 }
@@ -77,6 +77,7 @@ export async function startBackup(ctx: RunsContext, run: BackupRecord, copies: r
     pid: run.pid,
     trigger: run.trigger,
     kind: run.kind,
+    serverRunId: run.runId ?? null,
   });
 }
 
@@ -133,13 +134,14 @@ export async function finishBackup(ctx: RunsContext, id: string, patch: BackupFi
     .set(recordToRow(patch) as Partial<BackupsTable>)
     .where('id', '=', id)
     .where('status', '=', 'running')
-    .returning(['plan_id', 'target_id', 'kind', 'host', 'pid', 'size_bytes', 'raw_size_bytes', 'duration_ms', 'message'])
+    .returning(['plan_id', 'target_id', 'kind', 'host', 'pid', 'size_bytes', 'raw_size_bytes', 'duration_ms', 'message', 'run_id'])
     .executeTakeFirst();
   if (!row) return false;
   publishFinished(ctx, { runType: 'backup', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row, {
     kind: row.kind,
     sizeBytes: row.size_bytes,
     rawSizeBytes: row.raw_size_bytes,
+    serverRunId: row.run_id ?? null,
   });
   return true;
 }
@@ -388,6 +390,18 @@ export async function startServerRun(ctx: RunsContext, run: ServerRunRecord): Pr
     .insertInto('server_runs')
     .values(serverRunToRow(run) as ServerRunsTable)
     .execute();
+  publish(ctx, {
+    type: 'started',
+    runType: 'server',
+    runId: run.id,
+    planId: run.planId,
+    targetId: run.targetId,
+    at: run.startedAt,
+    host: run.host,
+    pid: run.pid,
+    trigger: run.trigger,
+    kind: run.requestedKind,
+  });
 }
 
 /** Records what a running server run covers, as soon as its databases are listed. */
@@ -396,16 +410,24 @@ export async function describeServerRun(ctx: RunsContext, id: string, patch: Pic
 }
 
 /**
- * Finishes a server run only while it is `running`; false when another process did. Its databases' rows
- * published their own events; the group's status is read from the catalog (/api/status, metrics).
+ * Finishes a server run only while it is `running` and publishes `finished` (runType `server`); false (and
+ * no event) when another process did. Its databases' rows published their own events, each naming the run.
  */
 export async function finishServerRun(
   ctx: RunsContext,
   id: string,
   patch: Partial<ServerRunRecord> & { status: Exclude<ServerRunStatus, 'running'>; finishedAt: string },
 ): Promise<boolean> {
-  const r = await ctx.catalog.db.updateTable('server_runs').set(serverRunToRow(patch)).where('id', '=', id).where('status', '=', 'running').executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+  const row = await ctx.catalog.db
+    .updateTable('server_runs')
+    .set(serverRunToRow(patch))
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .returning(['plan_id', 'target_id', 'host', 'pid', 'message', 'duration_ms'])
+    .executeTakeFirst();
+  if (!row) return false;
+  publishFinished(ctx, { runType: 'server', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row);
+  return true;
 }
 
 /** Finishes a server run whose process died as `interrupted` (after its databases' rows); false when it was no longer running. */

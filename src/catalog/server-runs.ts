@@ -149,3 +149,16 @@ export async function staleServerRuns(db: Kysely<CatalogSchema>, beforeIso: stri
     toServerRun,
   );
 }
+
+/** The latest finished server run of a plan, if it has one (the notifications' view of its health). */
+export async function latestServerRunOf(db: Kysely<CatalogSchema>, planId: string): Promise<ServerRunRecord | undefined> {
+  const row = await db
+    .selectFrom('server_runs')
+    .selectAll()
+    .where('plan_id', '=', planId)
+    .where('status', '!=', 'running')
+    .orderBy('started_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? toServerRun(row) : undefined;
+}

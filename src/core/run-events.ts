@@ -13,7 +13,8 @@
 
 import { EventEmitter } from 'node:events';
 
-export type RunType = 'backup' | 'restore' | 'drill';
+/** `server`: a server target's run as a whole (its group); each of its databases is a `backup` of its own. */
+export type RunType = 'backup' | 'restore' | 'drill' | 'server';
 
 /** Final statuses a run may end in (a backup may also end `partial`, a scheduled tick `skipped`). */
 export type FinishedStatus = 'success' | 'partial' | 'failed' | 'interrupted' | 'skipped';
@@ -31,6 +32,11 @@ interface RunEventBase {
   /** The machine and process running the run, as its row says (null for a row made by `coffre reindex`). */
   host?: string | null;
   pid?: number | null;
+  /**
+   * For one database's backup of a server run: the run (`server` event) it belongs to. A subscriber that
+   * speaks of a plan's health (notifications) acts on the run's events, not on each database's.
+   */
+  serverRunId?: string | null;
 }
 
 export interface RunStartedEvent extends RunEventBase {

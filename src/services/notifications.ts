@@ -10,6 +10,10 @@
 // compare-and-set on its version, so a failing plan is announced once, then reminded at most every
 // NOTIFY_REMIND_HOURS, then `recovered`, whichever worker sees what.
 //
+// A server target's run is one run for this module: its group's events (runType `server`) are announced and
+// pinged, once per run, and its databases' own events are not (one failing database makes the run partial;
+// a database that succeeds after another failed is no recovery).
+//
 // Never in the way of a backup: listeners only start promises; deliveries run after the run's row is finished,
 // each attempt bounded by NOTIFY_TIMEOUT_SECONDS; any failure is journaled, never thrown at the run. A CLI
 // command waits for its deliveries before exiting (flush, bounded by NOTIFY_FLUSH_SECONDS); what is left then
@@ -21,6 +25,7 @@ import { redact } from '../core/redact.ts';
 import { decryptSecret, openSecrets } from '../core/secrets.ts';
 import type { RunEvent, RunFinishedEvent, RunStartedEvent } from '../core/run-events.ts';
 import { getBackup, type BackupRecord } from '../catalog/journal.ts';
+import { findServerRun, latestServerRunOf, type ServerRunRecord } from '../catalog/server-runs.ts';
 import { latestBackups } from '../catalog/health.ts';
 import { getPlan, listPlans, type PlanRecord } from '../catalog/plans.ts';
 import * as repo from '../catalog/notifications.ts';
@@ -43,8 +48,41 @@ function baseMessage(ctx: ServiceContext, event: NotifyEvent, title: string, tex
   return blankMessage(event, title, text, at, ctx.config.notify.publicUrl ? { api: `${ctx.config.notify.publicUrl}/api/status` } : {});
 }
 
-/** The message about a backup row. */
-function runMessage(ctx: ServiceContext, event: NotifyEvent, row: BackupRecord, at: string, reminder: boolean): NotificationMessage {
+/** What a message about a run says: a backup's row, or a server run's group with its databases. */
+type RunFacts = Pick<BackupRecord, 'id' | 'planName' | 'targetName' | 'kind' | 'message' | 'sizeBytes' | 'rawSizeBytes' | 'durationMs' | 'startedAt' | 'finishedAt'> & {
+  status: string;
+  server?: { databases: string[]; failed: string[] };
+};
+
+/** A server run as a run to announce. */
+function serverFacts(g: ServerRunRecord): RunFacts {
+  return {
+    id: g.id,
+    planName: g.planName,
+    targetName: g.targetName,
+    kind: g.requestedKind as BackupRecord['kind'],
+    status: g.status,
+    message: g.message,
+    sizeBytes: null,
+    rawSizeBytes: null,
+    durationMs: g.durationMs,
+    startedAt: g.startedAt,
+    finishedAt: g.finishedAt,
+    server: { databases: g.databases, failed: g.failed },
+  };
+}
+
+/** What a server run's message says of its databases. */
+function serverText(row: RunFacts & { server: NonNullable<RunFacts['server']> }, event: NotifyEvent): string {
+  const { databases, failed } = row.server;
+  const where = `plan ${row.planName} (server target ${row.targetName})`;
+  if (event === 'success') return `The backup of ${where} backed up all ${databases.length} of its databases.`;
+  if (event === 'partial') return `The backup of ${where} backed up ${databases.length - failed.length} of ${databases.length} databases; failed: ${failed.join(', ')}.`;
+  return `The backup of ${where} ended ${row.status}${failed.length ? `; failed: ${failed.join(', ')}` : ''}.`;
+}
+
+/** The message about a run: a backup row or a server run. */
+function runMessage(ctx: ServiceContext, event: NotifyEvent, row: RunFacts, at: string, reminder: boolean): NotificationMessage {
   const what = `backup of plan ${row.planName}`;
   const headline: Record<string, string> = {
     failure: `coffre: ${what} FAILED`,
@@ -52,10 +90,11 @@ function runMessage(ctx: ServiceContext, event: NotifyEvent, row: BackupRecord, 
     success: `coffre: ${what} succeeded`,
     recovered: `coffre: plan ${row.planName} recovered`,
   };
+  const server = row.server ? serverText({ ...row, server: row.server }, event) : undefined;
   const text: Record<string, string> = {
-    failure: `The ${row.kind} backup of plan ${row.planName} (target ${row.targetName}) ended ${row.status}.${reminder ? ' The plan is still failing: this is a reminder.' : ''} See \`coffre journal --plan ${row.planName}\`.`,
-    partial: `The ${row.kind} backup of plan ${row.planName} reached only some of its destinations.${reminder ? ' This is a reminder.' : ''}`,
-    success: `The ${row.kind} backup of plan ${row.planName} (target ${row.targetName}) succeeded.`,
+    failure: `${server ?? `The ${row.kind} backup of plan ${row.planName} (target ${row.targetName}) ended ${row.status}.`}${reminder ? ' The plan is still failing: this is a reminder.' : ''} See \`coffre journal --plan ${row.planName}\`.`,
+    partial: `${server ?? `The ${row.kind} backup of plan ${row.planName} reached only some of its destinations.`}${reminder ? ' This is a reminder.' : ''}`,
+    success: server ?? `The ${row.kind} backup of plan ${row.planName} (target ${row.targetName}) succeeded.`,
     recovered: `Plan ${row.planName} has a good backup again.`,
   };
   const m = baseMessage(ctx, event, `${headline[event] ?? `coffre: ${what}`}${reminder ? ' (reminder)' : ''}`, text[event] ?? '', at);
@@ -189,14 +228,17 @@ export class Notifications {
 
   /** Reacts to one run event (exported for the tests' sake through the class). */
   async onRunEvent(event: RunEvent): Promise<void> {
-    if (event.type === 'started' && event.runType === 'backup') await this.#onStarted(event);
+    // One database of a server run: its run speaks for the plan (the `server` events).
+    if (event.runType === 'backup' && event.serverRunId) return;
+    if (event.type === 'started' && (event.runType === 'backup' || event.runType === 'server')) await this.#onStarted(event);
     else if (event.type === 'finished') await this.#onFinished(event);
   }
 
   async #onStarted(e: RunStartedEvent): Promise<void> {
     if (!e.planId) return;
     const plan = await getPlan(this.#ctx.catalog.db, e.planId);
-    if (plan) await this.#ping({ key: `ping-start:${e.runId}`, plan, runId: e.runId, suffix: '/start', body: `backup ${e.runId} started` });
+    const what = e.runType === 'server' ? 'server run' : 'backup';
+    if (plan) await this.#ping({ key: `ping-start:${e.runId}`, plan, runId: e.runId, suffix: '/start', body: `${what} ${e.runId} started` });
   }
 
   async #onFinished(e: RunFinishedEvent): Promise<void> {
@@ -223,8 +265,13 @@ export class Notifications {
       });
       return;
     }
-    if (e.runType !== 'backup') return;
-    const row = await getBackup(db, e.runId);
+    let row: RunFacts;
+    if (e.runType === 'server') {
+      const group = await findServerRun(db, e.runId);
+      if (!group) return;
+      row = serverFacts(group);
+    } else if (e.runType === 'backup') row = await getBackup(db, e.runId);
+    else return;
     const event = eventOfStatus(row.status);
     if (!event) return;
     await this.#ping({
@@ -232,7 +279,7 @@ export class Notifications {
       plan,
       runId: row.id,
       suffix: event === 'success' ? '' : '/fail',
-      body: `backup ${row.id} ${row.status}${row.message ? `: ${redact(row.message)}` : ''}`.slice(0, 10000),
+      body: `${row.server ? 'server run' : 'backup'} ${row.id} ${row.status}${row.message ? `: ${redact(row.message)}` : ''}`.slice(0, 10000),
     });
     const out = await transition(this.#ctx, plan.id, (s, now) => backupTransition(s, event, now, this.#ctx.config.notify.remindMs));
     if (event === 'success') {
@@ -438,11 +485,20 @@ function sameState(s: AlertState, next: Omit<AlertState, 'version'>): boolean {
   return (Object.keys(next) as Array<keyof typeof next>).every((k) => s[k] === next[k]);
 }
 
-/** The latest successful backup and the latest finished run of each plan. */
-async function lastRuns(ctx: ServiceContext, planId?: string): Promise<{ success: Map<string, BackupRecord>; finished: Map<string, BackupRecord> }> {
+/**
+ * A plan's latest successful backup (any row, a server run's databases' included: what the RPO is measured
+ * from, as `coffre status` does) and its latest finished run: a backup's row, or a server run as a whole.
+ */
+async function lastRuns(ctx: ServiceContext, planId: string): Promise<{ good: BackupRecord | undefined; last: RunFacts | undefined }> {
   const db = ctx.catalog.db;
-  const [success, finished] = await Promise.all([latestBackups(db, ['success'], false, planId), latestBackups(db, finishedStatuses, false, planId)]);
-  return { success, finished };
+  const [success, rows, group] = await Promise.all([
+    latestBackups(db, ['success'], false, planId),
+    latestBackups(db, finishedStatuses, false, planId, { serverRunRows: false }),
+    latestServerRunOf(db, planId),
+  ]);
+  const row = rows.get(planId);
+  const last = group && (!row || group.startedAt > row.startedAt) ? serverFacts(group) : row;
+  return { good: success.get(planId), last };
 }
 
 /** Backup statuses of a finished run that says something about a plan's health (not skipped ticks). */
@@ -472,15 +528,13 @@ export async function checkPlans(ctx: ServiceContext, now: Date, announce: (a: A
     if (rpo === null && !known?.failing_since && !known?.stale_since) continue;
     let kind: 'rpo' | 'rpo-remind' | 'recovered' | 'fail-remind' | null = null;
     let good: BackupRecord | undefined;
-    let last: BackupRecord | undefined;
+    let last: RunFacts | undefined;
     let ref = plan.createdAt;
     let stale = false;
     const out = await transition(ctx, plan.id, async (s, nowIso) => {
       const { version: _v, ...cur } = s;
       kind = null;
-      const runs = await lastRuns(ctx, plan.id);
-      good = runs.success.get(plan.id);
-      last = runs.finished.get(plan.id);
+      ({ good, last } = await lastRuns(ctx, plan.id));
       ref = rpoReference(plan, good);
       stale = rpo !== null && Date.parse(nowIso) - Date.parse(ref) > rpo * 1000;
       if (stale && cur.stale_since === null) {

@@ -3,7 +3,7 @@
 // ping per run, never one per database. A run where one database of three cannot be read is announced once,
 // `partial`, naming it (not `failure` then `recovered` as its databases finish one after another); the next
 // good run says `recovered` once; and a server that cannot even be listed (nothing backed up, no database row
-// at all) is announced as a failure at once.
+// at all) is announced as a failure at once, and shows in the journal.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,7 +91,7 @@ test('a server run is announced once as a run: partial naming the database that 
   assert.equal(rx.at('/ping').length, 1, 'one success ping for the good run');
 });
 
-test('a server that cannot be listed is announced as a failure at once, though no database was backed up', async () => {
+test('a server that cannot be listed is announced as a failure at once, though no database was backed up, and the journal shows the run', async () => {
   await cli(['target', 'add', 'down', '--url', 'mysql://root@127.0.0.1:1/', '--all-databases']);
   await cli(['plan', 'add', 'down', '--target', 'down', '--destination', 'disk', '--notify', 'oncall-down']);
   const failed = (await cli(['backup', 'down', '--json'], 1)).json<{ id: string; status: string; databases: unknown[] }>();
@@ -103,4 +103,10 @@ test('a server that cannot be listed is announced as a failure at once, though n
     [['failure', 'failed', failed.id]],
   );
   assert.match(messages[0].title, /backup of plan down FAILED/);
+  // And the journal shows the run, though it has no database row.
+  const journal = (await cli(['journal', '--plan', 'down', '--json'])).json<Array<{ id: string; status: string; runPart: string }>>();
+  assert.deepEqual(
+    journal.map((e) => [e.id, e.status, e.runPart]),
+    [[failed.id, 'failed', 'run']],
+  );
 });

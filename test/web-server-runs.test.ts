@@ -101,6 +101,13 @@ test('dashboard: a server run in the journal with its databases beneath, its pag
     await page.screenshot({ path: path.join(screenshots, 'server-run.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: path.join(screenshots, 'server-run-390.png'), fullPage: true });
+    // The restore wizard offers each database of the run as a backup of its own, not the run.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Restore', exact: true }).click();
+    const choice = page.getByLabel('Backup to restore');
+    for (const r of rows) await choice.locator(`option[value="${r.id}"]`).waitFor({ state: 'attached' });
+    for (const r of rows) assert.match(await choice.locator(`option[value="${r.id}"]`).innerText(), new RegExp(`all · ${r.database} · `));
+    assert.equal(await choice.locator(`option[value="${run.id}"]`).count(), 0, 'the run itself is no choice there');
     assert.deepEqual(problems, [], 'no error in the page');
   } finally {
     await context?.close();

@@ -3,7 +3,7 @@
 // inserted `running` before any byte moves and finished with their outcome, all by catalog/runs.ts (the only
 // writer of a run's status); a crashed run is found later by its pid and host.
 
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { BackupCopiesTable, BackupsTable, CatalogSchema, RestoresTable } from './schema.ts';
 import { isIdPrefix } from './lookup.ts';
 import { notFound, usageError } from '../core/errors.ts';
@@ -103,6 +103,81 @@ export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}
     .limit(q.limit ?? 50);
   if (q.offset) query = query.offset(q.offset);
   return (await query.execute()).map(toBackup);
+}
+
+/** One entry of the backup journal: a backup's own row, or a server run (its databases' rows beneath it). */
+export interface JournalEntryRef {
+  entry: 'row' | 'run';
+  id: string;
+}
+
+/**
+ * The backup journal's entries, newest first, paged as entries: rows of their own and server runs, each run
+ * one entry whatever its number of databases, a run that backed nothing up (its server could not be listed)
+ * included. The filters apply to what the entry shows: a run's status, requested kind and start.
+ */
+export async function listJournalEntries(db: Kysely<CatalogSchema>, q: BackupQuery = {}): Promise<JournalEntryRef[]> {
+  // `coalesce(run_id, '') = ''`, not `run_id is null`: SQLite would read that through the run_id index and sort
+  // every row of its own; this way each side reads its newest rows off the started_at index (0.1 ms for a
+  // page of 200,000 rows, as before entries).
+  let own = db
+    .selectFrom('backups')
+    .select(['id', 'started_at', sql<string>`'row'`.as('entry')])
+    .where((eb) => eb(eb.fn.coalesce('run_id', sql.lit('')), '=', ''));
+  let runs = db.selectFrom('server_runs').select(['id', 'started_at', sql<string>`'run'`.as('entry')]);
+  const planId = q.planId;
+  if (planId) {
+    own = own.where((eb) => eb.or([eb('plan_id', '=', planId), eb.and([eb('import_plan_id', '=', planId), eb('plan_id', 'is', null)])]));
+    runs = runs.where('plan_id', '=', planId);
+  }
+  if (q.planName) {
+    own = own.where('plan_name', '=', q.planName);
+    runs = runs.where('plan_name', '=', q.planName);
+  }
+  if (q.status) {
+    own = own.where('status', '=', q.status);
+    runs = runs.where('status', '=', q.status);
+  }
+  if (q.kind) {
+    own = own.where('kind', '=', q.kind);
+    runs = runs.where('requested_kind', '=', q.kind);
+  }
+  if (q.from) {
+    own = own.where('started_at', '>=', q.from);
+    runs = runs.where('started_at', '>=', q.from);
+  }
+  if (q.to) {
+    own = own.where('started_at', '<=', q.to);
+    runs = runs.where('started_at', '<=', q.to);
+  }
+  // Each side's newest offset + limit entries, then the page of their union.
+  const limit = q.limit ?? 50;
+  const top = (q.offset ?? 0) + limit;
+  let query = db
+    .selectFrom(own.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(top).as('o'))
+    .selectAll()
+    .unionAll(db.selectFrom(runs.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(top).as('r')).selectAll())
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit);
+  if (q.offset) query = query.offset(q.offset);
+  return (await query.execute()).map((r) => ({ entry: r.entry as JournalEntryRef['entry'], id: r.id }));
+}
+
+/** Backup rows by id, in no particular order. */
+export async function backupsById(db: Kysely<CatalogSchema>, ids: readonly string[]): Promise<BackupRecord[]> {
+  const out: BackupRecord[] = [];
+  for (let i = 0; i < ids.length; i += 500)
+    out.push(
+      ...(
+        await db
+          .selectFrom('backups')
+          .selectAll()
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute()
+      ).map(toBackup),
+    );
+  return out;
 }
 
 /** Backup runs still marked running on the given host. */

@@ -8,7 +8,7 @@ import { redact } from '../core/redact.ts';
 import type { BackupKind } from '../core/types.ts';
 import { verifyArtifact } from '../pipeline/verify.ts';
 import { checkStoredArtifact } from '../pipeline/restore.ts';
-import { getBackup, listBackups, restorableStatuses, type BackupRecord, type BackupStatus } from '../catalog/journal.ts';
+import { backupsById, getBackup, listJournalEntries, restorableStatuses, type BackupRecord, type BackupStatus } from '../catalog/journal.ts';
 import { recordVerification } from '../catalog/runs.ts';
 import { findPlan } from '../catalog/plans.ts';
 import { notFound, usageError } from '../core/errors.ts';
@@ -56,27 +56,18 @@ export async function listJournal(ctx: ServiceContext, q: JournalQuery = {}): Pr
     if (plan) planId = plan.id;
     else planName = q.plan;
   }
-  const rows = await listBackups(ctx.catalog.db, { planId, planName, status: q.status, kind: q.kind, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
-  if (planName && rows.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see {hint}.`, { see: 'plans' });
-  // A server run's rows show as one entry, the run's, with its databases beneath (services/server-view.ts).
-  const runIds = [...new Set(rows.map((r) => r.runId).filter((id): id is string => !!id))];
-  if (runIds.length === 0) return describeWithCopies(ctx, rows);
-  const groups = await describeServerRunViews(ctx, [...(await serverRunsById(ctx.catalog.db, runIds)).values()]);
-  const singles = await describeWithCopies(
-    ctx,
-    rows.filter((r) => !r.runId || !groups.has(r.runId)),
-  );
-  const byId = new Map(singles.map((v) => [v.id, v]));
-  const out: BackupView[] = [];
-  const shown = new Set<string>();
-  for (const r of rows) {
-    const g = r.runId ? groups.get(r.runId) : undefined;
-    if (g) {
-      if (!shown.has(g.id)) out.push(g);
-      shown.add(g.id);
-    } else out.push(byId.get(r.id)!);
-  }
-  return out;
+  const db = ctx.catalog.db;
+  // Paged as entries: a server run is one, with its databases beneath (services/server-view.ts).
+  const entries = await listJournalEntries(db, { planId, planName, status: q.status, kind: q.kind, from: q.from, to: q.to, limit: q.limit, offset: q.offset });
+  if (planName && entries.length === 0 && !q.offset) throw notFound('PLAN_NOT_FOUND', `No plan named "${q.plan}" and no journal rows for it: see {hint}.`, { see: 'plans' });
+  const rowIds = entries.filter((e) => e.entry === 'row').map((e) => e.id);
+  const runIds = entries.filter((e) => e.entry === 'run').map((e) => e.id);
+  const [singles, groups] = await Promise.all([
+    backupsById(db, rowIds).then((rows) => describeWithCopies(ctx, rows)),
+    serverRunsById(db, runIds).then((runs) => describeServerRunViews(ctx, [...runs.values()])),
+  ]);
+  const views = new Map([...singles.map((v) => [v.id, v] as const), ...groups]);
+  return entries.map((e) => views.get(e.id)).filter((v): v is BackupView => v !== undefined);
 }
 
 /** One journal row by id or unique prefix, with its copies. */

@@ -3,12 +3,12 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { api, can, type Session } from '../api.ts';
-import { bytes, short, when } from '../format.ts';
+import { bytes, shortAmong, when } from '../format.ts';
 import { ErrorBox, Field, Section, useLoad } from '../ui.tsx';
 import { Progress, useJob } from './plan.tsx';
 
 export function RestoreWizard({ session, backupId }: { session: Session; backupId?: string }) {
-  const backups = useLoad(() => api('GET', '/api/journals?status=success&limit=200'), []);
+  const backups = useLoad(() => api('GET', '/api/journals?limit=200'), []);
   const targets = useLoad(() => api('GET', '/api/sgbd-targets'), []);
   const [backup, setBackup] = useState(backupId ?? '');
   const [target, setTarget] = useState('');
@@ -32,7 +32,12 @@ export function RestoreWizard({ session, backupId }: { session: Session; backupI
     if (backupId) setBackup(backupId);
   }, [backupId]);
   if (!can(session, 'operator')) return <p>Restoring needs the operator role.</p>;
-  const chosen = backups.data?.items.find((b: any) => b.id === backup);
+  // Successful backups; of a server run, each database's (a whole run restores from the run's own page).
+  const choices: any[] = (backups.data?.items ?? [])
+    .flatMap((b: any) => (b.runPart === 'run' ? (b.databases ?? []).filter((d: any) => d.runPart === 'database') : [b]))
+    .filter((b: any) => b.status === 'success');
+  const chosen = choices.find((b: any) => b.id === backup);
+  const choiceId = shortAmong(choices.map((b: any) => b.id));
   const compatible = targets.data?.filter((t: any) => !chosen || t.engine === chosen.engine) ?? [];
   const needsName = pre?.needsReplace === true;
   const confirmed = !needsName || confirm === pre?.target.name;
@@ -45,10 +50,11 @@ export function RestoreWizard({ session, backupId }: { session: Session; backupI
           {(id) => (
             <select id={id} value={backup} onChange={(e) => setBackup(e.currentTarget.value)}>
               <option value="">choose a backup…</option>
-              {backupId && !backups.data?.items.some((b: any) => b.id === backupId) ? <option value={backupId}>{backupId}</option> : null}
-              {backups.data?.items.map((b: any) => (
+              {backupId && !choices.some((b: any) => b.id === backupId) ? <option value={backupId}>{backupId}</option> : null}
+              {choices.map((b: any) => (
                 <option value={b.id}>
-                  {b.plan} · {when(b.startedAt)} · {b.kind} · {bytes(b.sizeBytes)} · {short(b.id)}
+                  {b.plan}
+                  {b.runId ? ` · ${b.database}` : ''} · {when(b.startedAt)} · {b.kind} · {bytes(b.sizeBytes)} · {choiceId(b.id)}
                 </option>
               ))}
             </select>

@@ -1,8 +1,8 @@
 // Run events: the one in-process bus (one per ServiceContext, `ctx.events`) on which every change of a run's state is published. The catalog's
 // run repository (the only code that changes a run's status) publishes each event once, right after its
-// guarded statement changed the row; the job runner publishes `progress`. Everything that reacts to runs
-// (the SSE stream, notifications, metrics, the dashboard) subscribes here; no subscriber writes a run's
-// status. The bus is per process: in a cluster each process sees the events of the runs it changed. Since every
+// guarded statement changed the row; the job runner publishes `progress`. What reacts to runs as they
+// happen subscribes here (notifications; the SSE stream, through the job channel below); no subscriber writes
+// a run's status, and what reads health (metrics, /api/status) reads the catalog. The bus is per process: in a cluster each process sees the events of the runs it changed. Since every
 // change is a guarded statement (finish only while `running`, …), exactly one process's statement changes the
 // row, and only that process publishes: each change of a run is published once in the whole cluster (at most
 // once: a process that dies between its statement and its publish loses the event; the journal row stays the

@@ -85,11 +85,7 @@ test('two workers: every tick runs exactly once; a worker killed mid-backup has 
     30000,
   );
   await client.query(`UPDATE plans SET enabled = 0 WHERE id = $1`, [slowId]); // no further ticks
-  const dying = workers.find((w) => w.pid === victim.pid);
-  assert.ok(dying, `the run belongs to one of our workers (pid ${victim.pid})`);
-  const gone = new Promise((r) => dying.once('exit', r));
-  dying.kill('SIGKILL');
-  await gone;
+  const dying = await cluster.killWorker(victim.pid);
 
   const done = await until(
     'the retried run to succeed on the other worker',

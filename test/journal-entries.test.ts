@@ -6,38 +6,20 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { loadConfig } from '../src/config.ts';
-import { openContext, closeContext, type ServiceContext } from '../src/services/context.ts';
-import { addTarget } from '../src/services/targets.ts';
-import { addDestination } from '../src/services/destinations.ts';
-import { addPlan } from '../src/services/plans.ts';
 import { listJournal, runBackup } from '../src/services/backups.ts';
 import type { BackupsTable } from '../src/catalog/schema.ts';
+import { appContext, type AppContext } from './support/context.ts';
 
-let dir: string;
-let ctx: ServiceContext;
+let app: AppContext;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'coffre-journal-entries-'));
-  const db = new DatabaseSync(path.join(dir, 'app.db'));
-  db.exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a')");
-  db.close();
-  ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
-  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
-  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
-  await addPlan(ctx, { name: 'p', target: 'app', destination: 'disk' });
+  app = await appContext('coffre-journal-entries-');
 });
 
-after(async () => {
-  await closeContext(ctx);
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => app?.close());
 
 test('the journal pages entries: a server run is one entry with its rows beneath, one without rows too, in start order', async () => {
+  const { ctx } = app;
   const { view } = await runBackup(ctx, { plan: 'p' });
   const db = ctx.catalog.db;
   const template = (await db.selectFrom('backups').selectAll().where('id', '=', view.id).executeTakeFirstOrThrow()) as BackupsTable;

@@ -8,46 +8,31 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
-import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { loadConfig } from '../src/config.ts';
-import { openContext, closeContext, type ServiceContext } from '../src/services/context.ts';
-import { addTarget } from '../src/services/targets.ts';
-import { addDestination } from '../src/services/destinations.ts';
-import { addPlan } from '../src/services/plans.ts';
+import { hostname } from 'node:os';
+import type { ServiceContext } from '../src/services/context.ts';
 import { ensurePlanIdle, runBackup } from '../src/services/backups.ts';
 import { recoverInterruptedRuns } from '../src/services/recovery.ts';
 import { recoverAttempts, sweepStaleRuns } from '../src/scheduler/cluster.ts';
 import { heartbeatBackup, takeOverBackup } from '../src/catalog/runs.ts';
 import type { BackupsTable, ServerRunsTable } from '../src/catalog/schema.ts';
 import { isCoffreError } from '../src/core/errors.ts';
+import { appContext, type AppContext } from './support/context.ts';
 
-let dir: string;
+let app: AppContext;
 let ctx: ServiceContext;
 let template: BackupsTable;
 let planId: string;
 let n = 0;
 
 before(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'coffre-server-leases-'));
-  const db = new DatabaseSync(path.join(dir, 'app.db'));
-  db.exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('a')");
-  db.close();
-  ctx = await openContext({ config: loadConfig({ DATA_DIR: path.join(dir, 'data') }), announce: () => {} });
-  await addTarget(ctx, { name: 'app', url: `sqlite:${path.join(dir, 'app.db')}` }, { via: 'cli' });
-  await addDestination(ctx, { name: 'disk', type: 'local', path: path.join(dir, 'backups') }, { via: 'cli' });
-  const plan = await addPlan(ctx, { name: 'p', target: 'app', destination: 'disk' });
-  planId = plan.id;
+  app = await appContext('coffre-server-leases-');
+  ctx = app.ctx;
+  planId = app.plan.id;
   const { view } = await runBackup(ctx, { plan: 'p' });
   template = await ctx.catalog.db.selectFrom('backups').selectAll().where('id', '=', view.id).executeTakeFirstOrThrow();
 });
 
-after(async () => {
-  await closeContext(ctx);
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => app?.close());
 
 const id = (tag: string) => `01890000-0000-7000-8000-${String(++n).padStart(4, '0')}${tag.padEnd(8, '0').slice(0, 8)}`;
 

@@ -13,7 +13,7 @@ import type { DrillRecord } from './drills.ts';
 import type { Catalog } from './db.ts';
 import { recordToRow, restorableStatuses, type BackupCopyRecord, type BackupRecord, type CopyStatus, type RestoreRecord } from './journal.ts';
 import { isoNow } from '../core/ids.ts';
-import type { FinishedStatus, RunEvent, RunEvents, RunFinishedEvent, RunType } from '../core/run-events.ts';
+import type { FinishedStatus, RunEvent, RunEvents, RunFinishedEvent, RunStartedEvent, RunType } from '../core/run-events.ts';
 
 /** What the run repository needs: the catalog and the bus (a ServiceContext is one). */
 export interface RunsContext {
@@ -46,6 +46,27 @@ function publishFinished(
   publish(ctx, { type: 'finished', ...run, targetId: row.target_id, host: row.host, pid: row.pid, message: row.message, ...more, durationMs: row.duration_ms });
 }
 
+/** Publishes `started` for a run its insert just journaled. */
+function publishStarted(
+  ctx: RunsContext,
+  runType: RunType,
+  run: { id: string; planId: string | null; targetId: string | null; startedAt: string; host: string | null; pid: number | null; trigger: string },
+  more: Pick<RunStartedEvent, 'kind' | 'serverRunId'> = {},
+): void {
+  publish(ctx, {
+    type: 'started',
+    runType,
+    runId: run.id,
+    planId: run.planId,
+    targetId: run.targetId,
+    at: run.startedAt,
+    host: run.host,
+    pid: run.pid,
+    trigger: run.trigger,
+    ...more,
+  });
+}
+
 /** The finish of a run whose process is gone: `interrupted` now, its duration from its start. */
 function interruption(run: { startedAt: string }, message: string) {
   const finishedAt = isoNow();
@@ -66,19 +87,7 @@ export async function startBackup(ctx: RunsContext, run: BackupRecord, copies: r
       .insertInto('backup_copies')
       .values(recordToRow(copy) as unknown as BackupCopiesTable)
       .execute();
-  publish(ctx, {
-    type: 'started',
-    runType: 'backup',
-    runId: run.id,
-    planId: run.planId,
-    targetId: run.targetId,
-    at: run.startedAt,
-    host: run.host,
-    pid: run.pid,
-    trigger: run.trigger,
-    kind: run.kind,
-    serverRunId: run.runId ?? null,
-  });
+  publishStarted(ctx, 'backup', run, { kind: run.kind, serverRunId: run.runId ?? null });
 }
 
 /** A delta run whose parent could not be rebuilt becomes a full: its row and copies take the full's key. */
@@ -296,7 +305,7 @@ export async function startRestore(ctx: RunsContext, run: RestoreRecord, planId:
     .insertInto('restores')
     .values(recordToRow(run) as unknown as RestoresTable)
     .execute();
-  publish(ctx, { type: 'started', runType: 'restore', runId: run.id, planId, targetId: run.targetId, at: run.startedAt, host: run.host, pid: run.pid, trigger: run.trigger });
+  publishStarted(ctx, 'restore', { ...run, planId });
 }
 
 /** The fields a restore's row is finished with. */
@@ -334,17 +343,7 @@ export async function startDrill(ctx: RunsContext, run: DrillRecord): Promise<vo
     .insertInto('drills')
     .values(recordToRow(run) as unknown as DrillsTable)
     .execute();
-  publish(ctx, {
-    type: 'started',
-    runType: 'drill',
-    runId: run.id,
-    planId: run.planId,
-    targetId: run.targetId,
-    at: run.startedAt,
-    host: run.host,
-    pid: run.pid,
-    trigger: run.trigger,
-  });
+  publishStarted(ctx, 'drill', run);
 }
 
 /**
@@ -365,15 +364,28 @@ export type DrillFinish = Partial<Omit<DrillRecord, 'scratchCreated' | 'scratchD
 
 /** Finishes a drill's row only while it is `running` and publishes `finished`; false (no event) otherwise. */
 export async function finishDrill(ctx: RunsContext, id: string, patch: DrillFinish): Promise<boolean> {
+  return finishRun(ctx, 'drills', 'drill', id, recordToRow(patch), patch);
+}
+
+/** The guarded finish of a drill's or a server run's row, and its `finished` event: false (no event) when it was no longer running. */
+async function finishRun(
+  ctx: RunsContext,
+  table: 'drills' | 'server_runs',
+  runType: RunType,
+  id: string,
+  set: Record<string, unknown>,
+  patch: { status: FinishedStatus; finishedAt: string },
+): Promise<boolean> {
+  // Both tables have these columns; the builder is typed by the drills' (the same names and types).
   const row = await ctx.catalog.db
-    .updateTable('drills')
-    .set(recordToRow(patch) as Partial<DrillsTable>)
+    .updateTable(table as 'drills')
+    .set(set as Partial<DrillsTable>)
     .where('id', '=', id)
     .where('status', '=', 'running')
     .returning(['plan_id', 'target_id', 'host', 'pid', 'duration_ms', 'message'])
     .executeTakeFirst();
   if (!row) return false;
-  publishFinished(ctx, { runType: 'drill', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row);
+  publishFinished(ctx, { runType, runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row);
   return true;
 }
 
@@ -390,18 +402,7 @@ export async function startServerRun(ctx: RunsContext, run: ServerRunRecord): Pr
     .insertInto('server_runs')
     .values(serverRunToRow(run) as ServerRunsTable)
     .execute();
-  publish(ctx, {
-    type: 'started',
-    runType: 'server',
-    runId: run.id,
-    planId: run.planId,
-    targetId: run.targetId,
-    at: run.startedAt,
-    host: run.host,
-    pid: run.pid,
-    trigger: run.trigger,
-    kind: run.requestedKind,
-  });
+  publishStarted(ctx, 'server', run, { kind: run.requestedKind });
 }
 
 /** Records what a running server run covers, as soon as its databases are listed. */
@@ -418,20 +419,10 @@ export async function finishServerRun(
   id: string,
   patch: Partial<ServerRunRecord> & { status: Exclude<ServerRunStatus, 'running'>; finishedAt: string },
 ): Promise<boolean> {
-  const row = await ctx.catalog.db
-    .updateTable('server_runs')
-    .set(serverRunToRow(patch))
-    .where('id', '=', id)
-    .where('status', '=', 'running')
-    .returning(['plan_id', 'target_id', 'host', 'pid', 'message', 'duration_ms'])
-    .executeTakeFirst();
-  if (!row) return false;
-  publishFinished(ctx, { runType: 'server', runId: id, planId: row.plan_id, at: patch.finishedAt, status: patch.status }, row);
-  return true;
+  return finishRun(ctx, 'server_runs', 'server', id, serverRunToRow(patch), patch);
 }
 
 /** Finishes a server run whose process died as `interrupted` (after its databases' rows); false when it was no longer running. */
 export async function interruptServerRun(ctx: RunsContext, run: Pick<ServerRunRecord, 'id' | 'startedAt'>, message: string): Promise<boolean> {
-  const finishedAt = isoNow();
-  return finishServerRun(ctx, run.id, { status: 'interrupted', message, finishedAt, durationMs: Date.parse(finishedAt) - Date.parse(run.startedAt) });
+  return finishServerRun(ctx, run.id, interruption(run, message));
 }

@@ -19,6 +19,8 @@ export interface Cluster {
   startWorkers(count: number): Promise<ChildProcess[]>;
   /** until() that also fails as soon as a worker exits on its own, and names the workers' output on failure. */
   until<T>(what: string, fn: () => Promise<T | undefined | false>, limitMs: number): Promise<T>;
+  /** Kills the worker whose pid is `pid` with SIGKILL (it must be one of ours) and resolves once it is gone. */
+  killWorker(pid: number): Promise<ChildProcess>;
   /** Kills the workers still running, drops the catalog database and removes the workspace. */
   close(): Promise<void>;
 }
@@ -77,6 +79,14 @@ export async function startCluster(prefix: string, extraEnv: NodeJS.ProcessEnv =
         if (err === died) throw err;
         throw new Error(`${(err as Error).message}\n${allOutput()}`);
       }
+    },
+    async killWorker(pid) {
+      const dying = workers.find((w) => w.pid === pid);
+      if (!dying) throw new Error(`pid ${pid} is none of this cluster's workers (${workers.map((w) => w.pid).join(', ')})`);
+      const gone = new Promise((r) => dying.once('exit', r));
+      dying.kill('SIGKILL');
+      await gone;
+      return dying;
     },
     async close() {
       for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');

@@ -1,9 +1,11 @@
-// Small shared pieces: labelled fields that show the API's message for their field, status badges, a
+// Small shared pieces: labelled fields that show the API's message for their field, status badges, a backup's
+// cells in a table, a
 // sparkline (an SVG polyline: too small to need a chart library), and a hook that loads from the API.
 
 import type { ComponentChildren, JSX } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { ApiError } from './api.ts';
+import { bytes, duration } from './format.ts';
 
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: ApiError | Error | undefined; reload: () => void } {
   const [data, setData] = useState<T>();
@@ -67,6 +69,21 @@ export function Field(props: {
 
 export function Status({ value }: { value: string | null | undefined }) {
   return <span class={`badge s-${value ?? 'none'}`}>{value ?? '—'}</span>;
+}
+
+/** A backup's status, kind, stored and raw sizes and duration, as table cells (the journal, a server run's databases). */
+export function BackupCells({ r }: { r: any }) {
+  return (
+    <>
+      <td>
+        <Status value={r.status} />
+      </td>
+      <td>{r.kind}</td>
+      <td>{bytes(r.sizeBytes)}</td>
+      <td>{bytes(r.rawSizeBytes)}</td>
+      <td>{duration(r.durationMs)}</td>
+    </>
+  );
 }
 
 export function Sparkline({ values, failed, label }: { values: (number | null)[]; failed: boolean[]; label: string }) {

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.ts';
-import { bytes, duration, short, shortAmong, when } from '../format.ts';
-import { ErrorBox, Field, Status, useLoad } from '../ui.tsx';
+import { duration, short, shortAmong, when } from '../format.ts';
+import { BackupCells, ErrorBox, Field, Status, useLoad } from '../ui.tsx';
 
 const PAGE = 50;
 
@@ -32,13 +32,7 @@ function PartRow({ part, id }: { part: any; id: (id: string) => string }) {
         </a>
       </td>
       <td class="hint">{part.runPart === 'globals' ? 'roles and tablespaces' : 'database'}</td>
-      <td>
-        <Status value={part.status} />
-      </td>
-      <td>{part.kind}</td>
-      <td>{bytes(part.sizeBytes)}</td>
-      <td>{bytes(part.rawSizeBytes)}</td>
-      <td>{duration(part.durationMs)}</td>
+      <BackupCells r={part} />
       <td>
         <code>{id(part.id)}</code>
       </td>
@@ -191,13 +185,7 @@ export function Journal({ params }: { params: URLSearchParams }) {
                       {r.plan}
                       {r.runPart === 'run' ? <span class="hint"> · {r.database}</span> : null}
                     </td>
-                    <td>
-                      <Status value={r.status} />
-                    </td>
-                    <td>{r.kind}</td>
-                    <td>{bytes(r.sizeBytes)}</td>
-                    <td>{bytes(r.rawSizeBytes)}</td>
-                    <td>{duration(r.durationMs)}</td>
+                    <BackupCells r={r} />
                     <td>
                       <code>{shownId(r.id)}</code>
                     </td>

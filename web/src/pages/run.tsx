@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, can, type Session } from '../api.ts';
 import { bytes, duration, shortAmong, when } from '../format.ts';
-import { ErrorBox, Field, Section, Status, useLoad } from '../ui.tsx';
+import { BackupCells, ErrorBox, Field, Section, Status, useLoad } from '../ui.tsx';
 import { Progress, useJob } from './plan.tsx';
 
 export function RunPage({ id, session }: { id: string; session: Session }) {
@@ -27,16 +27,7 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
             }
           >
             <dl class="details">
-              <dt>Status</dt>
-              <dd>
-                <Status value={r.status} />
-              </dd>
-              <dt>Id</dt>
-              <dd>
-                <code>{r.id}</code>
-              </dd>
-              <dt>Plan</dt>
-              <dd>{r.plan ? <a href={`#/plans/${encodeURIComponent(r.plan)}`}>{r.plan}</a> : '—'}</dd>
+              <RunHead r={r} />
               <dt>Target</dt>
               <dd>
                 {r.target} ({r.engine}, database {r.database})
@@ -175,6 +166,24 @@ export function RunPage({ id, session }: { id: string; session: Session }) {
   );
 }
 
+/** The first lines of a run's summary: its status, id and plan. */
+function RunHead({ r }: { r: any }) {
+  return (
+    <>
+      <dt>Status</dt>
+      <dd>
+        <Status value={r.status} />
+      </dd>
+      <dt>Id</dt>
+      <dd>
+        <code>{r.id}</code>
+      </dd>
+      <dt>Plan</dt>
+      <dd>{r.plan ? <a href={`#/plans/${encodeURIComponent(r.plan)}`}>{r.plan}</a> : '—'}</dd>
+    </>
+  );
+}
+
 /** A server run: what it covered, each database's row, and restoring the whole run into a server target. */
 function ServerRunPage({ run: r, session }: { run: any; session: Session }) {
   const list = (names: string[]) => (names.length ? names.join(', ') : 'none');
@@ -183,16 +192,7 @@ function ServerRunPage({ run: r, session }: { run: any; session: Session }) {
       <h1>Server run {r.id.slice(0, 10)}</h1>
       <Section title="Summary">
         <dl class="details">
-          <dt>Status</dt>
-          <dd>
-            <Status value={r.status} />
-          </dd>
-          <dt>Id</dt>
-          <dd>
-            <code>{r.id}</code>
-          </dd>
-          <dt>Plan</dt>
-          <dd>{r.plan ? <a href={`#/plans/${encodeURIComponent(r.plan)}`}>{r.plan}</a> : '—'}</dd>
+          <RunHead r={r} />
           <dt>Server target</dt>
           <dd>
             {r.target} ({r.engine}, {r.database})
@@ -242,13 +242,7 @@ function ServerRunPage({ run: r, session }: { run: any; session: Session }) {
                   <td>
                     <a href={`#/runs/${d.id}`}>{d.runPart === 'globals' ? 'globals: roles and tablespaces' : d.database}</a>
                   </td>
-                  <td>
-                    <Status value={d.status} />
-                  </td>
-                  <td>{d.kind}</td>
-                  <td>{bytes(d.sizeBytes)}</td>
-                  <td>{bytes(d.rawSizeBytes)}</td>
-                  <td>{duration(d.durationMs)}</td>
+                  <BackupCells r={d} />
                   <td>{d.status === 'success' ? '' : (d.message ?? '')}</td>
                 </tr>
               ))}

@@ -439,6 +439,9 @@ test('PostgreSQL globals: roles dropped after a run come back with --globals (ex
       const noTarget = await api('POST', '/api/restores', { journalId: run.run.id });
       assert.equal(noTarget.status, 400, noTarget.text);
       assert.equal(noTarget.json().error.code, 'COFFRE_E_MISSING_TARGET');
+      const globalsOfFile = await api('POST', '/api/restores', { path: path.join(ws.dir, 'x.sql'), targetId: 'srv', options: { globals: true } });
+      assert.equal(globalsOfFile.status, 400, globalsOfFile.text);
+      assert.equal(globalsOfFile.json().error.code, 'COFFRE_E_BAD_OPTION');
       const oneDb = await api('POST', '/api/restores', { journalId: run.run.id, targetId: 'one' });
       assert.equal(oneDb.status, 400, oneDb.text);
       assert.equal(oneDb.json().error.code, 'COFFRE_E_SERVER_TARGET_NEEDED');

@@ -216,6 +216,8 @@ export class JobRunner {
   async submitRestore(request: RestoreRequest): Promise<JobView> {
     this.#checkAccepting();
     if (!request.journalId === !request.path) throw usageError('RESTORE_SOURCE', 'Give either a journalId or a path to restore from (not both).', { field: 'journalId' });
+    if (request.globals && !request.journalId)
+      throw usageError('BAD_OPTION', "options.globals restores a PostgreSQL server run's roles: give the run's id as journalId.", { field: 'options.globals' });
     if (request.journalId && (request.globals || (await findServerRun(this.#ctx.catalog.db, request.journalId)))) return this.#submitRunRestore(request, request.journalId);
     let file: string | undefined;
     // A path must lie under the allowed folders; the rest is the CLI's own check (services/restores.ts).

@@ -85,6 +85,8 @@ export interface BackupQuery {
   to?: string;
   limit?: number;
   offset?: number;
+  /** false: leave out server runs' PostgreSQL globals rows. */
+  globals?: boolean;
 }
 
 /** Backup runs, newest first; a plan's rows include those imported for it and not adopted yet. */
@@ -97,6 +99,7 @@ export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}
   if (q.kind) query = query.where('kind', '=', q.kind);
   if (q.from) query = query.where('started_at', '>=', q.from);
   if (q.to) query = query.where('started_at', '<=', q.to);
+  if (q.globals === false) query = query.where((eb) => eb(eb.fn.coalesce('run_part', sql.lit('')), '!=', 'globals'));
   query = query
     .orderBy('started_at', 'desc')
     .orderBy('id', 'desc')

@@ -144,17 +144,26 @@ function scratchFile(ctx: ServiceContext, name: string): string {
   return path.join(ctx.config.dataDir, 'drills', `${name}.sqlite`);
 }
 
-/** The backup a drill restores: the one named (of this plan), else the plan's latest restorable one. */
+/**
+ * The backup a drill restores: the one named (of this plan), else the plan's latest restorable one. A
+ * server run's PostgreSQL globals are never drilled: roles and tablespaces belong to the server, not to a
+ * scratch database, and restoring them would write outside it; of a server plan, a database is drilled.
+ */
 async function backupToDrill(ctx: ServiceContext, plan: { id: string; name: string }, ref?: string): Promise<BackupRecord> {
   if (ref) {
     const b = await getBackup(ctx.catalog.db, ref);
     if (b.planId !== plan.id)
       throw usageError('DRILL_BACKUP_OTHER_PLAN', `Backup ${b.id} belongs to plan "${b.planName}", not "${plan.name}": drill that plan, or name one of this plan's backups.`);
     if (!restorableStatuses.includes(b.status) || !b.sha256) throw usageError('BACKUP_NOT_RESTORABLE', `Backup ${b.id} is ${b.status}: only successful backups can be drilled.`);
+    if (b.runPart === 'globals')
+      throw usageError(
+        'DRILL_GLOBALS',
+        `Backup ${b.id} is a server run's PostgreSQL globals (roles and tablespaces), which belong to the server, not to a database: a drill restores into a scratch database only. Drill one of the run's databases.`,
+      );
     return b;
   }
   const rows: BackupRecord[] = [];
-  for (const status of restorableStatuses) rows.push(...(await listBackups(ctx.catalog.db, { planId: plan.id, status, limit: 1 })).filter((b) => b.sha256));
+  for (const status of restorableStatuses) rows.push(...(await listBackups(ctx.catalog.db, { planId: plan.id, status, limit: 1, globals: false })).filter((b) => b.sha256));
   const latest = rows.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0))[0];
   if (!latest) throw usageError('DRILL_NO_BACKUP', `Plan "${plan.name}" has no successful backup to drill: run {hint} first.`, undefined, { backup: plan.name });
   return latest;

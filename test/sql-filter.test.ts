@@ -309,3 +309,76 @@ test('psql: \\restrict is used from the minor versions that have it', () => {
   assert.equal(psqlHasRestrict(120022), false);
   assert.equal(psqlHasRestrict(180000), true);
 });
+
+test('filter: statements on the server itself are refused (roles, memberships, tablespaces, ALTER SYSTEM, LOAD; MySQL users, grants, plugins, FLUSH), its global variables dropped; the database own objects pass', async () => {
+  const refused: Array<[SqlDialect, string]> = [
+    ['postgres', 'CREATE ROLE evil SUPERUSER;'],
+    ['postgres', "ALTER ROLE postgres PASSWORD 'x';"],
+    ['postgres', 'DROP USER someone;'],
+    ['postgres', 'CREATE GROUP g;'],
+    ['postgres', "CREATE TABLESPACE ts LOCATION '/tmp';"],
+    ['postgres', "ALTER SYSTEM SET log_statement = 'none';"],
+    ['postgres', "LOAD 'plugin';"],
+    ['postgres', 'GRANT pg_read_server_files TO app;'],
+    ['postgres', 'REVOKE admin FROM app;'],
+    ['mysql', "CREATE USER 'a'@'%' IDENTIFIED BY 'x';"],
+    ['mysql', "CREATE OR REPLACE USER 'a'@'%';"],
+    ['mysql', "DROP USER 'a'@'%';"],
+    ['mysql', "RENAME USER 'a'@'%' TO 'b'@'%';"],
+    ['mysql', "GRANT ALL ON *.* TO 'a'@'%';"],
+    ['mysql', "GRANT SELECT ON db.* TO 'a'@'%';"],
+    ['mysql', "SET PASSWORD FOR 'root'@'localhost' = PASSWORD('x');"],
+    ['mysql', "INSTALL SONAME 'ha_connect';"],
+    ['mysql', 'FLUSH PRIVILEGES;'],
+    ['mysql', "CHANGE MASTER TO MASTER_HOST='h';"],
+  ];
+  for (const [dialect, stmt] of refused) {
+    const doc = `CREATE TABLE t (a int);\n${stmt}\nCREATE TABLE u (a int);\n`;
+    assert.equal((await run(dialect, doc)).code, 'COFFRE_E_SQL_SERVER_STATEMENT', `${dialect}: ${stmt}`);
+    assert.equal((await run(dialect, doc, [doc.indexOf(stmt) + 3, doc.indexOf(stmt) + 9])).code, 'COFFRE_E_SQL_SERVER_STATEMENT', `${dialect}, cut: ${stmt}`);
+    assert.equal((await run(dialect, doc, [], { allowProgram: true })).code, 'COFFRE_E_SQL_SERVER_STATEMENT', `${dialect}, whatever is allowed: ${stmt}`);
+  }
+  const passing: Array<[SqlDialect, string]> = [
+    ['postgres', 'CREATE USER MAPPING FOR app SERVER s;'],
+    ['postgres', 'GRANT SELECT ON TABLE t TO app;'],
+    ['postgres', 'REVOKE ALL ON SCHEMA public FROM PUBLIC;'],
+    ['postgres', 'ALTER DEFAULT PRIVILEGES FOR ROLE app GRANT SELECT ON TABLES TO app;'],
+    ['postgres', 'SET ROLE app;'],
+    ['mysql', 'SET NAMES utf8mb4;'],
+    ['mysql', '/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;'],
+    ['mysql', 'CREATE DEFINER=`root`@`localhost` VIEW v AS SELECT 1;'],
+    ['mysql', 'SELECT 1 INTO @x;'],
+  ];
+  for (const [dialect, stmt] of passing) {
+    const r = await run(dialect, `${stmt}\n`);
+    assert.equal(r.code, undefined, `${dialect}: ${stmt} passes`);
+    assert.equal(r.out.trim(), stmt);
+  }
+  // A dump's GTID bookkeeping (a global variable of the server) is dropped, and said so.
+  const gtid = await run('mysql', "SET @@GLOBAL.GTID_PURGED='x';\nSET GLOBAL gtid_slave_pos='0-1-2';\nCREATE TABLE t (a int);\n");
+  assert.equal(gtid.code, undefined);
+  assert.equal(gtid.out.trim(), 'CREATE TABLE t (a int);');
+  // pg_dumpall's roles come before its databases: with one picked they are left out; alone, they are refused.
+  const all = 'CREATE ROLE r;\nGRANT r TO s;\n\\connect one\nCREATE TABLE t1 (a int);\n\\connect two\nCREATE TABLE t2 (a int);\n';
+  assert.equal((await run('postgres', all, [], { select: 'one' })).out.trim(), 'CREATE TABLE t1 (a int);');
+  assert.equal((await run('postgres', all)).code, 'COFFRE_E_SQL_SEVERAL_DATABASES');
+  assert.equal((await run('postgres', 'CREATE ROLE r;\nCREATE TABLE t (a int);\n')).code, 'COFFRE_E_SQL_SERVER_STATEMENT');
+});
+
+test('filter: MySQL server files (LOAD DATA INFILE, SELECT ... INTO OUTFILE|DUMPFILE) are refused unless allowed; LOAD DATA LOCAL never passes', async () => {
+  for (const stmt of [
+    "SELECT * FROM t INTO OUTFILE '/tmp/x';",
+    "SELECT a INTO DUMPFILE '/tmp/x' FROM t;",
+    "LOAD DATA INFILE '/etc/passwd' INTO TABLE t;",
+    "(SELECT 1) INTO OUTFILE '/tmp/y';",
+  ]) {
+    const doc = `CREATE TABLE t (a int);\n${stmt}\n`;
+    assert.equal((await run('mysql', doc)).code, 'COFFRE_E_SQL_COPY_SERVER_FILE', stmt);
+    assert.equal((await run('mysql', doc, [doc.length - 12])).code, 'COFFRE_E_SQL_COPY_SERVER_FILE', `cut: ${stmt}`);
+    const allowed = await run('mysql', doc, [], { allowProgram: true });
+    assert.equal(allowed.code, undefined, `allowed: ${stmt}`);
+  }
+  const local = "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t;\n";
+  assert.equal((await run('mysql', local)).code, 'COFFRE_E_SQL_LOCAL_INFILE');
+  assert.equal((await run('mysql', local, [], { allowProgram: true })).code, 'COFFRE_E_SQL_LOCAL_INFILE');
+});

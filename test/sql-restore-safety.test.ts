@@ -9,7 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { workspace, expectCode, type Workspace } from './support/cli.ts';
-import { adminUrl, connectionTo, databaseExists, dropDatabase, uniqueName, withClient } from './support/postgres.ts';
+import { adminUrl, connectionTo, databaseExists, dropDatabase, execSql, uniqueName, withClient } from './support/postgres.ts';
 
 let ws: Workspace;
 const made: string[] = [];
@@ -103,6 +103,31 @@ test('restore --file: COPY FROM or TO a file on the database server is refused (
   expectCode(allowed, 0, 'restore --allow-program');
   assert.equal(existsSync(out), true, 'with --allow-program the server wrote the file');
   await rm(out, { force: true });
+});
+
+test('restore --file: statements on the server itself (roles, ALTER SYSTEM) are refused (exit 2); no role is made and the target is not created', async () => {
+  const role = `coffre_evil_${randomBytes(4).toString('hex')}`;
+  const admin = connectionTo('postgres');
+  const roleExists = () => withClient(admin, async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rows.length === 1);
+  try {
+    for (const text of [
+      `CREATE TABLE t (a int);\nCREATE ROLE ${role} LOGIN SUPERUSER;\n`,
+      `CREATE TABLE t (a int);\nGRANT pg_read_server_files TO ${role};\n`,
+      `CREATE TABLE t (a int);\nALTER SYSTEM SET log_statement = 'none';\n`,
+    ]) {
+      const file = path.join(ws.dir, `server-${randomBytes(3).toString('hex')}.sql`);
+      await writeFile(file, text);
+      const { name, db } = await pgTarget();
+      const refused = await ws.run(['restore', '--file', file, '--to', name, '--allow-program', '--json']);
+      assert.equal(refused.code, 2, refused.all);
+      assert.equal(JSON.parse(refused.stderr).error.code, 'COFFRE_E_SQL_SERVER_STATEMENT', text);
+      assert.match(refused.all, /changes the PostgreSQL server itself/);
+      assert.equal(await roleExists(), false, 'no role made');
+      assert.equal(await databaseExists(connectionTo(db)), false, 'nothing written to the target');
+    }
+  } finally {
+    await execSql(admin, `DROP ROLE IF EXISTS ${role}`).catch(() => {});
+  }
 });
 
 test('restore of a pg_dump 15.14+ file: its own \\restrict lines are dropped and coffre puts its own first', async () => {

@@ -118,6 +118,11 @@ export interface TargetState {
 /** A database engine: dumps and restores one database given its connection. */
 export interface Engine {
   readonly name: EngineName;
+  /**
+   * Its restore writes the server itself, not a database: a PostgreSQL server run's globals (its roles, which
+   * services/restores.ts restores only into a server target). The restore filter lets their statements through.
+   */
+  readonly restoresServer?: boolean;
   /** Raw formats restore() accepts. */
   readonly restores: readonly RawFormat[];
   /** File extension of a raw dump, without a dot: "sql", "archive", "sqlite". */

@@ -263,7 +263,7 @@ export async function streamRestore(input: RestoreStreamInput): Promise<RestoreS
   }
 
   const dialect = engine.name as SqlDialect;
-  const filterOptions = { dialect, select: input.sql?.database, allowProgram: input.sql?.allowProgram };
+  const filterOptions = { dialect, select: input.sql?.database, allowProgram: input.sql?.allowProgram, serverStatements: engine.restoresServer === true };
   const names = opened.map((o) => o.name);
   const rereadable = specs.every((s) => typeof s === 'object' && !(s instanceof Readable) && 'path' in s);
   let streams: (Readable | (() => Promise<Readable>))[];

@@ -336,6 +336,7 @@ function restoredMessage(result: Awaited<ReturnType<typeof streamRestore>>): str
 function globalsEngine(pg: Engine): Engine {
   return {
     ...pg,
+    restoresServer: true,
     async restore(conn, input, _format, options) {
       if (typeof input === 'string') throw usageError('FORMAT_MISMATCH', 'The globals are a SQL script, not a folder.');
       const { restoreGlobals, describeGlobals } = await import('../engines/postgres-globals.ts');

@@ -12,8 +12,13 @@
 // - client commands are dropped (psql's own `\restrict`/`\unrestrict`, and `\set`, `\echo`, `\encoding`,
 //   `\pset`, `\timing` and the like) or refused (`\!`, `\o`, `\g…`, `\copy`, `\i`, `\ir`, `\setenv`,
 //   `\w`, sqlite3 dot-commands, any other): none ever reaches a client;
-// - COPY ... FROM/TO PROGRAM and COPY ... FROM/TO a server file are refused unless allowProgram; SQLite ATTACH/DETACH and VACUUM INTO
-//   are refused, its BEGIN/COMMIT dropped (the SQLite restore runs in its own transaction).
+// - COPY ... FROM/TO PROGRAM and COPY ... FROM/TO a server file, and MySQL's LOAD DATA INFILE and SELECT ... INTO
+//   OUTFILE|DUMPFILE, are refused unless allowProgram; SQLite ATTACH/DETACH and VACUUM INTO are refused, its
+//   BEGIN/COMMIT dropped (the SQLite restore runs in its own transaction);
+// - statements that change the server itself rather than the target database are refused: PostgreSQL roles,
+//   role memberships (GRANT/REVOKE without ON), tablespaces, ALTER SYSTEM, LOAD; MySQL/MariaDB users, roles,
+//   GRANT/REVOKE, passwords, plugins, servers, tablespaces, replication, FLUSH, KILL, SHUTDOWN. Its global
+//   variables (SET GLOBAL, @@GLOBAL: a dump's GTID bookkeeping) are dropped.
 // Memory stays bounded whatever the input size: bytes are passed on as soon as the lexer has read them,
 // except the prefix of a statement (or a client command line) that may have to be dropped, held until
 // its first tokens decide (a COPY statement until its end); a held prefix over MAX_HOLD bytes is refused.
@@ -33,6 +38,8 @@ export interface SqlFilterOptions {
   select?: string;
   /** Let server-side COPY through: FROM/TO PROGRAM and FROM/TO a server file (`--allow-program`). */
   allowProgram?: boolean;
+  /** Let statements on the server itself through: a PostgreSQL server run's globals, restored into the server. */
+  serverStatements?: boolean;
   /** Only read and report (a first pass over a file): no output, no refusal for several databases. */
   inspect?: boolean;
 }
@@ -61,7 +68,9 @@ type Decision =
   | { action: 'create'; db: string; label: string }
   | { action: 'drop'; label: string }
   | { action: 'rename'; db: string; token: Token }
-  | { action: 'refuse'; error: CoffreError };
+  | { action: 'refuse'; error: CoffreError }
+  /** A statement on the server itself: refused where it would be restored (a database not picked skips it). */
+  | { action: 'server'; error: CoffreError };
 
 const ENGINE_WORDS: Record<SqlDialect, string> = { postgres: 'PostgreSQL', mysql: 'MySQL/MariaDB', sqlite: 'SQLite' };
 
@@ -72,6 +81,8 @@ const HARMLESS_PSQL = new Set(['restrict', 'unrestrict', 'set', 'unset', 'echo',
 const ALTER_NO_NAME = new Set(['CHARACTER', 'CHARSET', 'DEFAULT', 'COLLATE', 'READ', 'ENCRYPTION', 'COMMENT']);
 
 export class SqlFilter {
+  /** A server statement met before the dump named a database, while it may hold several (see end()). */
+  #serverRefusal: CoffreError | undefined;
   readonly report: SqlFilterReport = { databases: [], dropped: new Map(), rewritten: 0, commands: new Map(), skipped: 0, qualified: 0, bytesIn: 0 };
   readonly #options: SqlFilterOptions;
   readonly #lexer: SqlLexer;
@@ -135,6 +146,8 @@ export class SqlFilter {
   /** The input ended; returns the last bytes to pass on. */
   end(): Buffer[] {
     this.#guard(() => this.#lexer.end());
+    // A server statement before the dump named a database: refused now that it holds one at most.
+    if (this.#serverRefusal && this.report.databases.length <= 1) throw this.#serverRefusal;
     const select = this.#options.select;
     if (select !== undefined && !this.#options.inspect && !this.report.databases.includes(select)) throw notInDump(this.#options.dialect, select, this.report.databases);
     return this.#flush();
@@ -222,6 +235,17 @@ export class SqlFilter {
         if (select === undefined || this.#current === undefined || this.#current === select) return true;
         r.skipped++;
         return false;
+      case 'server':
+        if (this.#options.serverStatements) return select === undefined || this.#current === select;
+        if (select !== undefined && this.#current !== select) {
+          r.skipped++;
+          return false;
+        }
+        // Before any database is named, the dump may hold several (pg_dumpall's roles come first): refused
+        // at its end if it holds one, the dump itself refused at its second database otherwise.
+        if (select !== undefined || this.report.databases.length > 0) throw d.error;
+        this.#serverRefusal ??= d.error;
+        return false;
       default:
         if (select === undefined || this.#current === select) return true;
         r.skipped++;
@@ -238,7 +262,12 @@ export class SqlFilter {
 
   #finish(info: StatementInfo): void {
     if (info.copyProgram && !this.#options.allowProgram && !this.#stmtDropped) throw copyProgram();
-    if (info.copyFile && !this.#options.allowProgram && !this.#stmtDropped) throw copyServerFile();
+    if (info.copyFile && !this.#stmtDropped) {
+      // LOAD DATA LOCAL INFILE reads a file of this host, the client's: never, whatever is allowed.
+      const local = this.#options.dialect === 'mysql' && word(info.tokens, 0) === 'LOAD' && info.tokens.slice(0, 6).some((t) => t.kind === 'word' && t.text === 'LOCAL');
+      if (local) throw localInfile();
+      if (!this.#options.allowProgram) throw copyServerFile(this.#options.dialect);
+    }
     if (this.#stmtDropped) this.#closeDrop(info.end);
     this.#copyDecision = this.#stmtDropped ? 'drop' : 'pass';
     this.#stmtDropped = false;
@@ -394,6 +423,8 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
     }
     return { action: 'pass' };
   }
+  const server = serverWide(dialect, tokens, final);
+  if (server !== null) return server;
   if (w0 === 'CREATE' || w0 === 'DROP') {
     if (need(2)) return undefined;
     if (!dbWords.includes(word(tokens, 1) ?? '')) return { action: 'pass' };
@@ -417,6 +448,8 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
       return { action: 'switch', db: nameOf(dialect, t), label: w0 };
     }
     if (w0 === 'SET') return { action: 'session' };
+    // Decided at their end, as COPY: LOAD DATA ... INFILE and SELECT ... INTO OUTFILE name a server file.
+    if (w0 === 'LOAD' || w0 === 'SELECT' || w0 === 'WITH' || (tokens[0].kind === 'punct' && tokens[0].text === '(')) return final ? { action: 'pass' } : undefined;
     return { action: 'pass' };
   }
   // postgres
@@ -435,11 +468,84 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
   }
   if (w0 === 'GRANT' || w0 === 'REVOKE' || w0 === 'SECURITY') {
     const on = tokens.findIndex((t, i) => i > 0 && t.depth === 0 && t.kind === 'word' && t.text === 'ON');
-    if (on < 0 || on + 1 >= tokens.length) return final || tokens.length >= 64 ? { action: 'pass' } : undefined;
+    // No ON: a role membership (GRANT role TO role), which is the server's, not the database's.
+    if (on < 0) return final || tokens.length >= 64 ? { action: 'server', error: serverStatement(dialect, `${w0} of a role`) } : undefined;
+    if (on + 1 >= tokens.length) return final ? { action: 'pass' } : undefined;
     return word(tokens, on + 1) === 'DATABASE' ? { action: 'drop', label: `${w0} ... ON DATABASE` } : { action: 'pass' };
   }
   if (w0 === 'COPY') return final ? { action: 'pass' } : undefined; // decided at its end: PROGRAM and files are refused there
   return { action: 'pass' };
+}
+
+const PG_SERVER_OBJECTS = new Set(['ROLE', 'USER', 'GROUP', 'TABLESPACE']);
+const MYSQL_SERVER_OBJECTS = new Set(['USER', 'ROLE', 'SERVER', 'TABLESPACE', 'LOGFILE']);
+/** MySQL statements that act on the server as a whole, by their first word (with the second word when it tells). */
+const MYSQL_SERVER_VERBS: Record<string, string[] | true> = {
+  GRANT: true,
+  REVOKE: true,
+  RENAME: ['USER'],
+  INSTALL: true,
+  UNINSTALL: true,
+  FLUSH: true,
+  SHUTDOWN: true,
+  KILL: true,
+  CHANGE: ['MASTER', 'REPLICATION'],
+  RESET: ['MASTER', 'SLAVE', 'REPLICA'],
+  PURGE: true,
+  START: ['SLAVE', 'REPLICA'],
+  STOP: ['SLAVE', 'REPLICA'],
+};
+
+/**
+ * A statement that changes the database server itself (its roles, users, privileges, tablespaces, settings,
+ * plugins, replication) rather than the target database: a refusal (a global variable of MySQL: dropped);
+ * undefined while more tokens are needed; null for any other statement.
+ */
+function serverWide(dialect: SqlDialect, tokens: Token[], final: boolean): Decision | undefined | null {
+  if (dialect === 'sqlite') return null;
+  const need = (n: number) => tokens.length < n && !final;
+  const w0 = word(tokens, 0) ?? '';
+  const refuse = (what: string): Decision => ({ action: 'server', error: serverStatement(dialect, what) });
+  if (dialect === 'postgres') {
+    if (w0 === 'LOAD') return refuse('LOAD (a server library)');
+    if (w0 !== 'CREATE' && w0 !== 'ALTER' && w0 !== 'DROP') return null;
+    if (need(2)) return undefined;
+    const w1 = word(tokens, 1) ?? '';
+    if (w0 === 'ALTER' && w1 === 'SYSTEM') return refuse('ALTER SYSTEM');
+    if (!PG_SERVER_OBJECTS.has(w1)) return null;
+    if (w1 === 'USER') {
+      if (need(3)) return undefined;
+      if (word(tokens, 2) === 'MAPPING') return null; // a foreign server's user mapping: the database's own
+    }
+    return refuse(`${w0} ${w1}`);
+  }
+  const verb = MYSQL_SERVER_VERBS[w0];
+  if (verb !== undefined) {
+    if (verb === true) return refuse(w0);
+    if (need(2)) return undefined;
+    const w1 = word(tokens, 1) ?? '';
+    return verb.includes(w1) ? refuse(`${w0} ${w1}`) : null;
+  }
+  if (w0 === 'SET') {
+    if (need(3) || (tokens[1]?.text === '@' && tokens[2]?.text === '@' && need(4))) return undefined;
+    const w1 = word(tokens, 1);
+    if (w1 === 'PASSWORD') return refuse('SET PASSWORD');
+    if (w1 === 'DEFAULT' && word(tokens, 2) === 'ROLE') return refuse('SET DEFAULT ROLE');
+    if (w1 === 'ROLE') return null; // the session's
+    const global =
+      w1 === 'GLOBAL' || w1 === 'PERSIST' || w1 === 'PERSIST_ONLY' || tokens.some((t, i) => i > 0 && t.kind === 'word' && t.text === 'GLOBAL' && tokens[i - 1]?.text === '@');
+    return global ? { action: 'drop', label: 'SET GLOBAL' } : null;
+  }
+  if (w0 !== 'CREATE' && w0 !== 'ALTER' && w0 !== 'DROP') return null;
+  if (need(2)) return undefined;
+  let i = 1;
+  if (word(tokens, 1) === 'OR') {
+    if (need(3)) return undefined;
+    if (word(tokens, 2) === 'REPLACE') i = 3;
+  }
+  if (need(i + 1)) return undefined;
+  const object = word(tokens, i) ?? '';
+  return MYSQL_SERVER_OBJECTS.has(object) ? refuse(`${w0} ${object}`) : null;
 }
 
 /** What a client command is: a switch, a harmless one dropped, one the client needs, or a refusal. */
@@ -508,10 +614,31 @@ function clientCommand(dialect: SqlDialect, name: string, pos: number): CoffreEr
   );
 }
 
-function copyServerFile(): CoffreError {
+function copyServerFile(dialect: SqlDialect): CoffreError {
+  if (dialect === 'mysql')
+    return usageError(
+      'SQL_COPY_SERVER_FILE',
+      'The dump contains LOAD DATA ... INFILE or SELECT ... INTO OUTFILE/DUMPFILE, which makes the MariaDB/MySQL server read or write a file on its own host with its own rights (mariadb-dump and mysqldump never write one): coffre refuses it in a restored file. If you trust this file, restore it with --allow-program (API: options.allowProgram), which lets server files through.',
+    );
   return usageError(
     'SQL_COPY_SERVER_FILE',
     "The dump contains COPY ... FROM 'file' or TO 'file', which makes the PostgreSQL server read or write a file on its own host with its operating-system user's rights (pg_dump never writes one): coffre refuses it in a restored file. If you trust this file, restore it with --allow-program (API: options.allowProgram), which lets server-side COPY of programs and files through.",
+  );
+}
+
+function localInfile(): CoffreError {
+  return usageError(
+    'SQL_LOCAL_INFILE',
+    'The dump contains LOAD DATA LOCAL INFILE, which makes the client read a file of the host coffre runs on and send it to the server: coffre refuses it in a restored file, whatever is allowed (its mariadb client runs with local-infile off as well). Load such data yourself if you trust the file.',
+  );
+}
+
+function serverStatement(dialect: SqlDialect, what: string): CoffreError {
+  const server = dialect === 'mysql' ? 'MariaDB/MySQL server' : 'PostgreSQL server';
+  return usageError(
+    'SQL_SERVER_STATEMENT',
+    `The dump contains ${what}, which changes the ${server} itself (its roles, users, privileges, tablespaces or settings), not the target database: coffre refuses it in a restored file, which writes into its target only. Make that change on the server yourself if you want it (a PostgreSQL server run's roles restore with its globals), remove the statement from the file, and restore again.`,
+    { statement: what },
   );
 }
 

@@ -48,7 +48,10 @@ export interface StatementInfo {
   copyIn: boolean;
   /** COPY ... FROM/TO PROGRAM. */
   copyProgram: boolean;
-  /** COPY ... FROM/TO 'file' (a file on the database server; anything but STDIN, STDOUT or PROGRAM). */
+  /**
+   * A file on the database server's own host: PostgreSQL COPY ... FROM/TO 'file' (anything but STDIN,
+   * STDOUT or PROGRAM); MySQL/MariaDB LOAD DATA|XML ... INFILE and SELECT ... INTO OUTFILE|DUMPFILE.
+   */
   copyFile: boolean;
 }
 
@@ -347,6 +350,7 @@ export class SqlLexer {
       this.#tokens.push(token);
       this.#listener.token?.(token);
     }
+    if (this.dialect === 'mysql' && token.kind === 'word') this.#serverFileStep(token.text);
     if (token.kind === 'word') this.#wordSeen(token.text);
     else this.#lastWord = '';
     this.#copyStep(token);
@@ -366,6 +370,12 @@ export class SqlLexer {
       if (trigger && word === 'BEGIN') this.#beginDepth = 1;
     }
     this.#lastWord = word;
+  }
+
+  /** MySQL/MariaDB: LOAD DATA|XML ... INFILE reads, SELECT ... INTO OUTFILE|DUMPFILE writes, a file of the server's host. */
+  #serverFileStep(word: string): void {
+    if ((word === 'OUTFILE' || word === 'DUMPFILE') && this.#lastWord === 'INTO') this.#copyFile = true;
+    else if (word === 'INFILE' && this.#tokens[0]?.text === 'LOAD') this.#copyFile = true;
   }
 
   /** COPY ... FROM STDIN / FROM PROGRAM / TO PROGRAM / FROM or TO a file, at parenthesis depth 0 (PostgreSQL). */

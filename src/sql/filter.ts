@@ -16,7 +16,8 @@
 //   OUTFILE|DUMPFILE, are refused unless allowProgram; SQLite ATTACH/DETACH and VACUUM INTO are refused, its
 //   BEGIN/COMMIT dropped (the SQLite restore runs in its own transaction);
 // - statements that change the server itself rather than the target database are refused: PostgreSQL roles,
-//   role memberships (GRANT/REVOKE without ON), tablespaces, ALTER SYSTEM, LOAD; MySQL/MariaDB users, roles,
+//   role memberships (GRANT/REVOKE without ON), tablespaces, grants, comments and security labels on roles,
+//   tablespaces and parameters, ALTER SYSTEM, LOAD; MySQL/MariaDB users, roles,
 //   GRANT/REVOKE, passwords, plugins, servers, tablespaces, replication, FLUSH, KILL, SHUTDOWN. Its global
 //   variables (SET GLOBAL, @@GLOBAL: a dump's GTID bookkeeping) are dropped.
 // Memory stays bounded whatever the input size: bytes are passed on as soon as the lexer has read them,
@@ -464,20 +465,28 @@ function classify(dialect: SqlDialect, tokens: Token[], info: StatementInfo | un
   }
   if (w0 === 'COMMENT') {
     if (need(3)) return undefined;
-    return word(tokens, 1) === 'ON' && word(tokens, 2) === 'DATABASE' ? { action: 'drop', label: 'COMMENT ON DATABASE' } : { action: 'pass' };
+    if (word(tokens, 1) !== 'ON') return { action: 'pass' };
+    const object = word(tokens, 2) ?? '';
+    if (PG_SHARED_OBJECTS.has(object)) return { action: 'server', error: serverStatement(dialect, `COMMENT ON ${object}`) };
+    return object === 'DATABASE' ? { action: 'drop', label: 'COMMENT ON DATABASE' } : { action: 'pass' };
   }
   if (w0 === 'GRANT' || w0 === 'REVOKE' || w0 === 'SECURITY') {
     const on = tokens.findIndex((t, i) => i > 0 && t.depth === 0 && t.kind === 'word' && t.text === 'ON');
     // No ON: a role membership (GRANT role TO role), which is the server's, not the database's.
     if (on < 0) return final || tokens.length >= 64 ? { action: 'server', error: serverStatement(dialect, `${w0} of a role`) } : undefined;
     if (on + 1 >= tokens.length) return final ? { action: 'pass' } : undefined;
-    return word(tokens, on + 1) === 'DATABASE' ? { action: 'drop', label: `${w0} ... ON DATABASE` } : { action: 'pass' };
+    const object = word(tokens, on + 1) ?? '';
+    // On a tablespace, a role or a server parameter: objects of the server, shared by its databases.
+    if (PG_SHARED_OBJECTS.has(object)) return { action: 'server', error: serverStatement(dialect, `${w0} ... ON ${object}`) };
+    return object === 'DATABASE' ? { action: 'drop', label: `${w0} ... ON DATABASE` } : { action: 'pass' };
   }
   if (w0 === 'COPY') return final ? { action: 'pass' } : undefined; // decided at its end: PROGRAM and files are refused there
   return { action: 'pass' };
 }
 
 const PG_SERVER_OBJECTS = new Set(['ROLE', 'USER', 'GROUP', 'TABLESPACE']);
+/** What GRANT, COMMENT ON and SECURITY LABEL ON may name that the PostgreSQL server shares among its databases. */
+const PG_SHARED_OBJECTS = new Set(['ROLE', 'TABLESPACE', 'PARAMETER']);
 const MYSQL_SERVER_OBJECTS = new Set(['USER', 'ROLE', 'SERVER', 'TABLESPACE', 'LOGFILE']);
 /** MySQL statements that act on the server as a whole, by their first word (with the second word when it tells). */
 const MYSQL_SERVER_VERBS: Record<string, string[] | true> = {

@@ -3,7 +3,7 @@
 // inserted `running` before any byte moves and finished with their outcome, all by catalog/runs.ts (the only
 // writer of a run's status); a crashed run is found later by its pid and host.
 
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { BackupCopiesTable, BackupsTable, CatalogSchema, RestoresTable } from './schema.ts';
 import { isIdPrefix } from './lookup.ts';
 import { notFound, usageError } from '../core/errors.ts';
@@ -89,9 +89,8 @@ export interface BackupQuery {
   globals?: boolean;
 }
 
-/** Backup runs, newest first; a plan's rows include those imported for it and not adopted yet. */
-export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}): Promise<BackupRecord[]> {
-  let query = db.selectFrom('backups').selectAll();
+/** A backups query narrowed by a journal query's filters; a plan's rows include those imported for it and not adopted yet. */
+function whereBackups<O>(query: SelectQueryBuilder<CatalogSchema, 'backups', O>, q: BackupQuery): SelectQueryBuilder<CatalogSchema, 'backups', O> {
   const planId = q.planId;
   if (planId) query = query.where((eb) => eb.or([eb('plan_id', '=', planId), eb.and([eb('import_plan_id', '=', planId), eb('plan_id', 'is', null)])]));
   if (q.planName) query = query.where('plan_name', '=', q.planName);
@@ -100,7 +99,12 @@ export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}
   if (q.from) query = query.where('started_at', '>=', q.from);
   if (q.to) query = query.where('started_at', '<=', q.to);
   if (q.globals === false) query = query.where((eb) => eb(eb.fn.coalesce('run_part', sql.lit('')), '!=', 'globals'));
-  query = query
+  return query;
+}
+
+/** Backup runs, newest first; a plan's rows include those imported for it and not adopted yet. */
+export async function listBackups(db: Kysely<CatalogSchema>, q: BackupQuery = {}): Promise<BackupRecord[]> {
+  let query = whereBackups(db.selectFrom('backups').selectAll(), q)
     .orderBy('started_at', 'desc')
     .orderBy('id', 'desc')
     .limit(q.limit ?? 50);
@@ -123,36 +127,20 @@ export async function listJournalEntries(db: Kysely<CatalogSchema>, q: BackupQue
   // `coalesce(run_id, '') = ''`, not `run_id is null`: SQLite would read that through the run_id index and sort
   // every row of its own; this way each side reads its newest rows off the started_at index (0.1 ms for a
   // page of 200,000 rows, as before entries).
-  let own = db
-    .selectFrom('backups')
-    .select(['id', 'started_at', sql<string>`'row'`.as('entry')])
-    .where((eb) => eb(eb.fn.coalesce('run_id', sql.lit('')), '=', ''));
+  const own = whereBackups(
+    db
+      .selectFrom('backups')
+      .select(['id', 'started_at', sql<string>`'row'`.as('entry')])
+      .where((eb) => eb(eb.fn.coalesce('run_id', sql.lit('')), '=', '')),
+    q,
+  );
   let runs = db.selectFrom('server_runs').select(['id', 'started_at', sql<string>`'run'`.as('entry')]);
-  const planId = q.planId;
-  if (planId) {
-    own = own.where((eb) => eb.or([eb('plan_id', '=', planId), eb.and([eb('import_plan_id', '=', planId), eb('plan_id', 'is', null)])]));
-    runs = runs.where('plan_id', '=', planId);
-  }
-  if (q.planName) {
-    own = own.where('plan_name', '=', q.planName);
-    runs = runs.where('plan_name', '=', q.planName);
-  }
-  if (q.status) {
-    own = own.where('status', '=', q.status);
-    runs = runs.where('status', '=', q.status);
-  }
-  if (q.kind) {
-    own = own.where('kind', '=', q.kind);
-    runs = runs.where('requested_kind', '=', q.kind);
-  }
-  if (q.from) {
-    own = own.where('started_at', '>=', q.from);
-    runs = runs.where('started_at', '>=', q.from);
-  }
-  if (q.to) {
-    own = own.where('started_at', '<=', q.to);
-    runs = runs.where('started_at', '<=', q.to);
-  }
+  if (q.planId) runs = runs.where('plan_id', '=', q.planId);
+  if (q.planName) runs = runs.where('plan_name', '=', q.planName);
+  if (q.status) runs = runs.where('status', '=', q.status);
+  if (q.kind) runs = runs.where('requested_kind', '=', q.kind);
+  if (q.from) runs = runs.where('started_at', '>=', q.from);
+  if (q.to) runs = runs.where('started_at', '<=', q.to);
   // Each side's newest offset + limit entries, then the page of their union.
   const limit = q.limit ?? 50;
   const top = (q.offset ?? 0) + limit;
